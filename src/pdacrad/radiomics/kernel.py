@@ -1,0 +1,104 @@
+"""Voxel neighbourhoods ("kernels") of PyRadiomics' voxel-based mode, gathered in batches.
+
+This module is the contract between the engine core (discretisation, image types, batching, map writing) and the
+feature families (``glcm.py``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
+it into one value per target voxel for each requested feature.
+
+Semantics (PyRadiomics 3.1, ``RadiomicsFeaturesBase._initVoxelBasedCalculation`` and the C matrices): the kernel of
+a target voxel is the cube of Chebyshev radius ``kernelRadius`` around it (a square in the ``force2Ddimension`` plane
+with ``force2D``), restricted to voxels inside the image and inside ``maskArray`` — the ROI mask when
+``maskedKernel`` is true (default), the whole image otherwise. Grey levels are discretised once over ``maskArray``
+(not per kernel); levels absent from the whole ROI are removed from the matrices (so matrices are indexed by the
+*present* levels), while levels missing from one kernel stay as zero rows/columns.
+
+Axis order is numpy's (z, y, x) throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class KernelBatch:
+    """Discretised kernels of ``B`` target voxels.
+
+    Attributes:
+        levels: ``(B, K)`` int64. ``levels[b, k]`` is the grey-level *index* ``1..G`` (into :attr:`grey_levels`) of
+            kernel cell ``k`` of target voxel ``b``, or ``0`` where that cell is not part of the kernel (outside the
+            image, or outside ``maskArray``).
+        grey_levels: ``(G,)`` float tensor (the batch's dtype) of the discretised grey-level *values* present in the
+            whole ROI, ascending (PyRadiomics' ``coefficients['grayLevels']``; the ``i``/``j`` of the formulas).
+        offsets: ``(K, 3)`` int64 offsets ``(dz, dy, dx)`` of the kernel cells, in C order over ``-r..r``
+            (with ``force2D`` the offset along ``force2Ddimension`` is 0 for all cells, ``K = (2r+1)**2``).
+        radius: the kernel radius ``r`` in voxels.
+        values: optional ``(B, K)`` float tensor of the *undiscretised* intensities (first-order features), NaN where
+            ``levels == 0``.
+    """
+
+    levels: torch.Tensor
+    grey_levels: torch.Tensor
+    offsets: torch.Tensor
+    radius: int
+    values: torch.Tensor | None = None
+
+    @property
+    def n_voxels(self) -> int:
+        return int(self.levels.shape[0])
+
+    @property
+    def n_levels(self) -> int:
+        """``G``: number of grey levels present in the ROI."""
+        return int(self.grey_levels.shape[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.grey_levels.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.levels.device
+
+
+def kernel_offsets(
+    radius: int, force2d: bool = False, force2d_dimension: int = 0, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """``(K, 3)`` int64 offsets ``(dz, dy, dx)`` of a cube (or square with ``force2d``) of Chebyshev radius
+    ``radius``, in C order. ``force2d_dimension`` is PyRadiomics' axis index into (z, y, x) that is held at 0."""
+    r = torch.arange(-radius, radius + 1, device=device)
+    axes = [r, r, r]
+    if force2d:
+        axes[force2d_dimension] = torch.zeros(1, dtype=r.dtype, device=device)
+    grid = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([g.reshape(-1) for g in grid], dim=1)
+
+
+def neighbour_index(offsets: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """For each kernel cell ``k``, the index of the cell at ``offsets[k] + shift`` in ``offsets``, or ``-1`` where
+    that position lies outside the kernel. ``shift`` is ``(3,)`` int64 ``(dz, dy, dx)``. Returns ``(K,)`` int64."""
+    target = offsets + shift.to(offsets)
+    # Offsets form a full grid in C order, so a position's index follows from its coordinates.
+    lo = offsets.min(dim=0).values
+    extent = offsets.max(dim=0).values - lo + 1
+    rel = target - lo
+    inside = ((rel >= 0) & (rel < extent)).all(dim=1)
+    flat = (rel[:, 0] * extent[1] + rel[:, 1]) * extent[2] + rel[:, 2]
+    return torch.where(inside, flat, torch.full_like(flat, -1))
+
+
+def gather_kernels(
+    volume: torch.Tensor, voxels: torch.Tensor, offsets: torch.Tensor, fill: float | int = 0
+) -> torch.Tensor:
+    """Gather ``volume`` (``(Z, Y, X)``) at ``voxels[:, None, :] + offsets[None]``.
+
+    ``voxels`` is ``(B, 3)`` int64 (z, y, x) inside the volume; positions outside the volume read ``fill``.
+    Returns ``(B, K)`` with ``volume``'s dtype, on its device.
+    """
+    pad = int(offsets.abs().max().item()) if offsets.numel() else 0
+    padded = (
+        torch.nn.functional.pad(volume.unsqueeze(0), (pad,) * 6, value=fill).squeeze(0) if pad else volume
+    )
+    pos = voxels[:, None, :] + offsets[None, :, :] + pad
+    return padded[pos[..., 0], pos[..., 1], pos[..., 2]]
