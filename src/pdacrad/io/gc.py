@@ -1,0 +1,95 @@
+"""Grand-Challenge (PANORAMA) container paths and input discovery. The GC constants live here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdacrad.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+#: Interface slug of the input CT in GC's ``inputs.json`` (forge format).
+INPUT_SLUG = "venous-phase-ct-scan"
+#: Folder of the input CT under the input root.
+INPUT_IMAGE_SUBDIR = "images/venous-ct"
+#: GC's description of the inputs, when present.
+INPUTS_JSON = "inputs.json"
+#: Detection map, relative to the output root.
+OUTPUT_MAP_RELPATH = "images/pdac-detection-map/detection_map.mha"
+#: Case-level likelihood (a bare JSON float), relative to the output root.
+OUTPUT_LIKELIHOOD_RELPATH = "pdac-likelihood.json"
+
+#: Image formats accepted as input (``.mha`` is GC's; the others for local use).
+IMAGE_SUFFIXES = (".mha", ".mhd", ".nii.gz", ".nii", ".nrrd", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class GcPaths:
+    """Default container roots (overridable on the command line)."""
+
+    input_dir: Path = Path("/input")
+    output_dir: Path = Path("/output")
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a file whose name ends with one of :data:`IMAGE_SUFFIXES` (case-insensitive), hidden files excluded."""
+    name = path.name.lower()
+    return path.is_file() and not name.startswith(".") and name.endswith(IMAGE_SUFFIXES)
+
+
+def _from_inputs_json(input_dir: Path) -> Path:
+    spec_path = input_dir / INPUTS_JSON
+    try:
+        spec = json.loads(spec_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{spec_path}: not valid JSON ({exc}); fix or remove it.") from exc
+    if not isinstance(spec, list):
+        raise InvalidInputError(
+            f"{spec_path}: expected a JSON list of interface values, got {type(spec).__name__}."
+        )
+    for entry in spec:
+        interface = entry.get("interface", {}) if isinstance(entry, dict) else {}
+        if interface.get("slug") == INPUT_SLUG:
+            relative = interface.get("relative_path")
+            if not relative:
+                raise InvalidInputError(f"{spec_path}: interface '{INPUT_SLUG}' has no relative_path.")
+            folder = input_dir / relative
+            if folder.is_file():
+                return folder
+            return _single_image_in(folder)
+    raise InvalidInputError(f"{spec_path}: no interface with slug '{INPUT_SLUG}' (the venous-phase CT).")
+
+
+def _single_image_in(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise InvalidInputError(f"Input folder {folder} does not exist; put one CT image there.")
+    images = sorted(p for p in folder.iterdir() if is_image_file(p))
+    if not images:
+        raise InvalidInputError(
+            f"No image in {folder} (expected one of {', '.join(IMAGE_SUFFIXES)}); put exactly one CT there."
+        )
+    if len(images) > 1:
+        names = ", ".join(p.name for p in images)
+        raise InvalidInputError(f"{len(images)} images in {folder} ({names}); exactly one CT is expected.")
+    return images[0]
+
+
+def find_input_image(input_dir: Path) -> Path:
+    """The single input CT under ``input_dir``.
+
+    Uses ``input_dir/inputs.json`` (GC forge format: a list of ``{"interface": {"slug", "relative_path"}}``) when it
+    exists, else ``input_dir/images/venous-ct/``. Raises :class:`InvalidInputError` when the folder is missing or
+    empty, or holds more than one image.
+    """
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise InvalidInputError(f"Input folder {input_dir} does not exist.")
+    if (input_dir / INPUTS_JSON).is_file():
+        path = _from_inputs_json(input_dir)
+    else:
+        path = _single_image_in(input_dir / INPUT_IMAGE_SUBDIR)
+    log.info("Input image: %s", path)
+    return path
