@@ -36,7 +36,7 @@ def _temp_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path`` and move it onto ``path`` only if ``write`` returns."""
     path = Path(path)
     with _temp_path(path) as tmp:
