@@ -1,0 +1,48 @@
+"""Tumour probability restricted to the (dilated) pancreas predicted by Stage 2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+PANCREAS_REGION_LABELS: tuple[int, ...] = (1, 4, 5)
+"""Stage-2 labels that form the pancreas region: PDAC, pancreas parenchyma, pancreatic duct (PANORAMA)."""
+
+DILATION_CUBE_VOXELS = 5
+"""Edge of the cubic structuring element (voxels) used to dilate the pancreas region, as in the baseline."""
+
+
+def pancreas_region(
+    labels: np.ndarray,
+    region_labels: Sequence[int] = PANCREAS_REGION_LABELS,
+    cube_voxels: int = DILATION_CUBE_VOXELS,
+) -> np.ndarray:
+    """Boolean mask of voxels whose label is in ``region_labels``, dilated by a ``cube_voxels``³ cube.
+
+    Args:
+        labels: integer label map, any axis order (the cube is isotropic in voxels, not in mm).
+        region_labels: labels that make up the region.
+        cube_voxels: odd edge length of the structuring element in voxels; 1 means no dilation.
+    """
+    if cube_voxels < 1 or cube_voxels % 2 == 0:
+        raise ValueError(f"cube_voxels must be a positive odd number, got {cube_voxels}")
+    region = np.isin(labels, np.asarray(region_labels))
+    if cube_voxels == 1 or not region.any():
+        return region
+    structure = np.ones((cube_voxels,) * labels.ndim, dtype=bool)
+    return ndimage.binary_dilation(region, structure=structure)
+
+
+def restrict_to_region(probability: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """A copy of ``probability`` (float32) with every voxel outside ``region`` set to 0.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    if probability.shape != region.shape:
+        raise ValueError(f"probability shape {probability.shape} != region shape {region.shape}")
+    out = np.asarray(probability, dtype=np.float32).copy()
+    out[~region.astype(bool)] = 0.0
+    return out

@@ -1,0 +1,47 @@
+"""Tumour probability kept inside the dilated Stage-2 pancreas (labels 1, 4, 5; 5×5×5 cube)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pdacrad.postprocessing.tumour import pancreas_region, restrict_to_region
+
+
+def test_region_is_labels_145_dilated_by_two_voxels_each_side():
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[10, 10, 10] = 4
+    labels[3, 3, 3] = 2  # vein: not part of the region
+    labels[15, 15, 15] = 6  # common bile duct: not part of the region
+    region = pancreas_region(labels)
+    assert region.sum() == 125
+    assert region[8:13, 8:13, 8:13].all()
+    assert not region[7, 10, 10] and not region[13, 10, 10]
+    assert not region[3, 3, 3] and not region[15, 15, 15]
+
+
+@pytest.mark.parametrize("label", [1, 4, 5])
+def test_each_pancreas_label_counts(label):
+    labels = np.zeros((9, 9, 9), np.uint8)
+    labels[4, 4, 4] = label
+    assert pancreas_region(labels, cube_voxels=1).sum() == 1
+
+
+def test_tumour_outside_dilated_pancreas_is_zeroed():
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[5:8, 5:8, 5:8] = 4
+    prob = np.full(labels.shape, 0.7, np.float32)
+    out = restrict_to_region(prob, pancreas_region(labels))
+    assert out[3:10, 3:10, 3:10].min() == pytest.approx(0.7)  # 3 voxels + 2 of dilation on each side
+    assert out[10:, :, :].max() == 0 and out[:, :2, :].max() == 0
+    assert np.count_nonzero(out) == 7**3
+    assert prob.min() == pytest.approx(0.7), "input must not be modified"
+
+
+def test_empty_pancreas_zeroes_everything_and_shapes_are_checked():
+    labels = np.zeros((6, 6, 6), np.uint8)
+    assert restrict_to_region(np.ones((6, 6, 6)), pancreas_region(labels)).max() == 0
+    with pytest.raises(ValueError, match="shape"):
+        restrict_to_region(np.ones((6, 6, 5)), pancreas_region(labels))
+    with pytest.raises(ValueError, match="odd"):
+        pancreas_region(labels, cube_voxels=4)
