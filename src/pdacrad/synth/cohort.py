@@ -1,0 +1,275 @@
+"""Synthetic PANORAMA-format cohort: one case (:func:`generate_case`) and a dataset folder
+(:func:`generate_cohort`), deterministic for a seed.
+
+Layout written (SPEC.md): ``DIR/imagesTr/<case>_0000.nii.gz`` (int16 HU), ``DIR/labelsTr/<case>.nii.gz``
+(uint8: 0 background, 1 PDAC, 2 veins, 3 arteries, 4 pancreas, 5 pancreatic duct, 6 common bile duct) and
+``DIR/cases.csv`` (case, label, lesion_volume_voxels, lesion_kind).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.synth.anatomy import build_phantom
+from pdacrad.synth.geometry import Grid
+from pdacrad.synth.lesions import LESION_KINDS, add_lesion, match_texture_mean
+from pdacrad.synth.noise import scan
+
+logger = logging.getLogger(__name__)
+
+CASES_CSV_COLUMNS = ("case", "label", "lesion_volume_voxels", "lesion_kind")
+DEFAULT_SIZE_XYZ = (256, 256, 64)
+DEFAULT_INPLANE_SPACING_MM = (0.6, 0.9)
+DEFAULT_SLICE_SPACING_MM = (1.5, 3.0)
+_FIRST_PATIENT_ID = 900000  # PANORAMA ids are <6-digit patient>_<5-digit study>; 9xxxxx marks synthetic cases
+_MAX_CASES = 100000
+_MIN_SIZE = 32
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One row of ``cases.csv``: case id, PDAC present (0/1), label-1 voxel count, lesion kind
+    ("none" | "hypo" | "texture")."""
+
+    case: str
+    label: int
+    lesion_volume_voxels: int
+    lesion_kind: str
+
+
+def case_id(index: int) -> str:
+    """PANORAMA-like id of the ``index``-th synthetic case (0-based): ``900000_00001``, ``900001_00001``, …"""
+    return f"{_FIRST_PATIENT_ID + index:06d}_00001"
+
+
+def generate_case(
+    case_id: str,
+    seed: int,
+    positive: bool,
+    lesion_kind: str | None = None,
+    *,
+    size_xyz: tuple[int, int, int] = DEFAULT_SIZE_XYZ,
+    spacing_xyz_mm: tuple[float, float, float] | None = None,
+    inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
+    slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
+) -> tuple[sitk.Image, sitk.Image, CaseRecord]:
+    """Build one synthetic portal-venous CT and its label map.
+
+    Args:
+        case_id: identifier stored in the record.
+        seed: all randomness of the case; geometry, anatomy, lesion and noise use independent child streams,
+            so the positive and negative versions of a seed share the same anatomy.
+        positive: whether to add a PDAC lesion (label 1).
+        lesion_kind: "hypo" or "texture" for a positive case (None: drawn 50/50 from the seed); must be
+            None or "none" for a negative case.
+        size_xyz: image size in voxels (x, y, z).
+        spacing_xyz_mm: fixed spacing (mm, x, y, z); None draws the in-plane spacing (x = y) uniformly from
+            ``inplane_spacing_mm`` and the slice spacing from ``slice_spacing_mm``.
+
+    Returns:
+        (image, labels, record): int16 HU image and uint8 label image with identical geometry (identity
+        direction), and the :class:`CaseRecord`.
+    """
+    _check_size(size_xyz)
+    kind = _resolve_kind(positive, lesion_kind)
+    ss = np.random.SeedSequence(seed)
+    rng_geom, rng_anat, rng_lesion, rng_scan = (np.random.default_rng(s) for s in ss.spawn(4))
+    grid = _draw_grid(size_xyz, spacing_xyz_mm, inplane_spacing_mm, slice_spacing_mm, rng_geom)
+    phantom = build_phantom(grid, rng_anat)
+    volume = 0
+    if positive:
+        if kind is None:
+            kind = LESION_KINDS[int(rng_lesion.integers(0, len(LESION_KINDS)))]
+        volume = add_lesion(phantom, kind, rng_lesion).voxels
+    ct = scan(phantom.hu, grid, noise_sd_hu=float(rng_scan.uniform(10.0, 20.0)), rng=rng_scan)
+    if kind == "texture" and positive:
+        shift = match_texture_mean(ct, phantom.labels, grid.spacing_xyz_mm)
+        logger.debug("%s: texture lesion mean matched to the surrounding pancreas (%+.0f HU)", case_id, shift)
+    image, labels = sitk.GetImageFromArray(ct), sitk.GetImageFromArray(phantom.labels)
+    for img in (image, labels):
+        img.SetSpacing(grid.spacing_xyz_mm)
+        img.SetOrigin(grid.origin_xyz_mm)
+        img.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    record = CaseRecord(case_id, int(positive), int(volume), kind if positive else "none")  # type: ignore[arg-type]
+    return image, labels, record
+
+
+def generate_cohort(
+    out_dir: Path,
+    n: int,
+    seed: int = 0,
+    positive_fraction: float = 0.5,
+    *,
+    texture_fraction: float = 0.5,
+    size_xyz: tuple[int, int, int] = DEFAULT_SIZE_XYZ,
+    inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
+    slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Write ``n`` synthetic cases in PANORAMA / nnU-Net raw format under ``out_dir`` and return ``cases.csv``.
+
+    Case ``k`` depends only on (``seed``, ``k``) and the options, never on ``n``: a larger cohort extends a
+    smaller one. Which cases are positive, and which positives are texture-only, follows a golden-ratio
+    (low-discrepancy) sequence, so every prefix of the cohort holds close to the requested fractions.
+    Each file is written under a temporary name in its folder and renamed when complete.
+
+    Raises:
+        InvalidInputError: n < 1 (or too large), a fraction outside [0, 1], a bad size or spacing range.
+    """
+    _check_cohort_args(n, positive_fraction, texture_fraction, size_xyz, inplane_spacing_mm, slice_spacing_mm)
+    out_dir = Path(out_dir)
+    images_dir, labels_dir = out_dir / "imagesTr", out_dir / "labelsTr"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_cohort(n, seed, positive_fraction, texture_fraction)
+    records: list[CaseRecord] = []
+    for k, (positive, kind) in enumerate(tqdm(plan, desc="synth", unit="case", disable=not progress)):
+        cid = case_id(k)
+        image, labels, record = generate_case(
+            cid,
+            case_seed(seed, k),
+            positive,
+            kind,
+            size_xyz=size_xyz,
+            inplane_spacing_mm=inplane_spacing_mm,
+            slice_spacing_mm=slice_spacing_mm,
+        )
+        write_image_atomic(image, images_dir / f"{cid}_0000.nii.gz")
+        write_image_atomic(labels, labels_dir / f"{cid}.nii.gz")
+        records.append(record)
+    table = pd.DataFrame([asdict(r) for r in records], columns=list(CASES_CSV_COLUMNS))
+    _write_csv_atomic(table, out_dir / "cases.csv")
+    logger.info(
+        "wrote %d synthetic cases (%d positive) to %s (imagesTr/, labelsTr/, cases.csv)",
+        len(table),
+        int(table["label"].sum()),
+        out_dir,
+    )
+    return table
+
+
+def case_seed(seed: int, index: int) -> int:
+    """The 63-bit seed of case ``index`` of a cohort with ``seed``: a function of both only."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def plan_cohort(
+    n: int, seed: int, positive_fraction: float, texture_fraction: float
+) -> list[tuple[bool, str | None]]:
+    """(positive, lesion kind) of the first ``n`` cases; entry k does not depend on ``n``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    phase_pos, phase_tex = rng.random(2)
+    plan: list[tuple[bool, str | None]] = []
+    n_pos = 0
+    for k in range(n):
+        positive = (phase_pos + k * _GOLDEN) % 1.0 < positive_fraction
+        kind = None
+        if positive:
+            kind = "texture" if (phase_tex + n_pos * _GOLDEN) % 1.0 < texture_fraction else "hypo"
+            n_pos += 1
+        plan.append((bool(positive), kind))
+    return plan
+
+
+def write_image_atomic(image: sitk.Image, path: Path) -> None:
+    """Write a gzip-compressed NIfTI to ``path`` via a temporary name in the same folder, then rename.
+
+    The temporary name keeps the ``.nii.gz`` suffix (SimpleITK chooses the writer from it) and starts with a
+    dot; it is removed if writing fails, so an interrupted run leaves no file under ``path``.
+    """
+    tmp = path.with_name(f".{path.name[: -len('.nii.gz')]}.partial-{os.getpid()}.nii.gz")
+    try:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        table.to_csv(tmp, index=False, lineterminator="\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _draw_grid(
+    size_xyz: tuple[int, int, int],
+    spacing_xyz_mm: tuple[float, float, float] | None,
+    inplane_range: tuple[float, float],
+    slice_range: tuple[float, float],
+    rng: np.random.Generator,
+) -> Grid:
+    """Spacing (given, or drawn and rounded to µm) and a scanner-like origin: FOV centred on the table axis
+    in x/y with a small offset, z at a typical abdominal table position."""
+    if spacing_xyz_mm is None:
+        inplane = round(float(rng.uniform(*inplane_range)), 3)
+        spacing = (inplane, inplane, round(float(rng.uniform(*slice_range)), 3))
+    else:
+        if len(spacing_xyz_mm) != 3 or not all(s > 0 for s in spacing_xyz_mm):
+            raise InvalidInputError(
+                f"spacing_xyz_mm must be three positive numbers (mm), got {spacing_xyz_mm}"
+            )
+        spacing = tuple(float(s) for s in spacing_xyz_mm)  # type: ignore[assignment]
+    offsets = (rng.uniform(-10.0, 10.0), rng.uniform(-20.0, 20.0))
+    origin = (
+        round(-(size_xyz[0] - 1) * spacing[0] / 2.0 + offsets[0], 3),
+        round(-(size_xyz[1] - 1) * spacing[1] / 2.0 + offsets[1], 3),
+        round(float(rng.uniform(-600.0, -300.0)), 3),
+    )
+    return Grid(size_xyz=tuple(int(s) for s in size_xyz), spacing_xyz_mm=spacing, origin_xyz_mm=origin)  # type: ignore[arg-type]
+
+
+def _resolve_kind(positive: bool, lesion_kind: str | None) -> str | None:
+    if positive:
+        if lesion_kind is not None and lesion_kind not in LESION_KINDS:
+            raise InvalidInputError(f"lesion_kind must be one of {LESION_KINDS} or None, got {lesion_kind!r}")
+        return lesion_kind
+    if lesion_kind not in (None, "none"):
+        raise InvalidInputError(f"a negative case has no lesion; got lesion_kind={lesion_kind!r}")
+    return None
+
+
+def _check_size(size_xyz: Sequence[int]) -> None:
+    if len(size_xyz) != 3 or not all(isinstance(s, int | np.integer) and s >= _MIN_SIZE for s in size_xyz):
+        raise InvalidInputError(
+            f"size must be three integers X,Y,Z of at least {_MIN_SIZE} voxels each, got {tuple(size_xyz)}"
+        )
+
+
+def _check_range(name: str, rng_mm: Sequence[float]) -> None:
+    if len(rng_mm) != 2 or not (0.0 < rng_mm[0] <= rng_mm[1] <= 10.0):
+        raise InvalidInputError(
+            f"{name} must be MIN,MAX in mm with 0 < MIN <= MAX <= 10, got {tuple(rng_mm)}"
+        )
+
+
+def _check_cohort_args(
+    n: int,
+    positive_fraction: float,
+    texture_fraction: float,
+    size_xyz: Sequence[int],
+    inplane_spacing_mm: Sequence[float],
+    slice_spacing_mm: Sequence[float],
+) -> None:
+    if not 1 <= n <= _MAX_CASES - 1:
+        raise InvalidInputError(f"the number of cases must be between 1 and {_MAX_CASES - 1}, got {n}")
+    for name, f in (("positive fraction", positive_fraction), ("texture fraction", texture_fraction)):
+        if not 0.0 <= f <= 1.0:
+            raise InvalidInputError(f"the {name} must be in [0, 1], got {f}")
+    _check_size(size_xyz)
+    _check_range("in-plane spacing", inplane_spacing_mm)
+    _check_range("slice spacing", slice_spacing_mm)
