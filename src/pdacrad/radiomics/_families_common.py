@@ -1,0 +1,128 @@
+"""Helpers shared by the matrix feature families GLRLM, GLSZM, GLDM and NGTDM (private to the engine).
+
+Everything here works on a :class:`~pdacrad.radiomics.kernel.KernelBatch`'s ``(B, K)`` level indices and its
+``(K, 3)`` offsets (z, y, x); nothing allocates more than a small multiple of ``B * K`` elements.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics.kernel import neighbour_index
+
+F = TypeVar("F", bound=Callable[..., torch.Tensor])
+
+EPS = float(torch.finfo(torch.float64).eps)
+"""PyRadiomics' ``numpy.spacing(1)``: the epsilon inside ``log2(p + eps)`` of every entropy feature (also in
+float32, so that both paths compute the same formula)."""
+
+
+def feature_registry() -> tuple[dict[str, Callable[..., torch.Tensor]], Callable[[str], Callable[[F], F]]]:
+    """A family's ``FEATURES`` dict and the decorator that fills it: ``@register("ShortRunEmphasis")``."""
+    features: dict[str, Callable[..., torch.Tensor]] = {}
+
+    def register(name: str) -> Callable[[F], F]:
+        def add(fn: F) -> F:
+            if name in features:
+                raise ValueError(f"feature {name!r} registered twice")
+            features[name] = fn
+            return fn
+
+        return add
+
+    return features, register
+
+
+def check_features(family: str, features: Sequence[str], known: Mapping[str, object]) -> None:
+    """Raise :class:`InvalidInputError` naming the unknown feature(s) of ``family``."""
+    unknown = [f for f in features if f not in known]
+    if unknown:
+        raise InvalidInputError(f"unknown {family} feature(s) {unknown}; known: {sorted(known)}")
+
+
+def moving_dims(offsets: torch.Tensor) -> list[int]:
+    """Axes (0 = z, 1 = y, 2 = x) along which the kernel extends; ``force2D`` kernels are flat along one."""
+    extent = offsets.max(dim=0).values - offsets.min(dim=0).values
+    return [d for d in range(3) if int(extent[d]) > 0]
+
+
+def angles(
+    offsets: torch.Tensor, distances: Sequence[int] = (1,), bidirectional: bool = True
+) -> torch.Tensor:
+    """``(A, 3)`` int64 neighbour offsets (dz, dy, dx) of PyRadiomics' ``generate_angles``: every offset whose
+    infinity norm is in ``distances``, moving only along :func:`moving_dims`. With ``bidirectional=False`` only
+    one of each ``±a`` pair is kept (GLRLM: a run along ``a`` is the same run along ``-a``).
+
+    PyRadiomics also drops offsets longer than the image; those never land inside a kernel, so omitting that
+    check changes no count. The order differs from PyRadiomics'; features only sum or average over angles.
+    """
+    dims = moving_dims(offsets)
+    wanted = {int(d) for d in distances}
+    if any(d < 1 for d in wanted):
+        raise InvalidInputError(f"distances must be positive integers, got {sorted(wanted)}")
+    reach = max(wanted)
+    steps = range(-reach, reach + 1)
+    out: list[list[int]] = []
+    for combo in itertools.product(steps, repeat=len(dims)):
+        norm = max(abs(c) for c in combo) if combo else 0
+        if norm not in wanted:
+            continue
+        a = [0, 0, 0]
+        for d, c in zip(dims, combo, strict=True):
+            a[d] = c
+        if not bidirectional and tuple(-v for v in a) in {tuple(o) for o in out}:
+            continue
+        out.append(a)
+    return torch.tensor(out, dtype=torch.int64, device=offsets.device).reshape(-1, 3)
+
+
+def neighbour_table(offsets: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """``(A, K)`` int64: for each shift and kernel cell, the index of the shifted cell, or ``K`` (the pad column
+    of :func:`pad_levels`) where it leaves the kernel."""
+    k = offsets.shape[0]
+    rows = [neighbour_index(offsets, s) for s in shifts]
+    if not rows:
+        return torch.empty((0, k), dtype=torch.int64, device=offsets.device)
+    table = torch.stack(rows)
+    return torch.where(table < 0, torch.full_like(table, k), table)
+
+
+def pad_levels(levels: torch.Tensor) -> torch.Tensor:
+    """``(B, K + 1)``: ``levels`` with a trailing column of 0 ("not in kernel") for out-of-kernel lookups."""
+    return torch.nn.functional.pad(levels, (0, 1), value=0)
+
+
+def level_values(grey_levels: torch.Tensor) -> torch.Tensor:
+    """``(G + 1,)`` grey-level values indexed by level index (index 0, "not in kernel", maps to 0)."""
+    return torch.cat([grey_levels.new_zeros(1), grey_levels])
+
+
+def histogram(index: torch.Tensor, weight: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-row histogram: ``out[b, c] = sum of weight[b, n] over n with index[b, n] == c``. ``index`` is ``(B, N)``
+    int64 in ``[0, size)``; returns ``(B, size)`` of ``weight``'s dtype."""
+    out = weight.new_zeros((index.shape[0], size))
+    return out.scatter_add_(1, index, weight)
+
+
+def entropy(p: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """``-sum(p * log2(p + eps))`` over ``dims`` (PyRadiomics' entropy, eps = float64 spacing(1))."""
+    return -torch.sum(p * torch.log2(p + EPS), dim=dims)
+
+
+def setting_distances(settings: Mapping[str, Any]) -> list[int]:
+    """PyRadiomics' ``distances`` setting (default ``[1]``) as a list of ints."""
+    raw = settings.get("distances", [1])
+    return [int(d) for d in (raw if isinstance(raw, (list, tuple)) else [raw])]
+
+
+def narrow_levels(levels: torch.Tensor, n_levels: int, n_extra: int = 0) -> torch.Tensor:
+    """``levels`` as int16 (half the memory traffic of int64 in the counting loops) when codes up to
+    ``(n_levels + 1) * (n_extra + 1) * (K + 1)`` still fit; otherwise unchanged. Callers widen to int64
+    before indexing."""
+    bound = (n_levels + 1) * (n_extra + 1) * (levels.shape[1] + 1)
+    return levels.to(torch.int16) if bound < torch.iinfo(torch.int16).max else levels

@@ -1,0 +1,95 @@
+"""Shared checks for the matrix families (GLRLM, GLSZM, GLDM, NGTDM): our ``compute`` against live PyRadiomics
+voxel mode on the same image/mask, and batch-split invariance."""
+
+from __future__ import annotations
+
+import itertools
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from pdacrad.radiomics.kernel import KernelBatch
+from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
+
+FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
+FLOAT32_RTOL, FLOAT32_ATOL = 1e-4, 1e-6
+
+
+def compare_with_pyradiomics(
+    module: ModuleType,
+    family: str,
+    image: sitk.Image,
+    mask: sitk.Image,
+    dtype: torch.dtype = torch.float64,
+    **settings: Any,
+) -> dict[str, np.ndarray]:
+    """Run PyRadiomics (every feature of ``family``) and ``module.compute`` on the same kernels; assert equal
+    NaN positions and values within the float64 / float32 tolerance. Returns the reference values per feature
+    at the mask voxels (so callers can check the case is not degenerate)."""
+    ref = pyradiomics_voxel_maps(image, mask, family, **settings)
+    assert set(ref) == set(module.FEATURES), "registered features differ from PyRadiomics' feature class"
+    batch, voxels = reference_kernel_batch(image, mask, dtype=dtype, **settings)
+    ours = module.compute(batch, list(ref), settings)
+    rtol, atol = (FLOAT64_RTOL, FLOAT64_ATOL) if dtype == torch.float64 else (FLOAT32_RTOL, FLOAT32_ATOL)
+    expected_at_voxels = {}
+    for name, volume in ref.items():
+        expected = volume[tuple(voxels.T)]
+        got = ours[name]
+        assert got.shape == (len(voxels),) and got.dtype == dtype, name
+        got_np = got.double().cpu().numpy()
+        np.testing.assert_array_equal(
+            np.isnan(got_np), np.isnan(expected), err_msg=f"{family} {name}: NaN pattern"
+        )
+        np.testing.assert_allclose(got_np, expected, rtol=rtol, atol=atol, err_msg=f"{family} {name}")
+        expected_at_voxels[name] = expected
+    return expected_at_voxels
+
+
+def split_batch(batch: KernelBatch, parts: int) -> list[KernelBatch]:
+    """``batch`` cut into ``parts`` consecutive voxel chunks of unequal size."""
+    bounds = np.linspace(0, batch.n_voxels, parts + 1).astype(int)
+    bounds[1] = max(1, bounds[1] // 3)  # make the chunks differ in size
+    return [
+        KernelBatch(
+            levels=batch.levels[lo:hi],
+            grey_levels=batch.grey_levels,
+            offsets=batch.offsets,
+            radius=batch.radius,
+            values=None if batch.values is None else batch.values[lo:hi],
+        )
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+
+
+def assert_batch_invariant(module: ModuleType, **settings: Any) -> None:
+    """Whole voxel set vs 3 chunks of it: bit-identical values (a voxel never depends on its batch mates)."""
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, **settings)
+    names = list(module.FEATURES)
+    whole = module.compute(batch, names, settings)
+    chunks = [module.compute(part, names, settings) for part in split_batch(batch, 3)]
+    for name in names:
+        joined = torch.cat([c[name] for c in chunks])
+        assert torch.equal(torch.nan_to_num(joined, nan=-7.0), torch.nan_to_num(whole[name], nan=-7.0)), name
+
+
+def flat_image(image: sitk.Image, value: float = 40.0) -> sitk.Image:
+    """``image``'s geometry filled with one intensity (every kernel has a single grey level)."""
+    arr = np.full(sitk.GetArrayFromImage(image).shape, value, dtype=np.float64)
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(image)
+    return out
+
+
+def single_voxel_mask(mask: sitk.Image) -> sitk.Image:
+    """A mask holding only the first voxel of ``mask`` (in ``np.where`` order)."""
+    arr = sitk.GetArrayFromImage(mask)
+    z, y, x = (int(v[0]) for v in np.where(arr > 0))
+    one = np.zeros_like(arr)
+    one[z, y, x] = 1
+    out = sitk.GetImageFromArray(one)
+    out.CopyInformation(mask)
+    return out

@@ -1,0 +1,94 @@
+"""GLRLM voxel maps vs live PyRadiomics (pyradiomics-bhklab 3.1.4) on real CT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics import glrlm
+from tests.radiomics import family_checks as checks
+from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
+
+# PyRadiomics itself warns "Mean of empty slice" for kernels whose every angle is empty (its NaN result is checked).
+pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_every_feature_matches_pyradiomics_float64(radius: int) -> None:
+    image, mask = real_ct_roi()
+    ref = checks.compare_with_pyradiomics(glrlm, "glrlm", image, mask, kernelRadius=radius)
+    # A real texture: runs of several lengths, so the comparison is not of constants.
+    assert np.nanstd(ref["LongRunEmphasis"]) > 0.1
+
+
+def test_float32_within_1e4() -> None:
+    image, mask = real_ct_roi()
+    checks.compare_with_pyradiomics(glrlm, "glrlm", image, mask, dtype=torch.float32, kernelRadius=2)
+
+
+def test_force2d_kernels_use_in_plane_angles_only() -> None:
+    image, mask = real_ct_roi()
+    for dim in (0, 2):
+        checks.compare_with_pyradiomics(
+            glrlm, "glrlm", image, mask, kernelRadius=2, force2D=True, force2Ddimension=dim
+        )
+
+
+def test_unmasked_kernel_and_coarser_bins() -> None:
+    image, mask = real_ct_roi()
+    checks.compare_with_pyradiomics(
+        glrlm, "glrlm", image, mask, kernelRadius=1, maskedKernel=False, binWidth=10
+    )
+
+
+def test_flat_kernels() -> None:
+    image, mask = real_ct_roi()
+    ref = checks.compare_with_pyradiomics(glrlm, "glrlm", checks.flat_image(image), mask, kernelRadius=1)
+    assert np.all(np.nan_to_num(ref["GrayLevelNonUniformityNormalized"], nan=1.0) == 1.0)
+
+
+def test_single_voxel_mask_gives_nan_like_pyradiomics() -> None:
+    # Every angle of a one-voxel kernel is "2D" in PyRadiomics' sense (no line with two voxels): all NaN.
+    image, mask = real_ct_roi()
+    ref = checks.compare_with_pyradiomics(
+        glrlm, "glrlm", image, checks.single_voxel_mask(mask), kernelRadius=2
+    )
+    assert all(np.isnan(v).all() for v in ref.values())
+
+
+@pytest.mark.parametrize("norm", ["no_weighting", "euclidean", "infinity", "manhattan"])
+def test_weighting_norms(norm: str) -> None:
+    image, mask = real_ct_roi()
+    image.SetSpacing((0.8, 0.8, 2.5))  # anisotropic, so the norms differ
+    mask.SetSpacing(image.GetSpacing())
+    spacing_zyx = image.GetSpacing()[::-1]
+    ref = pyradiomics_voxel_maps(image, mask, "glrlm", kernelRadius=1, weightingNorm=norm)
+    batch, vox = reference_kernel_batch(image, mask, kernelRadius=1)
+    ours = glrlm.compute(batch, list(ref), {"weightingNorm": norm, "spacing": spacing_zyx})
+    for name, vol in ref.items():
+        np.testing.assert_allclose(ours[name].numpy(), vol[tuple(vox.T)], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_mm_weighting_without_spacing_is_a_clear_error() -> None:
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, kernelRadius=1)
+    with pytest.raises(InvalidInputError, match="spacing"):
+        glrlm.compute(batch, ["RunPercentage"], {"weightingNorm": "euclidean"})
+
+
+def test_batch_split_invariance() -> None:
+    checks.assert_batch_invariant(glrlm, kernelRadius=2)
+
+
+def test_unknown_feature_is_named() -> None:
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, kernelRadius=1)
+    with pytest.raises(InvalidInputError, match="NoSuchFeature"):
+        glrlm.compute(batch, ["NoSuchFeature"], {})
+
+
+def test_every_feature_has_a_formula_docstring() -> None:
+    for name, fn in glrlm.FEATURES.items():
+        assert fn.__doc__ and "=" in fn.__doc__, name
