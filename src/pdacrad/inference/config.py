@@ -1,0 +1,43 @@
+"""Configuration of the two-stage inference pipeline (one frozen dataclass, loaded once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdacrad.postprocessing.tumour import DILATION_CUBE_VOXELS, PANCREAS_REGION_LABELS
+from pdacrad.preprocessing.roi import DEFAULT_MARGINS_MM
+
+NO_PANCREAS_LIKELIHOOD = 0.0
+"""Case likelihood reported when Stage 1 finds no pancreas (the detection map is then all zeros)."""
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Everything the pipeline needs besides the image.
+
+    Attributes:
+        resources_dir: the packaged model folder (``manifest.json``, ``stage1/``, ``stage2/``).
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``; resolved once.
+        tile_step_size: nnU-Net sliding-window step as a fraction of the patch size (0.5 = nnU-Net default).
+        use_mirroring: nnU-Net mirroring test-time augmentation on the axes the checkpoint allows.
+        roi_margins_mm: Stage-2 ROI margins in mm, physical (x, y, z) order (PANORAMA: 100, 50, 15).
+        tumour_label: Stage-2 label whose softmax channel is the tumour probability (PANORAMA: 1 = PDAC).
+        pancreas_region_labels: Stage-2 labels forming the region the tumour probability is kept in.
+        dilation_cube_voxels: edge of the cube (voxels) that dilates that region.
+        no_pancreas_likelihood: likelihood written when Stage 1 finds no pancreas.
+        checkpoint_names: checkpoint files looked for in each ``fold_*`` folder, first found wins.
+        show_progress: tqdm bars for nnU-Net's sliding windows.
+    """
+
+    resources_dir: Path
+    device: str = "auto"
+    tile_step_size: float = 0.5
+    use_mirroring: bool = True
+    roi_margins_mm: tuple[float, float, float] = DEFAULT_MARGINS_MM
+    tumour_label: int = 1
+    pancreas_region_labels: tuple[int, ...] = PANCREAS_REGION_LABELS
+    dilation_cube_voxels: int = DILATION_CUBE_VOXELS
+    no_pancreas_likelihood: float = NO_PANCREAS_LIKELIHOOD
+    checkpoint_names: tuple[str, ...] = ("checkpoint_final.pth", "checkpoint_best.pth")
+    show_progress: bool = True

@@ -1,0 +1,107 @@
+"""The two-stage PDAC detection pipeline: Stage 1 pancreas → largest component → ROI crop (mm margins, clipped)
+→ Stage 2 softmax → tumour probability inside the dilated pancreas → lesion candidates → likelihood → detection
+map pasted back into the input CT's geometry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from pdacrad.inference.config import InferenceConfig
+from pdacrad.inference.device import resolve_device
+from pdacrad.inference.predictor import StageModel
+from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.postprocessing import (
+    extract_candidates,
+    pancreas_region,
+    paste_into_reference,
+    restrict_to_region,
+    zeros_like_reference,
+)
+from pdacrad.preprocessing.roi import RoiBox, largest_component, roi_from_mask
+from pdacrad.resources import STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, verify_resources
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Output of one case.
+
+    Attributes:
+        detection_map: float32 image with the input's size/spacing/origin/direction; lesion confidence in [0, 1].
+        likelihood: case-level PDAC likelihood in [0, 1] (max of the map; the no-pancreas value when none found).
+        pancreas_found: whether Stage 1 found any pancreas voxel.
+        roi: the Stage-2 box on the input grid (SimpleITK x, y, z order), ``None`` without pancreas.
+        seconds: wall-clock seconds per step (``stage1``, ``roi``, ``stage2``, ``postprocess``).
+    """
+
+    detection_map: sitk.Image
+    likelihood: float
+    pancreas_found: bool
+    roi: RoiBox | None
+    seconds: Mapping[str, float]
+
+
+class Pipeline:
+    """Verifies ``resources/``, resolves the device, and loads both models once; :meth:`predict` then runs any
+    number of cases sequentially in this process."""
+
+    def __init__(self, config: InferenceConfig) -> None:
+        self.config = config
+        self.manifest: ResourceManifest = verify_resources(config.resources_dir)
+        self.device: torch.device = resolve_device(config.device)
+        load = {
+            "checkpoint_names": config.checkpoint_names,
+            "tile_step_size": config.tile_step_size,
+            "use_mirroring": config.use_mirroring,
+            "show_progress": config.show_progress,
+        }
+        self.stage1 = StageModel.load(config.resources_dir / STAGE1_DIRNAME, self.device, **load)  # type: ignore[arg-type]
+        self.stage2 = StageModel.load(config.resources_dir / STAGE2_DIRNAME, self.device, **load)  # type: ignore[arg-type]
+
+    def stage2_inputs(self, ct_roi: sitk.Image) -> Stage2Inputs:
+        """The Stage-2 input for an ROI crop. The plain model takes the CT alone; the radiomics variant will add
+        its parametric maps and global vector here."""
+        return Stage2Inputs(ct=ct_roi)
+
+    def predict(self, ct: sitk.Image) -> PipelineResult:
+        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
+        cfg = self.config
+        seconds: dict[str, float] = {}
+        t0 = time.perf_counter()
+        pancreas = largest_component(run_stage1(self.stage1, ct))
+        seconds["stage1"] = time.perf_counter() - t0
+        n_pancreas = int(np.count_nonzero(sitk.GetArrayViewFromImage(pancreas)))
+        if n_pancreas == 0:
+            logger.warning(
+                "Stage 1 found no pancreas: writing an all-zero detection map and likelihood %.3f",
+                cfg.no_pancreas_likelihood,
+            )
+            return PipelineResult(
+                zeros_like_reference(ct), cfg.no_pancreas_likelihood, False, None, MappingProxyType(seconds)
+            )
+        t0 = time.perf_counter()
+        roi = roi_from_mask(pancreas, cfg.roi_margins_mm)
+        ct_roi = roi.crop(ct)
+        seconds["roi"] = time.perf_counter() - t0
+        logger.info("pancreas: %d voxels; ROI index %s size %s (x, y, z)", n_pancreas, roi.index, roi.size)
+        t0 = time.perf_counter()
+        stage2 = run_stage2(self.stage2, self.stage2_inputs(ct_roi), cfg.tumour_label)
+        seconds["stage2"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        region = pancreas_region(stage2.labels, cfg.pancreas_region_labels, cfg.dilation_cube_voxels)
+        candidates = extract_candidates(restrict_to_region(stage2.tumour_probability, region))
+        detection_map = paste_into_reference(ct, candidates.detection_map, ct_roi)
+        seconds["postprocess"] = time.perf_counter() - t0
+        logger.info(
+            "%d lesion candidate(s), likelihood %.4f", len(candidates.confidences), candidates.likelihood
+        )
+        return PipelineResult(detection_map, candidates.likelihood, True, roi, MappingProxyType(seconds))
