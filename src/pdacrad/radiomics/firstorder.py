@@ -1,0 +1,194 @@
+"""First-order (intensity histogram) features, voxel-wise, PyRadiomics 3.1 semantics.
+
+Symbols: ``X`` the raw intensities of the ``N_p`` kernel voxels inside ``maskArray`` (NaN cells excluded),
+``X̄`` their mean, ``c`` = ``voxelArrayShift`` (default 0), ``p(i)`` the fraction of kernel voxels in discretised
+grey level ``i`` (bins of the whole ROI), ``V`` the voxel volume in mm³, ``ε`` float64 machine epsilon.
+Percentiles interpolate linearly (numpy's default), as in PyRadiomics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics.kernel import KernelBatch, feature_registrar
+
+EPS = float(torch.finfo(torch.float64).eps)
+FEATURES: dict[str, Callable[..., torch.Tensor]] = {}
+feature = feature_registrar(FEATURES)
+
+
+@dataclass(frozen=True)
+class FirstOrderCoefficients:
+    """Kernels of a voxel batch: ``x`` ``(B, K)`` intensities (NaN outside the kernel), ``valid`` its mask,
+    ``p`` ``(B, G)`` grey-level fractions, ``shift`` ``c``, ``voxel_volume`` ``V`` in mm³."""
+
+    x: torch.Tensor
+    valid: torch.Tensor
+    p: torch.Tensor
+    shift: float
+    voxel_volume: float
+
+    def percentile(self, q: float) -> torch.Tensor:
+        return torch.nanquantile(self.x, q / 100.0, dim=1)
+
+    def mean(self) -> torch.Tensor:
+        return torch.nanmean(self.x, dim=1)
+
+    def moment(self, order: int) -> torch.Tensor:
+        centred = self.x - self.mean()[:, None]
+        return torch.nanmean(centred**order, dim=1)
+
+
+def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> FirstOrderCoefficients:
+    """Intensities and grey-level fractions of ``batch`` (needs ``batch.values``)."""
+    if batch.values is None:
+        raise ValueError("firstorder needs KernelBatch.values (raw intensities)")
+    valid = batch.levels > 0
+    x = torch.where(valid, batch.values, torch.full_like(batch.values, float("nan")))
+    g = batch.n_levels
+    counts = torch.zeros((batch.n_voxels, g + 1), dtype=batch.dtype, device=batch.device)
+    counts.scatter_add_(1, batch.levels, torch.ones_like(batch.values))
+    counts = counts[:, 1:]
+    total = counts.sum(1, keepdim=True)
+    p = counts / torch.where(total == 0, torch.ones_like(total), total)
+    spacing = settings.get("_spacing_zyx", (1.0, 1.0, 1.0))
+    volume = float(spacing[0]) * float(spacing[1]) * float(spacing[2])
+    return FirstOrderCoefficients(x, valid, p, float(settings.get("voxelArrayShift", 0)), volume)
+
+
+def _energy(c: FirstOrderCoefficients) -> torch.Tensor:
+    return torch.where(c.valid, (c.x + c.shift) ** 2, torch.zeros_like(c.x)).sum(1)
+
+
+@feature("Energy")
+def energy(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Energy = Σ (X(i) + c)² (IBSI N8CA with c = 0)."""
+    return _energy(c)
+
+
+@feature("TotalEnergy")
+def total_energy(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Total Energy = V Σ (X(i) + c)², V the voxel volume in mm³ (not in IBSI)."""
+    return _energy(c) * c.voxel_volume
+
+
+@feature("Entropy")
+def entropy(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Entropy = -Σ_i p(i) log2(p(i) + ε) over discretised grey levels (IBSI TLU2)."""
+    return -(c.p * torch.log2(c.p + EPS)).sum(1)
+
+
+@feature("Minimum")
+def minimum(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Minimum = min X (IBSI 1GSF)."""
+    return torch.where(c.valid, c.x, torch.full_like(c.x, float("inf"))).amin(1)
+
+
+@feature("10Percentile")
+def percentile10(c: FirstOrderCoefficients) -> torch.Tensor:
+    """10th percentile of X, linear interpolation (IBSI QG58)."""
+    return c.percentile(10)
+
+
+@feature("90Percentile")
+def percentile90(c: FirstOrderCoefficients) -> torch.Tensor:
+    """90th percentile of X, linear interpolation (IBSI 8DWT)."""
+    return c.percentile(90)
+
+
+@feature("Maximum")
+def maximum(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Maximum = max X (IBSI 84IY)."""
+    return torch.where(c.valid, c.x, torch.full_like(c.x, -float("inf"))).amax(1)
+
+
+@feature("Mean")
+def mean(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Mean = (1/N_p) Σ X(i) (IBSI Q4LE)."""
+    return c.mean()
+
+
+@feature("Median")
+def median(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Median of X; the mean of the two middle values for even N_p, as numpy (IBSI Y12H)."""
+    return c.percentile(50)
+
+
+@feature("InterquartileRange")
+def interquartile_range(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Interquartile Range = P75 - P25 (IBSI SALO)."""
+    return c.percentile(75) - c.percentile(25)
+
+
+@feature("Range")
+def value_range(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Range = max X - min X (IBSI 2OJQ)."""
+    return maximum(c) - minimum(c)
+
+
+@feature("MeanAbsoluteDeviation")
+def mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Mean Absolute Deviation = (1/N_p) Σ |X(i) - X̄| (IBSI 4FUA)."""
+    return torch.nanmean((c.x - c.mean()[:, None]).abs(), dim=1)
+
+
+@feature("RobustMeanAbsoluteDeviation")
+def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Robust Mean Absolute Deviation: the mean absolute deviation of the values with P10 ≤ X ≤ P90 from their
+    own mean (IBSI 1128)."""
+    p10 = c.percentile(10)[:, None]
+    p90 = c.percentile(90)[:, None]
+    keep = c.valid & (c.x >= p10) & (c.x <= p90)
+    x = torch.where(keep, c.x, torch.full_like(c.x, float("nan")))
+    return torch.nanmean((x - torch.nanmean(x, dim=1, keepdim=True)).abs(), dim=1)
+
+
+@feature("RootMeanSquared")
+def root_mean_squared(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Root Mean Squared = sqrt((1/N_p) Σ (X(i) + c)²) (IBSI 5ZWQ with c = 0)."""
+    return torch.sqrt(_energy(c) / c.valid.sum(1).to(c.x.dtype))
+
+
+@feature("Skewness")
+def skewness(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Skewness = m₃ / m₂^1.5 with mₖ = (1/N_p) Σ (X(i) - X̄)ᵏ; m₂ = 0 (flat kernel) is taken as 1, so a flat
+    kernel gives m₃ = 0 (IBSI KE2A)."""
+    m2 = c.moment(2)
+    m2 = torch.where(m2 == 0, torch.ones_like(m2), m2)
+    return c.moment(3) / m2**1.5
+
+
+@feature("Kurtosis")
+def kurtosis(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Kurtosis = m₄ / m₂² (not excess kurtosis: IBSI IPH6 subtracts 3); m₂ = 0 is taken as 1."""
+    m2 = c.moment(2)
+    m2 = torch.where(m2 == 0, torch.ones_like(m2), m2)
+    return c.moment(4) / m2**2.0
+
+
+@feature("Variance")
+def variance(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Variance = m₂ = (1/N_p) Σ (X(i) - X̄)² (IBSI ECT3), computed as PyRadiomics does (std, then squared)."""
+    return torch.sqrt(c.moment(2)) ** 2
+
+
+@feature("Uniformity")
+def uniformity(c: FirstOrderCoefficients) -> torch.Tensor:
+    """Uniformity = Σ_i p(i)² (IBSI BJ5W, "energy" of the grey-level histogram)."""
+    return (c.p**2).sum(1)
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """One ``(B,)`` tensor per requested first-order feature (PyRadiomics names) for the kernels of ``batch``."""
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise InvalidInputError(f"unknown firstorder feature(s) {unknown}; known: {sorted(FEATURES)}")
+    coeffs = coefficients(batch, settings)
+    return {name: FEATURES[name](coeffs) for name in features}

@@ -1,0 +1,412 @@
+"""Grey Level Co-occurrence Matrix (GLCM) features, voxel-wise, PyRadiomics 3.1 semantics.
+
+For each target voxel and each angle ``a`` (every offset whose Chebyshev norm is in ``distances``; 13 per distance
+in 3D, 4 in 2D), ``P(i, j | a)`` counts kernel voxel pairs ``(v, v + a)`` with grey levels ``(i, j)``, both inside
+the kernel. With ``symmetricalGLCM`` (default) ``P ← P + Pᵀ``. With ``weightingNorm`` the angles are summed with
+weights ``exp(-‖a·spacing‖²)`` into one matrix. Each angle's matrix is normalised to sum 1; an angle with no pair
+is NaN for that voxel and every feature averages angles with ``nanmean`` — except Joint Average (plain mean).
+Angles without a pair in *any* kernel of the ROI are removed first (PyRadiomics does this per voxel batch; its
+default batch is the whole ROI, which is what :func:`prepare` reproduces).
+
+Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-level values present in the ROI,
+``N_g`` the largest grey level of the ROI, ``p_x(i) = Σ_j p(i,j)``, ``p_y(j) = Σ_i p(i,j)``, ``μ_x = Σ i p(i,j)``,
+``μ_y = Σ j p(i,j)``, ``p_{x+y}(k) = Σ_{i+j=k} p(i,j)`` (``k = 2..2N_g``), ``p_{x-y}(k) = Σ_{|i-j|=k} p(i,j)``
+(``k = 0..N_g-1``), ``HXY = -Σ p log2(p + ε)``, ``ε`` = float64 machine epsilon.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics.kernel import KernelBatch, feature_registrar, neighbour_index
+
+EPS = float(torch.finfo(torch.float64).eps)
+FEATURES: dict[str, Callable[..., torch.Tensor]] = {}
+feature = feature_registrar(FEATURES)
+
+
+def glcm_angles(distances: Sequence[int], force2d: bool = False, force2d_dimension: int = 0) -> torch.Tensor:
+    """``(A, 3)`` int64 angles (dz, dy, dx) in PyRadiomics' order and sign (first non-zero component positive):
+    every offset whose Chebyshev norm is in ``distances``; with ``force2d`` the ``force2d_dimension`` axis is 0."""
+    wanted = sorted({int(d) for d in distances})
+    if not wanted or wanted[0] < 1:
+        raise InvalidInputError(f"GLCM distances must be positive integers, got {list(distances)}")
+    reach = wanted[-1]
+    steps = range(reach, -reach - 1, -1)
+    out = []
+    for dz in steps:
+        for dy in steps:
+            for dx in steps:
+                a = (dz, dy, dx)
+                if force2d and a[force2d_dimension] != 0:
+                    continue
+                first = next((c for c in a if c != 0), 0)
+                if first > 0 and max(abs(c) for c in a) in wanted:
+                    out.append(a)
+    return torch.tensor(out, dtype=torch.int64).reshape(-1, 3)
+
+
+def _angles_from_settings(settings: Mapping[str, Any]) -> torch.Tensor:
+    distances = settings.get("distances", [1])
+    distances = distances if isinstance(distances, (list, tuple)) else [distances]
+    return glcm_angles(
+        distances, bool(settings.get("force2D", False)), int(settings.get("force2Ddimension", 0))
+    )
+
+
+def prepare(
+    level_index: torch.Tensor, roi: torch.Tensor, radius: int, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """ROI-level context for :func:`compute`: which angles have at least one pair in some kernel of the ROI.
+
+    ``level_index`` is the ``(z, y, x)`` level-index volume (0 = outside the discretisation mask), ``roi`` the
+    boolean target-voxel mask. A pair ``(p, p + a)`` lies in the kernel of ``v`` iff both are within Chebyshev
+    ``radius`` of ``v``: ``p - v`` ranges over the box ``[-r, r] ∩ [-r - a, r - a]`` per axis, so "some ROI voxel
+    sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI.
+    """
+    angles = _angles_from_settings(settings)
+    inside = (level_index > 0).to(torch.float32)
+    pad = 2 * radius + (int(angles.abs().max()) if len(angles) else 0)
+    padded = torch.nn.functional.pad(inside[None, None], (pad,) * 6)[0, 0]
+    n = padded.shape
+    present = []
+    for a in angles.tolist():
+        lo = [max(-radius, -radius - c) for c in a]
+        hi = [min(radius, radius - c) for c in a]
+        if any(h < low for low, h in zip(lo, hi, strict=True)):
+            present.append(False)
+            continue
+        # shifted[q] = padded[q + a]: pairs[q] says "q and q + a are both in the discretisation mask".
+        shifted = torch.zeros_like(padded)
+        dst = tuple(slice(max(-c, 0), n[d] + min(-c, 0)) for d, c in enumerate(a))
+        src = tuple(slice(max(c, 0), n[d] + min(c, 0)) for d, c in enumerate(a))
+        shifted[dst] = padded[src]
+        pairs = padded * shifted
+        kernel = [h - low + 1 for low, h in zip(lo, hi, strict=True)]
+        seen = torch.nn.functional.max_pool3d(pairs[None, None], kernel, stride=1)[0, 0]
+        window = seen[tuple(slice(pad + low, pad + low + s) for low, s in zip(lo, inside.shape, strict=True))]
+        present.append(bool((window[roi] > 0).any()))
+    return {"_glcm_angles_present": present}
+
+
+@dataclass(frozen=True)
+class GLCMCoefficients:
+    """Normalised GLCMs of a voxel batch and the sums every feature shares. Shapes: ``B`` voxels, ``A`` angles,
+    ``G`` grey levels present in the ROI; values of the batch's dtype, NaN for angles without pairs."""
+
+    p: torch.Tensor  # (B, A, G, G) p(i, j)
+    i: torch.Tensor  # (G, 1) grey-level values as rows
+    j: torch.Tensor  # (1, G) grey-level values as columns
+    px: torch.Tensor  # (B, A, G) p_x(i)
+    py: torch.Tensor  # (B, A, G) p_y(j)
+    ux: torch.Tensor  # (B, A) μ_x
+    uy: torch.Tensor  # (B, A) μ_y
+    p_sum: torch.Tensor  # (B, A, 2N_g - 1) p_{x+y}(k), k = 2..2N_g
+    p_diff: torch.Tensor  # (B, A, N_g) p_{x-y}(k), k = 0..N_g-1
+    k_sum: torch.Tensor  # (2N_g - 1,) k values of p_sum
+    k_diff: torch.Tensor  # (N_g,) k values of p_diff
+    hxy: torch.Tensor  # (B, A) HXY
+    n_g: int  # N_g, the largest grey level of the ROI
+    symmetric: bool
+
+
+def _counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
+    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised."""
+    b = batch.n_voxels
+    g = batch.n_levels
+    dev = batch.device
+    # Cell pairs (k, k') with k' = k + a inside the kernel, for every angle; level 0 (not in kernel) goes to
+    # row/column 0 of a (G+1)² matrix that is dropped afterwards, so no masking pass is needed.
+    src, dst, ang = [], [], []
+    offsets = batch.offsets.to(dev)
+    for a_idx, a in enumerate(angles.to(dev)):
+        nb = neighbour_index(offsets, a)
+        cells = torch.nonzero(nb >= 0).squeeze(1)
+        src.append(cells)
+        dst.append(nb[cells])
+        ang.append(torch.full_like(cells, a_idx))
+    src_t, dst_t, ang_t = torch.cat(src), torch.cat(dst), torch.cat(ang)
+    n_a = len(angles)
+    g1 = g + 1
+    base = (torch.arange(b, device=dev)[:, None] * n_a + ang_t[None, :]) * (g1 * g1)
+    codes = base + batch.levels[:, src_t] * g1 + batch.levels[:, dst_t]
+    counts = torch.bincount(codes.reshape(-1), minlength=b * n_a * g1 * g1)
+    return counts.reshape(b, n_a, g1, g1)[:, :, 1:, 1:].to(batch.dtype)
+
+
+def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
+    """Build the normalised GLCMs of ``batch`` and their shared sums (see the module docstring)."""
+    angles = _angles_from_settings(settings)
+    present = settings.get("_glcm_angles_present")
+    if present is not None and len(angles) > 1 and not all(present) and any(present):
+        angles = angles[torch.tensor(present, dtype=torch.bool)]
+    p = _counts(batch, angles)
+    symmetric = bool(settings.get("symmetricalGLCM", True))
+    if symmetric:
+        p = p + p.transpose(2, 3)
+    norm = settings.get("weightingNorm")
+    if norm is not None:
+        p = (p * _angle_weights(angles, norm, settings).to(p)[None, :, None, None]).sum(1, keepdim=True)
+    total = p.sum((2, 3))
+    total = torch.where(total == 0, torch.full_like(total, math.nan), total)
+    p = p / total[:, :, None, None]
+
+    levels = batch.grey_levels
+    n_g = int(levels.max().item())
+    i = levels[:, None]
+    j = levels[None, :]
+    px = p.sum(3)
+    py = p.sum(2)
+    ux = (i * p).sum((2, 3))
+    uy = (j * p).sum((2, 3))
+    # p_{x+y} and p_{x-y} as one matrix product with 0/1 indicator matrices (G², K).
+    lv = levels.round().to(torch.int64)
+    sum_idx = (lv[:, None] + lv[None, :] - 2).reshape(-1)
+    diff_idx = (lv[:, None] - lv[None, :]).abs().reshape(-1)
+    flat = p.reshape(p.shape[0], p.shape[1], -1)
+    sum_onehot = torch.nn.functional.one_hot(sum_idx, 2 * n_g - 1).to(p)
+    diff_onehot = torch.nn.functional.one_hot(diff_idx, n_g).to(p)
+    return GLCMCoefficients(
+        p=p,
+        i=i,
+        j=j,
+        px=px,
+        py=py,
+        ux=ux,
+        uy=uy,
+        p_sum=flat @ sum_onehot,
+        p_diff=flat @ diff_onehot,
+        k_sum=torch.arange(2, 2 * n_g + 1, device=p.device, dtype=p.dtype),
+        k_diff=torch.arange(0, n_g, device=p.device, dtype=p.dtype),
+        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)),
+        n_g=n_g,
+        symmetric=symmetric,
+    )
+
+
+def _angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) -> torch.Tensor:
+    """PyRadiomics' angle weights for ``weightingNorm`` (spacing in mm, z, y, x, from the ``_spacing_zyx`` key)."""
+    spacing = torch.tensor(settings.get("_spacing_zyx", (1.0, 1.0, 1.0)), dtype=torch.float64)
+    dist = angles.abs().to(torch.float64) * spacing
+    if norm == "infinity":
+        return torch.exp(-(dist.max(1).values ** 2))
+    if norm == "euclidean":
+        return torch.exp(-(dist**2).sum(1))
+    if norm == "manhattan":
+        return torch.exp(-(dist.sum(1) ** 2))
+    return torch.ones(len(angles), dtype=torch.float64)
+
+
+def _nanmean(x: torch.Tensor) -> torch.Tensor:
+    return torch.nanmean(x, dim=1)
+
+
+@feature("Autocorrelation")
+def autocorrelation(c: GLCMCoefficients) -> torch.Tensor:
+    """Autocorrelation = Σ_i Σ_j p(i,j) i j (IBSI QWK9)."""
+    return _nanmean((c.p * (c.i * c.j)).sum((2, 3)))
+
+
+@feature("JointAverage")
+def joint_average(c: GLCMCoefficients) -> torch.Tensor:
+    """Joint Average = μ_x = Σ_i Σ_j p(i,j) i, averaged over angles with a plain mean (an angle without pairs in
+    this kernel makes it NaN, as in PyRadiomics). IBSI 60VM."""
+    return c.ux.mean(1)
+
+
+def _centred_sum_power(c: GLCMCoefficients, power: int) -> torch.Tensor:
+    centre = (c.i + c.j)[None, None] - c.ux[:, :, None, None] - c.uy[:, :, None, None]
+    return _nanmean((c.p * centre**power).sum((2, 3)))
+
+
+@feature("ClusterProminence")
+def cluster_prominence(c: GLCMCoefficients) -> torch.Tensor:
+    """Cluster Prominence = Σ_i Σ_j (i + j - μ_x - μ_y)⁴ p(i,j) (IBSI AE86)."""
+    return _centred_sum_power(c, 4)
+
+
+@feature("ClusterShade")
+def cluster_shade(c: GLCMCoefficients) -> torch.Tensor:
+    """Cluster Shade = Σ_i Σ_j (i + j - μ_x - μ_y)³ p(i,j) (IBSI 7NFM)."""
+    return _centred_sum_power(c, 3)
+
+
+@feature("ClusterTendency")
+def cluster_tendency(c: GLCMCoefficients) -> torch.Tensor:
+    """Cluster Tendency = Σ_i Σ_j (i + j - μ_x - μ_y)² p(i,j) (IBSI DG8W)."""
+    return _centred_sum_power(c, 2)
+
+
+@feature("Contrast")
+def contrast(c: GLCMCoefficients) -> torch.Tensor:
+    """Contrast = Σ_i Σ_j (i - j)² p(i,j) (IBSI ACUI)."""
+    return _nanmean((c.p * (c.i - c.j).abs() ** 2).sum((2, 3)))
+
+
+@feature("Correlation")
+def correlation(c: GLCMCoefficients) -> torch.Tensor:
+    """Correlation = (Σ_i Σ_j p(i,j)(i - μ_x)(j - μ_y)) / (σ_x σ_y + ε); 1 where σ_x σ_y = 0 (flat kernel).
+    σ_x² = Σ p(i,j)(i - μ_x)², σ_y² likewise (IBSI NI2N)."""
+    di = c.i[None, None] - c.ux[:, :, None, None]
+    dj = c.j[None, None] - c.uy[:, :, None, None]
+    sigx = (c.p * di**2).sum((2, 3)) ** 0.5
+    sigy = (c.p * dj**2).sum((2, 3)) ** 0.5
+    corm = (c.p * di * dj).sum((2, 3))
+    corr = corm / (sigx * sigy + EPS)
+    corr = torch.where(sigx * sigy == 0, torch.ones_like(corr), corr)
+    return _nanmean(corr)
+
+
+@feature("DifferenceAverage")
+def difference_average(c: GLCMCoefficients) -> torch.Tensor:
+    """Difference Average = Σ_k k p_{x-y}(k) (IBSI TF7R)."""
+    return _nanmean((c.k_diff * c.p_diff).sum(2))
+
+
+@feature("DifferenceEntropy")
+def difference_entropy(c: GLCMCoefficients) -> torch.Tensor:
+    """Difference Entropy = -Σ_k p_{x-y}(k) log2(p_{x-y}(k) + ε) (IBSI NTRS)."""
+    return _nanmean(-(c.p_diff * torch.log2(c.p_diff + EPS)).sum(2))
+
+
+@feature("DifferenceVariance")
+def difference_variance(c: GLCMCoefficients) -> torch.Tensor:
+    """Difference Variance = Σ_k (k - DA)² p_{x-y}(k), DA the Difference Average (IBSI D3YU)."""
+    avg = (c.k_diff * c.p_diff).sum(2, keepdim=True)
+    return _nanmean((c.p_diff * (c.k_diff - avg) ** 2).sum(2))
+
+
+@feature("JointEnergy")
+def joint_energy(c: GLCMCoefficients) -> torch.Tensor:
+    """Joint Energy = Σ_i Σ_j p(i,j)² (IBSI 8ZQL, "angular second moment")."""
+    return _nanmean((c.p**2).sum((2, 3)))
+
+
+@feature("JointEntropy")
+def joint_entropy(c: GLCMCoefficients) -> torch.Tensor:
+    """Joint Entropy = HXY = -Σ_i Σ_j p(i,j) log2(p(i,j) + ε) (IBSI TU9B)."""
+    return _nanmean(c.hxy)
+
+
+def _marginal_entropies(c: GLCMCoefficients) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    pxy = c.px[:, :, :, None] * c.py[:, :, None, :]
+    hx = -(c.px * torch.log2(c.px + EPS)).sum(2)
+    hy = -(c.py * torch.log2(c.py + EPS)).sum(2)
+    return hx, hy, pxy
+
+
+@feature("Imc1")
+def imc1(c: GLCMCoefficients) -> torch.Tensor:
+    """Informational Measure of Correlation 1 = (HXY - HXY1) / max(HX, HY); 0 where max(HX, HY) = 0.
+    HX, HY the entropies of p_x, p_y; HXY1 = -Σ p(i,j) log2(p_x(i) p_y(j) + ε) (IBSI R8DG)."""
+    hx, hy, pxy = _marginal_entropies(c)
+    hxy1 = -(c.p * torch.log2(pxy + EPS)).sum((2, 3))
+    div = torch.fmax(hx, hy)
+    value = (c.hxy - hxy1) / torch.where(div == 0, torch.ones_like(div), div)
+    return _nanmean(torch.where(div == 0, torch.zeros_like(value), value))
+
+
+@feature("Imc2")
+def imc2(c: GLCMCoefficients) -> torch.Tensor:
+    """Informational Measure of Correlation 2 = sqrt(1 - exp(-2 (HXY2 - HXY))); 0 where HXY2 = HXY exactly.
+    HXY2 = -Σ p_x(i) p_y(j) log2(p_x(i) p_y(j) + ε) (IBSI JN9H)."""
+    _, _, pxy = _marginal_entropies(c)
+    hxy2 = -(pxy * torch.log2(pxy + EPS)).sum((2, 3))
+    value = (1 - torch.exp(-2 * (hxy2 - c.hxy))) ** 0.5
+    return _nanmean(torch.where(hxy2 == c.hxy, torch.zeros_like(value), value))
+
+
+@feature("Idm")
+def idm(c: GLCMCoefficients) -> torch.Tensor:
+    """Inverse Difference Moment = Σ_k p_{x-y}(k) / (1 + k²) (IBSI WF0Z)."""
+    return _nanmean((c.p_diff / (1 + c.k_diff**2)).sum(2))
+
+
+@feature("MCC")
+def mcc(c: GLCMCoefficients) -> torch.Tensor:
+    """Maximal Correlation Coefficient = sqrt(λ₂), λ₂ the second largest eigenvalue of
+    Q(i,j) = Σ_k p(i,k) p(j,k) / (p_x(i) p_y(k)); 1 when the ROI has a single grey level.
+
+    Q is similar to the symmetric positive semi-definite S = M Mᵀ, M(i,k) = p(i,k) / sqrt(p_x(i) p_y(k)), so the
+    eigenvalues come from a batched symmetric solver (PyRadiomics uses a general LAPACK solver on Q with ``+ ε`` in
+    the denominator; both agree to ~1e-9, the accuracy of the reference itself). Rounding noise below 0 is clamped.
+    """
+    if c.p.shape[-1] < 2:
+        return torch.ones(c.p.shape[0], dtype=c.p.dtype, device=c.p.device)
+    px = c.px[:, :, :, None]
+    py = c.py[:, :, None, :]
+    denom = torch.sqrt(px * py)
+    m = torch.where(
+        denom > 0, c.p / torch.where(denom > 0, denom, torch.ones_like(denom)), torch.zeros_like(c.p)
+    )
+    s = m @ m.transpose(2, 3)
+    valid = ~torch.isnan(c.p[:, :, 0, 0])
+    s = torch.where(valid[:, :, None, None], s, torch.zeros_like(s))
+    second = torch.linalg.eigvalsh(s)[..., -2]
+    value = torch.sqrt(second.clamp(min=0))
+    return _nanmean(torch.where(valid, value, torch.full_like(value, math.nan)))
+
+
+@feature("Idmn")
+def idmn(c: GLCMCoefficients) -> torch.Tensor:
+    """Inverse Difference Moment Normalised = Σ_k p_{x-y}(k) / (1 + k²/N_g²) (IBSI 1QCO)."""
+    return _nanmean((c.p_diff / (1 + (c.k_diff**2) / (c.n_g**2))).sum(2))
+
+
+@feature("Id")
+def inverse_difference(c: GLCMCoefficients) -> torch.Tensor:
+    """Inverse Difference = Σ_k p_{x-y}(k) / (1 + k) (IBSI IB1Z)."""
+    return _nanmean((c.p_diff / (1 + c.k_diff)).sum(2))
+
+
+@feature("Idn")
+def idn(c: GLCMCoefficients) -> torch.Tensor:
+    """Inverse Difference Normalised = Σ_k p_{x-y}(k) / (1 + k/N_g) (IBSI NDRX)."""
+    return _nanmean((c.p_diff / (1 + c.k_diff / c.n_g)).sum(2))
+
+
+@feature("InverseVariance")
+def inverse_variance(c: GLCMCoefficients) -> torch.Tensor:
+    """Inverse Variance = Σ_{k≥1} p_{x-y}(k) / k² (IBSI E8JP)."""
+    return _nanmean((c.p_diff[:, :, 1:] / c.k_diff[1:] ** 2).sum(2))
+
+
+@feature("MaximumProbability")
+def maximum_probability(c: GLCMCoefficients) -> torch.Tensor:
+    """Maximum Probability = max p(i,j) (IBSI GYBY)."""
+    return _nanmean(c.p.amax((2, 3)))
+
+
+@feature("SumAverage")
+def sum_average(c: GLCMCoefficients) -> torch.Tensor:
+    """Sum Average = Σ_k k p_{x+y}(k), k = 2..2N_g (IBSI ZGXS; = 2 × Joint Average when symmetric)."""
+    return _nanmean((c.k_sum * c.p_sum).sum(2))
+
+
+@feature("SumEntropy")
+def sum_entropy(c: GLCMCoefficients) -> torch.Tensor:
+    """Sum Entropy = -Σ_k p_{x+y}(k) log2(p_{x+y}(k) + ε) (IBSI P6QZ)."""
+    return _nanmean(-(c.p_sum * torch.log2(c.p_sum + EPS)).sum(2))
+
+
+@feature("SumSquares")
+def sum_squares(c: GLCMCoefficients) -> torch.Tensor:
+    """Sum of Squares = Σ_i Σ_j (i - μ_x)² p(i,j) (IBSI UR99, "joint variance")."""
+    return _nanmean((c.p * (c.i[None, None] - c.ux[:, :, None, None]) ** 2).sum((2, 3)))
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``."""
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise InvalidInputError(f"unknown glcm feature(s) {unknown}; known: {sorted(FEATURES)}")
+    coeffs = coefficients(batch, settings)
+    return {name: FEATURES[name](coeffs) for name in features}
