@@ -3,8 +3,11 @@ so that ``--help`` stays fast. Nothing in the library imports this package."""
 
 from __future__ import annotations
 
-from pdacrad.cli import predict  # noqa: F401
-from pdacrad.cli import synth  # noqa: F401
+from pdacrad.cli import (
+    predict,  # noqa: F401
+    radiomics,  # noqa: F401
+    synth,  # noqa: F401
+)
 from pdacrad.cli._app import app
 
 
