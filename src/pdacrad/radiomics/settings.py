@@ -49,7 +49,6 @@ _VOXEL_DEFAULTS: dict[str, Any] = {
     "kernelRadius": 1,
     "maskedKernel": True,
     "initValue": 0.0,
-    "voxelBatch": -1,
 }
 _PYRADIOMICS_SECTIONS = ("setting", "voxelSetting", "imageType", "featureClass")
 _PDACRAD_KEYS = ("intensityWindow", "maps")
@@ -93,7 +92,7 @@ class RadiomicsSettings:
                 k: (list(v) if v is not None else None) for k, v in self.feature_classes.items()
             },
         }
-        voxel = {k: v for k, v in self.voxel_setting.items() if k in _VOXEL_DEFAULTS}
+        voxel = {k: v for k, v in self.voxel_setting.items() if v is not None}
         out["voxelSetting"] = voxel
         return out
 
