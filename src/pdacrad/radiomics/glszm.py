@@ -1,0 +1,269 @@
+"""Grey Level Size Zone Matrix (GLSZM) features of voxel kernels, PyRadiomics-exact.
+
+A *zone* is a connected set of kernel voxels with the same grey level (26-connectivity in 3D, 8 with
+``force2D``; PyRadiomics 3.1 ``cmatrices.c: calculate_glszm`` grows regions over the kernel's bounding box,
+restricted to ``maskArray``). :math:`P(i, j)` counts zones of grey level :math:`i` and size :math:`j` voxels.
+
+Zones are found for all kernels of a batch at once by min-label propagation: every ROI cell starts with its own
+index as label, takes the smallest label of its same-level neighbours (sweeping the 26 neighbour directions in
+turn), then jumps to its label's label; this repeats until no label changes, leaving each cell labelled with the
+smallest cell index of its zone. Sweeps grow with the zone diameter (about 6 at radius 2), not with the kernel
+volume; each is a gather over ``(B, K)``.
+
+Symbols: :math:`N_z = \\sum P` zones (1 where 0), :math:`N_p = \\sum_j p_s(j)\\, j` voxels in zones (1 where 0),
+:math:`p_g(i) = \\sum_j P(i, j)`, :math:`p_s(j) = \\sum_i P(i, j)`, :math:`i` grey-level values, :math:`j` sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics.kernel import KernelBatch
+
+FEATURES, register = common.feature_registry()
+
+
+@dataclass(frozen=True)
+class SizeZones:
+    """The zones of ``B`` kernels, as a list (a dense ``(B, G, K)`` matrix would be mostly zeros).
+
+    Attributes:
+        voxel: ``(Z,)`` int64 kernel (batch row) of each zone.
+        level: ``(Z,)`` int64 grey-level index ``1..G`` of each zone.
+        size: ``(Z,)`` int64 zone size in voxels.
+        n_voxels: ``B``.
+        max_size: ``K``, the kernel's cell count (the largest possible zone).
+        ivector: ``(G,)`` grey-level values.
+    """
+
+    voxel: torch.Tensor
+    level: torch.Tensor
+    size: torch.Tensor
+    n_voxels: int
+    max_size: int
+    ivector: torch.Tensor
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.ivector.dtype
+
+    def per_voxel(self, values: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` sum of a per-zone quantity ``values`` ``(Z,)`` over each kernel's zones."""
+        out = values.new_zeros(self.n_voxels)
+        return out.index_add_(0, self.voxel, values)
+
+    @cached_property
+    def jvector(self) -> torch.Tensor:
+        """``(K,)`` sizes ``1..K`` (PyRadiomics stops at the batch's largest zone; a fixed length keeps every sum
+        independent of the batch, bit for bit)."""
+        return torch.arange(1, self.max_size + 1, dtype=self.dtype, device=self.ivector.device)
+
+    @cached_property
+    def ps(self) -> torch.Tensor:
+        """``(B, S)`` zones per size."""
+        s = self.jvector.shape[0]
+        flat = self.voxel * s + self.size - 1
+        ones = torch.ones_like(flat, dtype=self.dtype)
+        return ones.new_zeros(self.n_voxels * s).index_add_(0, flat, ones).reshape(self.n_voxels, s)
+
+    @cached_property
+    def pg(self) -> torch.Tensor:
+        """``(B, G)`` zones per grey level."""
+        g = self.ivector.shape[0]
+        flat = self.voxel * g + self.level - 1
+        ones = torch.ones_like(flat, dtype=self.dtype)
+        return ones.new_zeros(self.n_voxels * g).index_add_(0, flat, ones).reshape(self.n_voxels, g)
+
+    @cached_property
+    def Nz(self) -> torch.Tensor:
+        """``(B,)`` number of zones (1 where there are none, as PyRadiomics)."""
+        nz = self.pg.sum(dim=1)
+        return torch.where(nz == 0, torch.ones_like(nz), nz)
+
+    @cached_property
+    def Np(self) -> torch.Tensor:
+        """``(B,)`` voxels in zones (1 where none)."""
+        n = torch.sum(self.ps * self.jvector, dim=1)
+        return torch.where(n == 0, torch.ones_like(n), n)
+
+    @cached_property
+    def joint(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The non-zero entries of :math:`P`: ``(voxel, level index, size, count)``, each ``(E,)``."""
+        g, s = self.ivector.shape[0] + 1, self.jvector.shape[0] + 1
+        code = (self.voxel * g + self.level) * s + self.size
+        uniq, counts = torch.unique(code, return_counts=True)
+        return uniq // (g * s), (uniq // s) % g, uniq % s, counts.to(self.dtype)
+
+    def joint_sum(self, weight: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` :math:`\\sum_{i,j} P(i,j)\\, w(i,j)` for ``weight`` ``(G, S)`` indexed by level index - 1, size - 1."""
+        vox, lev, size, count = self.joint
+        return count.new_zeros(self.n_voxels).index_add_(0, vox, count * weight[lev - 1, size - 1])
+
+
+@register("SmallAreaEmphasis")
+def small_area_emphasis(z: SizeZones) -> torch.Tensor:
+    """SAE = :math:`\\sum_j p_s(j) / j^2 \\,/\\, N_z` (IBSI 5QRC)."""
+    return torch.sum(z.ps / z.jvector**2, dim=1) / z.Nz
+
+
+@register("LargeAreaEmphasis")
+def large_area_emphasis(z: SizeZones) -> torch.Tensor:
+    """LAE = :math:`\\sum_j p_s(j)\\, j^2 \\,/\\, N_z` (IBSI 48P8)."""
+    return torch.sum(z.ps * z.jvector**2, dim=1) / z.Nz
+
+
+@register("GrayLevelNonUniformity")
+def gray_level_non_uniformity(z: SizeZones) -> torch.Tensor:
+    """GLN = :math:`\\sum_i p_g(i)^2 \\,/\\, N_z` (IBSI JNSA)."""
+    return torch.sum(z.pg**2, dim=1) / z.Nz
+
+
+@register("GrayLevelNonUniformityNormalized")
+def gray_level_non_uniformity_normalized(z: SizeZones) -> torch.Tensor:
+    """GLNN = :math:`\\sum_i p_g(i)^2 \\,/\\, N_z^2` (IBSI Y1RO)."""
+    return torch.sum(z.pg**2, dim=1) / z.Nz**2
+
+
+@register("SizeZoneNonUniformity")
+def size_zone_non_uniformity(z: SizeZones) -> torch.Tensor:
+    """SZN = :math:`\\sum_j p_s(j)^2 \\,/\\, N_z` (IBSI 4JP3)."""
+    return torch.sum(z.ps**2, dim=1) / z.Nz
+
+
+@register("SizeZoneNonUniformityNormalized")
+def size_zone_non_uniformity_normalized(z: SizeZones) -> torch.Tensor:
+    """SZNN = :math:`\\sum_j p_s(j)^2 \\,/\\, N_z^2` (IBSI VB3A)."""
+    return torch.sum(z.ps**2, dim=1) / z.Nz**2
+
+
+@register("ZonePercentage")
+def zone_percentage(z: SizeZones) -> torch.Tensor:
+    """ZP = :math:`N_z / N_p` (IBSI P30P)."""
+    return z.Nz / z.Np
+
+
+@register("GrayLevelVariance")
+def gray_level_variance(z: SizeZones) -> torch.Tensor:
+    """GLV = :math:`\\sum_i p_g(i)/N_z\\,(i - \\mu)^2`, :math:`\\mu = \\sum_i p_g(i)/N_z\\, i` (IBSI BYLV)."""
+    pg = z.pg / z.Nz[:, None]
+    mu = torch.sum(pg * z.ivector, dim=1, keepdim=True)
+    return torch.sum(pg * (z.ivector - mu) ** 2, dim=1)
+
+
+@register("ZoneVariance")
+def zone_variance(z: SizeZones) -> torch.Tensor:
+    """ZV = :math:`\\sum_j p_s(j)/N_z\\,(j - \\mu)^2`, :math:`\\mu = \\sum_j p_s(j)/N_z\\, j` (IBSI 3NSA)."""
+    ps = z.ps / z.Nz[:, None]
+    mu = torch.sum(ps * z.jvector, dim=1, keepdim=True)
+    return torch.sum(ps * (z.jvector - mu) ** 2, dim=1)
+
+
+@register("ZoneEntropy")
+def zone_entropy(z: SizeZones) -> torch.Tensor:
+    """ZE = :math:`-\\sum_{i,j} p(i,j) \\log_2(p(i,j) + \\epsilon)`, :math:`p = P / N_z`, :math:`\\epsilon` =
+    2.2e-16 (IBSI GU8N)."""
+    vox, _, _, count = z.joint
+    p = count / z.Nz[vox]
+    return -count.new_zeros(z.n_voxels).index_add_(0, vox, p * torch.log2(p + common.EPS))
+
+
+@register("LowGrayLevelZoneEmphasis")
+def low_gray_level_zone_emphasis(z: SizeZones) -> torch.Tensor:
+    """LGLZE = :math:`\\sum_i p_g(i) / i^2 \\,/\\, N_z` (IBSI XMSY)."""
+    return torch.sum(z.pg / z.ivector**2, dim=1) / z.Nz
+
+
+@register("HighGrayLevelZoneEmphasis")
+def high_gray_level_zone_emphasis(z: SizeZones) -> torch.Tensor:
+    """HGLZE = :math:`\\sum_i p_g(i)\\, i^2 \\,/\\, N_z` (IBSI 5GN9)."""
+    return torch.sum(z.pg * z.ivector**2, dim=1) / z.Nz
+
+
+@register("SmallAreaLowGrayLevelEmphasis")
+def small_area_low_gray_level_emphasis(z: SizeZones) -> torch.Tensor:
+    """SALGLE = :math:`\\sum_{i,j} P(i,j) / (i^2 j^2) \\,/\\, N_z` (IBSI 5RAI)."""
+    return z.joint_sum(1 / (z.ivector[:, None] ** 2 * z.jvector[None, :] ** 2)) / z.Nz
+
+
+@register("SmallAreaHighGrayLevelEmphasis")
+def small_area_high_gray_level_emphasis(z: SizeZones) -> torch.Tensor:
+    """SAHGLE = :math:`\\sum_{i,j} P(i,j)\\, i^2 / j^2 \\,/\\, N_z` (IBSI HW1V)."""
+    return z.joint_sum(z.ivector[:, None] ** 2 / z.jvector[None, :] ** 2) / z.Nz
+
+
+@register("LargeAreaLowGrayLevelEmphasis")
+def large_area_low_gray_level_emphasis(z: SizeZones) -> torch.Tensor:
+    """LALGLE = :math:`\\sum_{i,j} P(i,j)\\, j^2 / i^2 \\,/\\, N_z` (IBSI YH51)."""
+    return z.joint_sum(z.jvector[None, :] ** 2 / z.ivector[:, None] ** 2) / z.Nz
+
+
+@register("LargeAreaHighGrayLevelEmphasis")
+def large_area_high_gray_level_emphasis(z: SizeZones) -> torch.Tensor:
+    """LAHGLE = :math:`\\sum_{i,j} P(i,j)\\, i^2 j^2 \\,/\\, N_z` (IBSI J17V)."""
+    return z.joint_sum(z.ivector[:, None] ** 2 * z.jvector[None, :] ** 2) / z.Nz
+
+
+def zone_labels(levels: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``(B, K)`` int64: for each kernel cell in the ROI, the smallest cell index of its zone (same level,
+    26-/8-connected inside the kernel); ``K`` for cells outside the kernel."""
+    b, k = levels.shape
+    neighbours = common.neighbour_table(offsets, common.angles(offsets, (1,), bidirectional=True))
+    # Cell-major layout (K + 1, B): a neighbour lookup copies whole contiguous rows.
+    padded = common.pad_levels(common.narrow_levels(levels, 0)).T.contiguous()
+    inside = padded[:k] > 0
+    # int16 labels (K <= 32767) halve the memory traffic of the sweeps; row K stays K ("no label").
+    label_dtype = torch.int16 if k < torch.iinfo(torch.int16).max else torch.int64
+    # Per direction, K where the neighbour is not linked (outside the kernel or of another level), else 0: the
+    # max with it turns an unlinked candidate into "no label" (cheaper than a masked fill).
+    unlinked = [
+        ((~inside | (padded.index_select(0, nb) != padded[:k])).to(label_dtype) * k) for nb in neighbours
+    ]
+    label = torch.full((k + 1, b), k, dtype=label_dtype, device=levels.device)
+    cells = torch.arange(k, dtype=label_dtype, device=levels.device)[:, None].expand(k, b)
+    label[:k] = torch.where(inside, cells, label[:k])
+    view = label[:k]
+    while True:
+        before = view.clone()
+        for nb, off in zip(neighbours, unlinked, strict=True):
+            # Gauss-Seidel: each direction already sees the labels lowered by the previous one.
+            torch.minimum(view, torch.maximum(label.index_select(0, nb), off), out=view)
+        for _ in range(2):  # pointer jumping: a label's label is in the same zone and no larger
+            view.copy_(label.gather(0, view.long()))
+        if torch.equal(view, before):
+            return view.T.long()
+
+
+def size_zones(batch: KernelBatch) -> SizeZones:
+    """The zones of every kernel of ``batch``."""
+    label = zone_labels(batch.levels, batch.offsets)
+    b, k = label.shape
+    sizes = common.histogram(label, torch.ones_like(label), k + 1)
+    roots = label == torch.arange(k, device=label.device)
+    voxel, cell = torch.nonzero(roots, as_tuple=True)
+    return SizeZones(
+        voxel=voxel,
+        level=batch.levels[voxel, cell],
+        size=sizes[voxel, cell],
+        n_voxels=b,
+        max_size=k,
+        ivector=batch.grey_levels,
+    )
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """GLSZM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+
+    No settings change GLSZM beyond the kernel itself (connectivity follows the kernel's shape: ``force2D``
+    kernels are flat). Batch-invariant.
+    """
+    common.check_features("glszm", features, FEATURES)
+    zones = size_zones(batch)
+    return {name: FEATURES[name](zones) for name in features}
