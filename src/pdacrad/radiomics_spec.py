@@ -1,0 +1,193 @@
+"""``resources/radiomics.json``: which radiomics the radiomics-enhanced Stage 2 was trained with.
+
+The file is written by the training tree's ``select`` step and read once at inference::
+
+    {"params":          {...PyRadiomics params file of the global (segment-level) features...},
+     "global_features": ["original_glcm_Correlation", ...],          # order of the Stage-2 global vector
+     "scaler":          {"mean": [...], "std": [...]},                # z-score of each global feature
+     "map_features":    ["wavelet-LLH_glszm_...", ...],               # order of the Stage-2 map channels
+     "map_params":      {...PyRadiomics params file of the voxel-wise maps...}}
+
+Feature names follow PyRadiomics (``<imageType>_<featureClass>_<Feature>``). Map features never include shape
+features: shape describes the whole segment and has no voxel-wise map.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pdacrad.errors import InvalidInputError, ResourceError
+from pdacrad.io.atomic import atomic_write_json
+
+_FEATURE_NAME = re.compile(r"^[A-Za-z0-9.\-]+_[A-Za-z0-9]+_[A-Za-z0-9]+$")
+_KEYS = ("params", "global_features", "scaler", "map_features", "map_params")
+
+
+def is_shape_feature(name: str) -> bool:
+    """Whether a PyRadiomics feature name belongs to a shape class (``shape`` or ``shape2D``)."""
+    parts = name.split("_")
+    return len(parts) == 3 and parts[1].startswith("shape")
+
+
+@dataclass(frozen=True)
+class RadiomicsSpec:
+    """The contents of ``radiomics.json``, validated on construction.
+
+    Attributes:
+        params: PyRadiomics params (``setting``/``imageType``/``featureClass`` sections, optionally pdacrad's
+            ``pdacrad`` section) used to compute the global features on the Stage-1 pancreas mask.
+        global_features: names of the global features, in the order of the Stage-2 global vector.
+        mean: per global feature, the training-set mean (feature units).
+        std: per global feature, the training-set standard deviation (feature units, > 0).
+        map_features: names of the parametric-map features, in the order of the Stage-2 input channels 1..N.
+        map_params: PyRadiomics params used for the maps (``setting``, ``voxelSetting``, ``imageType``, and
+            pdacrad's ``pdacrad: {intensityWindow: [low, high]}`` in HU).
+
+    Raises:
+        ResourceError: lengths differ, a name is not a PyRadiomics feature name or is repeated, a scaler value
+            is not finite or a std is not > 0, or a map feature is a shape feature.
+    """
+
+    params: Mapping[str, Any]
+    global_features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    map_features: tuple[str, ...] = ()
+    map_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Accept lists from callers but store tuples, so the spec stays hashable-ish and immutable.
+        for name in ("global_features", "mean", "std", "map_features"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        _check_names("global_features", self.global_features)
+        _check_names("map_features", self.map_features)
+        n = len(self.global_features)
+        if len(self.mean) != n or len(self.std) != n:
+            raise ResourceError(
+                f"radiomics spec: scaler has {len(self.mean)} means and {len(self.std)} stds for "
+                f"{n} global features; they must be equal in length."
+            )
+        for i, (m, s) in enumerate(zip(self.mean, self.std, strict=True)):
+            if not (math.isfinite(m) and math.isfinite(s) and s > 0):
+                raise ResourceError(
+                    f"radiomics spec: scaler of {self.global_features[i]} has mean={m}, std={s}; "
+                    "need finite values and std > 0."
+                )
+        shape = [f for f in self.map_features if is_shape_feature(f)]
+        if shape:
+            raise ResourceError(
+                f"radiomics spec: map_features include shape features {shape}; shape has no map."
+            )
+        if not isinstance(self.params, Mapping) or not isinstance(self.map_params, Mapping):
+            raise ResourceError(
+                "radiomics spec: params and map_params must be mappings (PyRadiomics sections)."
+            )
+
+    def zscore(self, features: Mapping[str, float]) -> np.ndarray:
+        """The global vector ``(len(global_features),)`` float32: each feature z-scored with the stored scaler.
+
+        Raises:
+            InvalidInputError: a global feature is missing from ``features``.
+        """
+        missing = [name for name in self.global_features if name not in features]
+        if missing:
+            raise InvalidInputError(
+                f"global features lack {len(missing)} feature(s) named in radiomics.json, e.g. {missing[0]}; "
+                "compute them with radiomics.json's params."
+            )
+        values = np.array([float(features[name]) for name in self.global_features], dtype=np.float64)
+        return ((values - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of the SPEC (plain lists and dicts)."""
+        return {
+            "params": _plain(self.params),
+            "global_features": list(self.global_features),
+            "scaler": {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]},
+            "map_features": list(self.map_features),
+            "map_params": _plain(self.map_params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "radiomics.json") -> RadiomicsSpec:
+        """Build from the JSON document; raises :class:`ResourceError` naming ``where`` on any problem."""
+        if not isinstance(data, Mapping):
+            raise ResourceError(f"{where}: expected a JSON object with keys {', '.join(_KEYS)}.")
+        missing = [k for k in _KEYS if k not in data]
+        if missing:
+            raise ResourceError(f"{where}: missing key(s) {', '.join(missing)}.")
+        scaler = data["scaler"]
+        if not isinstance(scaler, Mapping) or set(scaler) != {"mean", "std"}:
+            raise ResourceError(f"{where}: 'scaler' must be {{'mean': [...], 'std': [...]}}.")
+        for key, value in (
+            ("global_features", data["global_features"]),
+            ("map_features", data["map_features"]),
+            ("scaler.mean", scaler["mean"]),
+            ("scaler.std", scaler["std"]),
+        ):
+            if not isinstance(value, list):
+                raise ResourceError(f"{where}: '{key}' must be a list, got {type(value).__name__}.")
+        try:
+            return cls(
+                params=data["params"],
+                global_features=tuple(data["global_features"]),
+                mean=tuple(float(v) for v in scaler["mean"]),
+                std=tuple(float(v) for v in scaler["std"]),
+                map_features=tuple(data["map_features"]),
+                map_params=data["map_params"],
+            )
+        except ResourceError as error:
+            raise ResourceError(f"{where}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise ResourceError(f"{where}: scaler values must be numbers ({error}).") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> RadiomicsSpec:
+        """Read and validate ``radiomics.json``.
+
+        Raises:
+            ResourceError: the file is missing, not JSON, or fails validation.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ResourceError(f"radiomics spec not found: {path}.")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ResourceError(f"{path}: not valid JSON ({error}).") from None
+        return cls.from_dict(data, where=str(path))
+
+    def save(self, path: str | Path) -> None:
+        """Write ``radiomics.json`` atomically (temporary file + rename)."""
+        atomic_write_json(self.to_dict(), Path(path))
+
+
+def _check_names(key: str, names: Sequence[str]) -> None:
+    bad = [n for n in names if not isinstance(n, str) or not _FEATURE_NAME.match(n)]
+    if bad:
+        raise ResourceError(
+            f"radiomics spec: {key} has name(s) that are not PyRadiomics feature names "
+            f"(<imageType>_<featureClass>_<Feature>): {bad[:3]}."
+        )
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if list(names).count(n) > 1})
+        raise ResourceError(f"radiomics spec: {key} repeats {repeated}.")
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences (incl. tuples, numpy scalars) as plain JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
