@@ -136,6 +136,18 @@ def test_same_seed_same_bytes_and_prefix_stable(
     assert all(differ[name] != reference[name] for name in differ if name.startswith("imagesTr"))
 
 
+def test_rerun_with_fewer_cases_warns_about_leftovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    generate_cohort(tmp_path, 2, size_xyz=(40, 40, 32), progress=False)
+    with caplog.at_level("WARNING", logger="pdacrad.synth"):
+        table = generate_cohort(tmp_path, 1, size_xyz=(40, 40, 32), progress=False)
+    assert len(table) == 1 and len(pd.read_csv(tmp_path / "cases.csv")) == 1
+    assert any(
+        "not in cases.csv" in r.getMessage() and "900001_00001" in r.getMessage() for r in caplog.records
+    )
+
+
 def test_plan_fractions_and_prefix() -> None:
     plan = plan_cohort(200, seed=3, positive_fraction=0.3, texture_fraction=0.5)
     positives = [kind for pos, kind in plan if pos]

@@ -151,6 +151,7 @@ def generate_cohort(
         records.append(record)
     table = pd.DataFrame([asdict(r) for r in records], columns=list(CASES_CSV_COLUMNS))
     _write_csv_atomic(table, out_dir / "cases.csv")
+    _warn_about_stale_cases(images_dir, set(table["case"]))
     logger.info(
         "wrote %d synthetic cases (%d positive) to %s (imagesTr/, labelsTr/, cases.csv)",
         len(table),
@@ -204,6 +205,21 @@ def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _warn_about_stale_cases(images_dir: Path, written: set[str]) -> None:
+    """Cases left over from an earlier, larger run are not deleted (they are the user's files) but would be
+    picked up by a converter that lists ``imagesTr/``: say so."""
+    stale = sorted(
+        p.name for p in images_dir.glob("*_0000.nii.gz") if p.name[: -len("_0000.nii.gz")] not in written
+    )
+    if stale:
+        logger.warning(
+            "%s holds %d image(s) not in cases.csv from an earlier run (e.g. %s); delete them or use a new folder",
+            images_dir,
+            len(stale),
+            stale[0],
+        )
 
 
 def _draw_grid(
