@@ -1,0 +1,180 @@
+"""Neighbouring Grey Tone Difference Matrix (NGTDM) features of voxel kernels, PyRadiomics-exact.
+
+For every ROI cell of a kernel with grey level :math:`i`, :math:`\\bar{A}` is the mean grey level of its
+neighbours — the cells at Chebyshev distance in ``distances`` (default 1: the 26-neighbourhood; 8 with
+``force2D``) that lie inside the kernel and the ROI; cells without such neighbours contribute 0 (PyRadiomics 3.1
+``cmatrices.c: calculate_ngtdm``). Per grey level: :math:`n_i` cells, :math:`s_i = \\sum |i - \\bar{A}|`.
+
+The neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
+cube), so their cost does not grow with the neighbourhood; they sum integer bin numbers and are therefore exact.
+
+Symbols: :math:`N_{v,p} = \\sum_i n_i`, :math:`p_i = n_i / N_{v,p}`, :math:`N_{g,p}` the number of levels with
+:math:`p_i > 0`; pair sums run over levels with :math:`p_i > 0` and :math:`p_j > 0`; :math:`i` are grey-level
+values (``KernelBatch.grey_levels``, PyRadiomics' bin numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics.kernel import KernelBatch
+
+FEATURES, register = common.feature_registry()
+
+
+@dataclass(frozen=True)
+class ToneDifferences:
+    """NGTDM of ``B`` kernels.
+
+    Attributes:
+        n: ``(B, G)`` ROI cells per grey level.
+        s: ``(B, G)`` summed absolute differences :math:`s_i`.
+        ivector: ``(G,)`` grey-level values.
+    """
+
+    n: torch.Tensor
+    s: torch.Tensor
+    ivector: torch.Tensor
+
+    @cached_property
+    def Nvp(self) -> torch.Tensor:
+        """``(B,)`` ROI cells of the kernel."""
+        return self.n.sum(dim=1)
+
+    @cached_property
+    def p(self) -> torch.Tensor:
+        """``(B, G)`` grey-level probabilities :math:`p_i`."""
+        return self.n / self.Nvp[:, None]
+
+    @cached_property
+    def present(self) -> torch.Tensor:
+        """``(B, G, G)`` bool: both levels of the pair occur in the kernel."""
+        nz = self.p != 0
+        return nz[:, :, None] & nz[:, None, :]
+
+    @cached_property
+    def Ngp(self) -> torch.Tensor:
+        """``(B,)`` number of grey levels present in the kernel."""
+        return (self.n > 0).sum(dim=1).to(self.n.dtype)
+
+    @cached_property
+    def pair_diff(self) -> torch.Tensor:
+        """``(G, G)`` :math:`i - j`."""
+        return self.ivector[:, None] - self.ivector[None, :]
+
+
+def _safe_divide(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den`` where ``den != 0``, else 0 (PyRadiomics' NGTDM convention)."""
+    nonzero = den != 0
+    return torch.where(nonzero, num / torch.where(nonzero, den, torch.ones_like(den)), torch.zeros_like(num))
+
+
+@register("Coarseness")
+def coarseness(t: ToneDifferences) -> torch.Tensor:
+    """Coarseness = :math:`1 / \\sum_i p_i s_i`, or :math:`10^6` where that sum is 0 (flat kernel) (IBSI QCDE)."""
+    total = torch.sum(t.p * t.s, dim=1)
+    nonzero = total != 0
+    return torch.where(
+        nonzero, 1 / torch.where(nonzero, total, torch.ones_like(total)), torch.full_like(total, 1e6)
+    )
+
+
+@register("Contrast")
+def contrast(t: ToneDifferences) -> torch.Tensor:
+    """Contrast = :math:`\\frac{1}{N_{g,p}(N_{g,p}-1)} \\sum_{i,j} p_i p_j (i-j)^2 \\cdot \\frac{\\sum_i s_i}{N_{v,p}}`,
+    0 where :math:`N_{g,p} \\le 1` (IBSI 65HE)."""
+    pairs = t.p[:, :, None] * t.p[:, None, :] * t.pair_diff**2
+    value = torch.sum(pairs, dim=(1, 2)) * torch.sum(t.s, dim=1) / t.Nvp
+    return _safe_divide(value, t.Ngp * (t.Ngp - 1))
+
+
+@register("Busyness")
+def busyness(t: ToneDifferences) -> torch.Tensor:
+    """Busyness = :math:`\\sum_i p_i s_i \\,/\\, \\sum_{i,j} |i p_i - j p_j|` over pairs of levels both present
+    in the kernel, 0 where the denominator is 0 (IBSI NQ30)."""
+    ipi = t.ivector * t.p
+    absdiff = torch.abs(ipi[:, :, None] - ipi[:, None, :]) * t.present
+    return _safe_divide(torch.sum(t.p * t.s, dim=1), torch.sum(absdiff, dim=(1, 2)))
+
+
+@register("Complexity")
+def complexity(t: ToneDifferences) -> torch.Tensor:
+    """Complexity = :math:`\\frac{1}{N_{v,p}} \\sum_{i,j} |i - j| \\frac{p_i s_i + p_j s_j}{p_i + p_j}` (IBSI
+    HDEZ)."""
+    ps = t.p * t.s
+    numerator = (ps[:, :, None] + ps[:, None, :]) * t.present
+    divisor = t.p[:, :, None] + t.p[:, None, :]
+    divisor = torch.where(divisor == 0, torch.ones_like(divisor), divisor)
+    return torch.sum(torch.abs(t.pair_diff) * numerator / divisor, dim=(1, 2)) / t.Nvp
+
+
+@register("Strength")
+def strength(t: ToneDifferences) -> torch.Tensor:
+    """Strength = :math:`\\sum_{i,j} (p_i + p_j)(i - j)^2 \\,/\\, \\sum_i s_i`, 0 where :math:`\\sum_i s_i = 0`
+    (IBSI 1X9X)."""
+    pairs = (t.p[:, :, None] + t.p[:, None, :]) * t.pair_diff**2 * t.present
+    return _safe_divide(torch.sum(pairs, dim=(1, 2)), torch.sum(t.s, dim=1))
+
+
+def box_sum(x: torch.Tensor, radius: int, dims: Sequence[int]) -> torch.Tensor:
+    """Sum of ``x`` (``(B, Z, Y, X)``) over the box of Chebyshev ``radius`` around each cell along ``dims``
+    (axes of the cube, 0 = z), counting cells outside the cube as 0."""
+    for d in dims:
+        axis = d + 1
+        size = x.shape[axis]
+        pad = [0, 0] * 3
+        pad[2 * (2 - d)] = radius + 1  # cumsum needs one leading zero; then radius cells each side
+        pad[2 * (2 - d) + 1] = radius
+        c = torch.nn.functional.pad(x, pad).cumsum(dim=axis)
+        x = c.narrow(axis, 2 * radius + 1, size) - c.narrow(axis, 0, size)
+    return x
+
+
+def ring_sum(x: torch.Tensor, distances: Sequence[int], dims: Sequence[int]) -> torch.Tensor:
+    """Sum of ``x`` over the cells whose Chebyshev distance from each cell is in ``distances`` (the centre
+    excluded), zero outside the cube. Exact for integer-valued ``x``."""
+    out = torch.zeros_like(x)
+    for d in sorted(set(distances)):
+        inner = box_sum(x, d - 1, dims) if d > 1 else x
+        out = out + box_sum(x, d, dims) - inner
+    return out
+
+
+def tone_differences(batch: KernelBatch, distances: Sequence[int]) -> ToneDifferences:
+    """The NGTDM of every kernel of ``batch``."""
+    b, k = batch.levels.shape
+    side = 2 * batch.radius + 1
+    dims = common.moving_dims(batch.offsets)
+    shape = [side if d in dims else 1 for d in range(3)]
+    if shape[0] * shape[1] * shape[2] != k:
+        raise ValueError(f"kernel of {k} cells is not a full cube/square of radius {batch.radius}")
+    dtype = batch.dtype
+    inside = (batch.levels > 0).to(dtype)
+    values = common.level_values(batch.grey_levels)[batch.levels]
+    count = ring_sum(inside.reshape(b, *shape), distances, dims).reshape(b, k)
+    total = ring_sum(values.reshape(b, *shape), distances, dims).reshape(b, k)
+    has_neighbours = count > 0
+    mean = total / torch.where(has_neighbours, count, torch.ones_like(count))
+    diff = torch.where(has_neighbours, torch.abs(values - mean), torch.zeros_like(values)) * inside
+    g = batch.n_levels + 1
+    n = common.histogram(batch.levels, inside, g)[:, 1:]
+    s = common.histogram(batch.levels, diff, g)[:, 1:]
+    return ToneDifferences(n=n, s=s, ivector=batch.grey_levels)
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """NGTDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+
+    ``settings`` keys used: ``distances`` (default ``[1]``). Batch-invariant.
+    """
+    common.check_features("ngtdm", features, FEATURES)
+    t = tone_differences(batch, common.setting_distances(settings))
+    return {name: FEATURES[name](t) for name in features}
