@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
 
 from pdacrad import __version__
+from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
 from pdacrad.logging_setup import configure_logging
+from pdacrad_train.config import TrainConfig, load_config
+from pdacrad_train.workspace import Workspace, workspace
 
 app = typer.Typer(
     name="pdacrad-train",
@@ -36,8 +44,100 @@ def _root(
     ),
 ) -> None:
     configure_logging(verbose)
+    # The training tree logs under its own package name; send it to the same handler as pdacrad's.
+    library, tree = logging.getLogger("pdacrad"), logging.getLogger("pdacrad_train")
+    tree.handlers, tree.propagate = list(library.handlers), False
+    tree.setLevel(library.level)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+_CONFIG = typer.Option(
+    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
+)
+_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
+
+
+@contextmanager
+def _step(config_path: Path, work_dir: Path | None) -> Iterator[tuple[TrainConfig, Workspace]]:
+    """Load the config and workspace; map pdacrad's errors to exit codes (2 invalid input, 1 otherwise)."""
+    try:
+        config = load_config(config_path, work_dir)
+        yield config, workspace(config)
+    except InvalidInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    except PdacradError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+@app.command("convert")
+def convert_command(config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR) -> None:
+    """PANORAMA layout (imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz, labels 0–6) → nnU-Net raw datasets.
+
+    Stage 1: whole CT with a binary pancreas label (labels 1, 4, 5 → 1). Stage 2: CT and labels 0–6 cropped
+    around the ground-truth pancreas with margins x 100 / y 50 / z 15 mm, clipped to the image. With
+    `cohort.source: synth` the synthetic cohort is generated first. Writes <work_dir>/cases.csv. Resumable.
+    """
+    from pdacrad_train.convert import convert
+
+    with _step(config, work_dir) as (cfg, ws):
+        convert(cfg, ws)
+
+
+@app.command("splits")
+def splits_command(config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR) -> None:
+    """Cross-validation folds → nnUNet_preprocessed/<dataset>/splits_final.json for both stages.
+
+    Stratified by lesion-size bins of 500 voxels (bin 0 = negatives), seeded; or the PANORAMA baseline fold
+    files with `splits.source: baseline`. Needs `convert` first.
+    """
+    from pdacrad_train.splits import write_splits
+
+    with _step(config, work_dir) as (cfg, ws):
+        write_splits(cfg, ws)
+
+
+@app.command("fit")
+def fit_command(
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    stage: list[str] = typer.Option(["1", "2"], "--stage", "-s", help="Stage(s) to fit: 1, 2 (repeatable)."),
+) -> None:
+    """nnU-Net planning (config's target spacing and plans overrides), preprocessing and training.
+
+    Uses nnU-Net's Python API and its training loop with the configured trainer class (a variant from
+    pdacrad.nnunet_ext, e.g. nnUNetTrainerDemo). Every part is skipped when its output exists; training
+    resumes from checkpoint_latest.pth.
+    """
+    from pdacrad_train.convert import stage_of
+    from pdacrad_train.fit import fit_stage
+
+    with _step(config, work_dir) as (cfg, ws):
+        for key in stage:
+            fit_stage(stage_of(cfg, key), cfg.run, ws)
+
+
+@app.command("export")
+def export_command(
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    out: Path | None = typer.Option(None, "--out", help="Target folder (default: the config's export.dir)."),
+) -> None:
+    """Trained Stage-1/Stage-2 model folders → resources/stage1, resources/stage2 and resources/manifest.json.
+
+    Only what inference needs (dataset.json, plans.json, fold_*/checkpoint without optimizer state); the
+    manifest lists the sha256 of every file in the folder.
+    """
+    from pdacrad_train.export import export
+
+    with _step(config, work_dir) as (cfg, ws):
+        export(cfg, ws, out)
+
+
+app.command("global-features")(global_features.command)
+app.command("select")(select.command)

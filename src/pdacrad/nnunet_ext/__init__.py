@@ -1,0 +1,51 @@
+"""nnU-Net v2 extensions: trainer variants (and, later, the radiomics-conditioned Stage-2 network).
+
+A trained-model folder records its trainer by class name (``nnUNetTrainerDemo__nnUNetPlans__3d_fullres``);
+nnU-Net looks that name up in its own trainer folder first and then in the folders listed in the
+``nnUNet_extTrainer`` environment variable. :func:`register_trainers` adds this package's folder to that list,
+so that ``nnUNetPredictor.initialize_from_trained_model_folder`` finds our variants without patching nnU-Net.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pdacrad.errors import ResourceError
+
+#: nnU-Net's environment variable listing extra trainer folders.
+EXT_TRAINER_ENV = "nnUNet_extTrainer"
+#: Folder that holds the trainer variant modules; the value to put on ``nnUNet_extTrainer``.
+TRAINER_DIR: Path = Path(__file__).resolve().parent
+
+
+def register_trainers() -> None:
+    """Append :data:`TRAINER_DIR` to the ``nnUNet_extTrainer`` search path (idempotent; keeps other entries)."""
+    current = [p for p in os.environ.get(EXT_TRAINER_ENV, "").split(os.pathsep) if p]
+    if str(TRAINER_DIR) not in current:
+        os.environ[EXT_TRAINER_ENV] = os.pathsep.join([*current, str(TRAINER_DIR)])
+
+
+def find_trainer(name: str) -> type:
+    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.trainers`) or one of
+    nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...).
+
+    Raises:
+        ResourceError: no trainer of that name exists.
+    """
+    from pdacrad.nnunet_ext import trainers
+
+    ours = getattr(trainers, name, None)
+    if isinstance(ours, type):
+        return ours
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    try:
+        return recursive_find_trainer_class_by_name(name)
+    except RuntimeError as error:
+        raise ResourceError(
+            f"Unknown nnU-Net trainer {name!r}: neither in pdacrad.nnunet_ext.trainers nor in nnunetv2."
+        ) from error
+
+
+__all__ = ["EXT_TRAINER_ENV", "TRAINER_DIR", "find_trainer", "register_trainers"]

@@ -1,0 +1,62 @@
+"""Lesion-size stratified folds: disjoint, complete, balanced, every bin in every fold when possible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pdacrad_train.splits import baseline_folds, nnunet_splits, size_bin, stratified_folds
+
+from pdacrad.errors import InvalidInputError
+
+
+def _table() -> pd.DataFrame:
+    # 10 negatives, 5 lesions in (0, 500], 5 in (500, 1000], 2 in (1000, 1500].
+    volumes = [0] * 10 + [50, 120, 300, 499, 500] + [501, 600, 800, 999, 1000] + [1200, 1400]
+    return pd.DataFrame({"case": [f"c{i:02d}" for i in range(len(volumes))], "lesion_voxels": volumes})
+
+
+def test_size_bins_of_500_voxels() -> None:
+    assert [size_bin(v) for v in (0, 1, 500, 501, 1000, 1001)] == [0, 1, 1, 2, 2, 3]
+
+
+def test_folds_are_disjoint_complete_balanced_and_stratified() -> None:
+    table = _table()
+    folds = stratified_folds(table, n_folds=5)
+    all_cases = [c for f in folds for c in f]
+    assert sorted(all_cases) == sorted(table["case"]) and len(set(all_cases)) == len(all_cases)
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    bins = dict(zip(table["case"], table["lesion_voxels"].map(size_bin), strict=True))
+    for fold in folds:
+        present = {bins[c] for c in fold}
+        assert {0, 1, 2} <= present  # bins with ≥ 5 cases reach every fold
+        assert sum(bins[c] == 0 for c in fold) == 2
+
+
+def test_folds_are_deterministic_and_depend_on_the_seed() -> None:
+    table = _table()
+    assert stratified_folds(table, seed=3) == stratified_folds(table.sample(frac=1, random_state=1), seed=3)
+    assert stratified_folds(table, seed=3) != stratified_folds(table, seed=4)
+
+
+def test_too_few_cases_is_an_error() -> None:
+    with pytest.raises(InvalidInputError, match="cannot fill 5 folds"):
+        stratified_folds(_table().head(3))
+
+
+def test_nnunet_splits_train_is_the_complement() -> None:
+    folds = stratified_folds(_table())
+    for i, split in enumerate(nnunet_splits(folds)):
+        assert split["val"] == folds[i]
+        assert set(split["train"]).isdisjoint(split["val"])
+        assert len(split["train"]) + len(split["val"]) == len(_table())
+
+
+def test_baseline_fold_file(tmp_path: Path) -> None:
+    path = tmp_path / "folds.json"
+    path.write_text(json.dumps({"Fold 0 validation": ["a", "x"], "Fold 1 validation": ["b"]}))
+    assert baseline_folds(path, ["a", "b"]) == [["a"], ["b"]]
+    with pytest.raises(InvalidInputError, match="in no fold"):
+        baseline_folds(path, ["a", "b", "c"])

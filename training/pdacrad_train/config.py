@@ -1,0 +1,230 @@
+"""The training configuration: one YAML file in ``training/configs/`` parsed into frozen dataclasses.
+
+Unknown keys, missing keys and wrong types are :class:`pdacrad.errors.InvalidInputError` with the key's dotted
+path, so that a typo in a config fails at load time rather than an hour into training. Spatial tuples are in
+nnU-Net's (z, y, x) order unless the key ends in ``_xyz``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pdacrad.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class CohortConfig:
+    """Where the PANORAMA-layout training data comes from.
+
+    ``source: synth`` generates ``n`` phantoms with :func:`pdacrad.synth.generate_cohort` into
+    ``<work_dir>/cohort``; ``source: folder`` reads an existing ``imagesTr``/``labelsTr`` folder at ``path``.
+    """
+
+    source: Literal["synth", "folder"]
+    path: str | None = None
+    n: int = 32
+    seed: int = 0
+    positive_fraction: float = 0.5
+    texture_fraction: float = 0.5
+    size_xyz: tuple[int, int, int] = (160, 160, 48)
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    """Held-aside synthetic test cases (a different seed; never trained on), used to evaluate demo weights."""
+
+    n: int = 12
+    seed: int = 1000
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    """Cross-validation folds: stratified by lesion-size bins of ``bin_size_voxels`` (bin 0 = negatives), or
+    the PANORAMA baseline's own fold files (``source: baseline``)."""
+
+    source: Literal["stratified", "baseline"] = "stratified"
+    n_folds: int = 5
+    bin_size_voxels: int = 500
+    seed: int = 12345
+    baseline_stage1: str | None = None
+    baseline_stage2: str | None = None
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One nnU-Net stage: its raw dataset, plans overrides and trainer.
+
+    ``None`` for a plans override keeps nnU-Net's own planned value. ``target_spacing_zyx`` is in mm;
+    ``patch_size_zyx`` in voxels (nnU-Net may round it to a multiple of the pooling factors).
+    """
+
+    dataset_id: int
+    dataset_name: str
+    trainer: str = "nnUNetTrainer"
+    fold: int | Literal["all"] = 0
+    plans_name: str = "nnUNetPlans"
+    target_spacing_zyx: tuple[float, float, float] | None = None
+    patch_size_zyx: tuple[int, int, int] | None = None
+    base_features: int | None = None
+    max_features: int | None = None
+    max_stages: int | None = None
+    batch_size: int | None = None
+    margins_mm_xyz: tuple[float, float, float] = (100.0, 50.0, 15.0)
+
+    @property
+    def dataset_folder_name(self) -> str:
+        """nnU-Net's folder name ``DatasetXXX_Name``."""
+        return f"Dataset{self.dataset_id:03d}_{self.dataset_name}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run nnU-Net here: device, worker processes for planning/preprocessing and for augmentation
+    (0 = in the main process, which survives a small ``/dev/shm``)."""
+
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    num_processes: int = 1
+    augmentation_workers: int = 0
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What ``export`` writes: ``dir`` (the SPEC ``resources/`` folder), which checkpoint of each stage, and the
+    manifest's provenance fields."""
+
+    dir: str = "resources"
+    checkpoint: Literal["checkpoint_final.pth", "checkpoint_best.pth"] = "checkpoint_final.pth"
+    demo: bool = True
+    trained_on: str = ""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole training recipe, as read from one YAML file (``source`` is that file)."""
+
+    name: str
+    work_dir: str
+    cohort: CohortConfig
+    stage1: StageConfig
+    stage2: StageConfig
+    holdout: HoldoutConfig = HoldoutConfig()
+    splits: SplitsConfig = SplitsConfig()
+    run: RunConfig = RunConfig()
+    export: ExportConfig = ExportConfig()
+    source: str = ""
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` checked against (and converted to) ``annotation``; raises InvalidInputError naming ``where``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _convert(value, option, where)
+            except InvalidInputError as error:
+                errors.append(str(error))
+        raise InvalidInputError(
+            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {annotation}."
+        )
+    if origin is Literal:
+        if value not in args:
+            raise InvalidInputError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}.")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise InvalidInputError(f"{where}: expected a list of {len(args)} numbers, got {value!r}.")
+        return tuple(
+            _convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, str, bool) and type(value) is annotation:
+        return value
+    raise InvalidInputError(
+        f"{where}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}."
+    )
+
+
+def _build(cls: Any, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where or 'config'}: expected a mapping of keys, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InvalidInputError(
+            f"{where or 'config'}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}."
+        )
+    values = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name in data:
+            values[name] = _convert(data[name], hints[name], key)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise InvalidInputError(f"{key}: missing required key.")
+    return cls(**values)
+
+
+def _validate(config: TrainConfig) -> None:
+    if config.cohort.source == "folder" and not config.cohort.path:
+        raise InvalidInputError("cohort.path: required when cohort.source is 'folder'.")
+    if config.stage1.dataset_id == config.stage2.dataset_id:
+        raise InvalidInputError("stage1.dataset_id and stage2.dataset_id must differ.")
+    if config.splits.n_folds < 2:
+        raise InvalidInputError(f"splits.n_folds: need at least 2 folds, got {config.splits.n_folds}.")
+    if config.splits.source == "baseline" and not (
+        config.splits.baseline_stage1 and config.splits.baseline_stage2
+    ):
+        raise InvalidInputError(
+            "splits: source 'baseline' needs baseline_stage1 and baseline_stage2 fold files."
+        )
+    for key, stage in (("stage1", config.stage1), ("stage2", config.stage2)):
+        if not 1 <= stage.dataset_id <= 999:
+            raise InvalidInputError(f"{key}.dataset_id: must be 1..999, got {stage.dataset_id}.")
+        if isinstance(stage.fold, int) and not 0 <= stage.fold < config.splits.n_folds:
+            raise InvalidInputError(
+                f"{key}.fold: must be 'all' or 0..{config.splits.n_folds - 1}, got {stage.fold}."
+            )
+
+
+def load_config(path: str | Path, work_dir: str | Path | None = None) -> TrainConfig:
+    """Read and validate a training config YAML; ``work_dir`` (e.g. from ``--work-dir``) replaces its
+    ``work_dir``.
+
+    Raises:
+        InvalidInputError: the file is missing, not YAML, or has unknown/missing/mistyped keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"Config file not found: {path}.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise InvalidInputError(f"{path}: not valid YAML ({error}).") from error
+    if isinstance(data, dict) and "source" in data:
+        raise InvalidInputError(f"{path}: 'source' is reserved (it records the config file's path).")
+    try:
+        config: TrainConfig = _build(TrainConfig, data, "")
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{path}: {error}") from None
+    config = dataclasses.replace(config, source=str(path))
+    if work_dir is not None:
+        config = dataclasses.replace(config, work_dir=str(work_dir))
+    _validate(config)
+    return config

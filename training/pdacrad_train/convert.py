@@ -1,0 +1,187 @@
+"""``convert``: a PANORAMA-layout cohort → the two nnU-Net v2 raw datasets.
+
+* Stage 1: the whole CT, label = pancreas incl. tumour and duct (PANORAMA labels 1, 4, 5 → 1). Its plans
+  resample to a low target spacing, so at inference the full-resolution CT goes in as-is.
+* Stage 2: CT and labels 0–6 cropped around the pancreas with margins in mm (x 100, y 50, z 15 by default),
+  clipped to the image, geometry kept. For training the crop comes from the **ground-truth** pancreas, as in
+  the PANORAMA baseline; inference crops around the largest component of the Stage-1 prediction with the same
+  :func:`pdacrad.preprocessing.roi_from_mask`. The ground truth is used so that Stage 2 trains on every case
+  even where a weak Stage 1 would miss the pancreas; the margins are wide enough that the small difference in
+  box placement does not matter to a fully convolutional Stage 2.
+
+Each case is written atomically and skipped when already present, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.preprocessing import roi_from_mask
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+#: PANORAMA label values (labelsTr): 0 background, 1 PDAC, 2 veins, 3 arteries, 4 pancreas, 5 pancreatic duct,
+#: 6 common bile duct.
+PANORAMA_LABELS = {
+    "background": 0,
+    "PDAC": 1,
+    "veins": 2,
+    "arteries": 3,
+    "pancreas": 4,
+    "pancreatic_duct": 5,
+    "common_bile_duct": 6,
+}
+#: Labels that together make the "pancreas" of Stage 1 and of the ROI: tumour, parenchyma, duct.
+PANCREAS_LABELS = (1, 4, 5)
+CASES_COLUMNS = ["case", "label", "lesion_voxels", "roi_index_xyz", "roi_size_xyz"]
+
+
+def prepare_cohort(config: TrainConfig, ws: Workspace) -> Path:
+    """The cohort folder; for ``cohort.source: synth`` generates it first (skipped when ``cases.csv`` exists)."""
+    cohort = config.cohort
+    if cohort.source == "synth" and not (ws.cohort / "cases.csv").is_file():
+        from pdacrad.synth import generate_cohort
+
+        logger.info("Generating %d synthetic cases (seed %d) into %s", cohort.n, cohort.seed, ws.cohort)
+        generate_cohort(
+            ws.cohort,
+            cohort.n,
+            seed=cohort.seed,
+            positive_fraction=cohort.positive_fraction,
+            texture_fraction=cohort.texture_fraction,
+            size_xyz=cohort.size_xyz,
+            progress=True,
+        )
+    if not (ws.cohort / "imagesTr").is_dir() or not (ws.cohort / "labelsTr").is_dir():
+        raise InvalidInputError(
+            f"{ws.cohort}: expected PANORAMA layout with imagesTr/ and labelsTr/ folders."
+        )
+    return ws.cohort
+
+
+def list_cases(cohort: Path) -> list[str]:
+    """Case ids of a PANORAMA-layout folder (``imagesTr/<case>_0000.nii.gz`` with ``labelsTr/<case>.nii.gz``).
+
+    Raises:
+        InvalidInputError: no case, or an image without its label.
+    """
+    cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (cohort / "imagesTr").glob("*_0000.nii.gz"))
+    if not cases:
+        raise InvalidInputError(f"{cohort / 'imagesTr'}: no <case>_0000.nii.gz images found.")
+    missing = [c for c in cases if not (cohort / "labelsTr" / f"{c}.nii.gz").is_file()]
+    if missing:
+        raise InvalidInputError(f"{cohort / 'labelsTr'}: no label for case(s) {', '.join(missing[:5])}.")
+    return cases
+
+
+def _write_atomic(image: sitk.Image, target: Path, tmp: Path) -> None:
+    tmp.mkdir(parents=True, exist_ok=True)
+    part = tmp / target.name
+    sitk.WriteImage(image, str(part), useCompression=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+
+
+def _label_image(array_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array_zyx.astype(np.uint8))
+    image.CopyInformation(reference)
+    return image
+
+
+def _write_dataset_json(folder: Path, labels: dict[str, int], n_training: int, description: str) -> None:
+    dataset = {
+        "channel_names": {"0": "CT"},
+        "labels": labels,
+        "numTraining": n_training,
+        "file_ending": ".nii.gz",
+        "description": description,
+    }
+    (folder / "dataset.json").write_text(json.dumps(dataset, indent=2))
+
+
+def convert_case(case: str, cohort: Path, config: TrainConfig, ws: Workspace) -> dict:
+    """Write one case into both raw datasets (skipping files already there); returns its cases-table row."""
+    stage1, stage2 = ws.raw_dataset(config.stage1), ws.raw_dataset(config.stage2)
+    image_path = cohort / "imagesTr" / f"{case}_0000.nii.gz"
+    label = sitk.ReadImage(str(cohort / "labelsTr" / f"{case}.nii.gz"))
+    label_zyx = sitk.GetArrayFromImage(label)
+    if label_zyx.max() > 6 or label_zyx.min() < 0:
+        raise InvalidInputError(f"{case}: label values must be 0–6 (PANORAMA), found {np.unique(label_zyx)}.")
+    pancreas_zyx = np.isin(label_zyx, PANCREAS_LABELS)
+    pancreas = _label_image(pancreas_zyx, label)
+    if not pancreas_zyx.any():
+        raise InvalidInputError(f"{case}: the label has no pancreas (labels 1, 4, 5); cannot crop Stage 2.")
+    roi = roi_from_mask(pancreas, config.stage2.margins_mm_xyz)
+
+    s1_image = stage1 / "imagesTr" / f"{case}_0000.nii.gz"
+    if not s1_image.is_file():
+        # The Stage-1 input is the original file, byte for byte: nnU-Net's own preprocessing resamples it.
+        ws.tmp.mkdir(parents=True, exist_ok=True)
+        s1_image.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image_path, ws.tmp / s1_image.name)
+        os.replace(ws.tmp / s1_image.name, s1_image)
+    s1_label = stage1 / "labelsTr" / f"{case}.nii.gz"
+    if not s1_label.is_file():
+        _write_atomic(pancreas, s1_label, ws.tmp)
+    s2_image = stage2 / "imagesTr" / f"{case}_0000.nii.gz"
+    if not s2_image.is_file():
+        _write_atomic(roi.crop(sitk.ReadImage(str(image_path))), s2_image, ws.tmp)
+    s2_label = stage2 / "labelsTr" / f"{case}.nii.gz"
+    if not s2_label.is_file():
+        _write_atomic(roi.crop(label), s2_label, ws.tmp)
+    lesion_voxels = int(np.count_nonzero(label_zyx == 1))
+    return {
+        "case": case,
+        "label": int(lesion_voxels > 0),
+        "lesion_voxels": lesion_voxels,
+        "roi_index_xyz": " ".join(map(str, roi.index)),
+        "roi_size_xyz": " ".join(map(str, roi.size)),
+    }
+
+
+def convert(config: TrainConfig, ws: Workspace, progress: bool = True) -> pd.DataFrame:
+    """Run the ``convert`` step: both raw datasets, their ``dataset.json`` and ``<work_dir>/cases.csv``."""
+    cohort = prepare_cohort(config, ws)
+    cases = list_cases(cohort)
+    ws.root.mkdir(parents=True, exist_ok=True)
+    rows = [
+        convert_case(case, cohort, config, ws)
+        for case in tqdm(cases, desc="convert", unit="case", disable=not progress)
+    ]
+    _write_dataset_json(
+        ws.raw_dataset(config.stage1),
+        {"background": 0, "pancreas": 1},
+        len(cases),
+        "pdacrad Stage 1: whole CT, pancreas incl. tumour and duct (PANORAMA labels 1, 4, 5).",
+    )
+    _write_dataset_json(
+        ws.raw_dataset(config.stage2),
+        PANORAMA_LABELS,
+        len(cases),
+        f"pdacrad Stage 2: CT and PANORAMA labels 0–6 cropped around the ground-truth pancreas with margins "
+        f"(x, y, z) {config.stage2.margins_mm_xyz} mm.",
+    )
+    table = pd.DataFrame(rows, columns=CASES_COLUMNS)
+    table.to_csv(ws.cases_table, index=False)
+    logger.info("Converted %d cases (%d positive) → %s", len(table), int(table["label"].sum()), ws.nnunet_raw)
+    return table
+
+
+def stage_of(config: TrainConfig, stage: str) -> StageConfig:
+    """``config.stage1`` or ``config.stage2`` by name ("1"/"2"/"stage1"/"stage2")."""
+    key = stage.removeprefix("stage")
+    if key not in ("1", "2"):
+        raise InvalidInputError(f"Unknown stage {stage!r}: use 1 or 2.")
+    return config.stage1 if key == "1" else config.stage2
