@@ -137,7 +137,3 @@ def export_command(
 
     with _step(config, work_dir) as (cfg, ws):
         export(cfg, ws, out)
-
-
-app.command("global-features")(global_features.command)
-app.command("select")(select.command)
