@@ -13,6 +13,7 @@ import typer
 from pdacrad import __version__
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
 from pdacrad.logging_setup import configure_logging
+from pdacrad_train import global_features, select
 from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.workspace import Workspace, workspace
 
@@ -137,3 +138,7 @@ def export_command(
 
     with _step(config, work_dir) as (cfg, ws):
         export(cfg, ws, out)
+
+
+app.command("global-features")(global_features.command)
+app.command("select")(select.command)
