@@ -141,9 +141,12 @@ def mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
 def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """Robust Mean Absolute Deviation: the mean absolute deviation of the values with P10 ≤ X ≤ P90 from their
     own mean (IBSI 1128)."""
-    p10 = c.percentile(10)[:, None]
-    p90 = c.percentile(90)[:, None]
-    keep = c.valid & (c.x >= p10) & (c.x <= p90)
+    # The inclusion test runs in float64 even on the float32 path: a value equal to P10/P90 must not flip in or out
+    # with the rounding of the interpolated percentile.
+    x64 = c.x.to(torch.float64)
+    p10 = torch.nanquantile(x64, 0.1, dim=1)[:, None]
+    p90 = torch.nanquantile(x64, 0.9, dim=1)[:, None]
+    keep = c.valid & (x64 >= p10) & (x64 <= p90)
     x = torch.where(keep, c.x, torch.full_like(c.x, float("nan")))
     return torch.nanmean((x - torch.nanmean(x, dim=1, keepdim=True)).abs(), dim=1)
 
