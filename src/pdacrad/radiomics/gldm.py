@@ -1,0 +1,187 @@
+"""Grey Level Dependence Matrix (GLDM) features of voxel kernels, PyRadiomics-exact.
+
+A neighbour (Chebyshev distance in ``distances``, inside the kernel and the ROI; 26 at distance 1, in-plane
+only with ``force2D``) *depends* on a ROI cell of grey level :math:`i` when their grey levels differ by at most
+``gldm_a`` (default 0). :math:`P(i, j)` counts the cells of level :math:`i` with :math:`j - 1` dependent neighbours
+(PyRadiomics 3.1 ``cmatrices.c: calculate_gldm``; its deprecated GrayLevelNonUniformityNormalized and
+DependencePercentage are not offered, as PyRadiomics does not enable them).
+
+Symbols: :math:`N_z = \\sum P` (the kernel's ROI cells; 1 where 0), :math:`p_g(i) = \\sum_j P(i,j)`,
+:math:`p_d(j) = \\sum_i P(i,j)`, :math:`i` grey-level values, :math:`j` dependence sizes (1 = no dependent
+neighbour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics.kernel import KernelBatch
+
+FEATURES, register = common.feature_registry()
+
+
+@dataclass(frozen=True)
+class DependenceMatrix:
+    """GLDM of ``B`` kernels.
+
+    Attributes:
+        P: ``(B, G, J)`` cell counts: grey-level index × dependence size ``j = 1..J`` (``J`` = neighbours + 1,
+            fixed by the neighbourhood so that sums do not depend on the batch).
+        ivector: ``(G,)`` grey-level values.
+    """
+
+    P: torch.Tensor
+    ivector: torch.Tensor
+
+    @cached_property
+    def jvector(self) -> torch.Tensor:
+        """``(J,)`` dependence sizes ``1..J``."""
+        return torch.arange(1, self.P.shape[2] + 1, dtype=self.P.dtype, device=self.P.device)
+
+    @cached_property
+    def pd(self) -> torch.Tensor:
+        """``(B, J)`` cells per dependence size."""
+        return self.P.sum(dim=1)
+
+    @cached_property
+    def pg(self) -> torch.Tensor:
+        """``(B, G)`` cells per grey level."""
+        return self.P.sum(dim=2)
+
+    @cached_property
+    def Nz(self) -> torch.Tensor:
+        """``(B,)`` ROI cells of the kernel (1 where none, as PyRadiomics)."""
+        nz = self.pd.sum(dim=1)
+        return torch.where(nz == 0, torch.ones_like(nz), nz)
+
+    def joint_sum(self, weight: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` :math:`\\sum_{i,j} P(i,j)\\, w(i,j) / N_z` for ``weight`` ``(G, J)``."""
+        return torch.sum(self.P * weight, dim=(1, 2)) / self.Nz
+
+
+@register("SmallDependenceEmphasis")
+def small_dependence_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """SDE = :math:`\\sum_j p_d(j) / j^2 \\,/\\, N_z` (IBSI SODN)."""
+    return torch.sum(m.pd / m.jvector**2, dim=1) / m.Nz
+
+
+@register("LargeDependenceEmphasis")
+def large_dependence_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """LDE = :math:`\\sum_j p_d(j)\\, j^2 \\,/\\, N_z` (IBSI IMOQ)."""
+    return torch.sum(m.pd * m.jvector**2, dim=1) / m.Nz
+
+
+@register("GrayLevelNonUniformity")
+def gray_level_non_uniformity(m: DependenceMatrix) -> torch.Tensor:
+    """GLN = :math:`\\sum_i p_g(i)^2 \\,/\\, N_z` (IBSI FP8K)."""
+    return torch.sum(m.pg**2, dim=1) / m.Nz
+
+
+@register("DependenceNonUniformity")
+def dependence_non_uniformity(m: DependenceMatrix) -> torch.Tensor:
+    """DN = :math:`\\sum_j p_d(j)^2 \\,/\\, N_z` (IBSI Z87G)."""
+    return torch.sum(m.pd**2, dim=1) / m.Nz
+
+
+@register("DependenceNonUniformityNormalized")
+def dependence_non_uniformity_normalized(m: DependenceMatrix) -> torch.Tensor:
+    """DNN = :math:`\\sum_j p_d(j)^2 \\,/\\, N_z^2` (IBSI OKJI)."""
+    return torch.sum(m.pd**2, dim=1) / m.Nz**2
+
+
+@register("GrayLevelVariance")
+def gray_level_variance(m: DependenceMatrix) -> torch.Tensor:
+    """GLV = :math:`\\sum_i p_g(i)/N_z\\,(i - \\mu)^2`, :math:`\\mu = \\sum_i p_g(i)/N_z\\, i` (IBSI 1PFV)."""
+    pg = m.pg / m.Nz[:, None]
+    mu = torch.sum(pg * m.ivector, dim=1, keepdim=True)
+    return torch.sum(pg * (m.ivector - mu) ** 2, dim=1)
+
+
+@register("DependenceVariance")
+def dependence_variance(m: DependenceMatrix) -> torch.Tensor:
+    """DV = :math:`\\sum_j p_d(j)/N_z\\,(j - \\mu)^2`, :math:`\\mu = \\sum_j p_d(j)/N_z\\, j` (IBSI DNX2)."""
+    pd = m.pd / m.Nz[:, None]
+    mu = torch.sum(pd * m.jvector, dim=1, keepdim=True)
+    return torch.sum(pd * (m.jvector - mu) ** 2, dim=1)
+
+
+@register("DependenceEntropy")
+def dependence_entropy(m: DependenceMatrix) -> torch.Tensor:
+    """DE = :math:`-\\sum_{i,j} p(i,j) \\log_2(p(i,j) + \\epsilon)`, :math:`p = P / N_z`, :math:`\\epsilon` =
+    2.2e-16 (IBSI FCBV)."""
+    return common.entropy(m.P / m.Nz[:, None, None], dims=(1, 2))
+
+
+@register("LowGrayLevelEmphasis")
+def low_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """LGLE = :math:`\\sum_i p_g(i) / i^2 \\,/\\, N_z` (IBSI 2WPB)."""
+    return torch.sum(m.pg / m.ivector**2, dim=1) / m.Nz
+
+
+@register("HighGrayLevelEmphasis")
+def high_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """HGLE = :math:`\\sum_i p_g(i)\\, i^2 \\,/\\, N_z` (IBSI 0L3M)."""
+    return torch.sum(m.pg * m.ivector**2, dim=1) / m.Nz
+
+
+@register("SmallDependenceLowGrayLevelEmphasis")
+def small_dependence_low_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """SDLGLE = :math:`\\sum_{i,j} P(i,j) / (i^2 j^2) \\,/\\, N_z` (IBSI RUVG)."""
+    return m.joint_sum(1 / (m.ivector[:, None] ** 2 * m.jvector[None, :] ** 2))
+
+
+@register("SmallDependenceHighGrayLevelEmphasis")
+def small_dependence_high_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """SDHGLE = :math:`\\sum_{i,j} P(i,j)\\, i^2 / j^2 \\,/\\, N_z` (IBSI DKNJ)."""
+    return m.joint_sum(m.ivector[:, None] ** 2 / m.jvector[None, :] ** 2)
+
+
+@register("LargeDependenceLowGrayLevelEmphasis")
+def large_dependence_low_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """LDLGLE = :math:`\\sum_{i,j} P(i,j)\\, j^2 / i^2 \\,/\\, N_z` (IBSI A7WM)."""
+    return m.joint_sum(m.jvector[None, :] ** 2 / m.ivector[:, None] ** 2)
+
+
+@register("LargeDependenceHighGrayLevelEmphasis")
+def large_dependence_high_gray_level_emphasis(m: DependenceMatrix) -> torch.Tensor:
+    """LDHGLE = :math:`\\sum_{i,j} P(i,j)\\, i^2 j^2 \\,/\\, N_z` (IBSI KLTH)."""
+    return m.joint_sum(m.ivector[:, None] ** 2 * m.jvector[None, :] ** 2)
+
+
+def dependence_matrix(batch: KernelBatch, distances: Sequence[int], alpha: float) -> DependenceMatrix:
+    """The GLDM of every kernel of ``batch``; ``alpha`` is ``gldm_a`` in grey-level (bin) units."""
+    b, k = batch.levels.shape
+    neighbours = common.neighbour_table(
+        batch.offsets, common.angles(batch.offsets, distances, bidirectional=True)
+    )
+    # Cell-major (K + 1, B) values; cells outside the kernel/ROI read -inf, so they never depend on anything.
+    values = common.level_values(batch.grey_levels)[batch.levels]
+    values = torch.where(batch.levels > 0, values, torch.full_like(values, float("-inf")))
+    table = common.pad_levels(values).T.contiguous()
+    table[k] = float("-inf")
+    centre = table[:k]
+    dependent = torch.zeros((k, b), dtype=torch.int64, device=batch.device)
+    for nb in neighbours:
+        dependent += torch.abs(table.index_select(0, nb) - centre) <= alpha
+    n_dep = neighbours.shape[0] + 1
+    code = (batch.levels * n_dep + dependent.T).masked_fill_(batch.levels == 0, 0)
+    counts = common.histogram(code, (batch.levels > 0).to(batch.dtype), (batch.n_levels + 1) * n_dep)
+    return DependenceMatrix(P=counts.reshape(b, batch.n_levels + 1, n_dep)[:, 1:], ivector=batch.grey_levels)
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """GLDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+
+    ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Batch-invariant.
+    """
+    common.check_features("gldm", features, FEATURES)
+    m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
+    return {name: FEATURES[name](m) for name in features}
