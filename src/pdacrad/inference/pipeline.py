@@ -40,6 +40,7 @@ class PipelineResult:
         likelihood: case-level PDAC likelihood in [0, 1] (max of the map; the no-pancreas value when none found).
         pancreas_found: whether Stage 1 found any pancreas voxel.
         roi: the Stage-2 box on the input grid (SimpleITK x, y, z order), ``None`` without pancreas.
+        pancreas_mask: uint8 0/1 image on the input grid: the largest Stage-1 pancreas component.
         seconds: wall-clock seconds per step (``stage1``, ``roi``, ``stage2``, ``postprocess``).
     """
 
@@ -47,6 +48,7 @@ class PipelineResult:
     likelihood: float
     pancreas_found: bool
     roi: RoiBox | None
+    pancreas_mask: sitk.Image
     seconds: Mapping[str, float]
 
 
@@ -86,7 +88,12 @@ class Pipeline:
                 cfg.no_pancreas_likelihood,
             )
             return PipelineResult(
-                zeros_like_reference(ct), cfg.no_pancreas_likelihood, False, None, MappingProxyType(seconds)
+                zeros_like_reference(ct),
+                cfg.no_pancreas_likelihood,
+                False,
+                None,
+                pancreas,
+                MappingProxyType(seconds),
             )
         t0 = time.perf_counter()
         roi = roi_from_mask(pancreas, cfg.roi_margins_mm)
@@ -104,4 +111,6 @@ class Pipeline:
         logger.info(
             "%d lesion candidate(s), likelihood %.4f", len(candidates.confidences), candidates.likelihood
         )
-        return PipelineResult(detection_map, candidates.likelihood, True, roi, MappingProxyType(seconds))
+        return PipelineResult(
+            detection_map, candidates.likelihood, True, roi, pancreas, MappingProxyType(seconds)
+        )
