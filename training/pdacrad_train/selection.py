@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_selection import RFE, SelectorMixin
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -107,6 +107,21 @@ class FDRFilter(SelectorMixin, BaseEstimator):
         return self.support_
 
 
+class SVMRFE(RFE):
+    """scikit-learn's RFE, also defined for a single input column (RFE itself needs two): then that column is
+    kept and the estimator fitted on it — the case of an FDR filter that lets one feature through."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> SVMRFE:
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[1] != 1:
+            super().fit(X, y, **fit_params)
+            return self
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.support_, self.ranking_ = np.ones(1, dtype=bool), np.ones(1, dtype=int)
+        self.n_features_, self.n_features_in_ = 1, 1
+        return self
+
+
 def selection_pipeline(s: SelectionConfig) -> Pipeline:
     """An unfitted pipeline: usable columns → z-score → FDR filter → SVM-RFE to ``s.n_features`` (+ SVM)."""
     svm = LinearSVC(C=s.svm_c, dual="auto", max_iter=20000, random_state=s.seed)
@@ -115,7 +130,7 @@ def selection_pipeline(s: SelectionConfig) -> Pipeline:
             ("finite", FiniteColumns()),
             ("scale", StandardScaler()),
             ("fdr", FDRFilter(s.test, s.fdr_alpha, s.n_features)),
-            ("rfe", RFE(svm, n_features_to_select=s.n_features, step=s.rfe_step)),
+            ("rfe", SVMRFE(svm, n_features_to_select=s.n_features, step=s.rfe_step)),
         ]
     )
 

@@ -1,0 +1,229 @@
+"""select: no leakage across CV folds, FDR + SVM-RFE behaviour, radiomics.json, and selection on a synthetic cohort
+whose lesions differ from the pancreas only in texture."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pdacrad_train.cli import app
+from pdacrad_train.config import load_config
+from pdacrad_train.global_features import features_table_path, run_global_features
+from pdacrad_train.radiomics_config import (
+    MapParamsConfig,
+    RadiomicsConfig,
+    SelectionConfig,
+    load_radiomics_config,
+)
+from pdacrad_train.selection import (
+    FDRFilter,
+    cross_validate,
+    fit_pipeline,
+    image_type_of,
+    selected_columns,
+    spec_from_pipeline,
+    stratified_folds,
+)
+from pdacrad_train.workspace import NNUNET_FOLDERS, workspace
+from typer.testing import CliRunner
+
+from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad.synth import generate_cohort
+
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+
+def _table(n: int = 60, n_features: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Columns f0..f2 shift with the label; the rest is noise."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    X = rng.normal(size=(n, n_features))
+    X[:, :3] += 1.5 * y[:, None]
+    names = [f"original_glcm_F{i}" for i in range(n_features)]
+    return pd.DataFrame(X, index=[f"c{i:03d}" for i in range(n)], columns=names), y
+
+
+def test_held_out_rows_never_reach_any_fitted_step() -> None:
+    """Poisoning the held-out rows (huge values, NaN) changes nothing that a fold's pipeline fitted — usable
+    columns, scaler, FDR p-values, RFE choice, SVM weights — only the held-out scores."""
+    X, y = _table()
+    s = SelectionConfig(n_features=3, bootstrap=0)
+    folds = stratified_folds(y, 5, seed=1)
+    clean, clean_fits = cross_validate(X, y, folds, s)
+    for k, (train, held_out) in enumerate(folds):
+        poisoned = X.copy()
+        poisoned.iloc[held_out, 0] = np.nan
+        poisoned.iloc[held_out, 3:] = 1e12
+        dirty, (fit,) = cross_validate(poisoned, y, [folds[k]], s)
+        ref = clean_fits[k]
+        assert (
+            fit.named_steps["scale"].n_samples_seen_ == ref.named_steps["scale"].n_samples_seen_ == len(train)
+        )
+        np.testing.assert_array_equal(fit.named_steps["finite"].support_, ref.named_steps["finite"].support_)
+        np.testing.assert_array_equal(fit.named_steps["scale"].mean_, ref.named_steps["scale"].mean_)
+        np.testing.assert_array_equal(fit.named_steps["fdr"].pvalues_, ref.named_steps["fdr"].pvalues_)
+        np.testing.assert_array_equal(selected_columns(fit), selected_columns(ref))
+        np.testing.assert_array_equal(
+            fit.named_steps["rfe"].estimator_.coef_, ref.named_steps["rfe"].estimator_.coef_
+        )
+        assert dirty.fold_features[0] == clean.fold_features[k]
+        # The poison did reach prediction, and only prediction.
+        held = X.index[held_out]
+        assert [dirty.scores[c] for c in held] != [clean.scores[c] for c in held]
+
+
+def test_selection_finds_the_informative_columns_and_scores_them() -> None:
+    X, y = _table(n=80)
+    s = SelectionConfig(n_features=3, bootstrap=200)
+    result, _ = cross_validate(X, y, stratified_folds(y, 10, 0), s)
+    assert all(
+        set(f) == {"original_glcm_F0", "original_glcm_F1", "original_glcm_F2"} for f in result.fold_features
+    )
+    assert result.auroc > 0.85 and result.auroc_ci[0] < result.auroc < result.auroc_ci[1]
+    assert (
+        result.ap_ci[0] < result.ap <= result.ap_ci[1] and len(result.scores) == 80 and result.n_folds == 10
+    )
+
+
+def test_fdr_filter_tests_and_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    X, y = _table(n=80)
+    for test in ("mannwhitneyu", "ttest"):
+        fdr = FDRFilter(test, alpha=0.05, min_keep=2).fit(X.to_numpy(), y)
+        kept = set(np.flatnonzero(fdr.get_support()))
+        assert {0, 1, 2} <= kept and len(kept) <= 5  # FDR 5%: a false discovery or two may pass
+        assert np.all(fdr.qvalues_ >= fdr.pvalues_)
+    noise = np.random.default_rng(5).normal(size=(40, 30))
+    with caplog.at_level(logging.WARNING):
+        fdr = FDRFilter(alpha=1e-6, min_keep=4).fit(noise, np.tile([0, 1], 20))
+    assert fdr.get_support().sum() == 4 and "no feature passes FDR" in caplog.text
+    assert set(np.flatnonzero(fdr.get_support())) == set(np.argsort(fdr.pvalues_)[:4])
+
+
+def test_spec_keeps_shape_global_only_and_maps_only_the_used_image_types() -> None:
+    X, y = _table(n=60, n_features=6)
+    X.columns = [
+        "original_shape_Sphericity",
+        "log-sigma-2-0-mm-3D_glszm_ZoneEntropy",
+        "wavelet-LLH_glcm_Idmn",
+        "original_glcm_Idn",
+        "original_firstorder_Mean",
+        "lbp-2D_glrlm_RunEntropy",
+    ]
+    s = SelectionConfig(n_features=3, bootstrap=0)
+    params = {"imageType": {"Original": {}, "LoG": {"sigma": [2.0, 4.0]}, "Wavelet": {}, "LBP2D": {}}}
+    spec = spec_from_pipeline(
+        fit_pipeline(s, X.to_numpy(), y), list(X.columns), params, RadiomicsConfig(selection=s)
+    )
+    assert spec.global_features == (
+        "original_shape_Sphericity",
+        "log-sigma-2-0-mm-3D_glszm_ZoneEntropy",
+        "wavelet-LLH_glcm_Idmn",
+    )
+    assert spec.map_features == ("log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "wavelet-LLH_glcm_Idmn")
+    np.testing.assert_allclose(spec.mean, X.iloc[:, :3].mean().to_numpy())
+    np.testing.assert_allclose(spec.std, X.iloc[:, :3].std(ddof=0).to_numpy())
+    assert spec.map_params["imageType"] == {"LoG": {"sigma": [2.0, 4.0]}, "Wavelet": {}}
+    assert spec.map_params["featureClass"] == {"glcm": None, "glszm": None}
+    # The paper code's map settings: kernel radius 5 on 1 × 1 × 2.5 mm, HU window 40 ± 200, bin width 20.
+    assert spec.map_params["voxelSetting"]["kernelRadius"] == 5
+    assert spec.map_params["setting"]["resampledPixelSpacing"] == [1.0, 1.0, 2.5]
+    assert spec.map_params["setting"]["binWidth"] == 20
+    assert spec.map_params["pdacrad"]["intensityWindow"] == [-160.0, 240.0]
+    assert MapParamsConfig(window_level_hu=50, window_width_hu=350).params({}, [])["pdacrad"] == {
+        "intensityWindow": [-125.0, 225.0]
+    }
+
+
+@pytest.mark.parametrize(
+    ("feature", "key"),
+    [
+        ("original_glcm_Idmn", "Original"),
+        ("log-sigma-1-0-mm-3D_glcm_Idmn", "LoG"),
+        ("wavelet-HHL_glcm_Idmn", "Wavelet"),
+        ("lbp-2D_glcm_Idmn", "LBP2D"),
+        ("squareroot_glcm_Idmn", "SquareRoot"),
+        ("square_glcm_Idmn", "Square"),
+        ("logarithm_glcm_Idmn", "Logarithm"),
+    ],
+)
+def test_image_type_of_feature_names(feature: str, key: str) -> None:
+    types = {k: {} for k in ("Original", "LoG", "Wavelet", "LBP2D", "Square", "SquareRoot", "Logarithm")}
+    assert image_type_of(feature, types) == key
+
+
+# --- the synthetic cohort: lesions with the pancreas' mean HU, different texture ----------------------------
+
+TEXTURE_PARAMS = """\
+setting:
+  binWidth: 20
+imageType:
+  Original: {}
+  LoG:
+    sigma: [1.0, 2.0]
+featureClass:
+  shape:
+  glcm:
+  glrlm:
+  glszm:
+  gldm:
+  ngtdm:
+pdacrad:
+  intensityWindow: [-160, 240]
+"""
+
+
+@pytest.fixture(scope="module")
+def texture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """40 phantoms, all lesions texture-only; global features on the ground-truth pancreas (labels 1, 4, 5)."""
+    root = tmp_path_factory.mktemp("select")
+    cohort = root / "cohort"
+    generate_cohort(cohort, 40, seed=0, texture_fraction=1.0, size_xyz=(96, 96, 32), progress=False)
+    config = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    config.update(work_dir=str(root / "work"), cohort={"source": "folder", "path": str(cohort)})
+    (root / "demo.yaml").write_text(yaml.safe_dump(config))
+    (root / "texture.yaml").write_text(TEXTURE_PARAMS)
+    side = {"params": "texture.yaml", "n_workers": 1, "selection": {"bootstrap": 500}}
+    (root / "demo.radiomics.yaml").write_text(yaml.safe_dump(side))
+    return root, root / "demo.yaml"
+
+
+def test_texture_only_lesions_select_texture_features(
+    texture_run: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, config_path = texture_run
+    for name in NNUNET_FOLDERS:  # nnU-Net's folders under the work dir, as the CLI will resolve them
+        monkeypatch.delenv(name, raising=False)
+    ws = workspace(load_config(config_path))
+    rcfg = load_radiomics_config(load_config(config_path))
+    assert rcfg.params_path == root / "texture.yaml" and rcfg.selection.bootstrap == 500
+    run_global_features(ws, rcfg, processes=False)
+    assert pd.read_csv(features_table_path(ws)).shape == (40, 1 + 14 + 3 * 75)
+
+    result = CliRunner().invoke(app, ["select", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    print(result.output)  # the CV AUROC and AP with their CIs, for the test log
+    line = next(x for x in result.output.splitlines() if "10-fold stratified CV" in x)
+    assert "AUROC" in line and "95% CI" in line and "AP" in line
+
+    spec = RadiomicsSpec.load(ws.root / "radiomics" / "radiomics.json")
+    assert len(spec.global_features) == 10
+    assert all(f.split("_")[1] in TEXTURE_CLASSES for f in spec.global_features), spec.global_features
+    assert spec.map_features == spec.global_features  # no shape feature was selected, so all are maps
+    report = json.loads((ws.root / "radiomics" / "selection_report.json").read_text())
+    auroc, (low, high) = report["cv_stratified"]["auroc"], report["cv_stratified"]["auroc_ci95"]
+    assert low < auroc < high
+    assert auroc > 0.7, f"texture-only cohort: CV AUROC {auroc:.3f}"
+    assert len(report["cv_training_tree_folds"]["fold_features"]) == 5
+    vectors = json.loads(
+        (ws.preprocessed_dataset(load_config(config_path).stage2) / "global_vectors.json").read_text()
+    )
+    assert vectors["feature_names"] == list(spec.global_features) and len(vectors["vectors"]) == 40
+    z = np.array(list(vectors["vectors"].values()))
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=1e-9)
