@@ -11,8 +11,9 @@ import SimpleITK as sitk
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline, Stage2Inputs
+from pdacrad.inference.random_model import PANORAMA_LABELS, write_random_model_folder, write_random_resources
 from pdacrad.inference.stages import run_stage2
-from pdacrad.resources import DEMO_WARNING
+from pdacrad.resources import DEMO_WARNING, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,17 @@ def test_stage2_probability_channel_and_labels_share_the_roi_grid(pipeline, real
     assert out.tumour_probability.min() >= 0.0 and out.tumour_probability.max() <= 1.0
     with pytest.raises(ResourceError, match="no tumour label 9"):
         run_stage2(pipeline.stage2, Stage2Inputs(crop), tumour_label=9)
+
+
+def test_a_stage2_model_wanting_map_channels_is_refused_at_load(tmp_path):
+    resources = write_random_resources(tmp_path / "resources", patch_size_zyx=(16, 32, 32))
+    write_random_model_folder(
+        resources / "stage2",
+        labels=PANORAMA_LABELS,
+        spacing_zyx=(3, 3, 3),
+        patch_size_zyx=(16, 32, 32),
+        n_channels=3,
+    )
+    write_manifest(resources, demo=True, trained_on="nothing", training_config="none")
+    with pytest.raises(ResourceError, match="3 input channels"):
+        Pipeline(InferenceConfig(resources_dir=resources, device="cpu"))

@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from pdacrad.errors import ResourceError
 from pdacrad.inference.config import InferenceConfig
 from pdacrad.inference.device import resolve_device
 from pdacrad.inference.predictor import StageModel
@@ -60,14 +61,29 @@ class Pipeline:
         self.config = config
         self.manifest: ResourceManifest = verify_resources(config.resources_dir)
         self.device: torch.device = resolve_device(config.device)
-        load = {
-            "checkpoint_names": config.checkpoint_names,
-            "tile_step_size": config.tile_step_size,
-            "use_mirroring": config.use_mirroring,
-            "show_progress": config.show_progress,
-        }
-        self.stage1 = StageModel.load(config.resources_dir / STAGE1_DIRNAME, self.device, **load)  # type: ignore[arg-type]
-        self.stage2 = StageModel.load(config.resources_dir / STAGE2_DIRNAME, self.device, **load)  # type: ignore[arg-type]
+        self.stage1 = self._load(STAGE1_DIRNAME)
+        self.stage2 = self._load(STAGE2_DIRNAME)
+        if self.stage1.info.num_input_channels != 1:
+            raise ResourceError(
+                f"{self.stage1.info.folder} must take the CT alone, not {self.stage1.info.num_input_channels} channels"
+            )
+        if self.stage2.info.num_input_channels != 1:
+            # the radiomics Stage 2 (CT + parametric maps) plugs in through stage2_inputs; until then say so plainly
+            raise ResourceError(
+                f"{self.stage2.info.folder} takes {self.stage2.info.num_input_channels} input channels; this "
+                "version feeds Stage 2 the CT only (radiomics map channels are not supported yet)"
+            )
+
+    def _load(self, stage_dirname: str) -> StageModel:
+        cfg = self.config
+        return StageModel.load(
+            cfg.resources_dir / stage_dirname,
+            self.device,
+            checkpoint_names=cfg.checkpoint_names,
+            tile_step_size=cfg.tile_step_size,
+            use_mirroring=cfg.use_mirroring,
+            show_progress=cfg.show_progress,
+        )
 
     def stage2_inputs(self, ct_roi: sitk.Image) -> Stage2Inputs:
         """The Stage-2 input for an ROI crop. The plain model takes the CT alone; the radiomics variant will add
