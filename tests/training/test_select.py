@@ -227,3 +227,24 @@ def test_texture_only_lesions_select_texture_features(
     z = np.array(list(vectors["vectors"].values()))
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=1e-9)
+
+
+def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
+    from pdacrad_train.global_features import load_params
+    from pdacrad_train.radiomics_config import PAPER_GLOBAL_PARAMS
+
+    from pdacrad.errors import InvalidInputError
+
+    demo = load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"))
+    assert demo.params_path == CONFIGS / "params" / "demo_global.yaml" and demo.maps == MapParamsConfig()
+    assert "LoG" in load_params(demo.params_path)["imageType"]
+    paper = load_radiomics_config(load_config(CONFIGS / "panorama.yaml"))  # no side file: the paper's recipe
+    assert paper.params_path == PAPER_GLOBAL_PARAMS and PAPER_GLOBAL_PARAMS.is_file()
+    assert paper.selection == SelectionConfig() and paper.selection.n_features == 10
+    bad = tmp_path / "r.yaml"
+    bad.write_text("selection:\n  n_feature: 5\n")
+    with pytest.raises(InvalidInputError, match=r"selection: unknown key\(s\) n_feature"):
+        load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"), bad)
+    bad.write_text("selection:\n  cv_folds: 1\n")
+    with pytest.raises(InvalidInputError, match="cv_folds ≥ 2"):
+        load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"), bad)

@@ -93,6 +93,8 @@ def extract_case(job: CaseJob, params: Mapping[str, Any], key: str, cache_dir: P
     from pdacrad.io.atomic import atomic_write_json
     from pdacrad.radiomics import compute_features
 
+    # PyRadiomics warns once per case about settings it ignores (e.g. GLCM SumAverage); keep worker logs quiet.
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
     image = sitk.ReadImage(str(job.image))
     labels = sitk.ReadImage(str(job.mask))
     array = sitk.GetArrayFromImage(labels)
