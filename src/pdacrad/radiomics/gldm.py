@@ -157,9 +157,8 @@ def large_dependence_high_gray_level_emphasis(m: DependenceMatrix) -> torch.Tens
 def dependence_matrix(batch: KernelBatch, distances: Sequence[int], alpha: float) -> DependenceMatrix:
     """The GLDM of every kernel of ``batch``; ``alpha`` is ``gldm_a`` in grey-level (bin) units."""
     b, k = batch.levels.shape
-    neighbours = common.neighbour_table(
-        batch.offsets, common.angles(batch.offsets, distances, bidirectional=True)
-    )
+    offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
+    neighbours = common.neighbour_table(offsets, common.angles(offsets, distances, bidirectional=True))
     # Cell-major (K + 1, B) values; cells outside the kernel/ROI read -inf, so they never depend on anything.
     values = common.level_values(batch.grey_levels)[batch.levels]
     values = torch.where(batch.levels > 0, values, torch.full_like(values, float("-inf")))

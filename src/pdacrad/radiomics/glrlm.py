@@ -227,14 +227,14 @@ def _angle_weights(
         spacing = settings.get("spacing")
         if spacing is None:
             raise InvalidInputError(f"GLRLM weightingNorm {norm!r} needs settings['spacing'] (z, y, x) in mm")
-        d = a * torch.as_tensor([float(s) for s in spacing], dtype=torch.float64)
+        d = a * torch.as_tensor([float(s) for s in spacing], dtype=torch.float64, device=a.device)
         w = {"manhattan": d.sum(1), "euclidean": d.pow(2).sum(1).sqrt(), "infinity": d.max(1).values}[norm]
     else:
         if norm != "no_weighting":
             logger.warning(
                 "GLRLM weightingNorm %r is unknown; weighting factor set to 1 (as PyRadiomics)", norm
             )
-        w = torch.ones(a.shape[0], dtype=torch.float64)
+        w = torch.ones(a.shape[0], dtype=torch.float64, device=a.device)
     return w.to(device=angle_list.device, dtype=dtype)
 
 
@@ -248,7 +248,8 @@ def compute(
     """
     common.check_features("glrlm", features, FEATURES)
     dtype = batch.dtype
-    angle_list = common.angles(batch.offsets, bidirectional=False)
+    offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
+    angle_list = common.angles(offsets, bidirectional=False)
     padded = common.pad_levels(common.narrow_levels(batch.levels, batch.n_levels, n_extra=1))
     weights = _angle_weights(angle_list, settings, dtype)
     ivector = batch.grey_levels
@@ -259,7 +260,7 @@ def compute(
     per_angle: dict[str, list[torch.Tensor]] = {name: [] for name in features}
     weighted: torch.Tensor | None = None
     for a, angle in enumerate(angle_list):
-        counts = _angle_matrix(padded, _lines(batch.offsets, angle), batch.n_levels, dtype)
+        counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype)
         if weights is not None:
             weighted = counts * weights[a] if weighted is None else _pad_add(weighted, counts * weights[a])
             continue

@@ -241,7 +241,7 @@ def zone_labels(levels: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 def size_zones(batch: KernelBatch) -> SizeZones:
     """The zones of every kernel of ``batch``."""
-    label = zone_labels(batch.levels, batch.offsets)
+    label = zone_labels(batch.levels, batch.offsets.to(batch.device))
     b, k = label.shape
     sizes = common.histogram(label, torch.ones_like(label), k + 1)
     roots = label == torch.arange(k, device=label.device)
