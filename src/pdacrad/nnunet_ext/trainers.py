@@ -11,8 +11,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
 class nnUNetTrainerDemo(nnUNetTrainer):
-    """The CPU demo schedule: 40 epochs × 16 iterations (instead of 1000 × 250), 4 validation iterations, a
-    checkpoint every 10 epochs. Meant for the small networks and patches of ``synthetic-demo.yaml``."""
+    """The CPU demo schedule: 24 epochs × 10 iterations (instead of 1000 × 250), 1 validation iteration, a
+    checkpoint every 4 epochs (so an interrupted run resumes close to where it stopped). Meant for the small networks and patches of ``synthetic-demo.yaml``."""
 
     def __init__(
         self,
@@ -23,10 +23,10 @@ class nnUNetTrainerDemo(nnUNetTrainer):
         device: torch.device = torch.device("cuda"),
     ):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 40
-        self.num_iterations_per_epoch = 16
-        self.num_val_iterations_per_epoch = 4
-        self.save_every = 10
+        self.num_epochs = 24
+        self.num_iterations_per_epoch = 10
+        self.num_val_iterations_per_epoch = 1
+        self.save_every = 4
 
 
 class nnUNetTrainerSmoke(nnUNetTrainer):
