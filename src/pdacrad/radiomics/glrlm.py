@@ -192,27 +192,30 @@ def _lines(offsets: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 def _angle_matrix(
-    padded: torch.Tensor, lines: torch.Tensor, n_levels: int, dtype: torch.dtype
+    cells: torch.Tensor, lines: torch.Tensor, n_levels: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """``(B, G, n)`` run counts of one angle from padded levels ``(B, K + 1)`` and its lines ``(L, n)``."""
-    b = padded.shape[0]
-    n = lines.shape[1]
-    lv = padded[:, lines.T]  # (B, n, L): position along the line first, so each step reads one slab
+    """``(B, G, n)`` run counts of one angle from cell-major padded levels ``(K + 1, B)`` and its lines ``(L, n)``."""
+    b = cells.shape[1]
+    n_lines, n = lines.shape
+    # (n, L, B): position along the line first; each lookup copies whole contiguous rows of B kernels.
+    lv = cells.index_select(0, lines.T.reshape(-1)).reshape(n, n_lines, b)
     inside = lv > 0
     codes = []
-    length = torch.zeros_like(lv[:, 0])
+    length = torch.zeros_like(lv[0])
     for t in range(n):
-        cur, here = lv[:, t], inside[:, t]
+        cur, here = lv[t], inside[t]
         # Run length so far: grows while the level repeats, restarts at 1 on a new level, 0 outside the ROI.
-        same = (cur == lv[:, t - 1]) if t else torch.zeros_like(here)
+        same = (cur == lv[t - 1]) if t else torch.zeros_like(here)
         length = torch.where(same, length + 1, here.to(length.dtype))
-        ends = here & (cur != lv[:, t + 1]) if t + 1 < n else here
+        ends = here & (cur != lv[t + 1]) if t + 1 < n else here
         codes.append(torch.where(ends, cur * (n + 1) + length, torch.zeros_like(cur)))
-    code = torch.stack(codes, dim=1).reshape(b, -1).to(torch.int64)
-    counts = common.histogram(code, torch.ones_like(code, dtype=dtype), (n_levels + 1) * (n + 1))
-    counts = counts.reshape(b, n_levels + 1, n + 1)[:, 1:, 1:]
+    size = (n_levels + 1) * (n + 1)
+    # One bincount over (code, kernel) pairs; code 0 collects the cells that end no run.
+    flat = torch.stack(codes).to(torch.int64) * b + torch.arange(b, device=lv.device)
+    counts = torch.bincount(flat.reshape(-1), minlength=size * b).reshape(n_levels + 1, n + 1, b)
+    counts = counts[1:, 1:].permute(2, 0, 1).to(dtype)
     # PyRadiomics' "segmentation is 2D for this angle": no line holds two ROI voxels -> the angle is empty.
-    multi = (inside.sum(dim=1) > 1).any(dim=1)
+    multi = (inside.sum(dim=0) > 1).any(dim=0)
     return counts * multi[:, None, None].to(dtype)
 
 
@@ -250,7 +253,10 @@ def compute(
     dtype = batch.dtype
     offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
     angle_list = common.angles(offsets, bidirectional=False)
-    padded = common.pad_levels(common.narrow_levels(batch.levels, batch.n_levels, n_extra=1))
+    # Cell-major (K + 1, B) levels, int16 where codes fit: the counting loops are memory-bound.
+    padded = common.pad_levels(
+        common.narrow_levels(batch.levels, batch.n_levels, n_extra=2 * batch.radius + 1)
+    ).T.contiguous()
     weights = _angle_weights(angle_list, settings, dtype)
     ivector = batch.grey_levels
     if angle_list.shape[0] == 0:  # a 1-voxel kernel (radius 0): no angle, every feature NaN
