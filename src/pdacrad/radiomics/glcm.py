@@ -153,9 +153,12 @@ def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoeffic
     norm = settings.get("weightingNorm")
     if norm is not None:
         p = (p * _angle_weights(angles, norm, settings).to(p)[None, :, None, None]).sum(1, keepdim=True)
+    # Sums are taken over the (integer) counts and divided once, so they are exact and do not depend on how a
+    # BLAS kernel blocks the batch: a voxel's value never depends on its batch neighbours.
     total = p.sum((2, 3))
     total = torch.where(total == 0, torch.full_like(total, math.nan), total)
-    p = p / total[:, :, None, None]
+    counts = p
+    p = counts / total[:, :, None, None]
 
     levels = batch.grey_levels
     n_g = int(levels.max().item())
@@ -169,7 +172,7 @@ def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoeffic
     lv = levels.round().to(torch.int64)
     sum_idx = (lv[:, None] + lv[None, :] - 2).reshape(-1)
     diff_idx = (lv[:, None] - lv[None, :]).abs().reshape(-1)
-    flat = p.reshape(p.shape[0], p.shape[1], -1)
+    flat = counts.reshape(p.shape[0], p.shape[1], -1)
     sum_onehot = torch.nn.functional.one_hot(sum_idx, 2 * n_g - 1).to(p)
     diff_onehot = torch.nn.functional.one_hot(diff_idx, n_g).to(p)
     return GLCMCoefficients(
@@ -180,8 +183,8 @@ def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoeffic
         py=py,
         ux=ux,
         uy=uy,
-        p_sum=flat @ sum_onehot,
-        p_diff=flat @ diff_onehot,
+        p_sum=(flat @ sum_onehot) / total[:, :, None],
+        p_diff=(flat @ diff_onehot) / total[:, :, None],
         k_sum=torch.arange(2, 2 * n_g + 1, device=p.device, dtype=p.dtype),
         k_diff=torch.arange(0, n_g, device=p.device, dtype=p.dtype),
         hxy=-(p * torch.log2(p + EPS)).sum((2, 3)),
