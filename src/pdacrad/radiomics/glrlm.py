@@ -213,7 +213,8 @@ def _angle_matrix(
     # One bincount over (code, kernel) pairs; code 0 collects the cells that end no run.
     flat = torch.stack(codes).to(torch.int64) * b + torch.arange(b, device=lv.device)
     counts = torch.bincount(flat.reshape(-1), minlength=size * b).reshape(n_levels + 1, n + 1, b)
-    counts = counts[1:, 1:].permute(2, 0, 1).to(dtype)
+    # Contiguous per kernel, so that later per-kernel sums reduce in the same order whatever the batch size.
+    counts = counts[1:, 1:].permute(2, 0, 1).to(dtype).contiguous()
     # PyRadiomics' "segmentation is 2D for this angle": no line holds two ROI voxels -> the angle is empty.
     multi = (inside.sum(dim=0) > 1).any(dim=0)
     return counts * multi[:, None, None].to(dtype)
