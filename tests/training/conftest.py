@@ -59,6 +59,12 @@ def write_phantom(
         sitk.WriteImage(image, str(root / folder / name))
 
 
+@pytest.fixture(scope="session")
+def phantom_writer():
+    """:func:`write_phantom`, for tests that need their own cases."""
+    return write_phantom
+
+
 @pytest.fixture
 def tiny_cohort(tmp_path: Path) -> Path:
     """Three cases: a negative, a positive, and a positive whose pancreas touches the image border."""
