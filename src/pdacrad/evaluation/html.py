@@ -1,0 +1,67 @@
+"""One self-contained HTML report: the metrics table, the paired tests and the plots embedded as base64 PNGs
+(no external files, so it can be mailed or attached to an issue as it is)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pdacrad import __version__
+from pdacrad.evaluation.study import EvaluationResult
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.5em; } img { max-width: 480px; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    return table.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="–", border=0)
+
+
+def _embed_png(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def render_html(
+    result: EvaluationResult,
+    table: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    plots: Mapping[str, Path],
+) -> str:
+    """The report as one HTML string (tables from :mod:`pdacrad.evaluation.output`, PNGs read from ``plots``)."""
+    cfg = result.config
+    pooled = table[table["fold"] == "pooled"]
+    per_fold = table[table["fold"] != "pooled"]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>pdacrad evaluation</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>PDAC detection: cross-validation evaluation</h1>",
+        f"<p class='note'>pdacrad {html.escape(__version__)}, {stamp}. Metrics by picai_eval: case-level AUROC "
+        "of the likelihood, lesion-level AP (IoU ≥ 0.1), score = (AUROC + AP) / 2, FROC sensitivity at "
+        f"fixed false positives per case. {cfg.level:.0%} CIs: percentile bootstrap, {cfg.n_bootstrap} "
+        f"replicates stratified by case label (seed {cfg.seed}).</p>",
+        "<h2>Pooled over folds</h2>",
+        _table_html(pooled.drop(columns=["fold"])),
+        "<h2>Paired tests against the baseline</h2>",
+        "<p class='note'>Same cases for both models. DeLong: correlated AUROCs. Paired bootstrap: "
+        "two-sided, shifted bootstrap distribution of the difference.</p>",
+        _table_html(comparisons) if len(comparisons) else "<p>No baseline variant: no paired tests.</p>",
+        "<h2>Curves</h2>",
+        *(_embed_png(path, f"{name} curve") for name, path in plots.items()),
+        "<h2>Per fold</h2>",
+        _table_html(per_fold) if len(per_fold) else "<p>Single set of predictions (no folds).</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,188 @@
+"""Evaluation of cross-validation predictions of one or more ablation variants: picai_eval metrics per fold and
+pooled, stratified-bootstrap CIs of the pooled metrics, and paired tests of each variant against the baseline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from picai_eval import Metrics
+from tqdm import tqdm
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.evaluation.layout import (
+    POOLED,
+    REFERENCE_VARIANT,
+    CasePrediction,
+    discover_predictions,
+    label_path,
+)
+from pdacrad.evaluation.metrics import (
+    CaseArrays,
+    DetectionScores,
+    case_targets,
+    evaluate_cases,
+    metric_replicates,
+    subset,
+)
+from pdacrad.evaluation.stats import (
+    ConfidenceInterval,
+    PairedTest,
+    bootstrap_indices,
+    delong_test,
+    paired_bootstrap_test,
+    percentile_interval,
+)
+
+logger = logging.getLogger(__name__)
+
+METRICS: tuple[str, ...] = ("AUROC", "AP", "score")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How to evaluate: bootstrap replicates and seed, CI level, label value of lesions in the label maps."""
+
+    n_bootstrap: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    lesion_label: int = 1
+    reference: str = REFERENCE_VARIANT
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One variant: scores per fold and pooled (key :data:`~pdacrad.evaluation.layout.POOLED`), pooled CIs,
+    and picai_eval's pooled ``Metrics`` (curves for the plots)."""
+
+    variant: str
+    scores: Mapping[str, DetectionScores]
+    intervals: Mapping[str, ConfidenceInterval]
+    metrics: Metrics
+
+    @property
+    def pooled(self) -> DetectionScores:
+        return self.scores[POOLED]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired tests of one variant against the reference variant on their common cases."""
+
+    variant: str
+    reference: str
+    tests: tuple[PairedTest, ...]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Everything ``pdacrad-train evaluate`` reports."""
+
+    variants: tuple[VariantResult, ...]
+    comparisons: tuple[Comparison, ...]
+    config: EvaluationConfig
+
+
+def _evaluate_variant(cases: list[CasePrediction], labels_dir: Path, config: EvaluationConfig) -> Metrics:
+    return evaluate_cases(
+        [c.detection_map for c in cases],
+        [label_path(labels_dir, c.case) for c in cases],
+        [c.case for c in cases],
+        [c.likelihood for c in cases],
+        lesion_label=config.lesion_label,
+    )
+
+
+def _fold_scores(cases: list[CasePrediction], metrics: Metrics) -> dict[str, DetectionScores]:
+    scores: dict[str, DetectionScores] = {}
+    for fold in sorted({c.fold for c in cases}):
+        members = [c.case for c in cases if c.fold == fold]
+        fold_metrics = subset(metrics, members)
+        if len(set(case_targets(fold_metrics).values())) < 2:
+            logger.warning("fold %s has cases of one class only: no per-fold AUROC", fold)
+            continue
+        scores[fold] = DetectionScores.from_metrics(fold_metrics)
+    scores[POOLED] = DetectionScores.from_metrics(metrics)
+    return scores
+
+
+def _check_same_cases(predictions: Mapping[str, list[CasePrediction]], reference: str) -> None:
+    expected = {c.case for c in predictions[reference]}
+    for variant, cases in predictions.items():
+        got = {c.case for c in cases}
+        if got != expected:
+            missing, extra = sorted(expected - got), sorted(got - expected)
+            raise InvalidInputError(
+                f"variant {variant!r} must have predictions for the same cases as {reference!r} to be paired "
+                f"(missing {missing[:3]}, extra {extra[:3]})."
+            )
+
+
+def evaluate_predictions(
+    predictions_root: Path, labels_dir: Path, config: EvaluationConfig = EvaluationConfig()
+) -> EvaluationResult:
+    """Evaluate every variant under ``predictions_root`` (layout: :mod:`pdacrad.evaluation.layout`) against the
+    label maps in ``labels_dir``.
+
+    Raises:
+        InvalidInputError: no predictions, a missing label, or variants predicted on different cases.
+    """
+    predictions = discover_predictions(predictions_root)
+    has_reference = config.reference in predictions
+    if not has_reference:
+        logger.warning("no %r variant under %s: no paired tests", config.reference, predictions_root)
+    _check_same_cases(predictions, config.reference if has_reference else next(iter(predictions)))
+
+    pooled: dict[str, Metrics] = {}
+    results = []
+    for variant, cases in tqdm(predictions.items(), desc="variants", unit="variant"):
+        logger.info("evaluating %s: %d cases", variant, len(cases))
+        pooled[variant] = metrics = _evaluate_variant(cases, labels_dir, config)
+        if len(set(case_targets(metrics).values())) < 2:
+            raise InvalidInputError(f"variant {variant!r}: AUROC needs both positive and negative cases.")
+        results.append((variant, cases, metrics))
+
+    # one set of resampled cases for every variant, so that CIs and paired tests share them
+    subjects = tuple(c.case for c in results[0][1])
+    labels = CaseArrays.from_metrics(results[0][2], subjects).labels
+    indices = bootstrap_indices(labels, config.n_bootstrap, config.seed)
+    everything = np.arange(len(subjects))[None, :]
+
+    variants = []
+    for variant, cases, metrics in results:
+        arrays = CaseArrays.from_metrics(metrics, subjects)
+        point = DetectionScores.from_metrics(metrics)
+        estimates = {"AUROC": point.auroc, "AP": point.ap, "score": point.score}
+        intervals = {
+            name: percentile_interval(
+                estimates[name], metric_replicates(metrics, arrays, name, indices), config.level
+            )
+            for name in METRICS
+        }
+        variants.append(VariantResult(variant, _fold_scores(cases, metrics), intervals, metrics))
+
+    comparisons = []
+    if has_reference:
+        ref_metrics = pooled[config.reference]
+        ref = CaseArrays.from_metrics(ref_metrics, subjects)
+        for variant, _, metrics in results:
+            if variant == config.reference:
+                continue
+            arrays = CaseArrays.from_metrics(metrics, subjects)
+            tests = [delong_test(ref.labels, ref.scores, arrays.scores)]
+            for name in METRICS:
+                tests.append(
+                    paired_bootstrap_test(
+                        name,
+                        partial(metric_replicates, ref_metrics, ref, name),
+                        partial(metric_replicates, metrics, arrays, name),
+                        indices,
+                        everything,
+                    )
+                )
+            comparisons.append(Comparison(variant, config.reference, tuple(tests)))
+    return EvaluationResult(tuple(variants), tuple(comparisons), config)
