@@ -9,7 +9,7 @@ Percentiles interpolate linearly (numpy's default), as in PyRadiomics.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -22,22 +22,47 @@ FEATURES: dict[str, Callable[..., torch.Tensor]] = {}
 feature = feature_registrar(FEATURES)
 
 
-@dataclass(frozen=True)
 class FirstOrderCoefficients:
     """Kernels of a voxel batch: ``x`` ``(B, K)`` intensities (NaN outside the kernel), ``valid`` its mask,
-    ``p`` ``(B, G)`` grey-level fractions, ``shift`` ``c``, ``voxel_volume`` ``V`` in mm³."""
+    ``p`` ``(B, G)`` grey-level fractions, ``shift`` ``c``, ``voxel_volume`` ``V`` in mm³. Derived sums (sorted
+    values, mean) are computed once, on first use."""
 
-    x: torch.Tensor
-    valid: torch.Tensor
-    p: torch.Tensor
-    shift: float
-    voxel_volume: float
+    def __init__(
+        self, x: torch.Tensor, valid: torch.Tensor, p: torch.Tensor, shift: float, voxel_volume: float
+    ):
+        self.x = x
+        self.valid = valid
+        self.p = p
+        self.shift = shift
+        self.voxel_volume = voxel_volume
+
+    @cached_property
+    def n(self) -> torch.Tensor:
+        """``(B,)`` N_p, voxels per kernel."""
+        return self.valid.sum(1)
+
+    @cached_property
+    def sorted_x(self) -> torch.Tensor:
+        """``(B, K)`` values ascending, NaN last (one sort serves every percentile)."""
+        return torch.sort(self.x, dim=1).values
 
     def percentile(self, q: float) -> torch.Tensor:
-        return torch.nanquantile(self.x, q / 100.0, dim=1)
+        """numpy's ``nanpercentile`` with linear interpolation: position ``q/100 · (N_p - 1)`` in sorted order."""
+        pos = (q / 100.0) * (self.n - 1).to(self.x.dtype)
+        lo = pos.floor().to(torch.int64)
+        hi = torch.minimum(lo + 1, self.n - 1)
+        a = self.sorted_x.gather(1, lo[:, None])[:, 0]
+        b = self.sorted_x.gather(1, hi[:, None])[:, 0]
+        t = pos - lo.to(pos.dtype)
+        # numpy's _lerp: a + t (b - a), mirrored for t >= 0.5 so that t = 1 returns b exactly
+        return torch.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+
+    @cached_property
+    def mean_x(self) -> torch.Tensor:
+        return torch.nanmean(self.x, dim=1)
 
     def mean(self) -> torch.Tensor:
-        return torch.nanmean(self.x, dim=1)
+        return self.mean_x
 
     def moment(self, order: int) -> torch.Tensor:
         centred = self.x - self.mean()[:, None]
@@ -144,8 +169,11 @@ def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     # The inclusion test runs in float64 even on the float32 path: a value equal to P10/P90 must not flip in or out
     # with the rounding of the interpolated percentile.
     x64 = c.x.to(torch.float64)
-    p10 = torch.nanquantile(x64, 0.1, dim=1)[:, None]
-    p90 = torch.nanquantile(x64, 0.9, dim=1)[:, None]
+    if c.x.dtype == torch.float64:
+        p10, p90 = c.percentile(10)[:, None], c.percentile(90)[:, None]
+    else:
+        p10 = torch.nanquantile(x64, 0.1, dim=1)[:, None]
+        p90 = torch.nanquantile(x64, 0.9, dim=1)[:, None]
     keep = c.valid & (x64 >= p10) & (x64 <= p90)
     x = torch.where(keep, c.x, torch.full_like(c.x, float("nan")))
     return torch.nanmean((x - torch.nanmean(x, dim=1, keepdim=True)).abs(), dim=1)

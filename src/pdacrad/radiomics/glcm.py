@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -61,7 +61,11 @@ def _angles_from_settings(settings: Mapping[str, Any]) -> torch.Tensor:
 
 
 def prepare(
-    level_index: torch.Tensor, roi: torch.Tensor, radius: int, settings: Mapping[str, Any]
+    level_index: torch.Tensor,
+    roi: torch.Tensor,
+    radius: int,
+    settings: Mapping[str, Any],
+    features: Sequence[str] = ("JointAverage",),
 ) -> dict[str, Any]:
     """ROI-level context for :func:`compute`: which angles have at least one pair in some kernel of the ROI.
 
@@ -70,6 +74,10 @@ def prepare(
     ``radius`` of ``v``: ``p - v`` ranges over the box ``[-r, r] ∩ [-r - a, r - a]`` per axis, so "some ROI voxel
     sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI.
     """
+    if (
+        "JointAverage" not in features
+    ):  # the only feature an all-empty angle changes (plain mean, not nanmean)
+        return {}
     angles = _angles_from_settings(settings)
     inside = (level_index > 0).to(torch.float32)
     pad = 2 * radius + (int(angles.abs().max()) if len(angles) else 0)
@@ -95,25 +103,73 @@ def prepare(
     return {"_glcm_angles_present": present}
 
 
-@dataclass(frozen=True)
 class GLCMCoefficients:
-    """Normalised GLCMs of a voxel batch and the sums every feature shares. Shapes: ``B`` voxels, ``A`` angles,
-    ``G`` grey levels present in the ROI; values of the batch's dtype, NaN for angles without pairs."""
+    """Normalised GLCMs of a voxel batch and the sums features share, each computed once on first use.
+    Shapes: ``B`` voxels, ``A`` angles, ``G`` grey levels present in the ROI; NaN for angles without pairs.
 
-    p: torch.Tensor  # (B, A, G, G) p(i, j)
-    i: torch.Tensor  # (G, 1) grey-level values as rows
-    j: torch.Tensor  # (1, G) grey-level values as columns
-    px: torch.Tensor  # (B, A, G) p_x(i)
-    py: torch.Tensor  # (B, A, G) p_y(j)
-    ux: torch.Tensor  # (B, A) μ_x
-    uy: torch.Tensor  # (B, A) μ_y
-    p_sum: torch.Tensor  # (B, A, 2N_g - 1) p_{x+y}(k), k = 2..2N_g
-    p_diff: torch.Tensor  # (B, A, N_g) p_{x-y}(k), k = 0..N_g-1
-    k_sum: torch.Tensor  # (2N_g - 1,) k values of p_sum
-    k_diff: torch.Tensor  # (N_g,) k values of p_diff
-    hxy: torch.Tensor  # (B, A) HXY
-    n_g: int  # N_g, the largest grey level of the ROI
-    symmetric: bool
+    Sums over the matrix are taken on the (integer) counts and divided once by the angle's total, so they are exact
+    and a voxel's value never depends on the other voxels of its batch (no BLAS blocking effects)."""
+
+    def __init__(self, counts: torch.Tensor, grey_levels: torch.Tensor, symmetric: bool):
+        total = counts.sum((2, 3))
+        self.total = torch.where(total == 0, torch.full_like(total, math.nan), total)  # (B, A)
+        self.counts = counts  # (B, A, G, G)
+        self.p = counts / self.total[:, :, None, None]  # (B, A, G, G) p(i, j)
+        self.i = grey_levels[:, None]  # (G, 1) grey-level values as rows
+        self.j = grey_levels[None, :]  # (1, G) as columns
+        self.n_g = int(grey_levels.max().item())  # N_g, the largest grey level of the ROI
+        self.symmetric = symmetric
+        self._levels = grey_levels.round().to(torch.int64)
+
+    @cached_property
+    def px(self) -> torch.Tensor:
+        """``(B, A, G)`` p_x(i)."""
+        return self.p.sum(3)
+
+    @cached_property
+    def py(self) -> torch.Tensor:
+        """``(B, A, G)`` p_y(j)."""
+        return self.p.sum(2)
+
+    @cached_property
+    def ux(self) -> torch.Tensor:
+        """``(B, A)`` μ_x."""
+        return (self.i * self.p).sum((2, 3))
+
+    @cached_property
+    def uy(self) -> torch.Tensor:
+        """``(B, A)`` μ_y."""
+        return (self.j * self.p).sum((2, 3))
+
+    def _projected(self, index: torch.Tensor, size: int) -> torch.Tensor:
+        onehot = torch.nn.functional.one_hot(index, size).to(self.p)
+        flat = self.counts.reshape(self.counts.shape[0], self.counts.shape[1], -1)
+        return (flat @ onehot) / self.total[:, :, None]
+
+    @cached_property
+    def p_sum(self) -> torch.Tensor:
+        """``(B, A, 2N_g - 1)`` p_{x+y}(k), k = 2..2N_g."""
+        lv = self._levels
+        return self._projected((lv[:, None] + lv[None, :] - 2).reshape(-1), 2 * self.n_g - 1)
+
+    @cached_property
+    def p_diff(self) -> torch.Tensor:
+        """``(B, A, N_g)`` p_{x-y}(k), k = 0..N_g-1."""
+        lv = self._levels
+        return self._projected((lv[:, None] - lv[None, :]).abs().reshape(-1), self.n_g)
+
+    @cached_property
+    def k_sum(self) -> torch.Tensor:
+        return torch.arange(2, 2 * self.n_g + 1, device=self.p.device, dtype=self.p.dtype)
+
+    @cached_property
+    def k_diff(self) -> torch.Tensor:
+        return torch.arange(0, self.n_g, device=self.p.device, dtype=self.p.dtype)
+
+    @cached_property
+    def hxy(self) -> torch.Tensor:
+        """``(B, A)`` HXY = -Σ p log2(p + ε)."""
+        return -(self.p * torch.log2(self.p + EPS)).sum((2, 3))
 
 
 def _counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
@@ -141,56 +197,20 @@ def _counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
 
 
 def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
-    """Build the normalised GLCMs of ``batch`` and their shared sums (see the module docstring)."""
+    """Build the normalised GLCMs of ``batch`` (see the module docstring); derived sums are lazy."""
     angles = _angles_from_settings(settings)
     present = settings.get("_glcm_angles_present")
     if present is not None and len(angles) > 1 and not all(present) and any(present):
         angles = angles[torch.tensor(present, dtype=torch.bool)]
-    p = _counts(batch, angles)
+    counts = _counts(batch, angles)
     symmetric = bool(settings.get("symmetricalGLCM", True))
     if symmetric:
-        p = p + p.transpose(2, 3)
+        counts = counts + counts.transpose(2, 3)
     norm = settings.get("weightingNorm")
     if norm is not None:
-        p = (p * _angle_weights(angles, norm, settings).to(p)[None, :, None, None]).sum(1, keepdim=True)
-    # Sums are taken over the (integer) counts and divided once, so they are exact and do not depend on how a
-    # BLAS kernel blocks the batch: a voxel's value never depends on its batch neighbours.
-    total = p.sum((2, 3))
-    total = torch.where(total == 0, torch.full_like(total, math.nan), total)
-    counts = p
-    p = counts / total[:, :, None, None]
-
-    levels = batch.grey_levels
-    n_g = int(levels.max().item())
-    i = levels[:, None]
-    j = levels[None, :]
-    px = p.sum(3)
-    py = p.sum(2)
-    ux = (i * p).sum((2, 3))
-    uy = (j * p).sum((2, 3))
-    # p_{x+y} and p_{x-y} as one matrix product with 0/1 indicator matrices (G², K).
-    lv = levels.round().to(torch.int64)
-    sum_idx = (lv[:, None] + lv[None, :] - 2).reshape(-1)
-    diff_idx = (lv[:, None] - lv[None, :]).abs().reshape(-1)
-    flat = counts.reshape(p.shape[0], p.shape[1], -1)
-    sum_onehot = torch.nn.functional.one_hot(sum_idx, 2 * n_g - 1).to(p)
-    diff_onehot = torch.nn.functional.one_hot(diff_idx, n_g).to(p)
-    return GLCMCoefficients(
-        p=p,
-        i=i,
-        j=j,
-        px=px,
-        py=py,
-        ux=ux,
-        uy=uy,
-        p_sum=(flat @ sum_onehot) / total[:, :, None],
-        p_diff=(flat @ diff_onehot) / total[:, :, None],
-        k_sum=torch.arange(2, 2 * n_g + 1, device=p.device, dtype=p.dtype),
-        k_diff=torch.arange(0, n_g, device=p.device, dtype=p.dtype),
-        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)),
-        n_g=n_g,
-        symmetric=symmetric,
-    )
+        weights = _angle_weights(angles, norm, settings).to(counts)
+        counts = (counts * weights[None, :, None, None]).sum(1, keepdim=True)
+    return GLCMCoefficients(counts, batch.grey_levels, symmetric)
 
 
 def _angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) -> torch.Tensor:

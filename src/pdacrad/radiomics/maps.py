@@ -145,7 +145,7 @@ def _family_maps(
     level_volume = torch.as_tensor(disc.level_index, device=device)
     cfg["_spacing_zyx"] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
     if hasattr(module, "prepare"):
-        cfg.update(module.prepare(level_volume, torch.as_tensor(roi, device=device), radius, cfg))
+        cfg.update(module.prepare(level_volume, torch.as_tensor(roi, device=device), radius, cfg, features))
     value_volume = None
     if family == "firstorder":
         value_volume = torch.as_tensor(np.where(mask_array, image.astype(np.float64), np.nan), device=device)
