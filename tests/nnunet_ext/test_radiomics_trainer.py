@@ -193,3 +193,41 @@ def test_plans_without_radiomics_block_are_a_resource_error():
     plain_configuration = SimpleNamespace(configuration={"patch_size": [16, 32, 32]})
     with pytest.raises(ResourceError, match="not trained with nnUNetTrainerRadiomics"):
         nnUNetTrainerRadiomics.build_network_architecture(None, plain_configuration, 3, 3, False)
+
+
+@pytest.mark.slow
+def test_final_validation_conditions_each_case_on_its_own_vector(trained, monkeypatch):
+    """nnU-Net's perform_actual_validation loads a case, then predicts it with ``network(x)``; our override must
+    make each of those calls use that case's vector. Stand-in for nnU-Net's loop (its export pool is slow)."""
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    table = load_global_vectors(Path(trained.preprocessed_dataset_folder_base))
+    net = trained.network_module().eval()
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():  # a FiLM far from identity, so that the vector visibly matters
+        net.bottleneck_attention.film.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(3))
+    net.decoder.deep_supervision = False
+    seen = {}
+
+    def nnunet_like_validation(self, save_probabilities=False):
+        dataset = self.dataset_class(self.preprocessed_dataset_folder, ["case_001", "case_002"])
+        for key in dataset.identifiers:
+            data, _, _, _ = dataset.load_case(key)
+            x = torch.from_numpy(np.asarray(data[:]))[None, :, :16, :32, :32]
+            with torch.no_grad():
+                seen[key] = (x, self.network(x))
+
+    monkeypatch.setattr(nnUNetTrainer, "perform_actual_validation", nnunet_like_validation)
+    try:
+        trained.perform_actual_validation()
+        assert set(seen) == {"case_001", "case_002"}
+        with torch.no_grad():
+            for key, (x, out) in seen.items():
+                torch.testing.assert_close(out, net(x, torch.from_numpy(table.vector(key))[None]))
+            x, out = seen["case_001"]
+            assert (out - net(x, torch.from_numpy(table.vector("case_002"))[None])).abs().max() > 1e-4
+            with pytest.raises(RuntimeError, match="without a global vector"):
+                net(x)  # the last case's vector does not outlive the validation
+    finally:
+        net.load_state_dict(saved)
+        net.decoder.deep_supervision = True

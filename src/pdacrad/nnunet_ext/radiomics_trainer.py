@@ -215,6 +215,28 @@ class nnUNetTrainerRadiomics(nnUNetTrainer):
             )
         super().on_train_start()
 
+    def perform_actual_validation(self, save_probabilities: bool = False) -> None:
+        """nnU-Net's final validation (``nnUNetv2_train`` runs it after training), each case predicted under its
+        own vector. nnU-Net loads every validation case through ``self.dataset_class(...).load_case(key)`` right
+        before predicting it, so a dataset class whose ``load_case`` switches the network's vector conditions
+        each prediction without copying nnU-Net's loop."""
+        net, vectors = self.network_module(), self._require_global_vectors()
+        base: Any = self.dataset_class  # type: ignore[has-type]
+        current = contextlib.ExitStack()
+
+        class _ConditioningDataset(base):
+            def load_case(self, identifier: str) -> Any:
+                current.close()  # leave the previous case's vector
+                current.enter_context(net.conditioned_on(torch.from_numpy(vectors.vector(identifier))))
+                return super().load_case(identifier)
+
+        self.dataset_class = _ConditioningDataset
+        try:
+            super().perform_actual_validation(save_probabilities)
+        finally:
+            self.dataset_class = base
+            current.close()
+
     def on_epoch_end(self) -> None:
         """nnU-Net's epoch end, preceded (every :attr:`picai_every` epochs and at the last) by PI-CAI selection."""
         epoch = self.current_epoch
