@@ -121,20 +121,24 @@ def plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
 
 
 def preprocess_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
-    """nnU-Net preprocessing of 3d_fullres (skipped when a previous run completed it for the same cases)."""
+    """nnU-Net preprocessing of 3d_fullres (skipped when a previous run completed it for the same cases and
+    target spacing)."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
 
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
     cases = sorted(p.name[: -len(".nii.gz")] for p in (ws.raw_dataset(stage) / "labelsTr").glob("*.nii.gz"))
+    plans = json.loads((folder / f"{stage.plans_name}.json").read_text())
+    # What the preprocessed arrays depend on: the cases and the target spacing (not patch or network).
+    record = {"cases": cases, "spacing": plans["configurations"][CONFIGURATION]["spacing"]}
     marker = folder / _PREPROCESSED_MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("cases") == cases:
+    if marker.is_file() and json.loads(marker.read_text()) == record:
         logger.info("Preprocessed data exist, skipping: %s", folder)
         return folder
     preprocess_dataset(
         stage.dataset_id, stage.plans_name, [CONFIGURATION], [run.num_processes], show_progress_bar=True
     )
-    marker.write_text(json.dumps({"configuration": CONFIGURATION, "cases": cases}, indent=1))
+    marker.write_text(json.dumps(record, indent=1))
     return folder
 
 
