@@ -14,7 +14,10 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -122,6 +125,30 @@ def _batch_size(family: str, n_cells: int, n_levels: int, n_angles: int, budget_
     return max(1, int(budget_mb * 2**20 // per_voxel))
 
 
+def _cpu_workers(device: torch.device) -> int:
+    """Python threads for voxel batches on CPU: one per core, each running torch single-threaded (measured 1.8×
+    faster than torch's own intra-op threads on these small per-voxel matrices); one on CUDA."""
+    if device.type != "cpu":
+        return 1
+    return max(
+        1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    )
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op threads to ``n`` (``None``: leave as is)."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _family_maps(
     filtered: FilteredImage,
     family: str,
@@ -154,8 +181,12 @@ def _family_maps(
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     n_angles = sum(((2 * d + 1) ** 3 - (2 * d - 1) ** 3) // 2 for d in cfg.get("distances", [1]) or [1])
     size = batch_size or _batch_size(family, len(offsets), len(grey), n_angles, DEFAULT_MEMORY_BUDGET_MB)
-    results: dict[str, list[torch.Tensor]] = {f: [] for f in features}
-    for start in range(0, len(voxels), size):
+    workers = _cpu_workers(device)
+    if batch_size is None:
+        size = max(1, size // workers)
+        size = min(size, max(1, math.ceil(len(voxels) / workers)))  # small ROIs still use every worker
+
+    def run(start: int) -> dict[str, torch.Tensor]:
         vox = voxels[start : start + size]
         batch = KernelBatch(
             levels=gather_kernels(level_volume, vox, offsets, fill=0),
@@ -166,8 +197,12 @@ def _family_maps(
             if value_volume is None
             else gather_kernels(value_volume, vox, offsets, fill=math.nan),
         )
-        for name, value in module.compute(batch, features, cfg).items():
-            results[name].append(value.to("cpu", torch.float64))
+        return {name: v.to("cpu", torch.float64) for name, v in module.compute(batch, features, cfg).items()}
+
+    starts = list(range(0, len(voxels), size))
+    with _torch_threads(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(run, starts))
+    results = {name: [part[name] for part in parts] for name in features}
     init = float(cfg.get("initValue", 0))
     where = tuple(voxels.cpu().numpy().T)
     out = {}
