@@ -114,7 +114,9 @@ def apply_combat(model: ComBatModel, table: pd.DataFrame, batch_column: str) -> 
     """Harmonise new cases with a fitted :class:`ComBatModel` (their batches must be among the training ones).
 
     The covariate effect of a new case is taken as the training mean (``neuroCombatFromTraining``'s choice), so
-    no outcome is needed at application time. Returns a copy of ``table`` with the features replaced.
+    no outcome is needed at application time. Consequence: in a batch with multiplicative effect δ* ≠ 1 a new
+    case's own covariate effect is scaled by 1/√δ* along with the batch effect; when the preserved covariates
+    shift features strongly, check the before/after plots. Returns a copy of ``table`` with features replaced.
     """
     import numpy as np
 
