@@ -4,6 +4,7 @@ so that ``--help`` stays fast. Nothing in the library imports this package."""
 from __future__ import annotations
 
 from pdacrad.cli import (
+    cohort,  # noqa: F401
     predict,  # noqa: F401
     radiomics,  # noqa: F401
     synth,  # noqa: F401
