@@ -109,3 +109,22 @@ def test_batch_invariance() -> None:
         part = glcm.KernelBatch(batch.levels[lo:hi], batch.grey_levels, batch.offsets, 1)
         for name, value in glcm.compute(part, ALL, {}).items():
             torch.testing.assert_close(value, full[name][lo:hi], rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_angles_empty_in_the_whole_roi_are_dropped(radius: int) -> None:
+    # a one-slice ROI: every angle with dz != 0 has no pair anywhere, PyRadiomics drops it, so Joint Average (a
+    # plain mean over angles) stays finite instead of NaN
+    image, mask = real_ct_roi()
+    arr = sitk.GetArrayFromImage(mask)
+    z = int(np.argmax((arr == 1).sum((1, 2))))
+    one = np.zeros_like(arr)
+    one[z] = arr[z]
+    flat = sitk.GetImageFromArray(one)
+    flat.CopyInformation(mask)
+    settings = {"kernelRadius": radius, "binWidth": 25, "distances": [1, 2]}
+    ref = pyradiomics_voxel_maps(image, flat, "glcm", ["JointAverage", "Contrast"], **settings)
+    ours, vox = _ours(image, flat, ["JointAverage", "Contrast"], **settings)
+    assert np.isfinite(ours["JointAverage"]).any()
+    for name in ("JointAverage", "Contrast"):
+        assert_parity(ours[name], ref[name][tuple(vox.T)])

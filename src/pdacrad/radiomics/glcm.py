@@ -84,7 +84,14 @@ def prepare(
     padded = torch.nn.functional.pad(inside[None, None], (pad,) * 6)[0, 0]
     n = padded.shape
     present = []
+    same_mask = bool(torch.equal(level_index > 0, roi))
     for a in angles.tolist():
+        if same_mask and max(abs(c) for c in a) <= radius:
+            # v = p is itself a ROI voxel whose kernel holds the pair, so a plain shifted AND decides.
+            src = tuple(slice(max(c, 0), n + min(c, 0)) for c, n in zip(a, roi.shape, strict=True))
+            dst = tuple(slice(max(-c, 0), n + min(-c, 0)) for c, n in zip(a, roi.shape, strict=True))
+            present.append(bool((roi[dst] & roi[src]).any()))
+            continue
         lo = [max(-radius, -radius - c) for c in a]
         hi = [min(radius, radius - c) for c in a]
         if any(h < low for low, h in zip(lo, hi, strict=True)):
@@ -318,9 +325,14 @@ def joint_entropy(c: GLCMCoefficients) -> torch.Tensor:
 
 
 def _marginal_entropies(c: GLCMCoefficients) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HX, HY and p_x(i) p_y(j), shared by Imc1 and Imc2 (cached on the coefficients)."""
+    cached = c.__dict__.get("_marginals")
+    if cached is not None:
+        return cached
     pxy = c.px[:, :, :, None] * c.py[:, :, None, :]
     hx = -(c.px * torch.log2(c.px + EPS)).sum(2)
     hy = -(c.py * torch.log2(c.py + EPS)).sum(2)
+    c.__dict__["_marginals"] = (hx, hy, pxy)
     return hx, hy, pxy
 
 
