@@ -1,0 +1,53 @@
+"""`pdacrad-train evaluate` on synthetic CV predictions with known answers in the documented layout: the numbers
+it prints and writes equal direct picai_eval calls, and a missing predictions folder exits 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pdacrad_train.cli import app
+from picai_eval import evaluate
+from typer.testing import CliRunner
+
+from tests.evaluation.conftest import write_cv_predictions
+
+CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "synthetic-demo.yaml"
+
+
+def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
+    # the demo work dir's default places: <work_dir>/cv_predictions and the synthetic cohort's labelsTr
+    cv = write_cv_predictions(
+        tmp_path, n=20, separations={"baseline": 0.1, "maps": 0.3, "global": 0.2, "both": 0.4}
+    )
+    cv.root.rename(tmp_path / "cv_predictions")
+    (tmp_path / "cohort").mkdir()
+    cv.labels_dir.rename(tmp_path / "cohort" / "labelsTr")
+    args = ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path), "--n-bootstrap", "100"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "evaluation"
+    assert {p.name for p in out.iterdir()} >= {"metrics.csv", "comparisons.csv", "report.html", "roc.png"}
+    table = pd.read_csv(out / "metrics.csv", dtype={"fold": str})
+    pooled = table[table["fold"] == "pooled"].set_index("variant")
+    assert list(pooled.index) == ["baseline", "maps", "global", "both"]
+    for variant, cases in cv.variants.items():
+        direct = evaluate(
+            y_det=[c.detection for c in cases],
+            y_true=[(c.label == 1).astype(np.int32) for c in cases],
+            subject_list=[c.case for c in cases],
+            num_parallel_calls=1,
+        )
+        assert pooled.loc[variant, "AUROC"] == pytest.approx(direct.auroc, abs=1e-5)
+        assert pooled.loc[variant, "AP"] == pytest.approx(direct.AP, abs=1e-5)
+        assert f"AUROC {direct.auroc:.3f}" in result.output
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert set(comparisons["variant"]) == {"maps", "global", "both"}
+    assert comparisons["p_value"].between(0, 1).all()
+
+
+def test_evaluate_without_predictions_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "predictions folder not found" in result.output

@@ -1,0 +1,100 @@
+"""``evaluate``: PI-CAI / PANORAMA metrics of the cross-validation predictions of each ablation variant.
+
+Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
+of :mod:`pdacrad.evaluation.layout`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
+validation cases with that fold's model), variants ``baseline``, ``maps``, ``global``, ``both``; labels from the
+cohort's ``labelsTr``. Output in ``<work_dir>/evaluation/``: ``metrics.csv``, ``comparisons.csv``,
+``evaluation.json``, ``roc.png``, ``pr.png``, ``froc.png`` and ``report.html``. Cheap to rerun: it always
+recomputes from the predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pdacrad.evaluation import EvaluationFiles, EvaluationResult
+
+logger = logging.getLogger(__name__)
+
+_CONFIG = typer.Option(
+    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
+)
+_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
+
+
+def predictions_dir(ws: Workspace) -> Path:
+    """Default cross-validation predictions root: ``<work_dir>/cv_predictions``."""
+    return ws.root / "cv_predictions"
+
+
+def evaluation_dir(ws: Workspace) -> Path:
+    """Default output folder: ``<work_dir>/evaluation``."""
+    return ws.root / "evaluation"
+
+
+def run_evaluate(
+    cfg: TrainConfig,
+    ws: Workspace,
+    predictions: Path | None = None,
+    labels: Path | None = None,
+    out: Path | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> tuple[EvaluationResult, EvaluationFiles]:
+    """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files)."""
+    from pdacrad.evaluation import EvaluationConfig, evaluate_predictions, write_evaluation
+
+    predictions = predictions or predictions_dir(ws)
+    labels = labels or ws.cohort / "labelsTr"
+    result = evaluate_predictions(predictions, labels, EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed))
+    files = write_evaluation(result, out or evaluation_dir(ws))
+    logger.info("%s: evaluated %d variant(s) → %s", cfg.name, len(result.variants), files.html)
+    return result, files
+
+
+def command(
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="CV predictions root (default <work_dir>/cv_predictions)."
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default <work_dir>/evaluation)."),
+    n_bootstrap: int = typer.Option(
+        1000, "--n-bootstrap", min=10, help="Bootstrap replicates for CIs and tests."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+) -> None:
+    """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
+
+    Reads <predictions>/<variant>/fold_<k>/<case>/detection_map.mha and likelihood.json for the variants
+    baseline, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
+    variant against baseline (DeLong and paired bootstrap), ROC/PR/FROC plots and one self-contained
+    report.html in <work_dir>/evaluation.
+    """
+    from pdacrad_train.cli import _step
+
+    with _step(config, work_dir) as (cfg, ws):
+        result, files = run_evaluate(cfg, ws, predictions, labels, out, n_bootstrap, seed)
+        for v in result.variants:
+            ci = v.intervals
+            typer.echo(
+                f"{v.variant:>9}: AUROC {ci['AUROC']}  AP {ci['AP']}  score {ci['score']}  (n={v.pooled.n_cases})"
+            )
+        for c in result.comparisons:
+            tests = ", ".join(
+                f"{t.metric} {t.method.split(' (')[0]} Δ={t.difference:+.3f} p={t.p_value:.3g}"
+                for t in c.tests
+            )
+            typer.echo(f"{c.variant} vs {c.reference}: {tests}")
+        typer.echo(f"→ {files.html}")
