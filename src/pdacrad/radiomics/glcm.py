@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import torch
@@ -179,27 +179,33 @@ class GLCMCoefficients:
         return -(self.p * torch.log2(self.p + EPS)).sum((2, 3))
 
 
+@lru_cache(maxsize=32)
+def _pair_table(
+    offsets_key: tuple[tuple[int, int, int], ...], angles_key: tuple[tuple[int, int, int], ...]
+) -> torch.Tensor:
+    """``(3, M)`` int64 rows (first cell, second cell, angle index) of every kernel cell pair ``(k, k + a)`` inside
+    the kernel, for all angles; cached per kernel shape and angle set (the same for every batch of a run)."""
+    offsets = torch.tensor(offsets_key, dtype=torch.int64).reshape(-1, 3)
+    rows = []
+    for a_idx, a in enumerate(angles_key):
+        nb = neighbour_index(offsets, torch.tensor(a, dtype=torch.int64))
+        cells = torch.nonzero(nb >= 0).squeeze(1)
+        rows.append(torch.stack([cells, nb[cells], torch.full_like(cells, a_idx)]))
+    return torch.cat(rows, dim=1) if rows else torch.zeros((3, 0), dtype=torch.int64)
+
+
 def _counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
     """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised."""
     b = batch.n_voxels
-    g = batch.n_levels
-    dev = batch.device
-    # Cell pairs (k, k') with k' = k + a inside the kernel, for every angle; level 0 (not in kernel) goes to
-    # row/column 0 of a (G+1)² matrix that is dropped afterwards, so no masking pass is needed.
-    src, dst, ang = [], [], []
-    offsets = batch.offsets.to(dev)
-    for a_idx, a in enumerate(angles.to(dev)):
-        nb = neighbour_index(offsets, a)
-        cells = torch.nonzero(nb >= 0).squeeze(1)
-        src.append(cells)
-        dst.append(nb[cells])
-        ang.append(torch.full_like(cells, a_idx))
-    src_t, dst_t, ang_t = torch.cat(src), torch.cat(dst), torch.cat(ang)
+    g1 = batch.n_levels + 1
     n_a = len(angles)
-    g1 = g + 1
-    base = (torch.arange(b, device=dev)[:, None] * n_a + ang_t[None, :]) * (g1 * g1)
-    codes = base + batch.levels[:, src_t] * g1 + batch.levels[:, dst_t]
-    counts = torch.bincount(codes.reshape(-1), minlength=b * n_a * g1 * g1)
+    dev = batch.device
+    table = _pair_table(tuple(map(tuple, batch.offsets.tolist())), tuple(map(tuple, angles.tolist()))).to(dev)
+    # Level 0 (not in kernel) goes to row/column 0 of a (G+1)² matrix that is dropped afterwards, so pairs need no
+    # masking pass: one bincount counts every pair of every voxel and angle.
+    pair = batch.levels[:, table[0]] * g1 + batch.levels[:, table[1]]
+    pair += (torch.arange(b, device=dev)[:, None] * n_a + table[2][None, :]) * (g1 * g1)
+    counts = torch.bincount(pair.reshape(-1), minlength=b * n_a * g1 * g1)
     return counts.reshape(b, n_a, g1, g1)[:, :, 1:, 1:].to(batch.dtype)
 
 
@@ -251,8 +257,14 @@ def joint_average(c: GLCMCoefficients) -> torch.Tensor:
 
 
 def _centred_sum_power(c: GLCMCoefficients, power: int) -> torch.Tensor:
-    centre = (c.i + c.j)[None, None] - c.ux[:, :, None, None] - c.uy[:, :, None, None]
-    return _nanmean((c.p * centre**power).sum((2, 3)))
+    """Σ p(i,j) (i + j - μ_x - μ_y)^power averaged over angles; the squared centre is shared (cached)."""
+    sq = c.__dict__.get("_centre_sq")
+    if sq is None:
+        centre = (c.i + c.j)[None, None] - c.ux[:, :, None, None] - c.uy[:, :, None, None]
+        sq = c.__dict__["_centre_sq"] = (centre, centre * centre)
+    centre, centre2 = sq
+    term = {2: centre2, 3: centre2 * centre, 4: centre2 * centre2}[power]
+    return _nanmean((c.p * term).sum((2, 3)))
 
 
 @feature("ClusterProminence")
