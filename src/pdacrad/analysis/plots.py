@@ -137,7 +137,7 @@ def decision_curve_plot(curves: Mapping[str, pd.DataFrame], path: Path) -> Path:
         title="Decision curve",
         ylim=(-0.05, 1.1 * top + 0.01),
     )
-    ax.legend(loc="upper right")
+    ax.legend(loc="best")
     return _save(figure, path)
 
 
