@@ -115,11 +115,19 @@ def paired_bootstrap_test(
         all_cases: ``(1, n)`` indices of the full cohort (usually ``arange(n)[None]``).
     """
     observed = float(variant(all_cases)[0] - reference(all_cases)[0])
-    deltas = variant(indices) - reference(indices)
+    return paired_bootstrap_from_replicates(metric, observed, variant(indices) - reference(indices))
+
+
+def paired_bootstrap_from_replicates(metric: str, observed: float, deltas: np.ndarray) -> PairedTest:
+    """:func:`paired_bootstrap_test` from an observed difference and its ``(B,)`` bootstrap replicates (computed
+    on shared case indices), for callers that already hold each model's replicates."""
+    deltas = np.asarray(deltas, dtype=np.float64)
     deltas = deltas[np.isfinite(deltas)]
     extreme = np.count_nonzero(np.abs(deltas - observed) >= abs(observed) - 1e-12)
     p_value = (1.0 + extreme) / (1.0 + deltas.size)
-    return PairedTest(metric, f"paired bootstrap (B={deltas.size})", observed, float(min(p_value, 1.0)))
+    return PairedTest(
+        metric, f"paired bootstrap (B={deltas.size})", float(observed), float(min(p_value, 1.0))
+    )
 
 
 def delong_test(labels: np.ndarray, reference: np.ndarray, variant: np.ndarray) -> PairedTest:

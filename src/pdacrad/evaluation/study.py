@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from pdacrad.evaluation.stats import (
     PairedTest,
     bootstrap_indices,
     delong_test,
-    paired_bootstrap_test,
+    paired_bootstrap_from_replicates,
     percentile_interval,
 )
 
@@ -150,39 +149,40 @@ def evaluate_predictions(
     subjects = tuple(c.case for c in results[0][1])
     labels = CaseArrays.from_metrics(results[0][2], subjects).labels
     indices = bootstrap_indices(labels, config.n_bootstrap, config.seed)
-    everything = np.arange(len(subjects))[None, :]
 
     variants = []
+    estimates: dict[str, dict[str, float]] = {}
+    replicates: dict[str, dict[str, np.ndarray]] = {}
     for variant, cases, metrics in results:
         arrays = CaseArrays.from_metrics(metrics, subjects)
         point = DetectionScores.from_metrics(metrics)
-        estimates = {"AUROC": point.auroc, "AP": point.ap, "score": point.score}
+        estimates[variant] = {"AUROC": point.auroc, "AP": point.ap, "score": point.score}
+        # AP replicates (picai_eval per replicate) dominate the cost: compute once, reuse for score and tests
+        auroc = metric_replicates(metrics, arrays, "AUROC", indices)
+        ap = metric_replicates(metrics, arrays, "AP", indices)
+        replicates[variant] = {"AUROC": auroc, "AP": ap, "score": (auroc + ap) / 2.0}
         intervals = {
-            name: percentile_interval(
-                estimates[name], metric_replicates(metrics, arrays, name, indices), config.level
-            )
+            name: percentile_interval(estimates[variant][name], replicates[variant][name], config.level)
             for name in METRICS
         }
         variants.append(VariantResult(variant, _fold_scores(cases, metrics), intervals, metrics))
 
     comparisons = []
     if has_reference:
-        ref_metrics = pooled[config.reference]
-        ref = CaseArrays.from_metrics(ref_metrics, subjects)
+        ref_name = config.reference
+        ref = CaseArrays.from_metrics(pooled[ref_name], subjects)
         for variant, _, metrics in results:
-            if variant == config.reference:
+            if variant == ref_name:
                 continue
             arrays = CaseArrays.from_metrics(metrics, subjects)
             tests = [delong_test(ref.labels, ref.scores, arrays.scores)]
-            for name in METRICS:
-                tests.append(
-                    paired_bootstrap_test(
-                        name,
-                        partial(metric_replicates, ref_metrics, ref, name),
-                        partial(metric_replicates, metrics, arrays, name),
-                        indices,
-                        everything,
-                    )
+            tests += [
+                paired_bootstrap_from_replicates(
+                    name,
+                    estimates[variant][name] - estimates[ref_name][name],
+                    replicates[variant][name] - replicates[ref_name][name],
                 )
-            comparisons.append(Comparison(variant, config.reference, tuple(tests)))
+                for name in METRICS
+            ]
+            comparisons.append(Comparison(variant, ref_name, tuple(tests)))
     return EvaluationResult(tuple(variants), tuple(comparisons), config)
