@@ -133,3 +133,13 @@ def test_test_sh_rejects_unknown_arguments():
         ["bash", str(ROOT / "test.sh"), "--bogus"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+DEMO_READY = (ROOT / "resources" / "manifest.json").is_file() and (HERE / "expected_output").is_dir()
+
+
+@pytest.mark.skipif(not DEMO_READY, reason="resources/ (demo weights) and expected_output/ not committed yet")
+def test_test_sh_local_reproduces_the_bundled_expected_output():
+    proc = _test_sh_local({})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "outputs match" in proc.stdout
