@@ -57,6 +57,16 @@ def test_folds_are_ensembled_and_best_checkpoint_is_a_fallback(model_folder, tmp
     (folder / "fold_1" / "checkpoint_final.pth").rename(folder / "fold_1" / "checkpoint_best.pth")
     model = StageModel.load(folder, CPU, show_progress=False)
     assert model.info.folds == ("fold_0", "fold_1")
+    shutil.copytree(folder / "fold_0", folder / "fold_all")
+    assert StageModel.load(folder, CPU).info.folds == ("fold_0", "fold_1"), (
+        "fold_all is not ensembled with folds"
+    )
+
+
+def test_a_model_trained_on_all_cases_loads_from_fold_all(model_folder, tmp_path):
+    folder = shutil.copytree(model_folder, tmp_path / "m")
+    (folder / "fold_0").rename(folder / "fold_all")
+    assert StageModel.load(folder, CPU).info.folds == ("fold_all",)
 
 
 def test_missing_checkpoint_unknown_trainer_and_wrong_weights_are_resource_errors(model_folder, tmp_path):
