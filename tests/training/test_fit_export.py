@@ -145,3 +145,26 @@ def test_exported_stage1_predicts_a_full_resolution_ct_in_its_own_geometry(
     segmentation = predictor.predict_single_npy_array(array, properties)
     assert segmentation.shape == array.shape[1:]
     assert set(np.unique(segmentation)) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_fit_extends_a_finished_run_when_the_schedule_grows(
+    trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs last: it trains the module's model one epoch further."""
+    import torch
+
+    from pdacrad.nnunet_ext.trainers import nnUNetTrainerSmoke
+
+    config, _ = trained
+    final = (
+        config.parent
+        / "work/nnUNet_results/Dataset901_PdacradStage1Demo/nnUNetTrainerSmoke__nnUNetPlans__3d_fullres"
+        / "fold_0/checkpoint_final.pth"
+    )
+    assert torch.load(final, weights_only=False)["current_epoch"] == 1
+    monkeypatch.setattr(nnUNetTrainerSmoke, "EPOCHS", 2)
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_n_proc_DA"):
+        monkeypatch.delenv(name, raising=False)
+    _invoke("fit", "--config", str(config), "--stage", "1")
+    assert torch.load(final, weights_only=False)["current_epoch"] == 2

@@ -169,13 +169,19 @@ def train_stage(stage: StageConfig, run: RunConfig, ws: Workspace, trainer_class
     folder = ws.model_folder(stage).with_name(f"{cls.__name__}__{stage.plans_name}__{CONFIGURATION}")
     fold_folder = folder / f"fold_{stage.fold}"
     final = fold_folder / "checkpoint_final.pth"
+    latest = fold_folder / "checkpoint_latest.pth"
+    resume_from = latest if latest.is_file() else None
     if final.is_file():
-        logger.info("Final checkpoint exists, skipping training: %s", final)
-        return final
+        done, planned = _trained_epochs(final), getattr(cls, "EPOCHS", None)
+        if planned is None or done >= planned:
+            logger.info("Final checkpoint exists (%d epochs), skipping training: %s", done, final)
+            return final
+        # The schedule grew since that run (e.g. a longer demo schedule): train on from its final state.
+        logger.info("Extending %s from %d to %d epochs", final, done, planned)
+        resume_from = final
     preprocessed = ws.preprocessed_dataset(stage)
     plans = json.loads((preprocessed / f"{stage.plans_name}.json").read_text())
-    latest = fold_folder / "checkpoint_latest.pth"
-    plans["continue_training"] = latest.is_file()
+    plans["continue_training"] = resume_from is not None
     dataset_json = json.loads((preprocessed / "dataset.json").read_text())
     trainer = cls(
         plans=plans,
@@ -184,9 +190,9 @@ def train_stage(stage: StageConfig, run: RunConfig, ws: Workspace, trainer_class
         dataset_json=dataset_json,
         device=_device(run),
     )
-    if latest.is_file():
-        logger.info("Resuming from %s", latest)
-        trainer.load_checkpoint(str(latest))
+    if resume_from is not None:
+        logger.info("Resuming from %s", resume_from)
+        trainer.load_checkpoint(str(resume_from))
     logger.info(
         "Training %s fold %s with %s on %s",
         stage.dataset_folder_name,
@@ -198,6 +204,13 @@ def train_stage(stage: StageConfig, run: RunConfig, ws: Workspace, trainer_class
     with _augmentation_workers(run.augmentation_workers):
         trainer.run_training()
     return final
+
+
+def _trained_epochs(checkpoint: Path) -> int:
+    """Number of epochs an nnU-Net checkpoint has completed."""
+    import torch
+
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["current_epoch"])
 
 
 @contextmanager
