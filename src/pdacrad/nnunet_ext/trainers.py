@@ -20,6 +20,7 @@ class _ShortSchedule(nnUNetTrainer):
     ITERATIONS = 250
     VAL_ITERATIONS = 50
     SAVE_EVERY = 50
+    INITIAL_LR = 1e-2
 
     def __init__(
         self,
@@ -34,17 +35,20 @@ class _ShortSchedule(nnUNetTrainer):
         self.num_iterations_per_epoch = self.ITERATIONS
         self.num_val_iterations_per_epoch = self.VAL_ITERATIONS
         self.save_every = self.SAVE_EVERY
+        self.initial_lr = self.INITIAL_LR
 
 
 class nnUNetTrainerDemo(_ShortSchedule):
     """The CPU demo schedule: 40 epochs × 10 iterations (instead of 1000 × 250), 1 validation iteration, a
-    checkpoint every 4 epochs (so an interrupted run resumes close to where it stopped). Meant for the small
-    networks and patches of ``synthetic-demo.yaml``."""
+    checkpoint every 4 epochs (so an interrupted run resumes close to where it stopped), and twice nnU-Net's
+    initial learning rate because 400 iterations leave the poly schedule little time at a useful rate. Meant
+    for the small networks and patches of ``synthetic-demo.yaml``."""
 
     EPOCHS = 40
     ITERATIONS = 10
     VAL_ITERATIONS = 1
     SAVE_EVERY = 4
+    INITIAL_LR = 2e-2
 
 
 class nnUNetTrainerSmoke(_ShortSchedule):
