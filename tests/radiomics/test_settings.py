@@ -24,7 +24,19 @@ def test_paper_maps_file_means_what_it_says() -> None:
     assert s.setting["binWidth"] == 20
     assert list(s.setting["resampledPixelSpacing"]) == [1.0, 1.0, 2.5]
     assert s.intensity_window == (-160.0, 240.0)
-    assert len(s.maps) == 8
+    # the paper's eight map features (Deng et al.), in PyRadiomics' own naming
+    assert list(s.maps) == [
+        "log-sigma-4-0-mm-3D_glcm_Correlation",
+        "wavelet-LLH_glszm_SizeZoneNonUniformityNormalized",
+        "wavelet-HLL_ngtdm_Strength",
+        "wavelet-HHL_glcm_Correlation",
+        "wavelet-LLL_glcm_Imc1",
+        "wavelet-LLL_glcm_Imc2",
+        "lbp-2D_glrlm_LongRunEmphasis",
+        "lbp-2D_glrlm_ShortRunEmphasis",
+    ]
+    # every family of the map list is enabled, so PyRadiomics' extractor computes them with these params
+    assert {name.split("_")[1] for name in s.maps} <= set(s.feature_classes)
     assert set(s.image_types) == {"Original", "LoG", "Wavelet", "LBP2D"}
 
 
