@@ -7,42 +7,17 @@ Everything here works on a :class:`~pdacrad.radiomics.kernel.KernelBatch`'s ``(B
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics.kernel import neighbour_index
 
-F = TypeVar("F", bound=Callable[..., torch.Tensor])
-
 EPS = float(torch.finfo(torch.float64).eps)
 """PyRadiomics' ``numpy.spacing(1)``: the epsilon inside ``log2(p + eps)`` of every entropy feature (also in
 float32, so that both paths compute the same formula)."""
-
-
-def feature_registry() -> tuple[dict[str, Callable[..., torch.Tensor]], Callable[[str], Callable[[F], F]]]:
-    """A family's ``FEATURES`` dict and the decorator that fills it: ``@register("ShortRunEmphasis")``."""
-    features: dict[str, Callable[..., torch.Tensor]] = {}
-
-    def register(name: str) -> Callable[[F], F]:
-        def add(fn: F) -> F:
-            if name in features:
-                raise ValueError(f"feature {name!r} registered twice")
-            features[name] = fn
-            return fn
-
-        return add
-
-    return features, register
-
-
-def check_features(family: str, features: Sequence[str], known: Mapping[str, object]) -> None:
-    """Raise :class:`InvalidInputError` naming the unknown feature(s) of ``family``."""
-    unknown = [f for f in features if f not in known]
-    if unknown:
-        raise InvalidInputError(f"unknown {family} feature(s) {unknown}; known: {sorted(known)}")
 
 
 def moving_dims(offsets: torch.Tensor) -> list[int]:

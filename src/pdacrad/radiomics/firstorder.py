@@ -8,18 +8,17 @@ Percentiles interpolate linearly (numpy's default), as in PyRadiomics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 import torch
 
-from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics.kernel import KernelBatch, feature_registrar
+from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features, feature_registry
 
 EPS = float(torch.finfo(torch.float64).eps)
-FEATURES: dict[str, Callable[..., torch.Tensor]] = {}
-feature = feature_registrar(FEATURES)
+FEATURES, register = feature_registry()
 
 
 class FirstOrderCoefficients:
@@ -90,79 +89,79 @@ def _energy(c: FirstOrderCoefficients) -> torch.Tensor:
     return torch.where(c.valid, (c.x + c.shift) ** 2, torch.zeros_like(c.x)).sum(1)
 
 
-@feature("Energy")
+@register("Energy")
 def energy(c: FirstOrderCoefficients) -> torch.Tensor:
     """Energy = Σ (X(i) + c)² (IBSI N8CA with c = 0)."""
     return _energy(c)
 
 
-@feature("TotalEnergy")
+@register("TotalEnergy")
 def total_energy(c: FirstOrderCoefficients) -> torch.Tensor:
     """Total Energy = V Σ (X(i) + c)², V the voxel volume in mm³ (not in IBSI)."""
     return _energy(c) * c.voxel_volume
 
 
-@feature("Entropy")
+@register("Entropy")
 def entropy(c: FirstOrderCoefficients) -> torch.Tensor:
     """Entropy = -Σ_i p(i) log2(p(i) + ε) over discretised grey levels (IBSI TLU2)."""
     return -(c.p * torch.log2(c.p + EPS)).sum(1)
 
 
-@feature("Minimum")
+@register("Minimum")
 def minimum(c: FirstOrderCoefficients) -> torch.Tensor:
     """Minimum = min X (IBSI 1GSF)."""
     return torch.where(c.valid, c.x, torch.full_like(c.x, float("inf"))).amin(1)
 
 
-@feature("10Percentile")
+@register("10Percentile")
 def percentile10(c: FirstOrderCoefficients) -> torch.Tensor:
     """10th percentile of X, linear interpolation (IBSI QG58)."""
     return c.percentile(10)
 
 
-@feature("90Percentile")
+@register("90Percentile")
 def percentile90(c: FirstOrderCoefficients) -> torch.Tensor:
     """90th percentile of X, linear interpolation (IBSI 8DWT)."""
     return c.percentile(90)
 
 
-@feature("Maximum")
+@register("Maximum")
 def maximum(c: FirstOrderCoefficients) -> torch.Tensor:
     """Maximum = max X (IBSI 84IY)."""
     return torch.where(c.valid, c.x, torch.full_like(c.x, -float("inf"))).amax(1)
 
 
-@feature("Mean")
+@register("Mean")
 def mean(c: FirstOrderCoefficients) -> torch.Tensor:
     """Mean = (1/N_p) Σ X(i) (IBSI Q4LE)."""
     return c.mean()
 
 
-@feature("Median")
+@register("Median")
 def median(c: FirstOrderCoefficients) -> torch.Tensor:
     """Median of X; the mean of the two middle values for even N_p, as numpy (IBSI Y12H)."""
     return c.percentile(50)
 
 
-@feature("InterquartileRange")
+@register("InterquartileRange")
 def interquartile_range(c: FirstOrderCoefficients) -> torch.Tensor:
     """Interquartile Range = P75 - P25 (IBSI SALO)."""
     return c.percentile(75) - c.percentile(25)
 
 
-@feature("Range")
+@register("Range")
 def value_range(c: FirstOrderCoefficients) -> torch.Tensor:
     """Range = max X - min X (IBSI 2OJQ)."""
     return maximum(c) - minimum(c)
 
 
-@feature("MeanAbsoluteDeviation")
+@register("MeanAbsoluteDeviation")
 def mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """Mean Absolute Deviation = (1/N_p) Σ |X(i) - X̄| (IBSI 4FUA)."""
     return torch.nanmean((c.x - c.mean()[:, None]).abs(), dim=1)
 
 
-@feature("RobustMeanAbsoluteDeviation")
+@register("RobustMeanAbsoluteDeviation")
 def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """Robust Mean Absolute Deviation: the mean absolute deviation of the values with P10 ≤ X ≤ P90 from their
     own mean (IBSI 1128)."""
@@ -179,13 +178,13 @@ def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     return torch.nanmean((x - torch.nanmean(x, dim=1, keepdim=True)).abs(), dim=1)
 
 
-@feature("RootMeanSquared")
+@register("RootMeanSquared")
 def root_mean_squared(c: FirstOrderCoefficients) -> torch.Tensor:
     """Root Mean Squared = sqrt((1/N_p) Σ (X(i) + c)²) (IBSI 5ZWQ with c = 0)."""
     return torch.sqrt(_energy(c) / c.valid.sum(1).to(c.x.dtype))
 
 
-@feature("Skewness")
+@register("Skewness")
 def skewness(c: FirstOrderCoefficients) -> torch.Tensor:
     """Skewness = m₃ / m₂^1.5 with mₖ = (1/N_p) Σ (X(i) - X̄)ᵏ; m₂ = 0 (flat kernel) is taken as 1, so a flat
     kernel gives m₃ = 0 (IBSI KE2A)."""
@@ -194,7 +193,7 @@ def skewness(c: FirstOrderCoefficients) -> torch.Tensor:
     return c.moment(3) / m2**1.5
 
 
-@feature("Kurtosis")
+@register("Kurtosis")
 def kurtosis(c: FirstOrderCoefficients) -> torch.Tensor:
     """Kurtosis = m₄ / m₂² (not excess kurtosis: IBSI IPH6 subtracts 3); m₂ = 0 is taken as 1."""
     m2 = c.moment(2)
@@ -202,13 +201,13 @@ def kurtosis(c: FirstOrderCoefficients) -> torch.Tensor:
     return c.moment(4) / m2**2.0
 
 
-@feature("Variance")
+@register("Variance")
 def variance(c: FirstOrderCoefficients) -> torch.Tensor:
     """Variance = m₂ = (1/N_p) Σ (X(i) - X̄)² (IBSI ECT3), computed as PyRadiomics does (std, then squared)."""
     return torch.sqrt(c.moment(2)) ** 2
 
 
-@feature("Uniformity")
+@register("Uniformity")
 def uniformity(c: FirstOrderCoefficients) -> torch.Tensor:
     """Uniformity = Σ_i p(i)² (IBSI BJ5W, "energy" of the grey-level histogram)."""
     return (c.p**2).sum(1)
@@ -218,8 +217,6 @@ def compute(
     batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested first-order feature (PyRadiomics names) for the kernels of ``batch``."""
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown:
-        raise InvalidInputError(f"unknown firstorder feature(s) {unknown}; known: {sorted(FEATURES)}")
+    check_features("firstorder", features, FEATURES)
     coeffs = coefficients(batch, settings)
     return {name: FEATURES[name](coeffs) for name in features}

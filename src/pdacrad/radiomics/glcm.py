@@ -17,13 +17,12 @@ Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-leve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 import torch
 
-from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics.cooccurrence import (
     angle_weights,
     angles_from_settings,
@@ -31,13 +30,13 @@ from pdacrad.radiomics.cooccurrence import (
     pair_counts,
     prepare,
 )
-from pdacrad.radiomics.kernel import KernelBatch, feature_registrar
+from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features, feature_registry
 
 __all__ = ["FEATURES", "GLCMCoefficients", "coefficients", "compute", "glcm_angles", "prepare"]
 
 EPS = float(torch.finfo(torch.float64).eps)
-FEATURES: dict[str, Callable[..., torch.Tensor]] = {}
-feature = feature_registrar(FEATURES)
+FEATURES, register = feature_registry()
 
 
 class GLCMCoefficients:
@@ -130,13 +129,13 @@ def _nanmean(x: torch.Tensor) -> torch.Tensor:
     return torch.nanmean(x, dim=1)
 
 
-@feature("Autocorrelation")
+@register("Autocorrelation")
 def autocorrelation(c: GLCMCoefficients) -> torch.Tensor:
     """Autocorrelation = Σ_i Σ_j p(i,j) i j (IBSI QWK9)."""
     return _nanmean((c.p * (c.i * c.j)).sum((2, 3)))
 
 
-@feature("JointAverage")
+@register("JointAverage")
 def joint_average(c: GLCMCoefficients) -> torch.Tensor:
     """Joint Average = μ_x = Σ_i Σ_j p(i,j) i, averaged over angles with a plain mean (an angle without pairs in
     this kernel makes it NaN, as in PyRadiomics). IBSI 60VM."""
@@ -154,31 +153,31 @@ def _centred_sum_power(c: GLCMCoefficients, power: int) -> torch.Tensor:
     return _nanmean((c.p * term).sum((2, 3)))
 
 
-@feature("ClusterProminence")
+@register("ClusterProminence")
 def cluster_prominence(c: GLCMCoefficients) -> torch.Tensor:
     """Cluster Prominence = Σ_i Σ_j (i + j - μ_x - μ_y)⁴ p(i,j) (IBSI AE86)."""
     return _centred_sum_power(c, 4)
 
 
-@feature("ClusterShade")
+@register("ClusterShade")
 def cluster_shade(c: GLCMCoefficients) -> torch.Tensor:
     """Cluster Shade = Σ_i Σ_j (i + j - μ_x - μ_y)³ p(i,j) (IBSI 7NFM)."""
     return _centred_sum_power(c, 3)
 
 
-@feature("ClusterTendency")
+@register("ClusterTendency")
 def cluster_tendency(c: GLCMCoefficients) -> torch.Tensor:
     """Cluster Tendency = Σ_i Σ_j (i + j - μ_x - μ_y)² p(i,j) (IBSI DG8W)."""
     return _centred_sum_power(c, 2)
 
 
-@feature("Contrast")
+@register("Contrast")
 def contrast(c: GLCMCoefficients) -> torch.Tensor:
     """Contrast = Σ_i Σ_j (i - j)² p(i,j) (IBSI ACUI)."""
     return _nanmean((c.p * (c.i - c.j).abs() ** 2).sum((2, 3)))
 
 
-@feature("Correlation")
+@register("Correlation")
 def correlation(c: GLCMCoefficients) -> torch.Tensor:
     """Correlation = (Σ_i Σ_j p(i,j)(i - μ_x)(j - μ_y)) / (σ_x σ_y + ε); 1 where σ_x σ_y = 0 (flat kernel).
     σ_x² = Σ p(i,j)(i - μ_x)², σ_y² likewise (IBSI NI2N)."""
@@ -192,32 +191,32 @@ def correlation(c: GLCMCoefficients) -> torch.Tensor:
     return _nanmean(corr)
 
 
-@feature("DifferenceAverage")
+@register("DifferenceAverage")
 def difference_average(c: GLCMCoefficients) -> torch.Tensor:
     """Difference Average = Σ_k k p_{x-y}(k) (IBSI TF7R)."""
     return _nanmean((c.k_diff * c.p_diff).sum(2))
 
 
-@feature("DifferenceEntropy")
+@register("DifferenceEntropy")
 def difference_entropy(c: GLCMCoefficients) -> torch.Tensor:
     """Difference Entropy = -Σ_k p_{x-y}(k) log2(p_{x-y}(k) + ε) (IBSI NTRS)."""
     return _nanmean(-(c.p_diff * torch.log2(c.p_diff + EPS)).sum(2))
 
 
-@feature("DifferenceVariance")
+@register("DifferenceVariance")
 def difference_variance(c: GLCMCoefficients) -> torch.Tensor:
     """Difference Variance = Σ_k (k - DA)² p_{x-y}(k), DA the Difference Average (IBSI D3YU)."""
     avg = (c.k_diff * c.p_diff).sum(2, keepdim=True)
     return _nanmean((c.p_diff * (c.k_diff - avg) ** 2).sum(2))
 
 
-@feature("JointEnergy")
+@register("JointEnergy")
 def joint_energy(c: GLCMCoefficients) -> torch.Tensor:
     """Joint Energy = Σ_i Σ_j p(i,j)² (IBSI 8ZQL, "angular second moment")."""
     return _nanmean((c.p**2).sum((2, 3)))
 
 
-@feature("JointEntropy")
+@register("JointEntropy")
 def joint_entropy(c: GLCMCoefficients) -> torch.Tensor:
     """Joint Entropy = HXY = -Σ_i Σ_j p(i,j) log2(p(i,j) + ε) (IBSI TU9B)."""
     return _nanmean(c.hxy)
@@ -235,7 +234,7 @@ def _marginal_entropies(c: GLCMCoefficients) -> tuple[torch.Tensor, torch.Tensor
     return hx, hy, pxy
 
 
-@feature("Imc1")
+@register("Imc1")
 def imc1(c: GLCMCoefficients) -> torch.Tensor:
     """Informational Measure of Correlation 1 = (HXY - HXY1) / max(HX, HY); 0 where max(HX, HY) = 0.
     HX, HY the entropies of p_x, p_y; HXY1 = -Σ p(i,j) log2(p_x(i) p_y(j) + ε) (IBSI R8DG)."""
@@ -246,7 +245,7 @@ def imc1(c: GLCMCoefficients) -> torch.Tensor:
     return _nanmean(torch.where(div == 0, torch.zeros_like(value), value))
 
 
-@feature("Imc2")
+@register("Imc2")
 def imc2(c: GLCMCoefficients) -> torch.Tensor:
     """Informational Measure of Correlation 2 = sqrt(1 - exp(-2 (HXY2 - HXY))); 0 where HXY2 = HXY exactly.
     HXY2 = -Σ p_x(i) p_y(j) log2(p_x(i) p_y(j) + ε) (IBSI JN9H)."""
@@ -256,13 +255,13 @@ def imc2(c: GLCMCoefficients) -> torch.Tensor:
     return _nanmean(torch.where(hxy2 == c.hxy, torch.zeros_like(value), value))
 
 
-@feature("Idm")
+@register("Idm")
 def idm(c: GLCMCoefficients) -> torch.Tensor:
     """Inverse Difference Moment = Σ_k p_{x-y}(k) / (1 + k²) (IBSI WF0Z)."""
     return _nanmean((c.p_diff / (1 + c.k_diff**2)).sum(2))
 
 
-@feature("MCC")
+@register("MCC")
 def mcc(c: GLCMCoefficients) -> torch.Tensor:
     """Maximal Correlation Coefficient = sqrt(λ₂), λ₂ the second largest eigenvalue of
     Q(i,j) = Σ_k p(i,k) p(j,k) / (p_x(i) p_y(k)); 1 when the ROI has a single grey level.
@@ -287,49 +286,49 @@ def mcc(c: GLCMCoefficients) -> torch.Tensor:
     return _nanmean(torch.where(valid, value, torch.full_like(value, math.nan)))
 
 
-@feature("Idmn")
+@register("Idmn")
 def idmn(c: GLCMCoefficients) -> torch.Tensor:
     """Inverse Difference Moment Normalised = Σ_k p_{x-y}(k) / (1 + k²/N_g²) (IBSI 1QCO)."""
     return _nanmean((c.p_diff / (1 + (c.k_diff**2) / (c.n_g**2))).sum(2))
 
 
-@feature("Id")
+@register("Id")
 def inverse_difference(c: GLCMCoefficients) -> torch.Tensor:
     """Inverse Difference = Σ_k p_{x-y}(k) / (1 + k) (IBSI IB1Z)."""
     return _nanmean((c.p_diff / (1 + c.k_diff)).sum(2))
 
 
-@feature("Idn")
+@register("Idn")
 def idn(c: GLCMCoefficients) -> torch.Tensor:
     """Inverse Difference Normalised = Σ_k p_{x-y}(k) / (1 + k/N_g) (IBSI NDRX)."""
     return _nanmean((c.p_diff / (1 + c.k_diff / c.n_g)).sum(2))
 
 
-@feature("InverseVariance")
+@register("InverseVariance")
 def inverse_variance(c: GLCMCoefficients) -> torch.Tensor:
     """Inverse Variance = Σ_{k≥1} p_{x-y}(k) / k² (IBSI E8JP)."""
     return _nanmean((c.p_diff[:, :, 1:] / c.k_diff[1:] ** 2).sum(2))
 
 
-@feature("MaximumProbability")
+@register("MaximumProbability")
 def maximum_probability(c: GLCMCoefficients) -> torch.Tensor:
     """Maximum Probability = max p(i,j) (IBSI GYBY)."""
     return _nanmean(c.p.amax((2, 3)))
 
 
-@feature("SumAverage")
+@register("SumAverage")
 def sum_average(c: GLCMCoefficients) -> torch.Tensor:
     """Sum Average = Σ_k k p_{x+y}(k), k = 2..2N_g (IBSI ZGXS; = 2 × Joint Average when symmetric)."""
     return _nanmean((c.k_sum * c.p_sum).sum(2))
 
 
-@feature("SumEntropy")
+@register("SumEntropy")
 def sum_entropy(c: GLCMCoefficients) -> torch.Tensor:
     """Sum Entropy = -Σ_k p_{x+y}(k) log2(p_{x+y}(k) + ε) (IBSI P6QZ)."""
     return _nanmean(-(c.p_sum * torch.log2(c.p_sum + EPS)).sum(2))
 
 
-@feature("SumSquares")
+@register("SumSquares")
 def sum_squares(c: GLCMCoefficients) -> torch.Tensor:
     """Sum of Squares = Σ_i Σ_j (i - μ_x)² p(i,j) (IBSI UR99, "joint variance")."""
     return _nanmean((c.p * (c.i[None, None] - c.ux[:, :, None, None]) ** 2).sum((2, 3)))
@@ -339,8 +338,6 @@ def compute(
     batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``."""
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown:
-        raise InvalidInputError(f"unknown glcm feature(s) {unknown}; known: {sorted(FEATURES)}")
+    check_features("glcm", features, FEATURES)
     coeffs = coefficients(batch, settings)
     return {name: FEATURES[name](coeffs) for name in features}

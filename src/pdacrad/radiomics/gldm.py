@@ -22,8 +22,9 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features, feature_registry
 
-FEATURES, register = common.feature_registry()
+FEATURES, register = feature_registry()
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,6 @@ def compute(
 
     ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Batch-invariant.
     """
-    common.check_features("gldm", features, FEATURES)
+    check_features("gldm", features, FEATURES)
     m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
     return {name: FEATURES[name](m) for name in features}

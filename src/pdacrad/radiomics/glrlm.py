@@ -31,10 +31,11 @@ import torch
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.kernel import KernelBatch, neighbour_index
+from pdacrad.radiomics.registry import check_features, feature_registry
 
 logger = logging.getLogger(__name__)
 
-FEATURES, register = common.feature_registry()
+FEATURES, register = feature_registry()
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def compute(
     ``settings`` keys used: ``weightingNorm`` (default None) and, for mm norms, ``spacing``; the angles follow the
     kernel's shape (``force2D`` kernels are flat). Batch-invariant: each kernel's value depends on it alone.
     """
-    common.check_features("glrlm", features, FEATURES)
+    check_features("glrlm", features, FEATURES)
     dtype = batch.dtype
     offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
     angle_list = common.angles(offsets, bidirectional=False)

@@ -25,8 +25,9 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features, feature_registry
 
-FEATURES, register = common.feature_registry()
+FEATURES, register = feature_registry()
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,6 @@ def compute(
     No settings change GLSZM beyond the kernel itself (connectivity follows the kernel's shape: ``force2D``
     kernels are flat). Batch-invariant.
     """
-    common.check_features("glszm", features, FEATURES)
+    check_features("glszm", features, FEATURES)
     zones = size_zones(batch)
     return {name: FEATURES[name](zones) for name in features}

@@ -16,13 +16,9 @@ Axis order is numpy's (z, y, x) throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
-
-_F = TypeVar("_F", bound=Callable[..., torch.Tensor])
 
 
 @dataclass(frozen=True)
@@ -106,21 +102,3 @@ def gather_kernels(
     )
     pos = voxels[:, None, :] + offsets[None, :, :] + pad
     return padded[pos[..., 0], pos[..., 1], pos[..., 2]]
-
-
-def feature_registrar(table: dict[str, Callable[..., torch.Tensor]]) -> Callable[[str], Callable[[_F], _F]]:
-    """A decorator factory that records a family's feature functions in ``table`` under their PyRadiomics name:
-
-    ``FEATURES = {}``; ``feature = feature_registrar(FEATURES)``; ``@feature("Contrast") def contrast(c): ...``.
-    """
-
-    def register(name: str) -> Callable[[_F], _F]:
-        def decorate(fn: _F) -> _F:
-            if name in table:
-                raise ValueError(f"feature {name!r} registered twice")
-            table[name] = fn
-            return fn
-
-        return decorate
-
-    return register

@@ -24,8 +24,9 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features, feature_registry
 
-FEATURES, register = common.feature_registry()
+FEATURES, register = feature_registry()
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,6 @@ def compute(
 
     ``settings`` keys used: ``distances`` (default ``[1]``). Batch-invariant.
     """
-    common.check_features("ngtdm", features, FEATURES)
+    check_features("ngtdm", features, FEATURES)
     t = tone_differences(batch, common.setting_distances(settings))
     return {name: FEATURES[name](t) for name in features}
