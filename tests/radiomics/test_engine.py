@@ -134,6 +134,25 @@ def test_force2d_and_resampling_match_pyradiomics() -> None:
     )
 
 
+def test_distance_weighted_glcm_and_glrlm_on_anisotropic_ct() -> None:
+    # weightingNorm weights each angle by its length in mm: the core must hand both families the crop's spacing
+    # (z, y, x), or the weights (hence every map) silently change on anisotropic CT.
+    image, mask = real_ct_roi()
+    for img in (image, mask):
+        img.SetSpacing((0.8, 0.8, 2.5))
+    params = _params(1, weightingNorm="euclidean")
+    params["featureClass"] = {
+        "glcm": ["Contrast", "Correlation", "JointEntropy"],
+        "glrlm": ["RunPercentage", "LongRunEmphasis", "GrayLevelNonUniformity", "RunEntropy"],
+    }
+    ours = compute_maps(image, mask, params, device="cpu")
+    ref = reference_maps(image, mask, params)
+    assert_same_maps(ours, ref, image)
+    # the weighting is not a no-op here: unweighted GLRLM maps differ
+    plain = reference_maps(image, mask, _params(1) | {"featureClass": {"glrlm": ["RunPercentage"]}})
+    assert not np.allclose(plain["original_glrlm_RunPercentage"], ref["original_glrlm_RunPercentage"])
+
+
 @pytest.mark.parametrize("radius", [2, 5])
 def test_paper_map_features_match_pyradiomics(radius: int) -> None:
     """The eight paper features (LoG sigma 4, wavelet, LBP2D, HU window, 1×1×2.5 mm) on a small sub-ROI."""

@@ -8,6 +8,7 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.radiomics import glcm
+from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
 ALL = [f for f in glcm.FEATURES if f != "MCC"]
@@ -20,7 +21,7 @@ def _ours(image: sitk.Image, mask: sitk.Image, features: list[str], dtype=torch.
         roi.to(torch.int64) if settings.get("maskedKernel", True) else torch.ones_like(roi, dtype=torch.int64)
     )
     cfg = {**settings, **glcm.prepare(level_volume, roi, int(settings["kernelRadius"]), settings)}
-    cfg["_spacing_zyx"] = image.GetSpacing()[::-1]
+    cfg[SPACING_KEY] = image.GetSpacing()[::-1]
     return {k: v.numpy() for k, v in glcm.compute(batch, features, cfg).items()}, vox
 
 

@@ -8,6 +8,7 @@ import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import glrlm
+from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
@@ -66,7 +67,7 @@ def test_weighting_norms(norm: str) -> None:
     spacing_zyx = image.GetSpacing()[::-1]
     ref = pyradiomics_voxel_maps(image, mask, "glrlm", kernelRadius=1, weightingNorm=norm)
     batch, vox = reference_kernel_batch(image, mask, kernelRadius=1)
-    ours = glrlm.compute(batch, list(ref), {"weightingNorm": norm, "spacing": spacing_zyx})
+    ours = glrlm.compute(batch, list(ref), {"weightingNorm": norm, SPACING_KEY: spacing_zyx})
     for name, vol in ref.items():
         np.testing.assert_allclose(ours[name].numpy(), vol[tuple(vox.T)], rtol=1e-9, atol=1e-12, err_msg=name)
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics.kernel import KernelBatch, neighbour_index
+from pdacrad.radiomics.kernel import KernelBatch, neighbour_index, voxel_spacing
 
 
 def glcm_angles(distances: Sequence[int], force2d: bool = False, force2d_dimension: int = 0) -> torch.Tensor:
@@ -132,13 +132,14 @@ def pair_counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
 
 
 def angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) -> torch.Tensor:
-    """PyRadiomics' angle weights for ``weightingNorm`` (spacing in mm, z, y, x, from the ``_spacing_zyx`` key)."""
-    spacing = torch.tensor(settings.get("_spacing_zyx", (1.0, 1.0, 1.0)), dtype=torch.float64)
+    """PyRadiomics' angle weights ``exp(-‖a·spacing‖²)`` for ``weightingNorm`` (spacing in mm, z, y, x, from
+    :data:`~pdacrad.radiomics.kernel.SPACING_KEY`); 1 for ``no_weighting`` and unknown norms."""
+    if norm not in ("infinity", "euclidean", "manhattan"):
+        return torch.ones(len(angles), dtype=torch.float64)
+    spacing = torch.tensor(voxel_spacing(settings, "GLCM"), dtype=torch.float64)
     dist = angles.abs().to(torch.float64) * spacing
     if norm == "infinity":
         return torch.exp(-(dist.max(1).values ** 2))
     if norm == "euclidean":
         return torch.exp(-(dist**2).sum(1))
-    if norm == "manhattan":
-        return torch.exp(-(dist.sum(1) ** 2))
-    return torch.ones(len(angles), dtype=torch.float64)
+    return torch.exp(-(dist.sum(1) ** 2))

@@ -11,7 +11,8 @@ A *run* along angle :math:`\\theta` is a maximal line of consecutive kernel voxe
 - features are computed per angle and averaged with ``nanmean`` over angles (empty angles ignored; NaN when all
   are empty, e.g. a single-voxel kernel). With ``weightingNorm`` the matrices are first summed over angles with
   weights = the angle's length in mm under that norm (``manhattan``, ``euclidean``, ``infinity``) or 1
-  (``no_weighting``); the weighted norms need ``settings["spacing"]`` = voxel spacing (z, y, x) in mm.
+  (``no_weighting``); the weighted norms need the voxel spacing (z, y, x) in mm under
+  ``settings[kernel.SPACING_KEY]`` (set by the engine core).
 
 Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run lengths, :math:`i` the grey-level
 *values* (``KernelBatch.grey_levels``), :math:`j` the run lengths, :math:`N_r(\\theta) = \\sum_{i,j} P(i,j|\\theta)`
@@ -28,9 +29,8 @@ from typing import Any
 
 import torch
 
-from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch, neighbour_index
+from pdacrad.radiomics.kernel import KernelBatch, neighbour_index, voxel_spacing
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 logger = logging.getLogger(__name__)
@@ -229,10 +229,8 @@ def _angle_weights(
         return None
     a = angle_list.abs().to(torch.float64)
     if norm in ("manhattan", "euclidean", "infinity"):
-        spacing = settings.get("spacing")
-        if spacing is None:
-            raise InvalidInputError(f"GLRLM weightingNorm {norm!r} needs settings['spacing'] (z, y, x) in mm")
-        d = a * torch.as_tensor([float(s) for s in spacing], dtype=torch.float64, device=a.device)
+        spacing = voxel_spacing(settings, "GLRLM")
+        d = a * torch.as_tensor(spacing, dtype=torch.float64, device=a.device)
         w = {"manhattan": d.sum(1), "euclidean": d.pow(2).sum(1).sqrt(), "infinity": d.max(1).values}[norm]
     else:
         if norm != "no_weighting":
@@ -248,7 +246,7 @@ def compute(
 ) -> dict[str, torch.Tensor]:
     """GLRLM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
 
-    ``settings`` keys used: ``weightingNorm`` (default None) and, for mm norms, ``spacing``; the angles follow the
+    ``settings`` keys used: ``weightingNorm`` (default None) and, for mm norms, ``kernel.SPACING_KEY``; the angles follow the
     kernel's shape (``force2D`` kernels are flat). Batch-invariant: each kernel's value depends on it alone.
     """
     check_features("glrlm", features, FEATURES)

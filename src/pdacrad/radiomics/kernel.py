@@ -16,9 +16,30 @@ Axis order is numpy's (z, y, x) throughout.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+
+from pdacrad.errors import InvalidInputError
+
+SPACING_KEY = "_spacing_zyx"
+"""Settings key under which the engine core hands the families the voxel spacing ``(z, y, x)`` in mm of the image
+the kernels come from (not a PyRadiomics setting; PyRadiomics reads it from its input image). Used by the
+distance-weighted GLCM and GLRLM (``weightingNorm``)."""
+
+
+def voxel_spacing(settings: Mapping[str, Any], family: str) -> tuple[float, float, float]:
+    """The ``(z, y, x)`` spacing in mm under :data:`SPACING_KEY`; :class:`InvalidInputError` naming ``family``
+    and the key when it is missing (a silent default of 1 mm would give wrong weights on anisotropic CT)."""
+    spacing = settings.get(SPACING_KEY)
+    if spacing is None:
+        raise InvalidInputError(
+            f"{family} weightingNorm needs the voxel spacing (z, y, x) in mm under settings[{SPACING_KEY!r}]"
+        )
+    z, y, x = (float(v) for v in spacing)
+    return z, y, x
 
 
 @dataclass(frozen=True)

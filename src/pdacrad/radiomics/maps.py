@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics.discretise import discretise
 from pdacrad.radiomics.filters import FilteredImage, image_type_of, iter_image_types, prepare
-from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets
+from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, gather_kernels, kernel_offsets
 from pdacrad.radiomics.settings import RadiomicsSettings, coerce_settings
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def _family_maps(
         radius, bool(cfg.get("force2D", False)), int(cfg.get("force2Ddimension", 0)), device
     )
     level_volume = torch.as_tensor(disc.level_index, device=device)
-    cfg["_spacing_zyx"] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
+    cfg[SPACING_KEY] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
     if hasattr(module, "prepare"):
         cfg.update(module.prepare(level_volume, torch.as_tensor(roi, device=device), radius, cfg, features))
     value_volume = None
