@@ -180,12 +180,15 @@ def contrast(c: GLCMCoefficients) -> torch.Tensor:
 @register("Correlation")
 def correlation(c: GLCMCoefficients) -> torch.Tensor:
     """Correlation = (Σ_i Σ_j p(i,j)(i - μ_x)(j - μ_y)) / (σ_x σ_y + ε); 1 where σ_x σ_y = 0 (flat kernel).
-    σ_x² = Σ p(i,j)(i - μ_x)², σ_y² likewise (IBSI NI2N)."""
-    di = c.i[None, None] - c.ux[:, :, None, None]
-    dj = c.j[None, None] - c.uy[:, :, None, None]
-    sigx = (c.p * di**2).sum((2, 3)) ** 0.5
-    sigy = (c.p * dj**2).sum((2, 3)) ** 0.5
-    corm = (c.p * di * dj).sum((2, 3))
+    σ_x² = Σ p(i,j)(i - μ_x)², σ_y² likewise (IBSI NI2N).
+
+    Computed as σ_x² = Σ_i p_x(i)(i - μ_x)² and Σ_i (i - μ_x) Σ_j p(i,j)(j - μ_y): the same sums regrouped, so
+    only the inner sum touches the G×G matrix (a flat kernel still gives σ_x = 0 exactly: p_x is one-hot 1)."""
+    di = c.i[None, None, :, 0] - c.ux[:, :, None]  # (B, A, G)
+    dj = c.j[None, None, 0, :] - c.uy[:, :, None]
+    sigx = (c.px * di * di).sum(2) ** 0.5
+    sigy = (c.py * dj * dj).sum(2) ** 0.5
+    corm = (torch.matmul(c.p, dj[..., None])[..., 0] * di).sum(2)
     corr = corm / (sigx * sigy + EPS)
     corr = torch.where(sigx * sigy == 0, torch.ones_like(corr), corr)
     return _nanmean(corr)
@@ -222,24 +225,26 @@ def joint_entropy(c: GLCMCoefficients) -> torch.Tensor:
     return _nanmean(c.hxy)
 
 
-def _marginal_entropies(c: GLCMCoefficients) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """HX, HY and p_x(i) p_y(j), shared by Imc1 and Imc2 (cached on the coefficients)."""
+def _marginal_entropies(c: GLCMCoefficients) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HX, HY, p_x(i) p_y(j) and log2(p_x(i) p_y(j) + ε), shared by Imc1 and Imc2 (cached on the coefficients:
+    the log over the G×G outer product is the costliest pass of either feature)."""
     cached = c.__dict__.get("_marginals")
     if cached is not None:
         return cached
     pxy = c.px[:, :, :, None] * c.py[:, :, None, :]
+    log_pxy = torch.log2(pxy + EPS)
     hx = -(c.px * torch.log2(c.px + EPS)).sum(2)
     hy = -(c.py * torch.log2(c.py + EPS)).sum(2)
-    c.__dict__["_marginals"] = (hx, hy, pxy)
-    return hx, hy, pxy
+    c.__dict__["_marginals"] = (hx, hy, pxy, log_pxy)
+    return hx, hy, pxy, log_pxy
 
 
 @register("Imc1")
 def imc1(c: GLCMCoefficients) -> torch.Tensor:
     """Informational Measure of Correlation 1 = (HXY - HXY1) / max(HX, HY); 0 where max(HX, HY) = 0.
     HX, HY the entropies of p_x, p_y; HXY1 = -Σ p(i,j) log2(p_x(i) p_y(j) + ε) (IBSI R8DG)."""
-    hx, hy, pxy = _marginal_entropies(c)
-    hxy1 = -(c.p * torch.log2(pxy + EPS)).sum((2, 3))
+    hx, hy, _, log_pxy = _marginal_entropies(c)
+    hxy1 = -(c.p * log_pxy).sum((2, 3))
     div = torch.fmax(hx, hy)
     value = (c.hxy - hxy1) / torch.where(div == 0, torch.ones_like(div), div)
     return _nanmean(torch.where(div == 0, torch.zeros_like(value), value))
@@ -249,8 +254,8 @@ def imc1(c: GLCMCoefficients) -> torch.Tensor:
 def imc2(c: GLCMCoefficients) -> torch.Tensor:
     """Informational Measure of Correlation 2 = sqrt(1 - exp(-2 (HXY2 - HXY))); 0 where HXY2 = HXY exactly.
     HXY2 = -Σ p_x(i) p_y(j) log2(p_x(i) p_y(j) + ε) (IBSI JN9H)."""
-    _, _, pxy = _marginal_entropies(c)
-    hxy2 = -(pxy * torch.log2(pxy + EPS)).sum((2, 3))
+    _, _, pxy, log_pxy = _marginal_entropies(c)
+    hxy2 = -(pxy * log_pxy).sum((2, 3))
     value = (1 - torch.exp(-2 * (hxy2 - c.hxy))) ** 0.5
     return _nanmean(torch.where(hxy2 == c.hxy, torch.zeros_like(value), value))
 

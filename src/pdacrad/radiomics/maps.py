@@ -115,14 +115,26 @@ def _default_features(settings: RadiomicsSettings, image_names: Sequence[str]) -
     return out
 
 
-def _batch_size(family: str, n_cells: int, n_levels: int, n_angles: int, budget_mb: int) -> int:
-    """Voxels per batch so that the family's working set stays within ``budget_mb``."""
+GLCM_CACHE_BYTES = 2 * 2**20
+"""Target size (bytes) of one ``(B, A, G, G)`` float GLCM tensor on CPU. The GLCM feature passes are memory-bound
+elementwise ops over that tensor: batches whose matrices stay in the CPU cache ran 2× faster per voxel than one
+batch of the whole ROI (measured: ~200 vs 3,300 voxels per batch at kernelRadius 2, 9 grey levels)."""
+
+
+def _batch_size(
+    family: str, n_cells: int, n_levels: int, n_angles: int, budget_mb: int, device: torch.device
+) -> int:
+    """Voxels per batch so that the family's working set stays within ``budget_mb`` (and, for GLCM on CPU, its
+    matrices within :data:`GLCM_CACHE_BYTES`)."""
     per_voxel = 8 * n_cells * 4  # levels, values, gathered indices
     if family == "glcm":
         per_voxel += 8 * n_cells * n_angles * 3 + 8 * n_angles * (n_levels + 1) ** 2 * 8
     else:
         per_voxel += 8 * n_cells * 16 + 8 * (n_levels + 1) * n_cells
-    return max(1, int(budget_mb * 2**20 // per_voxel))
+    size = max(1, int(budget_mb * 2**20 // per_voxel))
+    if family == "glcm" and device.type == "cpu":
+        size = min(size, max(32, GLCM_CACHE_BYTES // (8 * n_angles * (n_levels + 1) ** 2)))
+    return size
 
 
 def _cpu_workers(device: torch.device) -> int:
@@ -157,8 +169,10 @@ def _family_maps(
     dtype: torch.dtype,
     label: int,
     batch_size: int | None,
+    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Maps of one family on one cropped image type: ``{feature: (z, y, x) float64 array on the crop grid}``."""
+    """Maps of one family on one cropped image type: ``{feature: (z, y, x) float64 array on the crop grid}``.
+    ``workers``: Python threads for the voxel batches (default :func:`_cpu_workers`)."""
     module = load_family(family)
     cfg = dict(filtered.settings)
     image = sitk.GetArrayFromImage(filtered.image)
@@ -180,8 +194,10 @@ def _family_maps(
     voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1), device=device)
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     n_angles = sum(((2 * d + 1) ** 3 - (2 * d - 1) ** 3) // 2 for d in cfg.get("distances", [1]) or [1])
-    size = batch_size or _batch_size(family, len(offsets), len(grey), n_angles, DEFAULT_MEMORY_BUDGET_MB)
-    workers = _cpu_workers(device)
+    size = batch_size or _batch_size(
+        family, len(offsets), len(grey), n_angles, DEFAULT_MEMORY_BUDGET_MB, device
+    )
+    workers = workers or _cpu_workers(device)
     if batch_size is None:
         size = max(1, size // workers)
         size = min(size, max(1, math.ceil(len(voxels) / workers)))  # small ROIs still use every worker
