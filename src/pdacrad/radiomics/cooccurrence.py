@@ -98,36 +98,48 @@ def prepare(
 
 
 @lru_cache(maxsize=32)
-def _pair_table(
+def _neighbour_table(
     offsets_key: tuple[tuple[int, int, int], ...], angles_key: tuple[tuple[int, int, int], ...]
 ) -> torch.Tensor:
-    """``(3, M)`` int64 rows (first cell, second cell, angle index) of every kernel cell pair ``(k, k + a)`` inside
-    the kernel, for all angles; cached per kernel shape and angle set (the same for every batch of a run)."""
+    """``(K, A)`` int64: for kernel cell ``k`` and angle ``a``, the index of cell ``k + a``, or ``K`` (a pad column
+    that always reads level 0) where it leaves the kernel; cached per kernel shape and angle set."""
     offsets = torch.tensor(offsets_key, dtype=torch.int64).reshape(-1, 3)
-    rows = []
-    for a_idx, a in enumerate(angles_key):
-        nb = neighbour_index(offsets, torch.tensor(a, dtype=torch.int64))
-        cells = torch.nonzero(nb >= 0).squeeze(1)
-        rows.append(torch.stack([cells, nb[cells], torch.full_like(cells, a_idx)]))
-    return torch.cat(rows, dim=1) if rows else torch.zeros((3, 0), dtype=torch.int64)
+    k = offsets.shape[0]
+    cols = [neighbour_index(offsets, torch.tensor(a, dtype=torch.int64)) for a in angles_key]
+    table = torch.stack(cols, dim=1) if cols else torch.zeros((k, 0), dtype=torch.int64)
+    return torch.where(table < 0, torch.full_like(table, k), table)
 
 
 def pair_counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
-    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised."""
-    b = batch.n_voxels
+    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised.
+
+    Only the kernel cells inside the kernel (level > 0) are visited: on a thin organ most cells of a large kernel
+    lie outside the mask, so this costs ``A`` lookups per *ROI* cell instead of per kernel cell (PyRadiomics' C
+    loop skips them the same way). Pairs whose second cell is outside read level 0 and land in row/column 0 of a
+    ``(G+1)²`` matrix that is dropped, so one ``bincount`` counts every pair of every voxel and angle.
+    """
+    b, k = batch.levels.shape
     g1 = batch.n_levels + 1
     n_a = len(angles)
     dev = batch.device
-    table = _pair_table(tuple(map(tuple, batch.offsets.tolist())), tuple(map(tuple, angles.tolist()))).to(dev)
-    # Level 0 (not in kernel) goes to row/column 0 of a (G+1)² matrix that is dropped afterwards, so pairs need no
-    # masking pass: one bincount counts every pair of every voxel and angle.
-    # int32 codes and index_select halve the memory traffic of this, the hottest loop, when the codes fit.
-    itype = torch.int32 if b * n_a * g1 * g1 < 2**31 else torch.int64
-    levels = batch.levels.to(itype)
-    pair = torch.index_select(levels, 1, table[0]) * g1 + torch.index_select(levels, 1, table[1])
-    pair += (table[2] * (g1 * g1)).to(itype)[None, :]
-    pair += (torch.arange(b, device=dev) * (n_a * g1 * g1)).to(itype)[:, None]
-    counts = torch.bincount(pair.reshape(-1), minlength=b * n_a * g1 * g1)
+    table = _neighbour_table(tuple(map(tuple, batch.offsets.tolist())), tuple(map(tuple, angles.tolist())))
+    table = table.to(dev)
+    # int32 codes halve the memory traffic of this, the hottest loop, when the codes fit.
+    itype = torch.int32 if b * n_a * g1 * g1 < 2**31 and b * (k + 1) < 2**31 else torch.int64
+    padded = torch.nn.functional.pad(batch.levels.to(itype), (0, 1))  # (B, K + 1), last column level 0
+    flat_levels = padded.reshape(-1)
+    vox, cell = torch.nonzero(batch.levels, as_tuple=True)  # the M cells inside the kernel (int64)
+    rows = vox * (k + 1)
+    first = flat_levels[rows + cell]
+    # (M, A): flat index of each cell's neighbour along each angle (int64, as indexing wants), then its level
+    neighbour = table[cell]
+    neighbour += rows[:, None]
+    second = flat_levels[neighbour]
+    # code = ((voxel * A + angle) * (G+1) + first) * (G+1) + second, built from (M,) and (A,) parts
+    base = (vox.to(itype) * (n_a * g1) + first) * g1
+    angle_part = torch.arange(n_a, device=dev, dtype=itype) * (g1 * g1)
+    code = second.add_(base[:, None] + angle_part[None, :])
+    counts = torch.bincount(code.reshape(-1), minlength=b * n_a * g1 * g1)
     return counts.reshape(b, n_a, g1, g1)[:, :, 1:, 1:].to(batch.dtype)
 
 
