@@ -129,3 +129,44 @@ def test_angles_empty_in_the_whole_roi_are_dropped(radius: int) -> None:
     assert np.isfinite(ours["JointAverage"]).any()
     for name in ("JointAverage", "Contrast"):
         assert_parity(ours[name], ref[name][tuple(vox.T)])
+
+
+SPARSE = sorted(glcm.glcm_sparse.FEATURES)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"kernelRadius": 1},
+        {"kernelRadius": 2},
+        {"kernelRadius": 2, "binWidth": 5},  # ~60 grey levels: where the sparse path pays off
+        {"kernelRadius": 1, "distances": [1, 2]},
+        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
+        {"kernelRadius": 1, "maskedKernel": False},
+    ],
+)
+def test_sparse_path_matches_pyradiomics(settings: dict) -> None:
+    # Correlation, Imc1, Imc2 and JointEntropy alone take the sparse path (no G×G matrices)
+    image, mask = real_ct_roi()
+    settings = {"binWidth": 25, **settings}
+    assert glcm.uses_sparse_path(SPARSE, settings) and not glcm.uses_sparse_path(
+        [*SPARSE, "Contrast"], settings
+    )
+    assert not glcm.uses_sparse_path(SPARSE, {**settings, "symmetricalGLCM": False})
+    ref = pyradiomics_voxel_maps(image, mask, "glcm", SPARSE, **settings)
+    ours, vox = _ours(image, mask, SPARSE, **settings)
+    for name in SPARSE:
+        assert_parity(ours[name], ref[name][tuple(vox.T)])
+
+
+def test_sparse_and_dense_paths_agree_and_are_batch_invariant() -> None:
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, kernelRadius=2, binWidth=10)
+    sparse = glcm.compute(batch, SPARSE, {})
+    dense = glcm.compute(batch, [*SPARSE, "Contrast"], {})
+    for name in SPARSE:
+        torch.testing.assert_close(sparse[name], dense[name], rtol=1e-12, atol=1e-14, equal_nan=True)
+    for lo, hi in [(0, 5), (5, 400), (400, batch.n_voxels)]:
+        part = glcm.KernelBatch(batch.levels[lo:hi], batch.grey_levels, batch.offsets, 2)
+        for name, value in glcm.compute(part, SPARSE, {}).items():
+            torch.testing.assert_close(value, sparse[name][lo:hi], rtol=0, atol=0, equal_nan=True)

@@ -110,37 +110,95 @@ def _neighbour_table(
     return torch.where(table < 0, torch.full_like(table, k), table)
 
 
-def pair_counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
-    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised.
+def pair_codes(
+    levels: torch.Tensor, n_levels: int, offsets: torch.Tensor, angles: torch.Tensor
+) -> torch.Tensor:
+    """``(M, A)`` integer codes ``((voxel * A + angle) * (G+1) + i) * (G+1) + j`` of every kernel cell pair
+    ``(k, k + a)``, one row per cell ``k`` inside the kernel (``i`` its level index ``1..G`` in ``levels``
+    ``(B, K)``; ``j`` the level index of ``k + a``, 0 where that cell is outside the kernel); ``G = n_levels``.
 
-    Only the kernel cells inside the kernel (level > 0) are visited: on a thin organ most cells of a large kernel
-    lie outside the mask, so this costs ``A`` lookups per *ROI* cell instead of per kernel cell (PyRadiomics' C
-    loop skips them the same way). Pairs whose second cell is outside read level 0 and land in row/column 0 of a
-    ``(G+1)²`` matrix that is dropped, so one ``bincount`` counts every pair of every voxel and angle.
+    Only the cells inside the kernel (level > 0) are visited: on a thin organ most cells of a large kernel lie
+    outside the mask, so this costs ``A`` lookups per *ROI* cell instead of per kernel cell (PyRadiomics' C loop
+    skips them the same way).
     """
-    b, k = batch.levels.shape
-    g1 = batch.n_levels + 1
+    b, k = levels.shape
+    g1 = n_levels + 1
     n_a = len(angles)
-    dev = batch.device
-    table = _neighbour_table(tuple(map(tuple, batch.offsets.tolist())), tuple(map(tuple, angles.tolist())))
+    dev = levels.device
+    table = _neighbour_table(tuple(map(tuple, offsets.tolist())), tuple(map(tuple, angles.tolist())))
     table = table.to(dev)
     # int32 codes halve the memory traffic of this, the hottest loop, when the codes fit.
     itype = torch.int32 if b * n_a * g1 * g1 < 2**31 and b * (k + 1) < 2**31 else torch.int64
-    padded = torch.nn.functional.pad(batch.levels.to(itype), (0, 1))  # (B, K + 1), last column level 0
+    padded = torch.nn.functional.pad(levels.to(itype), (0, 1))  # (B, K + 1), last column level 0
     flat_levels = padded.reshape(-1)
-    vox, cell = torch.nonzero(batch.levels, as_tuple=True)  # the M cells inside the kernel (int64)
+    vox, cell = torch.nonzero(levels, as_tuple=True)  # the M cells inside the kernel (int64)
     rows = vox * (k + 1)
-    first = flat_levels[rows + cell]
+    # index_select rather than advanced indexing: several times faster on CPU for these 1-D lookups
+    first = flat_levels.index_select(0, rows + cell)
     # (M, A): flat index of each cell's neighbour along each angle (int64, as indexing wants), then its level
-    neighbour = table[cell]
+    neighbour = table.index_select(0, cell)
     neighbour += rows[:, None]
-    second = flat_levels[neighbour]
-    # code = ((voxel * A + angle) * (G+1) + first) * (G+1) + second, built from (M,) and (A,) parts
+    second = flat_levels.index_select(0, neighbour.reshape(-1)).reshape(neighbour.shape)
     base = (vox.to(itype) * (n_a * g1) + first) * g1
     angle_part = torch.arange(n_a, device=dev, dtype=itype) * (g1 * g1)
-    code = second.add_(base[:, None] + angle_part[None, :])
-    counts = torch.bincount(code.reshape(-1), minlength=b * n_a * g1 * g1)
-    return counts.reshape(b, n_a, g1, g1)[:, :, 1:, 1:].to(batch.dtype)
+    return second.add_(base[:, None] + angle_part[None, :])
+
+
+def pair_counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
+    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised.
+
+    Pairs whose second cell is outside the kernel land in row/column 0 of a ``(G+1)²`` matrix that is dropped, so
+    one ``bincount`` of :func:`pair_codes` counts every pair of every voxel and angle."""
+    g1 = batch.n_levels + 1
+    size = batch.n_voxels * len(angles) * g1 * g1
+    codes = pair_codes(batch.levels, batch.n_levels, batch.offsets, angles)
+    counts = torch.bincount(codes.reshape(-1), minlength=size)
+    return counts.reshape(batch.n_voxels, len(angles), g1, g1)[:, :, 1:, 1:].to(batch.dtype)
+
+
+def local_levels(levels: torch.Tensor, n_levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renumber each kernel's levels ``1..G`` to its own ``1..L`` (ascending order kept; 0 stays 0), ``L`` the
+    most levels any kernel of the batch holds. Returns the ``(B, K)`` local levels and the ``(B, L + 1)`` global
+    level index of each local one (0 for unused slots)."""
+    b = levels.shape[0]
+    present = torch.zeros((b, n_levels + 1), dtype=torch.int64, device=levels.device)
+    present.scatter_(1, levels, 1)
+    present[:, 0] = 0
+    rank = torch.cumsum(present, dim=1)  # local index of each present level (monotone in the global one)
+    n_local = int(rank[:, -1].max()) if b else 0
+    local = rank.gather(1, levels)
+    glob = torch.zeros((b, n_local + 1), dtype=torch.int64, device=levels.device)
+    glob.scatter_(1, rank * present, torch.arange(n_levels + 1, device=levels.device).expand(b, -1) * present)
+    return local, glob
+
+
+def sparse_pair_counts(
+    batch: KernelBatch, angles: torch.Tensor, symmetric: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The non-zero entries of the ``(B, A, G, G)`` co-occurrence counts (symmetrised with ``symmetric``):
+    ``(codes, counts)``, both ``(E,)`` int64, codes ``((voxel * A + angle) * (G+1) + i) * (G+1) + j`` ascending with
+    ``i, j`` level indices ``1..G``.
+
+    Counting runs over each kernel's own levels (:func:`local_levels`): a kernel of ``K`` cells holds at most ``K``
+    of the ROI's ``G`` levels, so the bincount is ``(L+1)²`` rather than ``(G+1)²`` per voxel and angle."""
+    n_a = len(angles)
+    local, glob = local_levels(batch.levels, batch.n_levels)
+    l1 = glob.shape[1]
+    dense = torch.bincount(
+        pair_codes(local, l1 - 1, batch.offsets, angles).reshape(-1),
+        minlength=batch.n_voxels * n_a * l1 * l1,
+    ).reshape(-1, l1, l1)
+    dense[:, :, 0] = 0  # second cell outside the kernel: no pair
+    if symmetric:
+        dense = dense + dense.transpose(1, 2)
+    flat = dense.reshape(-1)
+    at = torch.nonzero(flat).squeeze(1)
+    block, li, lj = at // (l1 * l1), (at // l1) % l1, at % l1
+    row = torch.div(block, n_a, rounding_mode="floor") * l1
+    glob_flat = glob.reshape(-1)
+    g1 = batch.n_levels + 1
+    i, j = glob_flat.index_select(0, row + li), glob_flat.index_select(0, row + lj)
+    return (block * g1 + i) * g1 + j, flat.index_select(0, at)
 
 
 def angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) -> torch.Tensor:

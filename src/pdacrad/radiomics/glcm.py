@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from pdacrad.radiomics import glcm_sparse
 from pdacrad.radiomics.cooccurrence import (
     angle_weights,
     angles_from_settings,
@@ -108,12 +109,31 @@ class GLCMCoefficients:
         return -(self.p * torch.log2(self.p + EPS)).sum((2, 3))
 
 
-def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
-    """Build the normalised GLCMs of ``batch`` (see the module docstring); derived sums are lazy."""
+def _angles(settings: Mapping[str, Any]) -> torch.Tensor:
+    """The angles of the settings, less those without a pair in any kernel of the ROI (see :func:`prepare`)."""
     angles = angles_from_settings(settings)
     present = settings.get("_glcm_angles_present")
     if present is not None and len(angles) > 1 and not all(present) and any(present):
         angles = angles[torch.tensor(present, dtype=torch.bool)]
+    return angles
+
+
+def uses_sparse_path(features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` takes the sparse path (:mod:`pdacrad.radiomics.glcm_sparse`): every requested
+    feature has a sparse form, the GLCM is symmetrical (default) and the angles are not merged by
+    ``weightingNorm``. (With the asymmetric GLCM, a kernel whose p(i,j) equals p_x(i) p_y(j) in exact arithmetic
+    gets from PyRadiomics a rounding-noise Imc2 of ~1e-8 instead of 0; the dense path reproduces that noise, the
+    sparse one returns the exact 0, so the asymmetric case stays on the dense path.)"""
+    return (
+        settings.get("weightingNorm") is None
+        and bool(settings.get("symmetricalGLCM", True))
+        and set(features) <= set(glcm_sparse.FEATURES)
+    )
+
+
+def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
+    """Build the normalised GLCMs of ``batch`` (see the module docstring); derived sums are lazy."""
+    angles = _angles(settings)
     counts = pair_counts(batch, angles)
     symmetric = bool(settings.get("symmetricalGLCM", True))
     if symmetric:
@@ -344,5 +364,8 @@ def compute(
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``."""
     check_features("glcm", features, FEATURES)
+    if uses_sparse_path(features, settings):
+        sparse = glcm_sparse.SparseGLCM(batch, _angles(settings), bool(settings.get("symmetricalGLCM", True)))
+        return {name: glcm_sparse.FEATURES[name](sparse) for name in features}
     coeffs = coefficients(batch, settings)
     return {name: FEATURES[name](coeffs) for name in features}
