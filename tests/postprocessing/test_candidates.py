@@ -44,3 +44,18 @@ def test_all_zero_probability_gives_zero_map_and_likelihood():
 def test_rejects_non_3d():
     with pytest.raises(ValueError, match="3-D"):
         extract_candidates(np.zeros((5, 6), np.float32))
+
+
+def test_equals_the_library_on_the_whole_map():
+    from report_guided_annotation import extract_lesion_candidates
+
+    rng = np.random.default_rng(5)
+    shape = (30, 40, 36)
+    prob = _blob(shape, (10, 12, 14), 3.0, 0.8) + _blob(shape, (20, 30, 22), 2.0, 0.5)
+    prob += rng.random(shape).astype(np.float32) * 0.05
+    prob[:4] = 0
+    prob[:, :, 30:] = 0
+    expected, confidences, _ = extract_lesion_candidates(prob.astype(np.float64))
+    result = extract_candidates(prob)
+    np.testing.assert_allclose(result.detection_map, expected, rtol=0, atol=1e-7)
+    assert sorted(result.confidences) == pytest.approx(sorted(c for _, c in confidences))

@@ -45,3 +45,12 @@ def test_empty_pancreas_zeroes_everything_and_shapes_are_checked():
         restrict_to_region(np.ones((6, 6, 5)), pancreas_region(labels))
     with pytest.raises(ValueError, match="odd"):
         pancreas_region(labels, cube_voxels=4)
+
+
+def test_separable_dilation_equals_the_cube_dilation():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 1, 2, 4, 5, 6], size=(17, 23, 19), p=[0.97, 0.006, 0.006, 0.006, 0.006, 0.006])
+    expected = ndimage.binary_dilation(np.isin(labels, (1, 4, 5)), structure=np.ones((5, 5, 5), bool))
+    np.testing.assert_array_equal(pancreas_region(labels), expected)

@@ -39,10 +39,16 @@ def extract_candidates(probability: np.ndarray) -> LesionCandidates:
     prob = np.asarray(probability, dtype=np.float32)
     if prob.ndim != 3:
         raise ValueError(f"probability must be 3-D, got shape {prob.shape}")
-    if not np.any(prob > 0):
+    nonzero = np.nonzero(prob > 0)
+    if nonzero[0].size == 0:
         # the library's dynamic threshold handles an all-zero map, but skipping it keeps the no-tumour case cheap
         return LesionCandidates(np.zeros(prob.shape, np.float32), (), 0.0)
-    hard_blobs, confidences, _ = extract_lesion_candidates(prob.astype(np.float64))
-    detection_map = np.clip(np.asarray(hard_blobs, dtype=np.float32), 0.0, 1.0)
-    likelihood = float(detection_map.max()) if detection_map.size else 0.0
+    # Candidates live where prob > 0, so running the library on that bounding box gives exactly its result on the
+    # whole map (same components, same max-based threshold) while its per-candidate full-volume passes shrink
+    # from the Stage-2 ROI to the (dilated) pancreas.
+    box = tuple(slice(int(axis.min()), int(axis.max()) + 1) for axis in nonzero)
+    hard_blobs, confidences, _ = extract_lesion_candidates(prob[box].astype(np.float64))
+    detection_map = np.zeros(prob.shape, np.float32)
+    detection_map[box] = np.clip(np.asarray(hard_blobs, dtype=np.float32), 0.0, 1.0)
+    likelihood = float(detection_map.max())
     return LesionCandidates(detection_map, tuple(float(c) for _, c in confidences), likelihood)

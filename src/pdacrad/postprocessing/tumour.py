@@ -31,8 +31,13 @@ def pancreas_region(
     region = np.isin(labels, np.asarray(region_labels))
     if cube_voxels == 1 or not region.any():
         return region
-    structure = np.ones((cube_voxels,) * labels.ndim, dtype=bool)
-    return ndimage.binary_dilation(region, structure=structure)
+    # A cube is the Minkowski sum of one segment per axis, so three 1-D dilations give exactly the cube dilation
+    # at a fraction of the cost (cube_voxels instead of cube_voxels³ neighbours per voxel).
+    for axis in range(labels.ndim):
+        shape = [1] * labels.ndim
+        shape[axis] = cube_voxels
+        region = ndimage.binary_dilation(region, structure=np.ones(shape, dtype=bool))
+    return region
 
 
 def restrict_to_region(probability: np.ndarray, region: np.ndarray) -> np.ndarray:
