@@ -18,7 +18,9 @@ from pdacrad.errors import ResourceError
 from pdacrad.inference.config import InferenceConfig
 from pdacrad.inference.device import resolve_device
 from pdacrad.inference.predictor import StageModel
+from pdacrad.inference.radiomics_inputs import RadiomicsStage2
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.nnunet_ext.picai_selection import preferred_checkpoint_name
 from pdacrad.postprocessing import (
     extract_candidates,
     pancreas_region,
@@ -42,7 +44,8 @@ class PipelineResult:
         pancreas_found: whether Stage 1 found any pancreas voxel.
         roi: the Stage-2 box on the input grid (SimpleITK x, y, z order), ``None`` without pancreas.
         pancreas_mask: uint8 0/1 image on the input grid: the largest Stage-1 pancreas component.
-        seconds: wall-clock seconds per step (``stage1``, ``roi``, ``stage2``, ``postprocess``).
+        seconds: wall-clock seconds per step (``stage1``, ``roi``, ``radiomics`` for a radiomics Stage 2,
+            ``stage2``, ``postprocess``).
     """
 
     detection_map: sitk.Image
@@ -67,28 +70,37 @@ class Pipeline:
             raise ResourceError(
                 f"{self.stage1.info.folder} must take the CT alone, not {self.stage1.info.num_input_channels} channels"
             )
-        if self.stage2.info.num_input_channels != 1:
-            # the radiomics Stage 2 (CT + parametric maps) plugs in through stage2_inputs; until then say so plainly
+        self.radiomics = RadiomicsStage2.for_model(
+            config.resources_dir, self.stage2.info.folder, self.stage2.info.configuration, str(self.device)
+        )
+        fed = 1 + (len(self.radiomics.spec.map_features) if self.radiomics else 0)
+        if self.stage2.info.num_input_channels != fed:
             raise ResourceError(
                 f"{self.stage2.info.folder} takes {self.stage2.info.num_input_channels} input channels; this "
-                "version feeds Stage 2 the CT only (radiomics map channels are not supported yet)"
+                f"package feeds it {fed} (CT + the map_features of radiomics.json, if any)"
             )
 
     def _load(self, stage_dirname: str) -> StageModel:
         cfg = self.config
+        folder = cfg.resources_dir / stage_dirname
+        # a PI-CAI-selected checkpoint (radiomics trainer) wins over the configured names when every fold has it
+        names = tuple(dict.fromkeys((preferred_checkpoint_name(folder), *cfg.checkpoint_names)))
         return StageModel.load(
-            cfg.resources_dir / stage_dirname,
+            folder,
             self.device,
-            checkpoint_names=cfg.checkpoint_names,
+            checkpoint_names=names,
             tile_step_size=cfg.tile_step_size,
             use_mirroring=cfg.use_mirroring,
             show_progress=cfg.show_progress,
         )
 
-    def stage2_inputs(self, ct_roi: sitk.Image) -> Stage2Inputs:
-        """The Stage-2 input for an ROI crop. The plain model takes the CT alone; the radiomics variant will add
-        its parametric maps and global vector here."""
-        return Stage2Inputs(ct=ct_roi)
+    def stage2_inputs(self, ct_roi: sitk.Image, ct: sitk.Image, pancreas: sitk.Image) -> Stage2Inputs:
+        """The Stage-2 input for an ROI crop: the CT alone for a plain model; for the radiomics model also its
+        parametric maps (channels in radiomics.json order) and z-scored global vector of the pancreas."""
+        if self.radiomics is None:
+            return Stage2Inputs(ct=ct_roi)
+        vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi)
+        return Stage2Inputs(ct=ct_roi, extra_channels=tuple(maps), global_vector=vector)
 
     def predict(self, ct: sitk.Image) -> PipelineResult:
         """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
@@ -117,7 +129,11 @@ class Pipeline:
         seconds["roi"] = time.perf_counter() - t0
         logger.info("pancreas: %d voxels; ROI index %s size %s (x, y, z)", n_pancreas, roi.index, roi.size)
         t0 = time.perf_counter()
-        stage2 = run_stage2(self.stage2, self.stage2_inputs(ct_roi), cfg.tumour_label)
+        inputs = self.stage2_inputs(ct_roi, ct, pancreas)
+        if self.radiomics is not None:
+            seconds["radiomics"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+        stage2 = run_stage2(self.stage2, inputs, cfg.tumour_label)
         seconds["stage2"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         region = pancreas_region(stage2.labels, cfg.pancreas_region_labels, cfg.dilation_cube_voxels)

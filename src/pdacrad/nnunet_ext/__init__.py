@@ -27,17 +27,19 @@ def register_trainers() -> None:
 
 
 def find_trainer(name: str) -> type:
-    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.trainers`) or one of
+    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.trainers`,
+    :mod:`pdacrad.nnunet_ext.radiomics_trainer`) or one of
     nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...).
 
     Raises:
         ResourceError: no trainer of that name exists.
     """
-    from pdacrad.nnunet_ext import trainers
+    from pdacrad.nnunet_ext import radiomics_trainer, trainers
 
-    ours = getattr(trainers, name, None)
-    if isinstance(ours, type):
-        return ours
+    for module in (trainers, radiomics_trainer):
+        ours = getattr(module, name, None)
+        if isinstance(ours, type):
+            return ours
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:

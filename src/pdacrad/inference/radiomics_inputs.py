@@ -1,0 +1,217 @@
+"""Stage-2 inputs of the radiomics-enhanced model: parametric-map channels on the ROI and the z-scored global
+vector, computed the same way at training (``pdacrad-train maps``) and at inference.
+
+Contract between ``resources/radiomics.json`` and the Stage-2 model folder (checked once, at start-up):
+
+* input channels = CT + one channel per ``map_features`` entry, in that order; ``dataset.json`` ``channel_names``
+  are ``{"0": "CT", "1": <map feature 1>, ...}``. nnU-Net normalises a channel by its name: ``CT`` gets its CT
+  normalisation, and a PyRadiomics feature name — a name nnU-Net does not know — gets ``ZScoreNormalization``
+  (per case and channel). That is deliberate: map ranges differ by orders of magnitude between features, and a
+  per-case z-score puts them on one scale without a dataset-wide intensity model per feature;
+* the global vector = ``global_features`` in that order, equal to the plans' ``pdacrad_radiomics`` block.
+
+Mask rule (:func:`map_mask`): the largest connected component of the pancreas (Stage-1 prediction at inference;
+out-of-fold Stage-1 prediction or, for the synthetic demo, the ground truth at training), dilated by
+:data:`MAP_MASK_DILATION_MM` so that the maps also cover the pancreas rim, where tumours bulge out of the
+parenchyma. Outside it the maps hold ``initValue``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from pdacrad.errors import ResourceError
+from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad.resources import RADIOMICS_NAME
+
+logger = logging.getLogger(__name__)
+
+#: Margin in mm by which the pancreas is dilated before computing maps (covers the tumour rim).
+MAP_MASK_DILATION_MM = 5.0
+#: Precision of the parametric maps. float32 is within ~1e-4 relative of the float64 reference, far below what a
+#: per-case z-scored network input resolves, and about twice as fast.
+MAP_DTYPE = "float32"
+#: Key of the plans configuration block written by ``nnUNetTrainerRadiomics`` (kept here as a string so that
+#: importing this module does not import nnU-Net).
+PLANS_KEY = "pdacrad_radiomics"
+
+
+def map_mask(pancreas: sitk.Image, dilation_mm: float = MAP_MASK_DILATION_MM) -> sitk.Image:
+    """The mask inside which maps are computed: the largest component of ``pancreas`` (non-zero voxels), dilated
+    by a box of ``dilation_mm`` mm in every physical direction (radius rounded to whole voxels per axis).
+
+    Returns a uint8 0/1 image on ``pancreas``' grid; all zero when ``pancreas`` is.
+    """
+    binary = sitk.Cast(pancreas != 0, sitk.sitkUInt8)
+    if not sitk.GetArrayViewFromImage(binary).any():
+        return binary
+    components = sitk.RelabelComponent(sitk.ConnectedComponent(binary), sortByObjectSize=True)
+    largest = sitk.Cast(components == 1, sitk.sitkUInt8)
+    radius = [round(dilation_mm / s) for s in pancreas.GetSpacing()]
+    if not any(radius):
+        return largest
+    return sitk.BinaryDilate(largest, radius, sitk.sitkBox, 0, 1)
+
+
+def on_grid(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """``mask`` brought onto ``reference``'s grid by nearest neighbour (exact when ``reference`` is a crop of
+    ``mask``'s grid, e.g. the Stage-2 ROI of a full-image Stage-1 mask); uint8, 0 outside ``mask``."""
+    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+def compute_map_channels(
+    ct_roi: sitk.Image,
+    mask: sitk.Image,
+    spec: RadiomicsSpec,
+    device: str = "auto",
+) -> list[np.ndarray]:
+    """The parametric maps of ``spec.map_features`` on ``ct_roi`` inside ``mask`` (already the :func:`map_mask`),
+    as float32 numpy arrays (z, y, x) on ``ct_roi``'s grid, in ``spec.map_features`` order. An empty mask gives
+    maps of ``initValue`` and computes nothing."""
+    init = float(dict(spec.map_params.get("voxelSetting") or {}).get("initValue", 0.0))
+    shape = sitk.GetArrayViewFromImage(ct_roi).shape
+    if not spec.map_features:
+        return []
+    if not sitk.GetArrayViewFromImage(mask).any():
+        logger.warning("empty map mask: the %d map channel(s) are initValue %g", len(spec.map_features), init)
+        return [np.full(shape, init, np.float32) for _ in spec.map_features]
+    from pdacrad.radiomics import compute_maps
+
+    label = int(dict(spec.map_params.get("setting") or {}).get("label", 1))
+    mask = sitk.Cast(mask != 0, sitk.sitkUInt8) * label
+    maps = compute_maps(
+        ct_roi, mask, dict(spec.map_params), list(spec.map_features), device, MAP_DTYPE, label=label
+    )
+    return [sitk.GetArrayFromImage(maps[name]).astype(np.float32, copy=False) for name in spec.map_features]
+
+
+def compute_global_vector(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsSpec) -> np.ndarray:
+    """``spec.global_features`` of the whole pancreas (non-zero voxels of ``pancreas``, on ``ct``'s grid) with
+    ``spec.params``, z-scored with the stored scaler: float32 ``(F,)``. A feature PyRadiomics returns as
+    non-finite becomes 0 (the training mean), as in the training tree's ``select``."""
+    from pdacrad.radiomics import compute_features
+
+    label = int(dict(spec.params.get("setting") or {}).get("label", 1))
+    mask = sitk.Cast(pancreas != 0, sitk.sitkUInt8) * label
+    features = compute_features(ct, mask, dict(spec.params), label=label)
+    vector = spec.zscore(features)
+    bad = [n for n, v in zip(spec.global_features, vector, strict=True) if not math.isfinite(float(v))]
+    if bad:
+        logger.warning("global feature(s) %s not finite on this pancreas: set to the training mean", bad)
+    return np.where(np.isfinite(vector), vector, 0.0).astype(np.float32)
+
+
+def model_channel_names(dataset_json: Mapping[str, Any]) -> list[str]:
+    """``dataset.json`` ``channel_names`` as a list in channel order (keys "0", "1", ...)."""
+    names = dataset_json.get("channel_names") or dataset_json.get("modality") or {}
+    return [str(names[k]) for k in sorted(names, key=int)]
+
+
+def check_against_model(
+    spec: RadiomicsSpec, dataset_json: Mapping[str, Any], configuration: Mapping[str, Any]
+) -> None:
+    """Check that ``radiomics.json`` (``spec``) matches a Stage-2 model: map channels 1..N of ``dataset.json`` equal
+    ``spec.map_features`` in order, and the plans configuration's ``pdacrad_radiomics.global_features`` equal
+    ``spec.global_features`` in order.
+
+    Raises:
+        ResourceError: naming both lists, for whichever differs.
+    """
+    channels = model_channel_names(dataset_json)[1:]
+    if channels != list(spec.map_features):
+        raise ResourceError(
+            f"{RADIOMICS_NAME} map_features {list(spec.map_features)} do not match the Stage-2 model's map input "
+            f"channels (dataset.json channel_names 1..) {channels}: same names in the same order are required; "
+            "export radiomics.json together with the Stage-2 model it was trained with"
+        )
+    block = configuration.get(PLANS_KEY) or {}
+    recorded = list(block.get("global_features") or [])
+    if recorded != list(spec.global_features):
+        raise ResourceError(
+            f"{RADIOMICS_NAME} global_features {list(spec.global_features)} do not match the Stage-2 plans' "
+            f"{PLANS_KEY}.global_features {recorded}: same names in the same order are required; export "
+            "radiomics.json together with the Stage-2 model it was trained with"
+        )
+
+
+def is_radiomics_model(configuration: Mapping[str, Any]) -> bool:
+    """Whether a plans configuration belongs to a radiomics Stage 2 (it has the ``pdacrad_radiomics`` block)."""
+    return isinstance(configuration.get(PLANS_KEY), Mapping)
+
+
+@dataclass(frozen=True)
+class RadiomicsStage2:
+    """The radiomics side of Stage 2 for one resources folder, loaded once.
+
+    Attributes:
+        spec: ``radiomics.json``.
+        device: where maps are computed (``auto``, ``cpu``, ``cuda``).
+        dilation_mm: margin of :func:`map_mask` in mm.
+    """
+
+    spec: RadiomicsSpec
+    device: str = "auto"
+    dilation_mm: float = MAP_MASK_DILATION_MM
+
+    @classmethod
+    def for_model(
+        cls, resources_dir: Path, model_folder: Path, configuration: str, device: str = "auto"
+    ) -> RadiomicsStage2 | None:
+        """The radiomics inputs a Stage-2 model folder needs, or ``None`` for a plain model (CT only).
+
+        Raises:
+            ResourceError: a radiomics model without ``radiomics.json``, or one that does not match it.
+        """
+        plans = _read_json(Path(model_folder) / "plans.json")
+        conf = dict((plans.get("configurations") or {}).get(configuration) or {})
+        path = Path(resources_dir) / RADIOMICS_NAME
+        if not is_radiomics_model(conf):
+            if path.is_file():
+                logger.warning("%s present but the Stage-2 model takes no radiomics: using the CT only", path)
+            return None
+        if not path.is_file():
+            raise ResourceError(
+                f"the Stage-2 model in {model_folder} is a radiomics model ({PLANS_KEY} in plans.json) but "
+                f"{path} is missing; export it with the model"
+            )
+        spec = RadiomicsSpec.load(path)
+        check_against_model(spec, _read_json(Path(model_folder) / "dataset.json"), conf)
+        return cls(spec, device)
+
+    def inputs(
+        self, ct: sitk.Image, pancreas: sitk.Image, ct_roi: sitk.Image
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(global vector (F,), map channels)`` of one case. ``ct`` and ``pancreas`` (uint8, non-zero =
+        pancreas) on the full image grid; ``ct_roi`` the Stage-2 crop of ``ct``."""
+        vector = compute_global_vector(ct, pancreas, self.spec)
+        mask = map_mask(on_grid(pancreas, ct_roi), self.dilation_mm)
+        return vector, compute_map_channels(ct_roi, mask, self.spec, self.device)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResourceError(f"cannot read {path}: {exc}") from exc
+
+
+__all__: Sequence[str] = (
+    "MAP_DTYPE",
+    "MAP_MASK_DILATION_MM",
+    "RadiomicsStage2",
+    "check_against_model",
+    "compute_global_vector",
+    "compute_map_channels",
+    "map_mask",
+    "model_channel_names",
+    "on_grid",
+)
