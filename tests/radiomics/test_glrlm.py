@@ -93,3 +93,14 @@ def test_unknown_feature_is_named() -> None:
 def test_every_feature_has_a_formula_docstring() -> None:
     for name, fn in glrlm.FEATURES.items():
         assert fn.__doc__ and "=" in fn.__doc__, name
+
+
+def test_run_length_only_features_skip_the_level_axis_with_identical_values() -> None:
+    # LongRunEmphasis, ShortRunEmphasis (the paper's) & co. are counted without the grey-level axis: same numbers
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, kernelRadius=2)
+    lengths_only = sorted(glrlm.RUN_LENGTH_ONLY)
+    fast = glrlm.compute(batch, lengths_only, {})
+    full = glrlm.compute(batch, [*lengths_only, "GrayLevelNonUniformity"], {})
+    for name in lengths_only:
+        torch.testing.assert_close(fast[name], full[name], rtol=0, atol=0, equal_nan=True)

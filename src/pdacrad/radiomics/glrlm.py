@@ -192,10 +192,26 @@ def _lines(offsets: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     return torch.where(lines < 0, torch.full_like(lines, k), lines)
 
 
+RUN_LENGTH_ONLY = frozenset(
+    {
+        "ShortRunEmphasis",
+        "LongRunEmphasis",
+        "RunLengthNonUniformity",
+        "RunLengthNonUniformityNormalized",
+        "RunPercentage",
+        "RunVariance",
+    }
+)
+"""Features that depend on the run lengths alone (:math:`p_r`, :math:`N_r`): for them the matrix is counted
+without its grey-level axis (G times less to count and sum; the paper's LongRunEmphasis, ShortRunEmphasis)."""
+
+
 def _angle_matrix(
-    cells: torch.Tensor, lines: torch.Tensor, n_levels: int, dtype: torch.dtype
+    cells: torch.Tensor, lines: torch.Tensor, n_levels: int, dtype: torch.dtype, by_level: bool = True
 ) -> torch.Tensor:
-    """``(B, G, n)`` run counts of one angle from cell-major padded levels ``(K + 1, B)`` and its lines ``(L, n)``."""
+    """``(B, G, n)`` run counts of one angle from cell-major padded levels ``(K + 1, B)`` and its lines ``(L, n)``.
+    With ``by_level=False`` the grey levels are merged into one row, ``(B, 1, n)`` = :math:`p_r(j)` (enough for
+    :data:`RUN_LENGTH_ONLY` features; integer counts, so the sums are the same numbers)."""
     b = cells.shape[1]
     n_lines, n = lines.shape
     # (n, L, B): position along the line first; each lookup copies whole contiguous rows of B kernels.
@@ -209,7 +225,9 @@ def _angle_matrix(
         same = (cur == lv[t - 1]) if t else torch.zeros_like(here)
         length = torch.where(same, length + 1, here.to(length.dtype))
         ends = here & (cur != lv[t + 1]) if t + 1 < n else here
-        codes.append(torch.where(ends, cur * (n + 1) + length, torch.zeros_like(cur)))
+        level = cur if by_level else here.to(cur.dtype)
+        codes.append(torch.where(ends, level * (n + 1) + length, torch.zeros_like(cur)))
+    n_levels = n_levels if by_level else 1
     size = (n_levels + 1) * (n + 1)
     # One bincount over (code, kernel) pairs; code 0 collects the cells that end no run.
     flat = torch.stack(codes).to(torch.int64) * b + torch.arange(b, device=lv.device)
@@ -265,8 +283,9 @@ def compute(
 
     per_angle: dict[str, list[torch.Tensor]] = {name: [] for name in features}
     weighted: torch.Tensor | None = None
+    by_level = not set(features) <= RUN_LENGTH_ONLY
     for a, angle in enumerate(angle_list):
-        counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype)
+        counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
         if weights is not None:
             weighted = counts * weights[a] if weighted is None else _pad_add(weighted, counts * weights[a])
             continue
