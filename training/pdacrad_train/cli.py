@@ -13,7 +13,7 @@ import typer
 from pdacrad import __version__
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
 from pdacrad.logging_setup import configure_logging
-from pdacrad_train import analyze, evaluate, global_features, select
+from pdacrad_train import analyze, evaluate, global_features, maps_step, select
 from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.workspace import Workspace, workspace
 
@@ -142,5 +142,6 @@ def export_command(
 
 app.command("global-features")(global_features.command)
 app.command("select")(select.command)
+app.command("maps")(maps_step.command)
 app.command("evaluate")(evaluate.command)
 app.add_typer(analyze.app, name="analyze")
