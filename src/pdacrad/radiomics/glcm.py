@@ -8,6 +8,11 @@ is NaN for that voxel and every feature averages angles with ``nanmean`` — exc
 Angles without a pair in *any* kernel of the ROI are removed first (PyRadiomics does this per voxel batch; its
 default batch is the whole ROI, which is what :func:`prepare` reproduces).
 
+Two paths, same values: the dense ``(B, A, G, G)`` matrices of :class:`GLCMCoefficients` (every feature), and,
+when only Correlation, Imc1, Imc2 and Joint Entropy are requested (the paper's GLCM maps), the non-zero entries of
+:mod:`pdacrad.radiomics.glcm_sparse`, whose cost follows the kernel's pairs rather than ``G²`` (:func:`compute`
+chooses; :func:`uses_sparse_path` says which).
+
 Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-level values present in the ROI,
 ``N_g`` the largest grey level of the ROI, ``p_x(i) = Σ_j p(i,j)``, ``p_y(j) = Σ_i p(i,j)``, ``μ_x = Σ i p(i,j)``,
 ``μ_y = Σ j p(i,j)``, ``p_{x+y}(k) = Σ_{i+j=k} p(i,j)`` (``k = 2..2N_g``), ``p_{x-y}(k) = Σ_{|i-j|=k} p(i,j)``
