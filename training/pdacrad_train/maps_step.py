@@ -67,14 +67,15 @@ def channel_path(images_dir: Path, case: str, channel: int) -> Path:
     return images_dir / f"{case}_{channel:04d}.nii.gz"
 
 
-def maps_cache_key(spec: dict[str, Any], mask_source: str, dilation_mm: float) -> str:
-    """sha256 of what decides a case's maps: map features, map params, mask source, mask dilation."""
+def maps_cache_key(spec: dict[str, Any], mask_source: str, dilation_mm: float, dtype: str) -> str:
+    """sha256 of what decides a case's maps: map features, map params, mask source, mask dilation, precision."""
     text = json.dumps(
         {
             "map_features": spec["map_features"],
             "map_params": spec["map_params"],
             "mask_source": mask_source,
             "dilation_mm": dilation_mm,
+            "dtype": dtype,
         },
         sort_keys=True,
         default=str,
@@ -207,7 +208,7 @@ def run_maps(
     from distributed import as_completed
     from tqdm import tqdm
 
-    from pdacrad.inference.radiomics_inputs import MAP_MASK_DILATION_MM
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE, MAP_MASK_DILATION_MM
     from pdacrad.radiomics_spec import RadiomicsSpec
 
     path = radiomics_json or feature_folder(ws) / "radiomics.json"
@@ -221,7 +222,7 @@ def run_maps(
     spec_dict = spec.to_dict()
     cases = list(training_cases(ws)["case"])
     jobs, source = map_jobs(ws, config, cases, masks)
-    key = maps_cache_key(spec_dict, source, MAP_MASK_DILATION_MM)
+    key = maps_cache_key(spec_dict, source, MAP_MASK_DILATION_MM, MAP_DTYPE)
     stamp_dir = feature_folder(ws) / "maps"
     stamp_dir.mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if not is_done(stamp_dir, job, key, len(spec.map_features))]
