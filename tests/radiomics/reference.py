@@ -63,11 +63,7 @@ def reference_kernel_batch(
     image_arr = sitk.GetArrayFromImage(image)
     roi = sitk.GetArrayFromImage(mask) == label
     mask_arr = roi if settings.get("maskedKernel", True) else np.ones_like(roi)
-    binned, _ = imageoperations.binImage(image_arr, mask_arr, **settings)
-    present = np.unique(binned[mask_arr])
-    index = np.zeros(int(binned.max()) + 1, dtype=np.int64)
-    index[present] = np.arange(1, len(present) + 1)
-    level_idx = np.where(mask_arr, index[binned], 0)
+    level_idx, present = reference_levels(image, mask, label, **settings)
     if voxels is None:
         voxels = np.stack(np.where(roi), axis=1)
     offsets = kernel_offsets(
@@ -85,8 +81,24 @@ def reference_kernel_batch(
         offsets=offsets,
         radius=int(settings.get("kernelRadius", 1)),
         values=values,
+        voxels=vox,
     )
     return batch, voxels
+
+
+def reference_levels(
+    image: sitk.Image, mask: sitk.Image, label: int = 1, **settings: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """PyRadiomics' own binning over the discretisation mask as a ``(z, y, x)`` level-index volume (``1..G`` into
+    the present bins, 0 outside) and the present bin numbers."""
+    image_arr = sitk.GetArrayFromImage(image)
+    roi = sitk.GetArrayFromImage(mask) == label
+    mask_arr = roi if settings.get("maskedKernel", True) else np.ones_like(roi)
+    binned, _ = imageoperations.binImage(image_arr, mask_arr, **settings)
+    present = np.unique(binned[mask_arr])
+    index = np.zeros(int(binned.max()) + 1, dtype=np.int64)
+    index[present] = np.arange(1, len(present) + 1)
+    return np.where(mask_arr, index[binned], 0), present
 
 
 def real_ct_roi(tmp_shape: tuple[int, int, int] | None = None) -> tuple[sitk.Image, sitk.Image]:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import glrlm
 from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics import family_checks as checks
-from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
+from tests.radiomics.reference import (
+    pyradiomics_voxel_maps,
+    real_ct_roi,
+    reference_kernel_batch,
+    reference_levels,
+)
 
 # PyRadiomics itself warns "Mean of empty slice" for kernels whose every angle is empty (its NaN result is checked).
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
@@ -104,3 +110,29 @@ def test_run_length_only_features_skip_the_level_axis_with_identical_values() ->
     full = glrlm.compute(batch, [*lengths_only, "GrayLevelNonUniformity"], {})
     for name in lengths_only:
         torch.testing.assert_close(fast[name], full[name], rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"kernelRadius": 2},
+        {"kernelRadius": 3, "binWidth": 10},
+        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
+        {"kernelRadius": 1, "maskedKernel": False},
+    ],
+)
+def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
+    # compute_maps counts runs from volume-level run lengths (runs.py); the per-kernel line tracing, checked
+    # against PyRadiomics above, must give the same numbers bit for bit
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, **settings)
+    level_idx, _ = reference_levels(image, mask, **settings)
+    roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
+    fast = {**settings, **glrlm.prepare(torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings)}
+    names = list(glrlm.FEATURES)
+    lines, volume = glrlm.compute(batch, names, settings), glrlm.compute(batch, names, fast)
+    for name in names:
+        torch.testing.assert_close(volume[name], lines[name], rtol=0, atol=0, equal_nan=True)
+    lengths_only = sorted(glrlm.RUN_LENGTH_ONLY)
+    for name, value in glrlm.compute(batch, lengths_only, fast).items():
+        torch.testing.assert_close(value, lines[name], rtol=0, atol=0, equal_nan=True)

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch, neighbour_index, voxel_spacing
+from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets, neighbour_index, voxel_spacing
 from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.runs import KernelCells, run_counts, volume_runs
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +260,25 @@ def _angle_weights(
     return w.to(device=angle_list.device, dtype=dtype)
 
 
+def prepare(
+    level_index: torch.Tensor,
+    roi: torch.Tensor,
+    radius: int,
+    settings: Mapping[str, Any],
+    features: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Image-level context for :func:`compute`: the volume run lengths of :mod:`pdacrad.radiomics.runs` for the
+    kernel's angles (``_glrlm_runs``), used for batches that carry their voxel positions."""
+    offsets = kernel_offsets(
+        radius,
+        bool(settings.get("force2D", False)),
+        int(settings.get("force2Ddimension", 0)),
+        level_index.device,
+    )
+    angle_list = common.angles(offsets, bidirectional=False)
+    return {"_glrlm_runs": volume_runs(level_index, angle_list, radius)}
+
+
 def compute(
     batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, torch.Tensor]:
@@ -284,8 +304,17 @@ def compute(
     per_angle: dict[str, list[torch.Tensor]] = {name: [] for name in features}
     weighted: torch.Tensor | None = None
     by_level = not set(features) <= RUN_LENGTH_ONLY
+    runs = settings.get("_glrlm_runs")
+    cells = (
+        None
+        if runs is None or batch.voxels is None
+        else KernelCells.of(batch.levels, batch.voxels, offsets, runs)
+    )
     for a, angle in enumerate(angle_list):
-        counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
+        if cells is not None and runs is not None:
+            counts = run_counts(cells, offsets, runs, a, batch.n_levels, dtype, by_level)
+        else:
+            counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
         if weights is not None:
             weighted = counts * weights[a] if weighted is None else _pad_add(weighted, counts * weights[a])
             continue

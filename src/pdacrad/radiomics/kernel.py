@@ -57,6 +57,9 @@ class KernelBatch:
         radius: the kernel radius ``r`` in voxels.
         values: optional ``(B, K)`` float tensor of the *undiscretised* intensities (first-order features), NaN where
             ``levels == 0``.
+        voxels: optional ``(B, 3)`` int64 (z, y, x) of the target voxels in the volume the engine core discretised
+            (set by the core; families with a volume-level fast path prepared in ``prepare`` use it, others and
+            kernels built without a volume ignore it).
     """
 
     levels: torch.Tensor
@@ -64,6 +67,7 @@ class KernelBatch:
     offsets: torch.Tensor
     radius: int
     values: torch.Tensor | None = None
+    voxels: torch.Tensor | None = None
 
     @property
     def n_voxels(self) -> int:

@@ -226,6 +226,7 @@ def _family_maps(
             values=None
             if values_padded is None
             else gather_kernels(values_padded, vox, offsets, padded_by=radius),
+            voxels=vox,
         )
         return {name: v.to("cpu", torch.float64) for name, v in module.compute(batch, features, cfg).items()}
 
