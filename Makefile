@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 OUT ?= output/demo
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install expected-output
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -24,3 +24,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
+
+## Regenerate tests/container/expected_output (what ./test.sh compares with) from the committed resources/ on CPU.
+## Run it whenever resources/ changes; process.py must give identical outputs twice (test.sh checks the rest).
+expected-output: $(STAMP)
+	rm -rf output/expected.tmp
+	$(VENV)/bin/python process.py --input tests/container/input --output output/expected.tmp --device cpu
+	rm -rf tests/container/expected_output && mv output/expected.tmp tests/container/expected_output

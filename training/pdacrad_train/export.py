@@ -4,8 +4,8 @@ Each ``resources/stageN/`` is a minimal nnU-Net v2 trained-model folder: ``datas
 ``fold_<f>/checkpoint_final.pth`` (or ``checkpoint_best.pth``). Checkpoints are rewritten without the optimizer
 and grad-scaler state, which inference never reads (it halves the file); the trainer name, init args, network
 weights and mirroring axes that ``nnUNetPredictor.initialize_from_trained_model_folder`` needs are kept.
-Other files already in ``resources/`` (``radiomics.json`` from the radiomics stage) are left in place and listed
-in the manifest too.
+A radiomics Stage 2 brings ``select``'s ``radiomics.json`` along (checked against the model); other files
+already in ``resources/`` are left in place and listed in the manifest too.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def export(config: TrainConfig, ws: Workspace, out_dir: Path | None = None) -> R
     out.mkdir(parents=True, exist_ok=True)
     export_stage(config.stage1, ws, out / STAGE1_DIRNAME, config.export.checkpoint)
     export_stage(config.stage2, ws, out / STAGE2_DIRNAME, config.export.checkpoint)
+    export_radiomics(ws, out)
     trained_on = config.export.trained_on or (
         f"synthetic phantoms from `pdacrad synth` (seed {config.cohort.seed}, n {config.cohort.n})"
         if config.cohort.source == "synth"
@@ -70,6 +71,27 @@ def export(config: TrainConfig, ws: Workspace, out_dir: Path | None = None) -> R
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     logger.info("Exported %d files, %.2f MB → %s", len(manifest.files) + 1, size / 1e6, out)
     return manifest
+
+
+def export_radiomics(ws: Workspace, out: Path) -> None:
+    """For a radiomics Stage 2 (plans with a ``pdacrad_radiomics`` block): copy ``select``'s ``radiomics.json``
+    into ``out``, checked against the exported model (map channels, global features) as inference checks it."""
+    import json
+
+    from pdacrad.inference.radiomics_inputs import check_against_model, is_radiomics_model
+    from pdacrad.radiomics_spec import RadiomicsSpec
+    from pdacrad.resources import RADIOMICS_NAME
+
+    stage2 = out / STAGE2_DIRNAME
+    configuration = json.loads((stage2 / "plans.json").read_text())["configurations"]["3d_fullres"]
+    if not is_radiomics_model(configuration):
+        return
+    source = ws.root / "radiomics" / RADIOMICS_NAME
+    if not source.is_file():
+        raise InvalidInputError(f"the Stage-2 model takes radiomics but {source} is missing; run `select`.")
+    spec = RadiomicsSpec.load(source)
+    check_against_model(spec, json.loads((stage2 / "dataset.json").read_text()), configuration)
+    spec.save(out / RADIOMICS_NAME)
 
 
 def _relative_config(source: str) -> str:
