@@ -138,8 +138,8 @@ def test_real_ct_twice_gives_identical_outputs_in_the_input_geometry(tmp_path, r
     reference = sitk.ReadImage(str(REAL_CT))
     input_dir = _input_with(tmp_path, ("ct.nii.gz", reference))
     outputs = []
-    for run in ("first", "second"):
-        proc = run_process(input_dir, tmp_path / run, resources)
+    for run, extra in (("first", ()), ("second", ("--report", str(tmp_path / "report")))):
+        proc = run_process(input_dir, tmp_path / run, resources, *extra)
         assert proc.returncode == 0, proc.stderr
         assert str(tmp_path / run / OUTPUT_MAP_RELPATH) in proc.stdout
         assert "demo weights" in proc.stderr
@@ -154,6 +154,7 @@ def test_real_ct_twice_gives_identical_outputs_in_the_input_geometry(tmp_path, r
     assert detection.GetDirection() == pytest.approx(reference.GetDirection())
     likelihood = float((outputs[0] / OUTPUT_LIKELIHOOD_RELPATH).read_text())
     assert 0.0 <= likelihood <= 1.0
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["ct.json", "ct.png"]  # --report
     assert likelihood == pytest.approx(float(sitk.GetArrayViewFromImage(detection).max()), abs=1e-6)
 
 

@@ -27,6 +27,7 @@ def test_gc_outputs_written(real_ct: sitk.Image, tmp_path: Path) -> None:
     assert back.GetDirection() == real_ct.GetDirection()
     assert back.GetOrigin() == real_ct.GetOrigin()
     assert _files(tmp_path) == sorted([out.map_path, out.likelihood_path])
+    assert {p.stat().st_mode & 0o777 for p in _files(tmp_path)} == {0o644}
 
 
 @pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5])

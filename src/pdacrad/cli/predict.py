@@ -23,6 +23,12 @@ def predict(
         Path("resources"), "--resources", help="Packaged model folder (manifest.json, stage1/, stage2/)."
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    report_dir: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Also write <case>.png (axial slices through the top lesions, pancreas contour, detection overlay) "
+        "and <case>.json (lesion candidates: centre in mm, volume in mL, confidence) to this folder.",
+    ),
 ) -> None:
     """Detect PDAC on one portal-venous CT: Stage-1 pancreas → ROI → Stage-2 nnU-Net → lesion candidates.
 
@@ -30,6 +36,6 @@ def predict(
     """
     from pdacrad.inference.entry import run_and_report
 
-    code = run_and_report(input_dir, output_dir, resources_dir, device)
+    code = run_and_report(input_dir, output_dir, resources_dir, device, report_dir)
     if code:
         raise typer.Exit(code)

@@ -16,8 +16,15 @@ from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, write_gc_o
 logger = logging.getLogger(__name__)
 
 
-def run_case(input_dir: Path, output_dir: Path, resources_dir: Path, device: str = "auto") -> GcOutputs:
-    """Run the algorithm on the one CT under ``input_dir`` and write the outputs under ``output_dir``.
+def run_case(
+    input_dir: Path,
+    output_dir: Path,
+    resources_dir: Path,
+    device: str = "auto",
+    report_dir: Path | None = None,
+) -> GcOutputs:
+    """Run the algorithm on the one CT under ``input_dir`` and write the outputs under ``output_dir``; with
+    ``report_dir``, also a PNG + JSON report of the case there (:func:`pdacrad.report.write_case_report`).
 
     The input is found and validated before the models are loaded, so a bad input fails fast.
 
@@ -29,19 +36,32 @@ def run_case(input_dir: Path, output_dir: Path, resources_dir: Path, device: str
     from pdacrad.inference.device import resolve_device
     from pdacrad.inference.pipeline import Pipeline
 
-    ct = load_ct(find_input_image(input_dir))
+    image_path = find_input_image(input_dir)
+    ct = load_ct(image_path)
     resolve_device(device)  # an impossible --device is the user's error: report it before loading any model
     result = Pipeline(InferenceConfig(resources_dir=Path(resources_dir), device=device)).predict(ct)
     outputs = write_gc_outputs(output_dir, result.detection_map, result.likelihood)
     logger.info("wrote %s and %s", outputs.map_path, outputs.likelihood_path)
+    if report_dir is not None:
+        from pdacrad.report import write_case_report
+
+        case_id = image_path.name.split(".")[0]
+        write_case_report(result, ct, Path(report_dir), case_id)
+        logger.info("wrote the case report to %s", report_dir)
     return outputs
 
 
-def run_and_report(input_dir: Path, output_dir: Path, resources_dir: Path, device: str = "auto") -> int:
+def run_and_report(
+    input_dir: Path,
+    output_dir: Path,
+    resources_dir: Path,
+    device: str = "auto",
+    report_dir: Path | None = None,
+) -> int:
     """:func:`run_case` with errors turned into one line on stderr and an exit code; on success prints where the
     outputs went (stdout) and returns 0."""
     try:
-        outputs = run_case(input_dir, output_dir, resources_dir, device)
+        outputs = run_case(input_dir, output_dir, resources_dir, device, report_dir)
     except InvalidInputError as exc:
         sys.stderr.write(f"pdacrad: invalid input: {exc}\n")
         return EXIT_INVALID_INPUT
@@ -81,6 +101,9 @@ def parse_args(argv: Sequence[str] | None, default_resources: Path) -> argparse.
         help="packaged model folder (default %(default)s)",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default %(default)s")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="also write a PNG + JSON report of the case to this folder"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug-level logging")
     return parser.parse_args(argv)
 
@@ -91,4 +114,4 @@ def main(argv: Sequence[str] | None = None, default_resources: Path = Path("reso
 
     args = parse_args(argv, default_resources)
     configure_logging(args.verbose)
-    return run_and_report(args.input, args.output, args.resources, args.device)
+    return run_and_report(args.input, args.output, args.resources, args.device, args.report)

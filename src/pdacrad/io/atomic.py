@@ -30,6 +30,8 @@ def _temp_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_suffix(path), dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; outputs must be readable by the platform that collects them (another user on GC).
+    os.chmod(tmp_path, 0o644)
     try:
         yield tmp_path
     finally:
