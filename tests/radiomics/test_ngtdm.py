@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import ngtdm
 from tests.radiomics import family_checks as checks
-from tests.radiomics.reference import real_ct_roi, reference_kernel_batch
+from tests.radiomics.reference import real_ct_roi, reference_kernel_batch, reference_levels
 
 
 @pytest.mark.parametrize("radius", [1, 2])
@@ -82,3 +83,39 @@ def test_unknown_feature_is_named() -> None:
 def test_every_feature_has_a_formula_docstring() -> None:
     for name, fn in ngtdm.FEATURES.items():
         assert fn.__doc__ and "=" in fn.__doc__, name
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"kernelRadius": 2},
+        {"kernelRadius": 3, "binWidth": 10},
+        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
+        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 2},
+        {"kernelRadius": 1, "maskedKernel": False},
+    ],
+)
+def test_volume_tone_path_equals_the_per_kernel_path(settings: dict) -> None:
+    # compute_maps takes |i - A| from volume-level neighbour sums per truncation class; the per-kernel box sums,
+    # checked against PyRadiomics above, must give the same numbers bit for bit
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, **settings)
+    level_idx, present = reference_levels(image, mask, **settings)
+    roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
+    grey = torch.as_tensor(present, dtype=torch.float64)
+    extra = ngtdm.prepare(
+        torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings, grey_levels=grey
+    )
+    assert "_ngtdm_tones" in extra
+    names = list(ngtdm.FEATURES)
+    slow, fast = ngtdm.compute(batch, names, settings), ngtdm.compute(batch, names, {**settings, **extra})
+    for name in names:
+        torch.testing.assert_close(fast[name], slow[name], rtol=0, atol=0, equal_nan=True)
+
+
+def test_volume_tone_path_is_distance_one_only() -> None:
+    image, mask = real_ct_roi()
+    level_idx, present = reference_levels(image, mask)
+    roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
+    grey = torch.as_tensor(present, dtype=torch.float64)
+    assert ngtdm.prepare(torch.as_tensor(level_idx), roi, 2, {"distances": [1, 2]}, grey_levels=grey) == {}

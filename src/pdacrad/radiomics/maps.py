@@ -194,14 +194,18 @@ def _family_maps(
     )
     level_volume = torch.as_tensor(disc.level_index, device=device)
     cfg[SPACING_KEY] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
+    grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     if hasattr(module, "prepare"):
-        cfg.update(module.prepare(level_volume, torch.as_tensor(roi, device=device), radius, cfg, features))
+        roi_t = torch.as_tensor(roi, device=device)
+        if family == "ngtdm":  # its neighbour means need the grey-level values, not only their indices
+            cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features, grey_levels=grey))
+        else:
+            cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features))
     value_volume = None
     if family == "firstorder":
         value_volume = torch.as_tensor(np.where(mask_array, image.astype(np.float64), np.nan), device=device)
         value_volume = value_volume.to(dtype)
     voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1), device=device)
-    grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     n_angles = sum(((2 * d + 1) ** 3 - (2 * d - 1) ** 3) // 2 for d in cfg.get("distances", [1]) or [1])
     sparse = family == "glcm" and module.uses_sparse_path(features, cfg)
     size = batch_size or _batch_size(

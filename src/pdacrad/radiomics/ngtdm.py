@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
@@ -169,6 +169,117 @@ def tone_differences(batch: KernelBatch, distances: Sequence[int]) -> ToneDiffer
     return ToneDifferences(n=n, s=s, ivector=batch.grey_levels)
 
 
+@dataclass(frozen=True)
+class VolumeTones:
+    """Per-cell ``|i - Ā|`` of a whole discretised image, once per *truncation class* (image-level context of
+    the fast path of :func:`tone_differences`, distance 1 only).
+
+    A kernel cell's neighbours must lie inside the kernel cube: a cell on the cube's low face along an axis only
+    sees neighbours at offset 0 or +1 along it, one on the high face -1 or 0, one inside all three, and along a
+    ``force2D`` flat axis only 0. These per-axis choices (the cell's class) fix the neighbourhood, so ``Ā`` — and
+    ``|i - Ā|`` — of every cell in every kernel is one of a few volume-level values, gathered per kernel cell.
+    Neighbour counts and sums add integer bin numbers, so they are exact and the values equal the per-kernel ones
+    bit for bit.
+
+    Attributes:
+        diff: ``(C, Z', Y', X')`` ``|i - Ā|`` (0 without neighbours) per class, padded by ``pad`` cells.
+        cell_class: ``(K,)`` int64 class index of each kernel cell.
+        pad: padding width (the kernel radius).
+    """
+
+    diff: torch.Tensor
+    cell_class: torch.Tensor
+    pad: int
+
+
+_ALLOWED = {0: (0, 1), 1: (-1, 0, 1), 2: (-1, 0), 3: (0,)}  # low face, inside, high face, flat axis
+
+
+def _axis_classes(offsets: torch.Tensor) -> torch.Tensor:
+    """``(K, 3)`` per-axis class of each kernel cell: 0 low face, 1 inside, 2 high face, 3 flat axis."""
+    lo, hi = offsets.min(dim=0).values, offsets.max(dim=0).values
+    cls = torch.ones_like(offsets)
+    cls = torch.where(offsets == lo, torch.zeros_like(cls), cls)
+    cls = torch.where(offsets == hi, torch.full_like(cls, 2), cls)
+    return torch.where((hi == lo).expand_as(offsets), torch.full_like(cls, 3), cls)
+
+
+def _shift_sum(volume: torch.Tensor, allowed: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """Sum of ``volume[p + (dz, dy, dx)]`` over the product of the per-axis ``allowed`` offsets (zero outside)."""
+    for axis, steps in enumerate(allowed):
+        total = torch.zeros_like(volume)
+        for step in steps:
+            n = volume.shape[axis]
+            dst = [slice(None)] * 3
+            src = [slice(None)] * 3
+            dst[axis], src[axis] = (
+                slice(max(-step, 0), n + min(-step, 0)),
+                slice(max(step, 0), n + min(step, 0)),
+            )
+            total[tuple(dst)] += volume[tuple(src)]
+        volume = total
+    return volume
+
+
+def volume_tones(
+    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
+) -> VolumeTones:
+    """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1)."""
+    axis_cls = _axis_classes(offsets)
+    keys, cell_class = torch.unique(axis_cls, dim=0, return_inverse=True)
+    levels = torch.nn.functional.pad(level_index.unsqueeze(0), (radius,) * 6).squeeze(0)
+    inside = (levels > 0).to(grey_levels.dtype)
+    values = common.level_values(grey_levels)[levels]
+    diffs = []
+    for key in keys.tolist():
+        allowed = tuple(_ALLOWED[c] for c in key)
+        count = _shift_sum(inside, allowed) - inside  # the centre is not its own neighbour
+        total = _shift_sum(values, allowed) - values
+        has = count > 0
+        mean = total / torch.where(has, count, torch.ones_like(count))
+        diffs.append(torch.where(has, torch.abs(values - mean), torch.zeros_like(values)))
+    return VolumeTones(diff=torch.stack(diffs), cell_class=cell_class, pad=radius)
+
+
+def prepare(
+    level_index: torch.Tensor,
+    roi: torch.Tensor,
+    radius: int,
+    settings: Mapping[str, Any],
+    features: Sequence[str] = (),
+    grey_levels: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeTones` under ``_ngtdm_tones``.
+    ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
+    if common.setting_distances(settings) != [1] or grey_levels is None:
+        return {}
+    offsets = kernel_offsets(
+        radius,
+        bool(settings.get("force2D", False)),
+        int(settings.get("force2Ddimension", 0)),
+        level_index.device,
+    )
+    return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius)}
+
+
+def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
+    """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells."""
+    _, nz, ny, nx = tones.diff.shape
+    offsets = batch.offsets
+    flat_offsets = tones.cell_class.to(offsets.device) * (nz * ny * nx)
+    flat_offsets = flat_offsets + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
+    assert batch.voxels is not None
+    pos = batch.voxels + tones.pad
+    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
+    index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
+    inside = (batch.levels > 0).to(batch.dtype)
+    diff = tones.diff.reshape(-1).index_select(0, index).reshape(batch.levels.shape).to(batch.dtype) * inside
+    g = batch.n_levels + 1
+    n = common.histogram(batch.levels, inside, g)[:, 1:]
+    s = common.histogram(batch.levels, diff, g)[:, 1:]
+    return ToneDifferences(n=n, s=s, ivector=batch.grey_levels)
+
+
 def compute(
     batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, torch.Tensor]:
@@ -177,5 +288,9 @@ def compute(
     ``settings`` keys used: ``distances`` (default ``[1]``). Batch-invariant.
     """
     check_features("ngtdm", features, FEATURES)
-    t = tone_differences(batch, common.setting_distances(settings))
+    tones = settings.get("_ngtdm_tones")
+    if tones is not None and batch.voxels is not None:
+        t = _gathered_tones(batch, tones)
+    else:
+        t = tone_differences(batch, common.setting_distances(settings))
     return {name: FEATURES[name](t) for name in features}
