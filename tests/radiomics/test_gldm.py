@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import gldm
 from tests.radiomics import family_checks as checks
-from tests.radiomics.reference import real_ct_roi, reference_kernel_batch
+from tests.radiomics.reference import real_ct_roi, reference_kernel_batch, reference_levels
 
 
 @pytest.mark.parametrize("radius", [1, 2])
@@ -73,3 +74,30 @@ def test_unknown_or_deprecated_feature_is_named() -> None:
 def test_every_feature_has_a_formula_docstring() -> None:
     for name, fn in gldm.FEATURES.items():
         assert fn.__doc__ and "=" in fn.__doc__, name
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"kernelRadius": 2},
+        {"kernelRadius": 3, "binWidth": 10, "gldm_a": 1},
+        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
+        {"kernelRadius": 1, "maskedKernel": False},
+    ],
+)
+def test_volume_dependence_path_equals_the_per_kernel_path(settings: dict) -> None:
+    # compute_maps gathers dependent-neighbour counts computed once per image and kernel truncation class; the
+    # per-kernel counting, checked against PyRadiomics above, must give the same numbers bit for bit
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, **settings)
+    level_idx, present = reference_levels(image, mask, **settings)
+    roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
+    grey = torch.as_tensor(present, dtype=torch.float64)
+    extra = gldm.prepare(
+        torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings, grey_levels=grey
+    )
+    assert "_gldm_dependence" in extra
+    names = list(gldm.FEATURES)
+    slow, fast = gldm.compute(batch, names, settings), gldm.compute(batch, names, {**settings, **extra})
+    for name in names:
+        torch.testing.assert_close(fast[name], slow[name], rtol=0, atol=0, equal_nan=True)

@@ -101,3 +101,18 @@ def narrow_levels(levels: torch.Tensor, n_levels: int, n_extra: int = 0) -> torc
     before indexing."""
     bound = (n_levels + 1) * (n_extra + 1) * (levels.shape[1] + 1)
     return levels.to(torch.int16) if bound < torch.iinfo(torch.int16).max else levels
+
+
+TRUNCATED_STEPS = {0: (0, 1), 1: (-1, 0, 1), 2: (-1, 0), 3: (0,)}
+"""Neighbour steps along one axis that stay inside the kernel cube, by the cell's class along that axis (see
+:func:`truncation_classes`): 0 low face, 1 inside, 2 high face, 3 flat (``force2D``) axis."""
+
+
+def truncation_classes(offsets: torch.Tensor) -> torch.Tensor:
+    """``(K, 3)`` per-axis *truncation class* of each kernel cell: 0 low face, 1 inside, 2 high face, 3 flat axis.
+    A cell's distance-1 neighbourhood cut by the kernel cube depends only on these (NGTDM, GLDM fast paths)."""
+    lo, hi = offsets.min(dim=0).values, offsets.max(dim=0).values
+    cls = torch.ones_like(offsets)
+    cls = torch.where(offsets == lo, torch.zeros_like(cls), cls)
+    cls = torch.where(offsets == hi, torch.full_like(cls, 2), cls)
+    return torch.where((hi == lo).expand_as(offsets), torch.full_like(cls, 3), cls)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
@@ -175,6 +175,93 @@ def dependence_matrix(batch: KernelBatch, distances: Sequence[int], alpha: float
     return DependenceMatrix(P=counts.reshape(b, batch.n_levels + 1, n_dep)[:, 1:], ivector=batch.grey_levels)
 
 
+@dataclass(frozen=True)
+class VolumeDependence:
+    """Dependent-neighbour counts of every cell of a whole image, once per kernel truncation class (distance 1;
+    see :func:`~pdacrad.radiomics._families_common.truncation_classes`): a cell's neighbours inside the kernel
+    depend only on which faces of the cube it lies on, so its count in any kernel is one of these.
+
+    Attributes:
+        dependent: ``(C, Z', Y', X')`` int8 counts, padded by ``pad`` cells.
+        cell_class: ``(K,)`` int64 class index of each kernel cell.
+        n_dep: neighbours + 1 (the matrix's dependence axis, as :func:`dependence_matrix`).
+        pad: padding width (the kernel radius).
+    """
+
+    dependent: torch.Tensor
+    cell_class: torch.Tensor
+    n_dep: int
+    pad: int
+
+
+def volume_dependence(
+    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int, alpha: float
+) -> VolumeDependence:
+    """:class:`VolumeDependence` of the ``(z, y, x)`` level-index volume for kernels of ``offsets``."""
+    keys, cell_class = torch.unique(common.truncation_classes(offsets), dim=0, return_inverse=True)
+    levels = torch.nn.functional.pad(level_index.unsqueeze(0), (radius + 1,) * 6).squeeze(0)
+    values = common.level_values(grey_levels)[levels]
+    values = torch.where(levels > 0, values, torch.full_like(values, float("-inf")))
+    shifts = common.angles(offsets, (1,), bidirectional=True).tolist()
+    n = values.shape
+    # one indicator volume per neighbour step: "the neighbour at this step depends on the cell"
+    depends = {}
+    for dz, dy, dx in shifts:
+        other = torch.full_like(values, float("-inf"))
+        dst = tuple(slice(max(-c, 0), m + min(-c, 0)) for c, m in zip((dz, dy, dx), n, strict=True))
+        src = tuple(slice(max(c, 0), m + min(c, 0)) for c, m in zip((dz, dy, dx), n, strict=True))
+        other[dst] = values[src]
+        depends[(dz, dy, dx)] = (torch.abs(other - values) <= alpha).to(torch.int8)
+    counts = []
+    for key in keys.tolist():
+        allowed = [common.TRUNCATED_STEPS[c] for c in key]
+        total = torch.zeros(n, dtype=torch.int8, device=values.device)
+        for step, indicator in depends.items():
+            if all(s in a for s, a in zip(step, allowed, strict=True)):
+                total += indicator
+        counts.append(total[1:-1, 1:-1, 1:-1])  # back to a padding of `radius`
+    return VolumeDependence(torch.stack(counts), cell_class, len(shifts) + 1, radius)
+
+
+def prepare(
+    level_index: torch.Tensor,
+    roi: torch.Tensor,
+    radius: int,
+    settings: Mapping[str, Any],
+    features: Sequence[str] = (),
+    grey_levels: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeDependence` under
+    ``_gldm_dependence``. ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
+    if common.setting_distances(settings) != [1] or grey_levels is None:
+        return {}
+    offsets = kernel_offsets(
+        radius,
+        bool(settings.get("force2D", False)),
+        int(settings.get("force2Ddimension", 0)),
+        level_index.device,
+    )
+    alpha = float(settings.get("gldm_a", 0))
+    return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha)}
+
+
+def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
+    """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells."""
+    assert batch.voxels is not None
+    _, nz, ny, nx = vol.dependent.shape
+    offsets = batch.offsets
+    flat_offsets = vol.cell_class.to(offsets.device) * (nz * ny * nx)
+    flat_offsets = flat_offsets + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
+    pos = batch.voxels + vol.pad
+    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
+    index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
+    dependent = vol.dependent.reshape(-1).index_select(0, index).reshape(batch.levels.shape).to(torch.int64)
+    b, n_dep = batch.n_voxels, vol.n_dep
+    code = (batch.levels * n_dep + dependent).masked_fill_(batch.levels == 0, 0)
+    counts = common.histogram(code, (batch.levels > 0).to(batch.dtype), (batch.n_levels + 1) * n_dep)
+    return DependenceMatrix(P=counts.reshape(b, batch.n_levels + 1, n_dep)[:, 1:], ivector=batch.grey_levels)
+
+
 def compute(
     batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, torch.Tensor]:
@@ -183,5 +270,9 @@ def compute(
     ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Batch-invariant.
     """
     check_features("gldm", features, FEATURES)
-    m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
+    vol = settings.get("_gldm_dependence")
+    if vol is not None and batch.voxels is not None:
+        m = _gathered_matrix(batch, vol)
+    else:
+        m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
     return {name: FEATURES[name](m) for name in features}

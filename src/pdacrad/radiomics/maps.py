@@ -197,7 +197,7 @@ def _family_maps(
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     if hasattr(module, "prepare"):
         roi_t = torch.as_tensor(roi, device=device)
-        if family == "ngtdm":  # its neighbour means need the grey-level values, not only their indices
+        if family in ("ngtdm", "gldm"):  # neighbour means / differences need the grey-level values
             cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features, grey_levels=grey))
         else:
             cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features))

@@ -192,18 +192,6 @@ class VolumeTones:
     pad: int
 
 
-_ALLOWED = {0: (0, 1), 1: (-1, 0, 1), 2: (-1, 0), 3: (0,)}  # low face, inside, high face, flat axis
-
-
-def _axis_classes(offsets: torch.Tensor) -> torch.Tensor:
-    """``(K, 3)`` per-axis class of each kernel cell: 0 low face, 1 inside, 2 high face, 3 flat axis."""
-    lo, hi = offsets.min(dim=0).values, offsets.max(dim=0).values
-    cls = torch.ones_like(offsets)
-    cls = torch.where(offsets == lo, torch.zeros_like(cls), cls)
-    cls = torch.where(offsets == hi, torch.full_like(cls, 2), cls)
-    return torch.where((hi == lo).expand_as(offsets), torch.full_like(cls, 3), cls)
-
-
 def _shift_sum(volume: torch.Tensor, allowed: tuple[tuple[int, ...], ...]) -> torch.Tensor:
     """Sum of ``volume[p + (dz, dy, dx)]`` over the product of the per-axis ``allowed`` offsets (zero outside)."""
     for axis, steps in enumerate(allowed):
@@ -225,14 +213,14 @@ def volume_tones(
     level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
 ) -> VolumeTones:
     """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1)."""
-    axis_cls = _axis_classes(offsets)
+    axis_cls = common.truncation_classes(offsets)
     keys, cell_class = torch.unique(axis_cls, dim=0, return_inverse=True)
     levels = torch.nn.functional.pad(level_index.unsqueeze(0), (radius,) * 6).squeeze(0)
     inside = (levels > 0).to(grey_levels.dtype)
     values = common.level_values(grey_levels)[levels]
     diffs = []
     for key in keys.tolist():
-        allowed = tuple(_ALLOWED[c] for c in key)
+        allowed = tuple(common.TRUNCATED_STEPS[c] for c in key)
         count = _shift_sum(inside, allowed) - inside  # the centre is not its own neighbour
         total = _shift_sum(values, allowed) - values
         has = count > 0
