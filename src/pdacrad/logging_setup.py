@@ -19,3 +19,6 @@ def configure_logging(verbose: bool = False) -> None:
         root.addHandler(handler)
         root.propagate = False
     root.setLevel(level)
+    # PyRadiomics logs every filter and feature class at INFO on its own handler; keep the case log readable.
+    radiomics_logger = logging.getLogger("radiomics")
+    radiomics_logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
