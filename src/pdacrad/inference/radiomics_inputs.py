@@ -18,10 +18,11 @@ parenchyma. Outside it the maps hold ``initValue``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,10 @@ def compute_map_channels(
 
     label = int(dict(spec.map_params.get("setting") or {}).get("label", 1))
     mask = sitk.Cast(mask != 0, sitk.sitkUInt8) * label
-    maps = compute_maps(
-        ct_roi, mask, dict(spec.map_params), list(spec.map_features), device, MAP_DTYPE, label=label
-    )
+    with _quiet_pyradiomics():  # its image operations (filters, resampling) log per call
+        maps = compute_maps(
+            ct_roi, mask, dict(spec.map_params), list(spec.map_features), device, MAP_DTYPE, label=label
+        )
     return [sitk.GetArrayFromImage(maps[name]).astype(np.float32, copy=False) for name in spec.map_features]
 
 
@@ -102,7 +104,8 @@ def compute_global_vector(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsS
 
     label = int(dict(spec.params.get("setting") or {}).get("label", 1))
     mask = sitk.Cast(pancreas != 0, sitk.sitkUInt8) * label
-    features = compute_features(ct, mask, dict(spec.params), label=label)
+    with _quiet_pyradiomics():
+        features = compute_features(ct, mask, dict(spec.params), label=label)
     vector = spec.zscore(features)
     bad = [n for n, v in zip(spec.global_features, vector, strict=True) if not math.isfinite(float(v))]
     if bad:
@@ -195,6 +198,19 @@ class RadiomicsStage2:
         vector = compute_global_vector(ct, pancreas, self.spec)
         mask = map_mask(on_grid(pancreas, ct_roi), self.dilation_mm)
         return vector, compute_map_channels(ct_roi, mask, self.spec, self.device)
+
+
+@contextlib.contextmanager
+def _quiet_pyradiomics() -> Iterator[None]:
+    """PyRadiomics logs the same notes about its settings for every case (e.g. "GLCM is symmetrical, therefore
+    Sum Average = 2 * Joint Average"); they say nothing about the case, so keep only its errors meanwhile."""
+    log = logging.getLogger("radiomics")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
