@@ -3,52 +3,29 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from pdacrad import __version__
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
-from pdacrad.logging_setup import configure_logging
+from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, select
 from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.workspace import Workspace, workspace
 
-app = typer.Typer(
-    name="pdacrad-train",
+app = new_app(
+    "pdacrad-train",
     help=(
         "Training tree of pdacrad. Steps, in order: convert → splits → global-features → select → maps → fit → "
         "evaluate → export. Each step is resumable and reads the same config YAML "
         "(training/configs/synthetic-demo.yaml runs end to end on CPU; panorama.yaml is the real recipe). "
         "nnU-Net's nnUNet_raw, nnUNet_preprocessed and nnUNet_results environment variables are respected."
     ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    # The training tree logs under its own package name, through the same handler as pdacrad's.
+    log_packages=("pdacrad", "pdacrad_train"),
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"pdacrad-train {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug-level logging."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    configure_logging(verbose)
-    # The training tree logs under its own package name; send it to the same handler as pdacrad's.
-    library, tree = logging.getLogger("pdacrad"), logging.getLogger("pdacrad_train")
-    tree.handlers, tree.propagate = list(library.handlers), False
-    tree.setLevel(library.level)
 
 
 def main() -> None:
