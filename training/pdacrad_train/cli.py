@@ -13,6 +13,8 @@ from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError,
 from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, select
 from pdacrad_train.config import TrainConfig, load_config
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.workspace import Workspace, workspace
 
 app = new_app(
@@ -31,12 +33,6 @@ app = new_app(
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-_CONFIG = typer.Option(
-    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
-)
-_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
 
 
 @contextmanager

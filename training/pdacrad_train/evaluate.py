@@ -17,17 +17,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from pdacrad_train.config import TrainConfig
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
     from pdacrad.evaluation import EvaluationFiles, EvaluationResult
 
 logger = logging.getLogger(__name__)
-
-_CONFIG = typer.Option(
-    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
-)
-_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
 
 
 def predictions_dir(ws: Workspace) -> Path:

@@ -32,6 +32,8 @@ import typer
 import yaml
 
 from pdacrad.errors import InvalidInputError
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
 from pdacrad_train.workspace import Workspace
 
@@ -263,10 +265,6 @@ def run_global_features(
     return target
 
 
-_CONFIG = typer.Option(
-    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
-)
-_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
 _RADIOMICS = typer.Option(
     None,
     "--radiomics-config",

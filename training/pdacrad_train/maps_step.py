@@ -44,6 +44,8 @@ from pdacrad_train.global_features import (
     feature_folder,
     training_cases,
 )
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import load_radiomics_config
 from pdacrad_train.workspace import Workspace
 
@@ -265,10 +267,6 @@ def run_maps(
     }
 
 
-_CONFIG = typer.Option(
-    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
-)
-_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
 _RADIOMICS = typer.Option(
     None,
     "--radiomics-config",

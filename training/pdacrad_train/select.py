@@ -27,6 +27,8 @@ import typer
 
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.global_features import feature_folder, features_table_path, load_params, training_cases
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
 from pdacrad_train.workspace import Workspace
 
@@ -172,10 +174,6 @@ def run_select(config: TrainConfig, ws: Workspace, rcfg: RadiomicsConfig) -> Sel
     return SelectionResult(spec, cv, tree_cv, out / "radiomics.json", out / "selection_report.json")
 
 
-_CONFIG = typer.Option(
-    ..., "--config", "-c", help="Training config YAML, e.g. training/configs/synthetic-demo.yaml."
-)
-_WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
 _RADIOMICS = typer.Option(
     None,
     "--radiomics-config",
