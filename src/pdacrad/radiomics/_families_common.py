@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics.kernel import neighbour_index
+from pdacrad.radiomics.kernel import KernelBatch, neighbour_index
 
 EPS = float(torch.finfo(torch.float64).eps)
 """PyRadiomics' ``numpy.spacing(1)``: the epsilon inside ``log2(p + eps)`` of every entropy feature (also in
@@ -116,3 +116,22 @@ def truncation_classes(offsets: torch.Tensor) -> torch.Tensor:
     cls = torch.where(offsets == lo, torch.zeros_like(cls), cls)
     cls = torch.where(offsets == hi, torch.full_like(cls, 2), cls)
     return torch.where((hi == lo).expand_as(offsets), torch.full_like(cls, 3), cls)
+
+
+def gather_by_cell_class(
+    volumes: torch.Tensor, cell_class: torch.Tensor, pad: int, batch: KernelBatch
+) -> torch.Tensor:
+    """``(B, K)`` values of per-truncation-class image volumes at the batch's kernel cells.
+
+    ``volumes`` is ``(C, Z, Y, X)``, one volume per truncation class (padded by ``pad`` voxels); kernel cell ``k`` of
+    target voxel ``b`` reads ``volumes[cell_class[k]]`` at ``batch.voxels[b] + batch.offsets[k]``.
+    """
+    assert batch.voxels is not None
+    _, nz, ny, nx = volumes.shape
+    offsets = batch.offsets
+    flat_offsets = cell_class.to(offsets.device) * (nz * ny * nx)
+    flat_offsets = flat_offsets + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
+    pos = batch.voxels + pad
+    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
+    index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
+    return volumes.reshape(-1).index_select(0, index).reshape(batch.levels.shape)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
+from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
@@ -235,27 +235,14 @@ def prepare(
     ``_gldm_dependence``. ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
     if common.setting_distances(settings) != [1] or grey_levels is None:
         return {}
-    offsets = kernel_offsets(
-        radius,
-        bool(settings.get("force2D", False)),
-        int(settings.get("force2Ddimension", 0)),
-        level_index.device,
-    )
+    offsets = settings_offsets(radius, settings, level_index.device)
     alpha = float(settings.get("gldm_a", 0))
     return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha)}
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
     """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells."""
-    assert batch.voxels is not None
-    _, nz, ny, nx = vol.dependent.shape
-    offsets = batch.offsets
-    flat_offsets = vol.cell_class.to(offsets.device) * (nz * ny * nx)
-    flat_offsets = flat_offsets + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
-    pos = batch.voxels + vol.pad
-    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
-    index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
-    dependent = vol.dependent.reshape(-1).index_select(0, index).reshape(batch.levels.shape).to(torch.int64)
+    dependent = common.gather_by_cell_class(vol.dependent, vol.cell_class, vol.pad, batch).to(torch.int64)
     b, n_dep = batch.n_voxels, vol.n_dep
     code = (batch.levels * n_dep + dependent).masked_fill_(batch.levels == 0, 0)
     counts = common.histogram(code, (batch.levels > 0).to(batch.dtype), (batch.n_levels + 1) * n_dep)

@@ -30,7 +30,12 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets, neighbour_index, voxel_spacing
+from pdacrad.radiomics.kernel import (
+    KernelBatch,
+    neighbour_index,
+    settings_offsets,
+    voxel_spacing,
+)
 from pdacrad.radiomics.registry import check_features, feature_registry
 from pdacrad.radiomics.runs import KernelCells, run_counts, volume_runs
 
@@ -269,12 +274,7 @@ def prepare(
 ) -> dict[str, Any]:
     """Image-level context for :func:`compute`: the volume run lengths of :mod:`pdacrad.radiomics.runs` for the
     kernel's angles (``_glrlm_runs``), used for batches that carry their voxel positions."""
-    offsets = kernel_offsets(
-        radius,
-        bool(settings.get("force2D", False)),
-        int(settings.get("force2Ddimension", 0)),
-        level_index.device,
-    )
+    offsets = settings_offsets(radius, settings, level_index.device)
     angle_list = common.angles(offsets, bidirectional=False)
     return {"_glrlm_runs": volume_runs(level_index, angle_list, radius)}
 

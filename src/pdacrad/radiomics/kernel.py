@@ -100,6 +100,15 @@ def kernel_offsets(
     return torch.stack([g.reshape(-1) for g in grid], dim=1)
 
 
+def settings_offsets(
+    radius: int, settings: Mapping[str, Any], device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """:func:`kernel_offsets` for PyRadiomics ``settings`` (their ``force2D`` and ``force2Ddimension``)."""
+    return kernel_offsets(
+        radius, bool(settings.get("force2D", False)), int(settings.get("force2Ddimension", 0)), device
+    )
+
+
 def neighbour_index(offsets: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """For each kernel cell ``k``, the index of the cell at ``offsets[k] + shift`` in ``offsets``, or ``-1`` where
     that position lies outside the kernel. ``shift`` is ``(3,)`` int64 ``(dz, dy, dx)``. Returns ``(K,)`` int64."""

@@ -30,7 +30,13 @@ from tqdm import tqdm
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics.discretise import discretise
 from pdacrad.radiomics.filters import FilteredImage, image_type_of, iter_image_types, prepare
-from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.kernel import (
+    SPACING_KEY,
+    KernelBatch,
+    gather_kernels,
+    pad_volume,
+    settings_offsets,
+)
 from pdacrad.radiomics.settings import RadiomicsSettings, coerce_settings
 
 logger = logging.getLogger(__name__)
@@ -189,9 +195,7 @@ def _family_maps(
     mask_array = roi if cfg.get("maskedKernel", True) else np.ones_like(roi)
     disc = discretise(image, mask_array, cfg)
     radius = int(cfg.get("kernelRadius", 1))
-    offsets = kernel_offsets(
-        radius, bool(cfg.get("force2D", False)), int(cfg.get("force2Ddimension", 0)), device
-    )
+    offsets = settings_offsets(radius, cfg, device)
     level_volume = torch.as_tensor(disc.level_index, device=device)
     cfg[SPACING_KEY] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)

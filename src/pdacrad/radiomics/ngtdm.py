@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
+from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
@@ -241,27 +241,16 @@ def prepare(
     ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
     if common.setting_distances(settings) != [1] or grey_levels is None:
         return {}
-    offsets = kernel_offsets(
-        radius,
-        bool(settings.get("force2D", False)),
-        int(settings.get("force2Ddimension", 0)),
-        level_index.device,
-    )
+    offsets = settings_offsets(radius, settings, level_index.device)
     return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius)}
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
     """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells."""
-    _, nz, ny, nx = tones.diff.shape
-    offsets = batch.offsets
-    flat_offsets = tones.cell_class.to(offsets.device) * (nz * ny * nx)
-    flat_offsets = flat_offsets + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
-    assert batch.voxels is not None
-    pos = batch.voxels + tones.pad
-    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
-    index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
     inside = (batch.levels > 0).to(batch.dtype)
-    diff = tones.diff.reshape(-1).index_select(0, index).reshape(batch.levels.shape).to(batch.dtype) * inside
+    diff = (
+        common.gather_by_cell_class(tones.diff, tones.cell_class, tones.pad, batch).to(batch.dtype) * inside
+    )
     g = batch.n_levels + 1
     n = common.histogram(batch.levels, inside, g)[:, 1:]
     s = common.histogram(batch.levels, diff, g)[:, 1:]
