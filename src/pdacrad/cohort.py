@@ -33,7 +33,7 @@ from distributed import WorkerPlugin
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case, read_likelihood
-from pdacrad.io.gc import IMAGE_SUFFIXES, is_image_file
+from pdacrad.io.gc import IMAGE_SUFFIXES, case_id_of, is_image_file
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -46,7 +46,6 @@ CASE_JSON = "case.json"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_COLUMNS = ("case", "likelihood", "runtime_s", "status", "message")
 PLUGIN_NAME = "pdacrad-pipeline"
-_CHANNEL_SUFFIX = "_0000"
 
 
 @dataclass(frozen=True)
@@ -83,16 +82,6 @@ class CaseOutcome:
     runtime_s: float
     status: str
     message: str = ""
-
-
-def case_id_of(path: Path) -> str:
-    """Case id of an image file: name without the image suffix and a trailing ``_0000`` channel suffix."""
-    name = path.name
-    for suffix in IMAGE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return name.removesuffix(_CHANNEL_SUFFIX)
 
 
 def list_cases(input_dir: Path) -> dict[str, Path]:

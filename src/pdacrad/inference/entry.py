@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, InvalidInputError, ResourceError
 from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, write_gc_outputs
+from pdacrad.io.gc import case_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,7 @@ def run_case(
     if report_dir is not None:
         from pdacrad.report import write_case_report
 
-        case_id = image_path.name.split(".")[0]
-        write_case_report(result, ct, Path(report_dir), case_id)
+        write_case_report(result, ct, Path(report_dir), case_id_of(image_path))
         logger.info("wrote the case report to %s", report_dir)
     return outputs
 

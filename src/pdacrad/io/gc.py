@@ -26,6 +26,20 @@ OUTPUT_LIKELIHOOD_RELPATH = "pdac-likelihood.json"
 IMAGE_SUFFIXES = (".mha", ".mhd", ".nii.gz", ".nii", ".nrrd", ".tif", ".tiff")
 
 
+#: nnU-Net's channel suffix of a CT file name (``imagesTr/<case>_0000.nii.gz``), dropped from case ids.
+_CHANNEL_SUFFIX = "_0000"
+
+
+def case_id_of(path: Path) -> str:
+    """Case id of an image file: name without the image suffix and a trailing ``_0000`` channel suffix."""
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.removesuffix(_CHANNEL_SUFFIX)
+
+
 @dataclass(frozen=True)
 class GcPaths:
     """Default container roots (overridable on the command line)."""
