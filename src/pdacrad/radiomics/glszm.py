@@ -4,11 +4,13 @@ A *zone* is a connected set of kernel voxels with the same grey level (26-connec
 ``force2D``; PyRadiomics 3.1 ``cmatrices.c: calculate_glszm`` grows regions over the kernel's bounding box,
 restricted to ``maskArray``). :math:`P(i, j)` counts zones of grey level :math:`i` and size :math:`j` voxels.
 
-Zones are found for all kernels of a batch at once by min-label propagation: every ROI cell starts with its own
-index as label, takes the smallest label of its same-level neighbours (sweeping the 26 neighbour directions in
-turn), then jumps to its label's label; this repeats until no label changes, leaving each cell labelled with the
-smallest cell index of its zone. Sweeps grow with the zone diameter (about 6 at radius 2), not with the kernel
-volume; each is a gather over ``(B, K)``.
+On CPU, zones are found kernel by kernel by a compiled union-find scan (:mod:`pdacrad.radiomics._zones_cpu`).
+Elsewhere (CUDA) they are found for all kernels of a batch at once by min-label propagation
+(:func:`zone_labels`): every ROI cell starts with its own index as label, takes the smallest label of its
+same-level neighbours (sweeping the 26 neighbour directions in turn), then jumps to its label's label; this
+repeats until no label changes, leaving each cell labelled with the smallest cell index of its zone. Sweeps grow
+with the zone diameter (about 6 at radius 2), not with the kernel volume; each is a gather over ``(B, K)``. Both
+give the same zone list, in the same order.
 
 Symbols: :math:`N_z = \\sum P` zones (1 where 0), :math:`N_p = \\sum_j p_s(j)\\, j` voxels in zones (1 where 0),
 :math:`p_g(i) = \\sum_j P(i, j)`, :math:`p_s(j) = \\sum_i P(i, j)`, :math:`i` grey-level values, :math:`j` sizes.
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics import _zones_cpu
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -61,17 +64,23 @@ class SizeZones:
 
     @cached_property
     def jvector(self) -> torch.Tensor:
-        """``(K,)`` sizes ``1..K`` (PyRadiomics stops at the batch's largest zone; a fixed length keeps every sum
-        independent of the batch, bit for bit)."""
+        """``(K,)`` sizes ``1..K``, the columns of :meth:`joint_sum`'s weight tables (PyRadiomics stops at the
+        batch's largest zone; a fixed length keeps the tables independent of the batch)."""
         return torch.arange(1, self.max_size + 1, dtype=self.dtype, device=self.ivector.device)
 
     @cached_property
-    def ps(self) -> torch.Tensor:
-        """``(B, S)`` zones per size."""
-        s = self.jvector.shape[0]
-        flat = self.voxel * s + self.size - 1
-        ones = torch.ones_like(flat, dtype=self.dtype)
-        return ones.new_zeros(self.n_voxels * s).index_add_(0, flat, ones).reshape(self.n_voxels, s)
+    def sizes(self) -> torch.Tensor:
+        """``(Z,)`` zone sizes as floats (sums over sizes are taken zone by zone:
+        :math:`\\sum_j p_s(j)\\, f(j)` is the sum of :math:`f(\\text{size})` over the kernel's zones, ``O(Z)``
+        instead of a mostly-zero ``(B, K)`` :math:`p_s`)."""
+        return self.size.to(self.dtype)
+
+    @cached_property
+    def ps_entries(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The non-zero entries of :math:`p_s`: ``(voxel, count)``, each ``(E,)``, ordered by voxel, then size."""
+        s = self.max_size + 1
+        uniq, counts = torch.unique(self.voxel * s + self.size, return_counts=True)
+        return uniq // s, counts.to(self.dtype)
 
     @cached_property
     def pg(self) -> torch.Tensor:
@@ -90,7 +99,7 @@ class SizeZones:
     @cached_property
     def Np(self) -> torch.Tensor:
         """``(B,)`` voxels in zones (1 where none)."""
-        n = torch.sum(self.ps * self.jvector, dim=1)
+        n = self.per_voxel(self.sizes)
         return torch.where(n == 0, torch.ones_like(n), n)
 
     @cached_property
@@ -110,13 +119,13 @@ class SizeZones:
 @register("SmallAreaEmphasis")
 def small_area_emphasis(z: SizeZones) -> torch.Tensor:
     """SAE = :math:`\\sum_j p_s(j) / j^2 \\,/\\, N_z` (IBSI 5QRC)."""
-    return torch.sum(z.ps / z.jvector**2, dim=1) / z.Nz
+    return z.per_voxel(1 / z.sizes**2) / z.Nz
 
 
 @register("LargeAreaEmphasis")
 def large_area_emphasis(z: SizeZones) -> torch.Tensor:
     """LAE = :math:`\\sum_j p_s(j)\\, j^2 \\,/\\, N_z` (IBSI 48P8)."""
-    return torch.sum(z.ps * z.jvector**2, dim=1) / z.Nz
+    return z.per_voxel(z.sizes**2) / z.Nz
 
 
 @register("GrayLevelNonUniformity")
@@ -134,13 +143,19 @@ def gray_level_non_uniformity_normalized(z: SizeZones) -> torch.Tensor:
 @register("SizeZoneNonUniformity")
 def size_zone_non_uniformity(z: SizeZones) -> torch.Tensor:
     """SZN = :math:`\\sum_j p_s(j)^2 \\,/\\, N_z` (IBSI 4JP3)."""
-    return torch.sum(z.ps**2, dim=1) / z.Nz
+    return _sum_ps_squared(z) / z.Nz
 
 
 @register("SizeZoneNonUniformityNormalized")
 def size_zone_non_uniformity_normalized(z: SizeZones) -> torch.Tensor:
     """SZNN = :math:`\\sum_j p_s(j)^2 \\,/\\, N_z^2` (IBSI VB3A)."""
-    return torch.sum(z.ps**2, dim=1) / z.Nz**2
+    return _sum_ps_squared(z) / z.Nz**2
+
+
+def _sum_ps_squared(z: SizeZones) -> torch.Tensor:
+    """``(B,)`` :math:`\\sum_j p_s(j)^2`."""
+    voxel, count = z.ps_entries
+    return count.new_zeros(z.n_voxels).index_add_(0, voxel, count**2)
 
 
 @register("ZonePercentage")
@@ -160,9 +175,8 @@ def gray_level_variance(z: SizeZones) -> torch.Tensor:
 @register("ZoneVariance")
 def zone_variance(z: SizeZones) -> torch.Tensor:
     """ZV = :math:`\\sum_j p_s(j)/N_z\\,(j - \\mu)^2`, :math:`\\mu = \\sum_j p_s(j)/N_z\\, j` (IBSI 3NSA)."""
-    ps = z.ps / z.Nz[:, None]
-    mu = torch.sum(ps * z.jvector, dim=1, keepdim=True)
-    return torch.sum(ps * (z.jvector - mu) ** 2, dim=1)
+    mu = z.per_voxel(z.sizes) / z.Nz
+    return z.per_voxel((z.sizes - mu[z.voxel]) ** 2) / z.Nz
 
 
 @register("ZoneEntropy")
@@ -240,19 +254,31 @@ def zone_labels(levels: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
             return view.T.long()
 
 
-def size_zones(batch: KernelBatch) -> SizeZones:
-    """The zones of every kernel of ``batch``."""
-    label = zone_labels(batch.levels, batch.offsets.to(batch.device))
-    b, k = label.shape
+def propagated_zone_list(
+    levels: torch.Tensor, offsets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The zones of every kernel row of ``levels`` ``(B, K)`` by :func:`zone_labels` (any device): ``(voxel,
+    level, size)``, each ``(Z,)`` int64, ordered by row, then by the zone's smallest cell index."""
+    label = zone_labels(levels, offsets)
+    k = label.shape[1]
     sizes = common.histogram(label, torch.ones_like(label), k + 1)
     roots = label == torch.arange(k, device=label.device)
     voxel, cell = torch.nonzero(roots, as_tuple=True)
+    return voxel, levels[voxel, cell], sizes[voxel, cell]
+
+
+def size_zones(batch: KernelBatch) -> SizeZones:
+    """The zones of every kernel of ``batch`` (compiled union-find on CPU, label propagation elsewhere)."""
+    if batch.device.type == "cpu":
+        voxel, level, size = _zones_cpu.zone_list(batch.levels, batch.offsets)
+    else:
+        voxel, level, size = propagated_zone_list(batch.levels, batch.offsets.to(batch.device))
     return SizeZones(
         voxel=voxel,
-        level=batch.levels[voxel, cell],
-        size=sizes[voxel, cell],
-        n_voxels=b,
-        max_size=k,
+        level=level,
+        size=size,
+        n_voxels=batch.n_voxels,
+        max_size=batch.levels.shape[1],
         ivector=batch.grey_levels,
     )
 

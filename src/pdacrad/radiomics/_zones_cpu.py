@@ -1,0 +1,146 @@
+"""Compiled GLSZM zone finding for kernels on the CPU (private to :mod:`pdacrad.radiomics.glszm`).
+
+The zones of each kernel row are found by one union-find scan in cell order (C order over the kernel cube,
+axis order z, y, x): every ROI cell is joined with those of its 13 preceding 26-neighbours (4 of 8 with
+``force2D``) that have its grey level, always hanging the larger root under the smaller, so that each zone's root
+is its smallest cell index. A second scan lists the roots in cell order and counts their cells: that is exactly
+the zone list (kernel, level, size, ordered by kernel then smallest cell) that label propagation
+(:func:`pdacrad.radiomics.glszm.zone_labels`, the torch path used on CUDA) gives.
+
+Work is ``O(K)`` per kernel (a few neighbour reads per cell) instead of one ``(B, K)`` gather per direction and
+sweep. The kernel releases the GIL (``nogil``), so the engine's CPU worker threads run it in parallel.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+import torch
+
+from pdacrad.radiomics import _families_common as common
+
+
+def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
+    """``(K, H)`` int32: for each kernel cell, the indices of its ``H`` distance-1 neighbours (26-/8-connectivity,
+    PyRadiomics' angles) that come *before* it in cell order, or ``K`` where that neighbour lies outside the
+    kernel. ``offsets`` is the kernel's ``(K, 3)`` (z, y, x) offsets, a full grid in C order (read-only result,
+    shared between calls)."""
+    extent = offsets.max(dim=0).values - offsets.min(dim=0).values + 1
+    ez, ey, ex = (int(v) for v in extent)
+    return _preceding_in_grid(ez, ey, ex)
+
+
+@lru_cache(maxsize=16)
+def _preceding_in_grid(ez: int, ey: int, ex: int) -> np.ndarray:
+    """:func:`preceding_neighbours` of a ``ez × ey × ex`` grid kernel (computed once per shape: a table costs a
+    few ms, a sizeable part of a small batch at radius 5)."""
+    grid = torch.meshgrid(torch.arange(ez), torch.arange(ey), torch.arange(ex), indexing="ij")
+    offsets = torch.stack([g.reshape(-1) for g in grid], dim=1)
+    k = offsets.shape[0]
+    table = common.neighbour_table(offsets, common.angles(offsets, (1,), bidirectional=True))
+    # In C order a shift moves every cell by the same index step, so a direction precedes for all cells or none.
+    before = (table < torch.arange(k)).any(dim=1)
+    out = table[before].T.contiguous().to(torch.int32).numpy()
+    out.flags.writeable = False
+    return out
+
+
+@numba.njit(cache=False, nogil=True)
+def _link_cells(
+    row_levels: np.ndarray, preceding: np.ndarray, parent: np.ndarray
+) -> None:  # pragma: no cover
+    """Union-find of one kernel: ``parent`` ``(K,)`` ends as a forest whose roots are each zone's smallest cell
+    (``parent[c] <= c``). ``row_levels`` ``(K + 1,)`` holds the kernel's levels and a 0 in slot ``K``."""
+    for cell in range(parent.shape[0]):
+        parent[cell] = cell
+        level = row_levels[cell]
+        if level == 0:
+            continue
+        root = cell
+        for j in range(preceding.shape[1]):
+            other = preceding[cell, j]
+            if row_levels[other] != level:
+                continue
+            other_root = other
+            while parent[other_root] != other_root:
+                other_root = parent[other_root]
+            while parent[other] != other_root:  # path compression
+                up = parent[other]
+                parent[other] = other_root
+                other = up
+            if other_root < root:
+                parent[root] = other_root
+                root = other_root
+            elif other_root > root:
+                parent[other_root] = root
+        parent[cell] = root
+
+
+@numba.njit(cache=False, nogil=True)
+def _list_zones(
+    row_levels: np.ndarray,
+    parent: np.ndarray,
+    slot: np.ndarray,
+    zone_cell: np.ndarray,
+    zone_size: np.ndarray,
+    n_zones: int,
+) -> int:  # pragma: no cover
+    """Append one kernel's zones (root cell, size) to ``zone_cell``/``zone_size`` from position ``n_zones``, in root
+    order; returns the new zone count. ``slot`` ``(K,)`` is scratch (a root's position in the list)."""
+    for cell in range(parent.shape[0]):
+        if row_levels[cell] == 0:
+            continue
+        # parent[cell] <= cell, and the cells before this one already point at their root: one step at most.
+        root = parent[parent[cell]]
+        parent[cell] = root
+        if root == cell:  # a root comes before the rest of its zone
+            slot[cell] = n_zones
+            zone_cell[n_zones] = cell
+            zone_size[n_zones] = 1
+            n_zones += 1
+        else:
+            zone_size[slot[root]] += 1
+    return n_zones
+
+
+@numba.njit(cache=False, nogil=True)
+def _find_zones(
+    levels: np.ndarray,
+    preceding: np.ndarray,
+    zone_cell: np.ndarray,
+    zone_size: np.ndarray,
+    counts: np.ndarray,
+) -> int:  # pragma: no cover
+    """The zones of every row of ``levels`` ``(B, K)``: each zone's root cell and size to ``zone_cell``/``zone_size``
+    (by row, then root), each row's zone count to ``counts``; returns the zone count."""
+    b, k = levels.shape
+    row_levels = np.zeros(k + 1, dtype=levels.dtype)  # slot K (outside the kernel) keeps level 0
+    parent = np.empty(k, dtype=np.int32)
+    slot = np.empty(k, dtype=np.int32)
+    n_zones = 0
+    for row in range(b):
+        row_levels[:k] = levels[row]
+        _link_cells(row_levels, preceding, parent)
+        first = n_zones
+        n_zones = _list_zones(row_levels, parent, slot, zone_cell, zone_size, n_zones)
+        counts[row] = n_zones - first
+    return n_zones
+
+
+def zone_list(levels: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The zones of every kernel row of CPU ``levels`` ``(B, K)`` (0 = not in the kernel): ``(voxel, level,
+    size)``, each ``(Z,)`` int64, ordered by row, then by the zone's smallest cell index."""
+    b, k = levels.shape
+    rows = levels.contiguous()
+    preceding = preceding_neighbours(offsets.cpu())
+    # Room for the worst case (every cell its own zone): 8 bytes per cell, against the torch path's 26 int16
+    # neighbour masks per cell.
+    zone_cell = np.empty(b * k, dtype=np.int32)
+    zone_size = np.empty(b * k, dtype=np.int32)
+    counts = np.empty(b, dtype=np.int64)
+    n = _find_zones(rows.numpy(), preceding, zone_cell, zone_size, counts)
+    voxel = torch.repeat_interleave(torch.arange(b), torch.from_numpy(counts), output_size=n)
+    cell = torch.from_numpy(zone_cell[:n]).long()
+    return voxel, rows[voxel, cell].long(), torch.from_numpy(zone_size[:n]).long()
