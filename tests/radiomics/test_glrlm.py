@@ -112,23 +112,30 @@ def test_run_length_only_features_skip_the_level_axis_with_identical_values() ->
         torch.testing.assert_close(fast[name], full[name], rtol=0, atol=0, equal_nan=True)
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"kernelRadius": 2},
-        {"kernelRadius": 3, "binWidth": 10},
-        {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
-        {"kernelRadius": 1, "maskedKernel": False},
-    ],
-)
-def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
-    # compute_maps counts runs from volume-level run lengths (runs.py); the per-kernel line tracing, checked
-    # against PyRadiomics above, must give the same numbers bit for bit
+VOLUME_RUN_SETTINGS = [
+    {"kernelRadius": 2},
+    {"kernelRadius": 3, "binWidth": 10},
+    {"kernelRadius": 2, "force2D": True, "force2Ddimension": 0},
+    {"kernelRadius": 1, "maskedKernel": False},
+]
+
+
+def _torch_counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count with the torch paths (CUDA's) on the CPU, instead of the compiled kernel."""
+    monkeypatch.setattr(glrlm, "uses_compiled_counts", lambda device: False)
+
+
+@pytest.mark.parametrize("settings", VOLUME_RUN_SETTINGS)
+def test_volume_run_path_equals_the_line_path(settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # compute_maps on CUDA counts runs from volume-level run lengths (runs.py); the per-kernel line tracing,
+    # checked against PyRadiomics in its time, must give the same numbers bit for bit
+    _torch_counting(monkeypatch)
     image, mask = real_ct_roi()
     batch, _ = reference_kernel_batch(image, mask, **settings)
     level_idx, _ = reference_levels(image, mask, **settings)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     fast = {**settings, **glrlm.prepare(torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings)}
+    assert "_glrlm_runs" in fast
     names = list(glrlm.FEATURES)
     lines, volume = glrlm.compute(batch, names, settings), glrlm.compute(batch, names, fast)
     for name in names:
@@ -136,3 +143,18 @@ def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
     lengths_only = sorted(glrlm.RUN_LENGTH_ONLY)
     for name, value in glrlm.compute(batch, lengths_only, fast).items():
         torch.testing.assert_close(value, lines[name], rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("settings", [*VOLUME_RUN_SETTINGS, {"kernelRadius": 1, "weightingNorm": "infinity"}])
+def test_compiled_cpu_counting_equals_the_torch_path(settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPU kernels are counted by _runs_cpu (the parity tests above run it); the torch path stays CUDA's
+    image, mask = real_ct_roi()
+    settings = {**settings, SPACING_KEY: (2.5, 0.8, 0.8)}
+    batch, _ = reference_kernel_batch(image, mask, **settings)
+    names = list(glrlm.FEATURES)
+    assert glrlm.prepare(batch.levels.new_zeros((2, 2, 2)), torch.ones(2, 2, 2), 1, settings) == {}
+    compiled = glrlm.compute(batch, names, settings)
+    _torch_counting(monkeypatch)
+    torch_path = glrlm.compute(batch, names, settings)
+    for name in names:
+        torch.testing.assert_close(compiled[name], torch_path[name], rtol=0, atol=0, equal_nan=True)

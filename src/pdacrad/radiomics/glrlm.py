@@ -14,6 +14,11 @@ A *run* along angle :math:`\\theta` is a maximal line of consecutive kernel voxe
   (``no_weighting``); the weighted norms need the voxel spacing (z, y, x) in mm under
   ``settings[kernel.SPACING_KEY]`` (set by the engine core).
 
+Counting (same integers on every path, ``tests/radiomics/test_runs_cpu.py``): CPU kernels by the compiled line
+walk of :mod:`pdacrad.radiomics._runs_cpu`; on CUDA from the volume-level run lengths of
+:mod:`pdacrad.radiomics.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
+in torch (:func:`_angle_matrix`).
+
 Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run lengths, :math:`i` the grey-level
 *values* (``KernelBatch.grey_levels``), :math:`j` the run lengths, :math:`N_r(\\theta) = \\sum_{i,j} P(i,j|\\theta)`
 (NaN where 0), :math:`p = P / N_r(\\theta)`, :math:`p_g(i) = \\sum_j P(i,j)`, :math:`p_r(j) = \\sum_i P(i,j)`.
@@ -22,7 +27,7 @@ Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run leng
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,6 +35,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics import _runs_cpu
 from pdacrad.radiomics.kernel import (
     KernelBatch,
     neighbour_index,
@@ -265,6 +271,12 @@ def _angle_weights(
     return w.to(device=angle_list.device, dtype=dtype)
 
 
+def uses_compiled_counts(device: torch.device) -> bool:
+    """Whether kernels on ``device`` are counted by the compiled kernel of :mod:`pdacrad.radiomics._runs_cpu`
+    (CPU tensors) rather than by the torch paths (CUDA: volume run lengths, or line tracing)."""
+    return device.type == "cpu"
+
+
 def prepare(
     level_index: torch.Tensor,
     roi: torch.Tensor,
@@ -273,7 +285,10 @@ def prepare(
     features: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Image-level context for :func:`compute`: the volume run lengths of :mod:`pdacrad.radiomics.runs` for the
-    kernel's angles (``_glrlm_runs``), used for batches that carry their voxel positions."""
+    kernel's angles (``_glrlm_runs``), used for batches that carry their voxel positions. Nothing on the CPU, where
+    the compiled counting reads the kernels alone (and the 2 × 13 run volumes would only cost time and memory)."""
+    if uses_compiled_counts(level_index.device):
+        return {}
     offsets = settings_offsets(radius, settings, level_index.device)
     angle_list = common.angles(offsets, bidirectional=False)
     return {"_glrlm_runs": volume_runs(level_index, angle_list, radius)}
@@ -291,10 +306,6 @@ def compute(
     dtype = batch.dtype
     offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
     angle_list = common.angles(offsets, bidirectional=False)
-    # Cell-major (K + 1, B) levels, int16 where codes fit: the counting loops are memory-bound.
-    padded = common.pad_levels(
-        common.narrow_levels(batch.levels, batch.n_levels, n_extra=2 * batch.radius + 1)
-    ).T.contiguous()
     weights = _angle_weights(angle_list, settings, dtype)
     ivector = batch.grey_levels
     if angle_list.shape[0] == 0:  # a 1-voxel kernel (radius 0): no angle, every feature NaN
@@ -304,17 +315,7 @@ def compute(
     per_angle: dict[str, list[torch.Tensor]] = {name: [] for name in features}
     weighted: torch.Tensor | None = None
     by_level = not set(features) <= RUN_LENGTH_ONLY
-    runs = settings.get("_glrlm_runs")
-    cells = (
-        None
-        if runs is None or batch.voxels is None
-        else KernelCells.of(batch.levels, batch.voxels, offsets, runs)
-    )
-    for a, angle in enumerate(angle_list):
-        if cells is not None and runs is not None:
-            counts = run_counts(cells, offsets, runs, a, batch.n_levels, dtype, by_level)
-        else:
-            counts = _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
+    for a, counts in enumerate(_angle_counts(batch, offsets, angle_list, settings, by_level)):
         if weights is not None:
             weighted = counts * weights[a] if weighted is None else _pad_add(weighted, counts * weights[a])
             continue
@@ -325,6 +326,35 @@ def compute(
         m = RunLengthMatrix(weighted, ivector, _jvector(weighted))
         return {name: FEATURES[name](m) for name in features}
     return {name: torch.nanmean(torch.stack(vals, dim=1), dim=1) for name, vals in per_angle.items()}
+
+
+def _angle_counts(
+    batch: KernelBatch,
+    offsets: torch.Tensor,
+    angle_list: torch.Tensor,
+    settings: Mapping[str, Any],
+    by_level: bool,
+) -> Iterator[torch.Tensor]:
+    """Per angle, the ``(B, G, J)`` run counts of ``batch`` in its dtype (:class:`RunLengthMatrix` ``P``): compiled
+    on the CPU; on other devices from the volume run lengths of :func:`prepare` when the batch carries its voxel
+    positions, else by tracing the kernel's lines. All three give the same integers."""
+    dtype = batch.dtype
+    if uses_compiled_counts(batch.device):
+        for counts in _runs_cpu.run_counts(batch.levels, offsets, angle_list, batch.n_levels, by_level):
+            yield counts.to(dtype).contiguous()
+        return
+    runs = settings.get("_glrlm_runs")
+    if runs is not None and batch.voxels is not None:
+        cells = KernelCells.of(batch.levels, batch.voxels, offsets, runs)
+        for a in range(angle_list.shape[0]):
+            yield run_counts(cells, offsets, runs, a, batch.n_levels, dtype, by_level)
+        return
+    # Cell-major (K + 1, B) levels, int16 where codes fit: the counting loops are memory-bound.
+    padded = common.pad_levels(
+        common.narrow_levels(batch.levels, batch.n_levels, n_extra=2 * batch.radius + 1)
+    ).T.contiguous()
+    for angle in angle_list:
+        yield _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
 
 
 def _jvector(counts: torch.Tensor) -> torch.Tensor:
