@@ -11,7 +11,10 @@ default batch is the whole ROI, which is what :func:`prepare` reproduces).
 Two paths, same values: the dense ``(B, A, G, G)`` matrices of :class:`GLCMCoefficients` (every feature), and,
 when only Correlation, Imc1, Imc2 and Joint Entropy are requested (the paper's GLCM maps), the non-zero entries of
 :mod:`pdacrad.radiomics.glcm_sparse`, whose cost follows the kernel's pairs rather than ``G²`` (:func:`compute`
-chooses; :func:`uses_sparse_path` says which).
+chooses; :func:`uses_sparse_path` says which). On the CPU both count pairs with the compiled kernels of
+:mod:`pdacrad.radiomics._glcm_cpu` (the same integers as the torch counting, which CUDA keeps), and the sparse
+features are evaluated there too, kernel by kernel, from each angle's entries (same formulas, to rounding;
+``tests/radiomics/test_glcm_cpu.py``).
 
 Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-level values present in the ROI,
 ``N_g`` the largest grey level of the ROI, ``p_x(i) = Σ_j p(i,j)``, ``p_y(j) = Σ_i p(i,j)``, ``μ_x = Σ i p(i,j)``,
@@ -28,7 +31,7 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import glcm_sparse
+from pdacrad.radiomics import _glcm_cpu, glcm_sparse
 from pdacrad.radiomics.cooccurrence import (
     angle_weights,
     angles_from_settings,
@@ -139,7 +142,10 @@ def uses_sparse_path(features: Sequence[str], settings: Mapping[str, Any]) -> bo
 def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
     """Build the normalised GLCMs of ``batch`` (see the module docstring); derived sums are lazy."""
     angles = _angles(settings)
-    counts = pair_counts(batch, angles)
+    if batch.device.type == "cpu":
+        counts = _glcm_cpu.pair_counts(batch.levels, batch.offsets, angles, batch.n_levels).to(batch.dtype)
+    else:
+        counts = pair_counts(batch, angles)
     symmetric = bool(settings.get("symmetricalGLCM", True))
     if symmetric:
         counts = counts + counts.transpose(2, 3)
@@ -369,6 +375,10 @@ def compute(
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``."""
     check_features("glcm", features, FEATURES)
+    if uses_sparse_path(features, settings) and batch.device.type == "cpu":
+        return _glcm_cpu.sparse_features(
+            batch.levels, batch.offsets, _angles(settings), batch.grey_levels, features
+        )
     if uses_sparse_path(features, settings):
         sparse = glcm_sparse.SparseGLCM(batch, _angles(settings), bool(settings.get("symmetricalGLCM", True)))
         return {name: glcm_sparse.FEATURES[name](sparse) for name in features}
