@@ -64,56 +64,81 @@ def test_counts_equal_the_torch_path(
         assert torch.equal(dense.to(torch.float64), cooccurrence.pair_counts(batch, angles))
 
 
+DENSE_ONLY = [name for name in _glcm_cpu.FEATURES if name not in _glcm_cpu.SPARSE_FEATURES]
+
+
 @pytest.mark.parametrize(("radius", "force2d", "dimension"), KERNELS)
 @pytest.mark.parametrize("n_voxels", [1, 40])
-def test_sparse_features_equal_the_torch_path(
-    radius: int, force2d: bool, dimension: int, n_voxels: int
-) -> None:
+def test_features_equal_the_torch_paths(radius: int, force2d: bool, dimension: int, n_voxels: int) -> None:
     angles = glcm.glcm_angles([1], force2d, dimension)
-    names = list(_glcm_cpu.FEATURE_ORDER)
     for batch in _batches(radius, force2d, dimension, n_voxels):
-        torch_path = glcm_sparse.SparseGLCM(batch, angles, symmetric=True)
-        got = _glcm_cpu.sparse_features(batch.levels, batch.offsets, angles, batch.grey_levels, names)
-        for name in names:
-            want = glcm_sparse.FEATURES[name](torch_path)
+        got = _glcm_cpu.features(batch.levels, batch.offsets, angles, batch.grey_levels, _glcm_cpu.FEATURES)
+        sparse = glcm_sparse.SparseGLCM(batch, angles, symmetric=True)
+        dense = glcm.coefficients(batch, {"force2D": force2d, "force2Ddimension": dimension})
+        for name in _glcm_cpu.FEATURES:
+            # Correlation, Imc1/2, JointEntropy: the exact formulas of the sparse torch path (the dense one sums
+            # HXY2 over G² terms, a different rounding of Imc2 near independence)
+            want = (
+                glcm_sparse.FEATURES[name](sparse)
+                if name in glcm_sparse.FEATURES
+                else glcm.FEATURES[name](dense)
+            )
             assert got[name].dtype == torch.float64 and got[name].shape == want.shape
-            # atol: Correlation of random kernels sits near 0, where rounding of its centred sums is absolute
-            torch.testing.assert_close(got[name], want, rtol=1e-12, atol=1e-14, equal_nan=True, msg=name)
+            # atol: features that cancel (Correlation, Cluster Shade) sit near 0, where rounding is absolute
+            scale = float(torch.nan_to_num(want, nan=0.0).abs().max())
+            torch.testing.assert_close(
+                got[name], want, rtol=1e-12, atol=1e-13 * max(scale, 1.0), equal_nan=True, msg=name
+            )
+        only_sparse = _glcm_cpu.features(batch.levels, batch.offsets, angles, batch.grey_levels, ["Imc2"])
+        assert torch.equal(only_sparse["Imc2"].nan_to_num(-1.0), got["Imc2"].nan_to_num(-1.0))
 
 
-def test_flat_and_lone_cell_kernels() -> None:
+def test_flat_lone_and_one_angle_kernels() -> None:
     offsets = kernel_offsets(1, True, 0)
     flat = torch.ones(9, dtype=torch.int64)
     checker = torch.tensor([1, 2, 1, 2, 1, 2, 1, 2, 1])
     lone = torch.tensor([0, 0, 0, 0, 2, 0, 0, 0, 0])
-    levels = torch.stack([flat, checker, lone])
+    line = torch.tensor([0, 0, 0, 1, 2, 1, 0, 0, 0])  # pairs along x only
+    levels = torch.stack([flat, checker, lone, line])
     grey = torch.tensor([10.0, 30.0], dtype=torch.float64)
     angles = glcm.glcm_angles([1], True, 0)
-    out = _glcm_cpu.sparse_features(levels, offsets, angles, grey, list(_glcm_cpu.FEATURE_ORDER))
-    assert (
-        out["Correlation"][0] == 1 and out["Imc2"][0] == 0 and out["Imc1"][0] == 0
-    )  # one level: σ = 0, H = 0
+    out = _glcm_cpu.features(levels, offsets, angles, grey, _glcm_cpu.FEATURES)
+    # one level: σ = 0 (Correlation 1) and every entropy 0
+    assert out["Correlation"][0] == 1 and out["Imc2"][0] == 0 and out["Imc1"][0] == 0
     assert torch.isnan(torch.stack([v[2] for v in out.values()])).all()  # no pair in any angle
+    # three angles without pairs: left out of the nanmean, but Joint Average (a plain mean) is NaN
+    assert torch.isnan(out["JointAverage"][3]) and out["Contrast"][3] == 400
     batch = KernelBatch(levels=levels, grey_levels=grey, offsets=offsets, radius=1)
-    torch_path = glcm_sparse.SparseGLCM(batch, angles, symmetric=True)
+    sparse = glcm_sparse.SparseGLCM(batch, angles, symmetric=True)
+    dense = glcm.coefficients(batch, {"force2D": True})
     for name, value in out.items():
-        torch.testing.assert_close(value, glcm_sparse.FEATURES[name](torch_path), equal_nan=True, msg=name)
+        want = (
+            glcm_sparse.FEATURES[name](sparse) if name in glcm_sparse.FEATURES else glcm.FEATURES[name](dense)
+        )
+        torch.testing.assert_close(value, want, equal_nan=True, msg=name)
 
 
 def test_cpu_batches_take_the_compiled_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     offsets = kernel_offsets(1)
     batch = random_batch(torch.Generator().manual_seed(3), 20, offsets, 5, 0.2)
-    expected_sparse = glcm.compute(batch, ["Correlation", "Imc2"], {})
-    expected_dense = glcm.compute(batch, ["Contrast", "Correlation"], {})
 
     def refuse(*_: object, **__: object) -> None:
         raise AssertionError("a torch counting path ran on a CPU batch")
 
     monkeypatch.setattr(glcm_sparse, "SparseGLCM", refuse)
     monkeypatch.setattr(glcm, "pair_counts", refuse)
-    assert set(glcm.compute(batch, ["Correlation", "Imc2"], {})) == set(expected_sparse)
-    dense = glcm.compute(batch, ["Contrast", "Correlation"], {})
-    torch.testing.assert_close(dense["Contrast"], expected_dense["Contrast"], rtol=0, atol=0)
+    out = glcm.compute(
+        batch, ["Correlation", "Contrast", "MCC"], {}
+    )  # MCC: torch eigenvalues, compiled counts
+    assert list(out) == ["Correlation", "Contrast", "MCC"] and all(v.shape == (20,) for v in out.values())
+    assert torch.equal(glcm.compute(batch, ["MCC"], {})["MCC"], out["MCC"])
+    monkeypatch.undo()
+    torch_counts = glcm.GLCMCoefficients(
+        *(lambda c: (c + c.transpose(2, 3), batch.grey_levels, True))(
+            cooccurrence.pair_counts(batch, glcm.glcm_angles([1]))
+        )
+    )
+    torch.testing.assert_close(out["MCC"], glcm.mcc(torch_counts), rtol=0, atol=0, equal_nan=True)
 
 
 def test_float32_batches_get_float32_maps() -> None:

@@ -1,4 +1,4 @@
-"""Compiled GLCM counting and sparse-path features for kernels on the CPU (private to :mod:`pdacrad.radiomics.glcm`).
+"""Compiled GLCM counting and features for kernels on the CPU (private to :mod:`pdacrad.radiomics.glcm`).
 
 Each kernel row is renumbered to its own levels ``1..L`` (ascending, as :func:`~pdacrad.radiomics.cooccurrence.
 local_levels`), then, angle by angle, its ROI cells are paired with their neighbour along the angle into one small
@@ -8,15 +8,17 @@ sparse_pair_counts`, zeroing the table for the next angle. From there either
 
 - :func:`sparse_pair_counts` writes the entries out (the same integers as the torch path, bit for bit;
   ``tests/radiomics/test_glcm_cpu.py``), or
-- :func:`sparse_features` evaluates Correlation, Joint Entropy, Imc1 and Imc2 of the symmetrical GLCM directly from
-  the entries, with the formulas, symbols and branch rules of :mod:`pdacrad.radiomics.glcm_sparse` (whose
-  docstrings are the specification), and averages the angles (``nanmean``). ``p_x(i)`` is summed over ``j`` in
-  the torch path's entry order, so Imc2's exact-independence test sees the same bits; the other sums are taken in
-  another order than torch's vectorised reductions, so the floats agree to rounding (~1e-15 relative).
+- :func:`features` evaluates the features of the symmetrical GLCM (all but MCC) directly from the entries, with the
+  formulas, symbols and branch rules of :mod:`pdacrad.radiomics.glcm` and, for Correlation, Joint Entropy, Imc1
+  and Imc2, of :mod:`pdacrad.radiomics.glcm_sparse` (whose docstrings are the specification), and averages the
+  angles (``nanmean``; Joint Average a plain mean). ``p_x(i)`` is summed over ``j`` in the torch path's entry
+  order, so Imc2's exact-independence test sees the same bits; the other sums run in another order than torch's
+  vectorised reductions, so the floats agree to rounding (~1e-15 relative; more near 0 for sums that cancel).
 
-:func:`pair_counts` counts the dense ``(B, A, G, G)`` matrices of the all-features path the same way.
+:func:`pair_counts` counts the dense ``(B, A, G, G)`` matrices (for MCC) the same way.
 Work is ``O(A·M)`` table increments plus ``O(A·L²)`` table reads per kernel of ``M`` ROI cells; no ``(B, K, A)``
-temporaries. The kernels release the GIL (``nogil``), so the engine's CPU worker threads run them in parallel.
+temporaries and no ``G × G`` matrices. The kernels release the GIL (``nogil``), so the engine's CPU worker threads
+run them in parallel.
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ import torch
 from pdacrad.radiomics.kernel import neighbour_index
 
 EPS = float(np.finfo(np.float64).eps)
-FEATURE_ORDER = ("Correlation", "JointEntropy", "Imc1", "Imc2")
-"""Columns of :func:`sparse_features`' output."""
+SPARSE_FEATURES = ("Correlation", "JointEntropy", "Imc1", "Imc2")
+"""The features of the sparse path (:mod:`pdacrad.radiomics.glcm_sparse`): sums over the non-zero entries."""
+FEATURES = (
+    *SPARSE_FEATURES,
+    *("Autocorrelation", "JointAverage", "ClusterProminence", "ClusterShade", "ClusterTendency", "Contrast"),
+    *("JointEnergy", "MaximumProbability", "SumSquares", "SumAverage", "SumEntropy", "DifferenceAverage"),
+    *("DifferenceEntropy", "DifferenceVariance", "Idm", "Idmn", "Id", "Idn", "InverseVariance"),
+)
+"""Every feature :func:`features` evaluates (all of :mod:`pdacrad.radiomics.glcm` but MCC), in its column order."""
 _EPS_OVER_LN2 = EPS / math.log(2.0)
 
 
@@ -191,20 +200,27 @@ def _dense_counts(
     levels: np.ndarray, steps: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled; covered through pair_counts
     """Add every row's pairs to ``out`` ``(B, A, G, G)`` (zeroed): a pair of level indices ``(i, j)`` along angle
-    ``a`` -> ``out[b, a, i - 1, j - 1]``."""
+    ``a`` -> ``out[b, a, i - 1, j - 1]``. Counted as in :func:`_count_angle`, into a ``(G+1)²`` table whose row
+    and column 0 are dropped."""
     n_rows, k = levels.shape
-    row = np.zeros(k + 1, dtype=levels.dtype)  # slot K (outside the kernel) keeps level 0
+    g1 = out.shape[2] + 1
+    row = np.zeros(k + 1, dtype=np.int64)  # slot K (outside the kernel) keeps level 0
+    cells = np.empty(k, dtype=np.int64)
+    table = np.zeros((g1, g1), dtype=out.dtype)
     for b in range(n_rows):
-        row[:k] = levels[b]
+        m = 0
+        for c in range(k):
+            row[c] = levels[b, c]
+            if row[c] != 0:
+                cells[m] = c
+                m += 1
         for a in range(steps.shape[0]):
             step = steps[a]
-            counts = out[b, a]
-            for c in range(k):
-                i = row[c]
-                if i != 0:
-                    j = row[step[c]]
-                    if j != 0:
-                        counts[i - 1, j - 1] += 1
+            for idx in range(m):
+                c = cells[idx]
+                table[row[c], row[step[c]]] += 1
+            out[b, a] = table[1:, 1:]
+            table[:, :] = 0
 
 
 def pair_counts(
@@ -223,7 +239,7 @@ def pair_counts(
 @numba.njit(cache=False, nogil=True)
 def _probabilities(
     ei: np.ndarray, ec: np.ndarray, n: int, l1: int, px: np.ndarray, ep: np.ndarray
-) -> None:  # pragma: no cover - compiled; covered through sparse_features
+) -> None:  # pragma: no cover - compiled; covered through features
     """``ep[e] = p(i,j) = count / total`` of the ``n`` entries and ``px[i] = Σ_j p(i,j)``, summed in entry order
     (the torch path's ``index_add_`` order, so ``p_x`` has the same bits)."""
     total = 0
@@ -239,7 +255,7 @@ def _probabilities(
 @numba.njit(cache=False, nogil=True)
 def _correlation(
     l1: int, values: np.ndarray, px: np.ndarray, ei: np.ndarray, ej: np.ndarray, ep: np.ndarray, n: int
-) -> float:  # pragma: no cover - compiled; covered through sparse_features
+) -> float:  # pragma: no cover - compiled; covered through features
     """Correlation of one symmetrical block (μ_x = μ_y, σ_x = σ_y); 1 where σ_x σ_y = 0."""
     ux = 0.0
     for i in range(1, l1):
@@ -260,7 +276,7 @@ def _correlation(
 @numba.njit(cache=False, nogil=True)
 def _entropies(
     l1: int, px: np.ndarray, ei: np.ndarray, ej: np.ndarray, ep: np.ndarray, n: int, res: np.ndarray
-) -> None:  # pragma: no cover - compiled; covered through sparse_features
+) -> None:  # pragma: no cover - compiled; covered through features
     """Joint Entropy, Imc1 and Imc2 of one symmetrical block (p_y = p_x) to ``res[1:4]``."""
     hxy = 0.0
     for e in range(n):
@@ -286,28 +302,108 @@ def _entropies(
 
 
 @numba.njit(cache=False, nogil=True)
-def _sparse_features(
+def _matrix_sums(
+    ei: np.ndarray, ej: np.ndarray, ep: np.ndarray, n: int, values: np.ndarray, ux: float, res: np.ndarray
+) -> None:  # pragma: no cover - compiled; covered through features
+    """Features that sum a function of ``(i, j)`` over the entries of a symmetrical block, to ``res[4:13]``
+    (:data:`FEATURES` order; μ_x = μ_y = ``ux``)."""
+    auto, t2, t3, t4, contrast, energy, top, squares = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for e in range(n):
+        p, vi, vj = ep[e], values[ei[e]], values[ej[e]]
+        auto += p * (vi * vj)
+        centre = vi + vj - ux - ux
+        c2 = centre * centre
+        t2 += p * c2
+        t3 += p * (c2 * centre)
+        t4 += p * (c2 * c2)
+        contrast += p * ((vi - vj) * (vi - vj))
+        energy += p * p
+        top = max(top, p)
+        squares += p * ((vi - ux) * (vi - ux))
+    for f, value in enumerate((auto, ux, t4, t3, t2, contrast, energy, top, squares)):
+        res[4 + f] = value
+
+
+@numba.njit(cache=False, nogil=True)
+def _sum_diff_sums(
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ep: np.ndarray,
+    n: int,
+    index: np.ndarray,
+    n_g: int,
+    p_sum: np.ndarray,
+    p_diff: np.ndarray,
+    res: np.ndarray,
+) -> None:  # pragma: no cover - compiled; covered through features
+    """Features of p_{x+y}(k) (k = 2..2N_g) and p_{x-y}(k) (k = 0..N_g-1) to ``res[13:23]``; ``index`` the
+    integer grey-level value of each local level, ``p_sum``/``p_diff`` zeroed scratch, left zeroed."""
+    for e in range(n):
+        vi, vj = index[ei[e]], index[ej[e]]
+        p_sum[vi + vj] += ep[e]
+        p_diff[abs(vi - vj)] += ep[e]
+    average, entropy = 0.0, 0.0
+    for k in range(2, 2 * n_g + 1):
+        q = p_sum[k]
+        if q != 0:
+            average += k * q
+            entropy -= q * math.log2(q + EPS)
+            p_sum[k] = 0.0
+    d_avg, d_ent, idm, idmn, inv, idn, inv_var = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for k in range(n_g):
+        q = p_diff[k]
+        if q != 0:
+            d_avg += k * q
+            d_ent -= q * math.log2(q + EPS)
+            idm += q / (1 + k * k)
+            idmn += q / (1 + (k * k) / (n_g * n_g))
+            inv += q / (1 + k)
+            idn += q / (1 + k / n_g)
+            if k > 0:
+                inv_var += q / (k * k)
+    d_var = 0.0
+    for k in range(n_g):
+        if p_diff[k] != 0:
+            d_var += p_diff[k] * ((k - d_avg) * (k - d_avg))
+            p_diff[k] = 0.0
+    for f, value in enumerate((average, entropy, d_avg, d_ent, d_var, idm, idmn, inv, idn, inv_var)):
+        res[13 + f] = value
+
+
+@numba.njit(cache=False, nogil=True)
+def _features(
     levels: np.ndarray,
     steps: np.ndarray,
     grey: np.ndarray,
+    index: np.ndarray,
     want: np.ndarray,
     scratch: tuple[np.ndarray, ...],
     out: np.ndarray,
-) -> None:  # pragma: no cover - compiled; covered through sparse_features
-    """``out`` ``(B, 4)``: the :data:`FEATURE_ORDER` features of each row (``want[f]`` false: left 0), mean over
-    the angles with pairs, NaN where no angle has one. ``grey`` ``(G + 1,)`` level values by global index."""
+) -> None:  # pragma: no cover - compiled; covered through features
+    """``out`` ``(B, F)``: the :data:`FEATURES` of each row (``F`` columns; those not in ``want`` left 0), mean over
+    the angles with pairs (``nanmean``), NaN where none has one; Joint Average a plain mean (NaN as soon as one
+    angle has no pair). ``grey``/``index`` ``(G + 1,)`` level values (float / integer) by global level index."""
     present, local, glob, cells, table, ei, ej, ec = scratch
+    n_g = int(index.max())
+    p_sum = np.zeros(2 * n_g + 1)
+    p_diff = np.zeros(n_g + 1)
     values = np.zeros(glob.shape[0])
+    ints = np.zeros(glob.shape[0], dtype=np.int64)
     px = np.zeros(glob.shape[0])
     ep = np.empty(ec.shape[0])
-    res = np.zeros(4)
+    n_f = out.shape[1]
+    res = np.zeros(n_f)
+    acc = np.zeros(n_f)
     logs = want[1] or want[2] or want[3]
+    sums = want[4:13].any()
+    sum_diff = want[13:].any()
     for b in range(levels.shape[0]):
         n_local, m = _renumber(levels[b], present, local, glob, cells)
         l1 = n_local + 1
         for lv in range(1, l1):
             values[lv] = grey[glob[lv]]
-        acc = np.zeros(4)
+            ints[lv] = index[glob[lv]]
+        acc[:] = 0.0
         n_valid = 0
         for a in range(steps.shape[0]):
             _count_angle(local, cells, m, steps[a], table, l1)
@@ -319,26 +415,38 @@ def _sparse_features(
                 res[0] = _correlation(l1, values, px, ei, ej, ep, n)
             if logs:
                 _entropies(l1, px, ei, ej, ep, n, res)
+            if sums:
+                ux = 0.0
+                for i in range(1, l1):
+                    ux += px[i] * values[i]
+                _matrix_sums(ei, ej, ep, n, values, ux, res)
+            if sum_diff:
+                _sum_diff_sums(ei, ej, ep, n, ints, n_g, p_sum, p_diff, res)
             acc += res
             n_valid += 1
-        for f in range(4):
+        for f in range(n_f):
             out[b, f] = acc[f] / n_valid if n_valid else np.nan
+        if n_f > 5 and n_valid < steps.shape[0]:
+            out[b, 5] = np.nan  # Joint Average: plain mean over the angles
 
 
-def sparse_features(
+def features(
     levels: torch.Tensor,
     offsets: torch.Tensor,
     angles: torch.Tensor,
     grey_levels: torch.Tensor,
-    features: Sequence[str],
+    names: Sequence[str],
 ) -> dict[str, torch.Tensor]:
-    """The sparse-path features (:data:`FEATURE_ORDER`) of the symmetrical GLCM for CPU ``levels`` ``(B, K)``:
-    one ``(B,)`` tensor per name in ``features``, of ``grey_levels``' dtype (computed in float64 either way)."""
+    """The :data:`FEATURES` in ``names`` of the symmetrical, unweighted GLCM for CPU ``levels`` ``(B, K)``: one
+    ``(B,)`` tensor each, of ``grey_levels``' dtype (computed in float64 either way)."""
     rows = levels.contiguous().numpy()
     steps = neighbours(offsets, angles)
-    grey = np.concatenate([np.zeros(1), grey_levels.detach().cpu().to(torch.float64).numpy()])
-    want = np.array([name in features for name in FEATURE_ORDER])
-    out = np.zeros((rows.shape[0], len(FEATURE_ORDER)))
-    _sparse_features(rows, steps, grey, want, _scratch(rows.shape[1], len(grey_levels)), out)
+    grey64 = grey_levels.detach().cpu().to(torch.float64)
+    grey = np.concatenate([np.zeros(1), grey64.numpy()])
+    index = np.concatenate([np.zeros(1, dtype=np.int64), grey64.round().to(torch.int64).numpy()])
+    n_columns = len(SPARSE_FEATURES) if set(names) <= set(SPARSE_FEATURES) else len(FEATURES)
+    want = np.array([name in names for name in FEATURES[:n_columns]])
+    out = np.zeros((rows.shape[0], n_columns))
+    _features(rows, steps, grey, index, want, _scratch(rows.shape[1], len(grey_levels)), out)
     values = torch.from_numpy(out).to(grey_levels.dtype)
-    return {name: values[:, FEATURE_ORDER.index(name)].contiguous() for name in features}
+    return {name: values[:, FEATURES.index(name)].contiguous() for name in names}

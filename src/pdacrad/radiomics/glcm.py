@@ -11,10 +11,10 @@ default batch is the whole ROI, which is what :func:`prepare` reproduces).
 Two paths, same values: the dense ``(B, A, G, G)`` matrices of :class:`GLCMCoefficients` (every feature), and,
 when only Correlation, Imc1, Imc2 and Joint Entropy are requested (the paper's GLCM maps), the non-zero entries of
 :mod:`pdacrad.radiomics.glcm_sparse`, whose cost follows the kernel's pairs rather than ``G²`` (:func:`compute`
-chooses; :func:`uses_sparse_path` says which). On the CPU both count pairs with the compiled kernels of
-:mod:`pdacrad.radiomics._glcm_cpu` (the same integers as the torch counting, which CUDA keeps), and the sparse
-features are evaluated there too, kernel by kernel, from each angle's entries (same formulas, to rounding;
-``tests/radiomics/test_glcm_cpu.py``).
+chooses; :func:`uses_sparse_path` says which). Those two torch paths run on CUDA. On the CPU, pairs are counted by
+the compiled kernels of :mod:`pdacrad.radiomics._glcm_cpu` (the same integers as the torch counting), which for the
+symmetrical, unweighted GLCM (the defaults) also evaluate every feature but MCC kernel by kernel from each angle's
+non-zero entries (same formulas, to rounding; ``tests/radiomics/test_glcm_cpu.py``); MCC's eigenvalues stay torch.
 
 Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-level values present in the ROI,
 ``N_g`` the largest grey level of the ROI, ``p_x(i) = Σ_j p(i,j)``, ``p_y(j) = Σ_i p(i,j)``, ``μ_x = Σ i p(i,j)``,
@@ -137,6 +137,13 @@ def uses_sparse_path(features: Sequence[str], settings: Mapping[str, Any]) -> bo
         and bool(settings.get("symmetricalGLCM", True))
         and set(features) <= set(glcm_sparse.FEATURES)
     )
+
+
+def _compiled_features(settings: Mapping[str, Any]) -> bool:
+    """Whether CPU batches get their features from :func:`pdacrad.radiomics._glcm_cpu.features`: the symmetrical
+    GLCM without ``weightingNorm`` (the defaults). The asymmetric case keeps the torch formulas, which reproduce
+    PyRadiomics' Imc2 rounding noise there (see :func:`uses_sparse_path`); merged angles keep them too."""
+    return settings.get("weightingNorm") is None and bool(settings.get("symmetricalGLCM", True))
 
 
 def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> GLCMCoefficients:
@@ -375,10 +382,14 @@ def compute(
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``."""
     check_features("glcm", features, FEATURES)
-    if uses_sparse_path(features, settings) and batch.device.type == "cpu":
-        return _glcm_cpu.sparse_features(
-            batch.levels, batch.offsets, _angles(settings), batch.grey_levels, features
-        )
+    if batch.device.type == "cpu" and _compiled_features(settings):
+        names = [name for name in features if name != "MCC"]
+        out = {}
+        if names:
+            out = _glcm_cpu.features(batch.levels, batch.offsets, _angles(settings), batch.grey_levels, names)
+        if "MCC" in features:  # eigenvalues: torch, on the compiled counts
+            out["MCC"] = mcc(coefficients(batch, settings))
+        return {name: out[name] for name in features}
     if uses_sparse_path(features, settings):
         sparse = glcm_sparse.SparseGLCM(batch, _angles(settings), bool(settings.get("symmetricalGLCM", True)))
         return {name: glcm_sparse.FEATURES[name](sparse) for name in features}
