@@ -6,6 +6,10 @@ only with ``force2D``) *depends* on a ROI cell of grey level :math:`i` when thei
 (PyRadiomics 3.1 ``cmatrices.c: calculate_gldm``; its deprecated GrayLevelNonUniformityNormalized and
 DependencePercentage are not offered, as PyRadiomics does not enable them).
 
+Engine path (distance 1, :func:`prepare`): each cell's dependent-neighbour count once per image and kernel
+truncation class (:class:`VolumeDependence`), gathered per kernel; on CPU both steps are compiled
+(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same integers), on CUDA they are torch.
+
 Symbols: :math:`N_z = \\sum P` (the kernel's ROI cells; 1 where 0), :math:`p_g(i) = \\sum_j P(i,j)`,
 :math:`p_d(j) = \\sum_i P(i,j)`, :math:`i` grey-level values, :math:`j` dependence sizes (1 = no dependent
 neighbour).
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -197,7 +202,21 @@ class VolumeDependence:
 def volume_dependence(
     level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int, alpha: float
 ) -> VolumeDependence:
-    """:class:`VolumeDependence` of the ``(z, y, x)`` level-index volume for kernels of ``offsets``."""
+    """:class:`VolumeDependence` of the ``(z, y, x)`` level-index volume for kernels of ``offsets``: compiled on
+    CPU (0 outside the ROI, where no kernel reads), torch shifted-volume comparisons elsewhere."""
+    if level_index.device.type == "cpu":
+        dependent, cell_class = _neighbourhood_cpu.volume_dependence(
+            level_index, grey_levels, offsets, radius, alpha
+        )
+        n_dep = common.angles(offsets, (1,), bidirectional=True).shape[0] + 1
+        return VolumeDependence(dependent, cell_class, n_dep, radius)
+    return _torch_volume_dependence(level_index, grey_levels, offsets, radius, alpha)
+
+
+def _torch_volume_dependence(
+    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int, alpha: float
+) -> VolumeDependence:
+    """:func:`volume_dependence` by torch shifted-volume comparisons (the CUDA path)."""
     keys, cell_class = torch.unique(common.truncation_classes(offsets), dim=0, return_inverse=True)
     levels = torch.nn.functional.pad(level_index.unsqueeze(0), (radius + 1,) * 6).squeeze(0)
     values = common.level_values(grey_levels)[levels]
@@ -241,7 +260,26 @@ def prepare(
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
-    """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells."""
+    """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells (a compiled
+    walk over the kernel rows on CPU)."""
+    if batch.device.type == "cpu" and batch.voxels is not None:
+        counts = _neighbourhood_cpu.dependence_counts(
+            batch.levels,
+            batch.voxels,
+            batch.offsets,
+            vol.dependent,
+            vol.cell_class,
+            vol.pad,
+            batch.n_levels,
+            vol.n_dep,
+            batch.dtype,
+        )
+        return DependenceMatrix(P=counts, ivector=batch.grey_levels)
+    return _torch_gathered_matrix(batch, vol)
+
+
+def _torch_gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
+    """:func:`_gathered_matrix` by a torch gather and histogram (the CUDA path)."""
     dependent = common.gather_by_cell_class(vol.dependent, vol.cell_class, vol.pad, batch).to(torch.int64)
     b, n_dep = batch.n_voxels, vol.n_dep
     code = (batch.levels * n_dep + dependent).masked_fill_(batch.levels == 0, 0)

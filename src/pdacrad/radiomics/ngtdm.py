@@ -5,7 +5,11 @@ neighbours — the cells at Chebyshev distance in ``distances`` (default 1: the 
 ``force2D``) that lie inside the kernel and the ROI; cells without such neighbours contribute 0 (PyRadiomics 3.1
 ``cmatrices.c: calculate_ngtdm``). Per grey level: :math:`n_i` cells, :math:`s_i = \\sum |i - \\bar{A}|`.
 
-The neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
+Engine path (distance 1, :func:`prepare`): ``|i - \\bar{A}|`` of every cell once per image and kernel truncation
+class (:class:`VolumeTones`), gathered per kernel; on CPU both steps are compiled
+(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same numbers bit for bit), on CUDA they are torch.
+
+The per-kernel neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
 cube), so their cost does not grow with the neighbourhood; they sum integer bin numbers and are therefore exact.
 
 Symbols: :math:`N_{v,p} = \\sum_i n_i`, :math:`p_i = n_i / N_{v,p}`, :math:`N_{g,p}` the number of levels with
@@ -23,6 +27,7 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -212,7 +217,18 @@ def _shift_sum(volume: torch.Tensor, allowed: tuple[tuple[int, ...], ...]) -> to
 def volume_tones(
     level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
 ) -> VolumeTones:
-    """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1)."""
+    """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1): compiled
+    on CPU (0 outside the ROI, where no kernel reads), torch shifted-volume sums elsewhere."""
+    if level_index.device.type == "cpu":
+        diff, cell_class = _neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
+        return VolumeTones(diff=diff, cell_class=cell_class, pad=radius)
+    return _torch_volume_tones(level_index, grey_levels, offsets, radius)
+
+
+def _torch_volume_tones(
+    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
+) -> VolumeTones:
+    """:func:`volume_tones` by torch shifted-volume sums (the CUDA path)."""
     axis_cls = common.truncation_classes(offsets)
     keys, cell_class = torch.unique(axis_cls, dim=0, return_inverse=True)
     levels = torch.nn.functional.pad(level_index.unsqueeze(0), (radius,) * 6).squeeze(0)
@@ -246,7 +262,18 @@ def prepare(
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
-    """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells."""
+    """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells (a compiled walk over
+    the kernel rows on CPU)."""
+    if batch.device.type == "cpu" and batch.voxels is not None:
+        n, s = _neighbourhood_cpu.tone_sums(
+            batch.levels, batch.voxels, batch.offsets, tones.diff, tones.cell_class, tones.pad, batch.n_levels
+        )
+        return ToneDifferences(n=n.to(batch.dtype), s=s.to(batch.dtype), ivector=batch.grey_levels)
+    return _torch_gathered_tones(batch, tones)
+
+
+def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
+    """:func:`_gathered_tones` by a torch gather and histograms (the CUDA path)."""
     inside = (batch.levels > 0).to(batch.dtype)
     diff = (
         common.gather_by_cell_class(tones.diff, tones.cell_class, tones.pad, batch).to(batch.dtype) * inside
