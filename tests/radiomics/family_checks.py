@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 import torch
 
@@ -16,6 +17,17 @@ from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, refer
 
 FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
 FLOAT32_RTOL, FLOAT32_ATOL = 1e-4, 1e-6
+
+#: Kernel shapes of the compiled-vs-torch identity tests, as ``(radius, force2D, force2D dimension)`` pytest params:
+#: 3-D at r = 1, 2, 5 and flat kernels along each axis.
+COMPILED_PATH_KERNELS = [
+    pytest.param(1, False, 0, id="r1"),
+    pytest.param(2, False, 0, id="r2"),
+    pytest.param(5, False, 0, id="r5"),
+    pytest.param(2, True, 0, id="r2-force2D-z"),
+    pytest.param(3, True, 1, id="r3-force2D-y"),
+    pytest.param(5, True, 2, id="r5-force2D-x"),
+]
 
 
 def compare_with_pyradiomics(

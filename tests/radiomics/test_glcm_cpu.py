@@ -10,6 +10,7 @@ import torch
 
 from pdacrad.radiomics import _glcm_cpu, cooccurrence, glcm, glcm_sparse
 from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
+from tests.radiomics import family_checks as checks
 
 
 def random_batch(
@@ -25,14 +26,7 @@ def random_batch(
     return KernelBatch(levels=levels, grey_levels=grey, offsets=offsets, radius=radius)
 
 
-KERNELS = [
-    pytest.param(1, False, 0, id="r1"),
-    pytest.param(2, False, 0, id="r2"),
-    pytest.param(5, False, 0, id="r5"),
-    pytest.param(2, True, 0, id="r2-force2D-z"),
-    pytest.param(3, True, 1, id="r3-force2D-y"),
-    pytest.param(5, True, 2, id="r5-force2D-x"),
-]
+KERNELS = checks.COMPILED_PATH_KERNELS
 # Many levels: sparse tables; two levels: dense ones, and near-independent blocks (Imc2's exact-0 branch);
 # 85 % masked: kernels with few pairs, angles without any, kernels without any.
 LEVEL_MIXES = [(40, 0.1), (2, 0.3), (6, 0.85)]

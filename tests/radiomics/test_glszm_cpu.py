@@ -8,6 +8,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _zones_cpu, glszm
 from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
+from tests.radiomics import family_checks as checks
 
 
 def random_levels(generator: torch.Generator, n: int, k: int, n_levels: int, masked: float) -> torch.Tensor:
@@ -26,14 +27,7 @@ def assert_same_zones(levels: torch.Tensor, offsets: torch.Tensor) -> None:
         assert torch.equal(have, want), name
 
 
-KERNELS = [
-    pytest.param(1, False, 0, id="r1"),
-    pytest.param(2, False, 0, id="r2"),
-    pytest.param(5, False, 0, id="r5"),
-    pytest.param(2, True, 0, id="r2-force2D-z"),
-    pytest.param(3, True, 1, id="r3-force2D-y"),
-    pytest.param(5, True, 2, id="r5-force2D-x"),
-]
+KERNELS = checks.COMPILED_PATH_KERNELS
 
 
 @pytest.mark.parametrize(("radius", "force2d", "dimension"), KERNELS)

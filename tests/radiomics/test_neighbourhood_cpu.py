@@ -13,18 +13,12 @@ import torch
 
 from pdacrad.radiomics import gldm, ngtdm
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from tests.radiomics import family_checks as checks
 
 GREY = [1.0, 2.0, 4.0, 7.0, 8.0]
 """Grey-level values by level index 1..5: uneven steps, so neighbour means are not level indices."""
 
-KERNELS = [
-    pytest.param(1, False, 0, id="r1"),
-    pytest.param(2, False, 0, id="r2"),
-    pytest.param(5, False, 0, id="r5"),
-    pytest.param(2, True, 0, id="r2-force2D-z"),
-    pytest.param(3, True, 1, id="r3-force2D-y"),
-    pytest.param(5, True, 2, id="r5-force2D-x"),
-]
+KERNELS = checks.COMPILED_PATH_KERNELS
 
 
 def _random_volume(seed: int, masked: float, shape: tuple[int, int, int] = (11, 12, 13)) -> torch.Tensor:
