@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
@@ -65,6 +67,30 @@ def neighbour_table(offsets: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor
         return torch.empty((0, k), dtype=torch.int64, device=offsets.device)
     table = torch.stack(rows)
     return torch.where(table < 0, torch.full_like(table, k), table)
+
+
+def grid_extent(offsets: torch.Tensor) -> tuple[int, ...]:
+    """Cells per axis of the grid spanned by a kernel's ``(K, 3)`` offsets (the cache key of its lookup tables)."""
+    return tuple(int(v) + 1 for v in (offsets.amax(dim=0) - offsets.amin(dim=0)).tolist())
+
+
+def grid_neighbour_table(offsets: torch.Tensor, shifts: torch.Tensor) -> np.ndarray:
+    """:func:`neighbour_table` of a kernel whose ``offsets`` are a full grid in C order, as a read-only ``(A, K)``
+    int32 array for the compiled CPU kernels; cached per grid extent and shift set (a key of all ``K`` offsets, or
+    rebuilding the table per batch, cost more than the counting at radius 5)."""
+    return _grid_neighbour_table(
+        grid_extent(offsets), tuple(tuple(int(v) for v in row) for row in shifts.tolist())
+    )
+
+
+@lru_cache(maxsize=64)
+def _grid_neighbour_table(extent: tuple[int, ...], shifts: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    grid = torch.from_numpy(np.indices(extent).reshape(len(extent), -1).T.copy())
+    table = (
+        neighbour_table(grid, torch.tensor(shifts, dtype=torch.int64).reshape(-1, 3)).to(torch.int32).numpy()
+    )
+    table.flags.writeable = False
+    return table
 
 
 def pad_levels(levels: torch.Tensor) -> torch.Tensor:

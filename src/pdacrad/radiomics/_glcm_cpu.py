@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numba
 import numpy as np
 import torch
 
-from pdacrad.radiomics.kernel import neighbour_index
+from pdacrad.radiomics import _families_common as common
 
 EPS = float(np.finfo(np.float64).eps)
 SPARSE_FEATURES = ("Correlation", "JointEntropy", "Imc1", "Imc2")
@@ -49,24 +48,9 @@ _EPS_OVER_LN2 = EPS / math.log(2.0)
 def neighbours(offsets: torch.Tensor, angles: torch.Tensor) -> np.ndarray:
     """``(A, K)`` int32: for angle ``a`` and kernel cell ``k``, the index of cell ``k + a``, or ``K`` (a slot that
     always reads level 0) where it leaves the kernel. ``offsets`` ``(K, 3)`` are the kernel's (z, y, x) offsets, a
-    full grid in C order, ``angles`` ``(A, 3)``. Read-only, cached per kernel shape and angle set (keyed by the
-    grid's extent: a key of all ``K`` offsets cost more than the counting at radius 5)."""
-    extent = tuple(int(v) + 1 for v in (offsets.amax(dim=0) - offsets.amin(dim=0)).tolist())
-    key_angles = tuple(tuple(int(v) for v in row) for row in angles.tolist())
-    return _neighbours_in_grid(extent, key_angles)
-
-
-@lru_cache(maxsize=32)
-def _neighbours_in_grid(extent: tuple[int, ...], angles_key: tuple[tuple[int, ...], ...]) -> np.ndarray:
-    grid = torch.meshgrid(*(torch.arange(n) for n in extent), indexing="ij")
-    offsets = torch.stack([g.reshape(-1) for g in grid], dim=1)
-    k = offsets.shape[0]
-    table = np.full((len(angles_key), k), k, dtype=np.int32)
-    for a, angle in enumerate(angles_key):
-        column = neighbour_index(offsets, torch.tensor(angle, dtype=torch.int64)).numpy()
-        table[a] = np.where(column < 0, k, column)
-    table.flags.writeable = False
-    return table
+    full grid in C order, ``angles`` ``(A, 3)``. Read-only, cached per kernel shape and angle set
+    (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`)."""
+    return common.grid_neighbour_table(offsets, angles)
 
 
 @numba.njit(cache=False, nogil=True)

@@ -22,6 +22,8 @@ import numba
 import numpy as np
 import torch
 
+from pdacrad.radiomics import _families_common as common
+
 
 def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Run order of the kernel's cells along each angle.
@@ -32,9 +34,8 @@ def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray,
     longest angle's ``S``; and ``lengths`` ``(A,)`` int64, the longest line per angle in cells (the run-length
     axis ``J`` of that angle's matrix). Read-only, shared between calls.
     """
-    extent = tuple(int(v) + 1 for v in (offsets.amax(dim=0) - offsets.amin(dim=0)).tolist())
     key = tuple(tuple(int(v) for v in a) for a in angles.tolist())
-    return _line_order_in_grid(extent, key)
+    return _line_order_in_grid(common.grid_extent(offsets), key)
 
 
 @lru_cache(maxsize=32)
@@ -42,15 +43,17 @@ def _line_order_in_grid(
     extent: tuple[int, ...], angles: tuple[tuple[int, ...], ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`line_order` of a ``ez × ey × ex`` grid kernel (computed once per shape and angle set)."""
-    cells = np.indices(extent).reshape(3, -1).T  # (K, 3) grid positions, C order
+    cells = torch.from_numpy(np.indices(extent).reshape(3, -1).T.copy())  # (K, 3) grid positions, C order
     k = cells.shape[0]
+    forward = torch.tensor(angles, dtype=torch.int64).reshape(-1, 3)
+    table = common.grid_neighbour_table(cells, torch.cat([forward, -forward]))  # K: outside the kernel
     sequences, lengths = [], []
-    for angle in angles:
-        step, back = (_grid_neighbour(cells, extent, sign * np.array(angle)) for sign in (1, -1))
+    for a in range(len(angles)):
+        step, back = table[a].tolist(), table[len(angles) + a].tolist()
         seq, longest = [], 0
-        for first in (c for c in range(k) if back[c] < 0):
+        for first in (c for c in range(k) if back[c] == k):
             cell, n = first, 0
-            while cell >= 0:
+            while cell < k:
                 seq.append(cell)
                 n, cell = n + 1, step[cell]
             seq.append(k)
@@ -64,15 +67,6 @@ def _line_order_in_grid(
     for table in out:
         table.flags.writeable = False
     return out
-
-
-def _grid_neighbour(cells: np.ndarray, extent: tuple[int, ...], shift: np.ndarray) -> list[int]:
-    """For each grid cell, the index of the cell at ``cells + shift``, or -1 outside the grid (as
-    :func:`pdacrad.radiomics.kernel.neighbour_index`, in numpy: these tables are built outside torch)."""
-    target = cells + shift
-    inside = ((target >= 0) & (target < np.array(extent))).all(axis=1)
-    flat = np.ravel_multi_index(tuple(np.clip(target, 0, np.array(extent) - 1).T), extent)
-    return np.where(inside, flat, -1).tolist()
 
 
 @numba.njit(cache=False, nogil=True)

@@ -26,23 +26,17 @@ def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
     """``(K, H)`` int32: for each kernel cell, the indices of its ``H`` distance-1 neighbours (26-/8-connectivity,
     PyRadiomics' angles) that come *before* it in cell order, or ``K`` where that neighbour lies outside the
     kernel. ``offsets`` is the kernel's ``(K, 3)`` (z, y, x) offsets, a full grid in C order (read-only result,
-    shared between calls)."""
-    extent = offsets.max(dim=0).values - offsets.min(dim=0).values + 1
-    ez, ey, ex = (int(v) for v in extent)
-    return _preceding_in_grid(ez, ey, ex)
+    cached per kernel shape)."""
+    return _preceding_in_grid(common.grid_extent(offsets))
 
 
 @lru_cache(maxsize=16)
-def _preceding_in_grid(ez: int, ey: int, ex: int) -> np.ndarray:
-    """:func:`preceding_neighbours` of a ``ez × ey × ex`` grid kernel (computed once per shape: a table costs a
-    few ms, a sizeable part of a small batch at radius 5)."""
-    grid = torch.meshgrid(torch.arange(ez), torch.arange(ey), torch.arange(ex), indexing="ij")
-    offsets = torch.stack([g.reshape(-1) for g in grid], dim=1)
-    k = offsets.shape[0]
-    table = common.neighbour_table(offsets, common.angles(offsets, (1,), bidirectional=True))
+def _preceding_in_grid(extent: tuple[int, ...]) -> np.ndarray:
+    grid = torch.from_numpy(np.indices(extent).reshape(3, -1).T.copy())
+    table = common.grid_neighbour_table(grid, common.angles(grid, (1,), bidirectional=True))
     # In C order a shift moves every cell by the same index step, so a direction precedes for all cells or none.
-    before = (table < torch.arange(k)).any(dim=1)
-    out = table[before].T.contiguous().to(torch.int32).numpy()
+    before = (table < np.arange(table.shape[1])).any(axis=1)
+    out = np.ascontiguousarray(table[before].T)
     out.flags.writeable = False
     return out
 
