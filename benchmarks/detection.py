@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PANCREAS_LABELS = (1, 4, 5)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,6 +44,7 @@ def main() -> None:
     from tqdm import tqdm
 
     from pdacrad.inference import InferenceConfig, Pipeline
+    from pdacrad.labels import PANCREAS_LABELS
     from pdacrad.synth.cohort import case_seed, generate_case, plan_cohort
 
     pipeline = Pipeline(

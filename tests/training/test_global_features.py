@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from pdacrad_train.global_features import (
-    PANCREAS_LABELS,
     CaseJob,
     case_jobs,
     compute_global_features,
@@ -22,6 +21,7 @@ from pdacrad_train.global_features import (
 from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.workspace import Workspace
 
+from pdacrad.labels import PANCREAS_LABELS
 from pdacrad.synth import generate_cohort
 
 # Small and quick: original image, a few first-order and GLCM features.

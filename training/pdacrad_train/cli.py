@@ -3,19 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
 from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, select
-from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.workspace import Workspace, workspace
+from pdacrad_train.step import step as _step
 
 app = new_app(
     "pdacrad-train",
@@ -33,20 +29,6 @@ app = new_app(
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-@contextmanager
-def _step(config_path: Path, work_dir: Path | None) -> Iterator[tuple[TrainConfig, Workspace]]:
-    """Load the config and workspace; map pdacrad's errors to exit codes (2 invalid input, 1 otherwise)."""
-    try:
-        config = load_config(config_path, work_dir)
-        yield config, workspace(config)
-    except InvalidInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
-    except PdacradError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 @app.command("convert")

@@ -26,25 +26,13 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-#: PANORAMA label values (labelsTr): 0 background, 1 PDAC, 2 veins, 3 arteries, 4 pancreas, 5 pancreatic duct,
-#: 6 common bile duct.
-PANORAMA_LABELS = {
-    "background": 0,
-    "PDAC": 1,
-    "veins": 2,
-    "arteries": 3,
-    "pancreas": 4,
-    "pancreatic_duct": 5,
-    "common_bile_duct": 6,
-}
-#: Labels that together make the "pancreas" of Stage 1 and of the ROI: tumour, parenchyma, duct.
-PANCREAS_LABELS = (1, 4, 5)
 CASES_COLUMNS = ["case", "label", "lesion_voxels", "roi_index_xyz", "roi_size_xyz"]
 
 
@@ -162,7 +150,7 @@ def convert(config: TrainConfig, ws: Workspace, progress: bool = True) -> pd.Dat
     ]
     _write_dataset_json(
         ws.raw_dataset(config.stage1),
-        {"background": 0, "pancreas": 1},
+        STAGE1_LABELS,
         len(cases),
         "pdacrad Stage 1: whole CT, pancreas incl. tumour and duct (PANORAMA labels 1, 4, 5).",
     )

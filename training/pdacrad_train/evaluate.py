@@ -19,6 +19,7 @@ import typer
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
+from pdacrad_train.step import step
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -79,9 +80,7 @@ def command(
     variant against baseline (DeLong and paired bootstrap), ROC/PR/FROC plots and one self-contained
     report.html in <work_dir>/evaluation.
     """
-    from pdacrad_train.cli import _step
-
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         result, files = run_evaluate(cfg, ws, predictions, labels, out, n_bootstrap, seed)
         for v in result.variants:
             ci = v.intervals

@@ -32,18 +32,17 @@ import typer
 import yaml
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.labels import PANCREAS_LABELS
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
+from pdacrad_train.step import step
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-#: Labels of a PANORAMA label map that make up the pancreas for the ground-truth fallback.
-PANCREAS_LABELS = (1, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ def features_table(cases: Sequence[str], cache_dir: Path) -> pd.DataFrame:
 def case_jobs(ws: Workspace, cases: Sequence[str], masks: Path | None) -> tuple[list[CaseJob], str]:
     """Jobs for ``cases`` and a description of the mask source (see the module docstring for the order)."""
     images = ws.cohort / "imagesTr"
-    oof = ws.root / "stage1_oof"
+    oof = ws.stage1_oof
     if masks is None and oof.is_dir():
         masks = oof
     if masks is not None:
@@ -297,8 +296,6 @@ def command(
     <work_dir>/radiomics/global_features/<case>.json, so a rerun computes only what is missing or stale.
     Writes <work_dir>/radiomics/global_features.csv (case × feature; an empty mask gives a row of NaN).
     """
-    from pdacrad_train.cli import _step
-
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         table = run_global_features(ws, load_radiomics_config(cfg, radiomics_config), masks, scheduler)
         typer.echo(f"→ {table}")

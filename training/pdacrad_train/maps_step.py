@@ -37,9 +37,9 @@ from typing import Any
 import typer
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.labels import PANCREAS_LABELS
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.global_features import (
-    PANCREAS_LABELS,
     dask_client,
     feature_folder,
     training_cases,
@@ -47,6 +47,7 @@ from pdacrad_train.global_features import (
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import load_radiomics_config
+from pdacrad_train.step import step
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def map_jobs(
     """Jobs for ``cases`` and a description of the mask source (see the module docstring for the order)."""
     raw = ws.raw_dataset(config.stage2)
     images = raw / "imagesTr"
-    oof = ws.root / "stage1_oof"
+    oof = ws.stage1_oof
     if masks is None and oof.is_dir():
         masks = oof
     if masks is not None:
@@ -308,9 +309,7 @@ def command(
     cases with Dask; each case stamped in <work_dir>/radiomics/maps/, so a rerun computes only what is missing or
     stale. Needs `convert` and `select` first.
     """
-    from pdacrad_train.cli import _step
-
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         rcfg = load_radiomics_config(cfg, radiomics_config)
         result = run_maps(cfg, ws, radiomics_json, masks, scheduler, rcfg.n_workers, device)
         typer.echo(

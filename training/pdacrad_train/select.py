@@ -30,6 +30,7 @@ from pdacrad_train.global_features import feature_folder, features_table_path, l
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
+from pdacrad_train.step import step
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -191,9 +192,7 @@ def command(
     stratified CV AUROC and AP with 95% bootstrap CIs. Writes <work_dir>/radiomics/radiomics.json,
     selection_report.json, and Stage 2's global_vectors.json. Needs `global-features` first.
     """
-    from pdacrad_train.cli import _step
-
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         result = run_select(cfg, ws, load_radiomics_config(cfg, radiomics_config))
         typer.echo(f"selected: {', '.join(result.spec.global_features)}")
         typer.echo(f"radiomics-only SVM, {result.cv.n_folds}-fold stratified CV: {result.cv.summary()}")

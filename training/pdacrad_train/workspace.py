@@ -31,6 +31,12 @@ class Workspace:
         return self.root / "cases.csv"
 
     @property
+    def stage1_oof(self) -> Path:
+        """Out-of-fold Stage-1 pancreas masks ``<case>.nii.gz`` (full CT grid, uint8 0/1), each predicted by the
+        Stage-1 fold model that did not train on the case; the radiomics steps read them."""
+        return self.root / "stage1_oof"
+
+    @property
     def tmp(self) -> Path:
         """Scratch folder on the same file system, for writes that finish with an atomic rename."""
         return self.root / "tmp"

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-PANCREAS_REGION_LABELS: tuple[int, ...] = (1, 4, 5)
+from pdacrad.labels import PANCREAS_LABELS
+
+PANCREAS_REGION_LABELS: tuple[int, ...] = PANCREAS_LABELS
 """Stage-2 labels that form the pancreas region: PDAC, pancreas parenchyma, pancreatic duct (PANORAMA)."""
 
 DILATION_CUBE_VOXELS = 5

@@ -14,10 +14,11 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
+from pdacrad.labels import Label
 from pdacrad.synth.geometry import Grid, Slices, polyline_field, smooth_noise
 
 # PANORAMA label values (SPEC.md).
-BACKGROUND, PDAC, VEINS, ARTERIES, PANCREAS, DUCT, CBD = 0, 1, 2, 3, 4, 5, 6
+BACKGROUND, PDAC, VEINS, ARTERIES, PANCREAS, DUCT, CBD = (int(label) for label in Label)
 
 
 @dataclass(frozen=True, eq=False)
