@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from pdacrad.errors import InvalidInputError, ResourceError
-from pdacrad.radiomics_spec import RadiomicsSpec, is_shape_feature
+from pdacrad.radiomics_spec import VARIANTS, ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}}}
 MAP_PARAMS = {
@@ -41,9 +42,72 @@ def test_round_trip_keeps_every_field_and_the_spec_layout(tmp_path: Path) -> Non
     spec = _spec()
     spec.save(tmp_path / "radiomics.json")
     data = json.loads((tmp_path / "radiomics.json").read_text())
-    assert set(data) == {"params", "global_features", "scaler", "map_features", "map_params"}
+    assert set(data) == {
+        "params",
+        "global_features",
+        "scaler",
+        "map_features",
+        "map_params",
+        "inputs",
+        "preprocessing",
+    }
     assert data["scaler"] == {"mean": [0.5, 0.9, 4.0], "std": [0.1, 0.05, 0.5]}
+    assert data["inputs"] == {"maps": True, "global_vector": True}
+    assert data["preprocessing"] == {
+        "roi_margins_mm_xyz": [100.0, 50.0, 15.0],
+        "pancreas": "largest_component",
+        "map_mask_dilation_mm": 5.0,
+    }
     assert RadiomicsSpec.load(tmp_path / "radiomics.json") == spec
+
+
+def test_files_without_inputs_or_preprocessing_get_what_their_lists_imply(tmp_path: Path) -> None:
+    data = _spec().to_dict()
+    del data["inputs"], data["preprocessing"]
+    data["map_features"] = []
+    spec = RadiomicsSpec.from_dict(data)
+    assert (spec.inputs, spec.variant) == (ModelInputs(maps=False, global_vector=True), "global")
+    assert spec.preprocessing == Preprocessing()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_variant_round_trips_with_its_inputs_and_preprocessing(tmp_path: Path, variant: str) -> None:
+    spec = dataclasses.replace(
+        _spec().for_variant(variant),
+        preprocessing=Preprocessing((80.0, 40.0, 10.0), map_mask_dilation_mm=3.0),
+    )
+    spec.save(tmp_path / "radiomics.json")
+    loaded = RadiomicsSpec.load(tmp_path / "radiomics.json")
+    assert loaded == spec and loaded.variant == variant
+    assert loaded.preprocessing.roi_margins_mm_xyz == (80.0, 40.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("data_changes", "message"),
+    [
+        ({"inputs": {"maps": True, "global_vector": False}, "map_features": []}, "map_features is empty"),
+        (
+            {"inputs": {"maps": False, "global_vector": True}, "global_features": []},
+            "global_features is empty",
+        ),
+        ({"inputs": {"maps": "yes", "global_vector": False}}, "'inputs' must be"),
+        ({"preprocessing": {"roi_margins_mm_xyz": [100, 50]}}, "roi_margins_mm_xyz"),
+        ({"preprocessing": {"pancreas": "all_components"}}, "unknown rule"),
+        ({"preprocessing": {"margins": [1, 2, 3]}}, "unknown key"),
+    ],
+)
+def test_invalid_inputs_or_preprocessing_are_named(data_changes: dict, message: str) -> None:
+    data = _spec().to_dict()
+    if "global_features" in data_changes:
+        data["scaler"] = {"mean": [], "std": []}
+    data.update(data_changes)
+    with pytest.raises(ResourceError, match=re.escape(message)):
+        RadiomicsSpec.from_dict(data)
+
+
+def test_unknown_variant_is_invalid_input() -> None:
+    with pytest.raises(InvalidInputError, match="unknown Stage-2 variant"):
+        _spec().for_variant("baseline")
 
 
 @pytest.mark.parametrize(

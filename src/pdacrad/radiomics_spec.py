@@ -6,29 +6,119 @@ The file is written by the training tree's ``select`` step and read once at infe
      "global_features": ["original_glcm_Correlation", ...],          # order of the Stage-2 global vector
      "scaler":          {"mean": [...], "std": [...]},                # z-score of each global feature
      "map_features":    ["wavelet-LLH_glszm_...", ...],               # order of the Stage-2 map channels
-     "map_params":      {...PyRadiomics params file of the voxel-wise maps...}}
+     "map_params":      {...PyRadiomics params file of the voxel-wise maps...},
+     "inputs":          {"maps": true, "global_vector": true},        # optional: what the Stage-2 model takes
+     "preprocessing":   {"roi_margins_mm_xyz": [100, 50, 15],         # optional: how the model's inputs were made
+                         "pancreas": "largest_component", "map_mask_dilation_mm": 5.0}}
 
 Feature names follow PyRadiomics (``<imageType>_<featureClass>_<Feature>``). Map features never include shape
 features: shape describes the whole segment and has no voxel-wise map.
+
+``inputs`` says which of the four ablation variants the Stage-2 model is (:data:`VARIANTS`): ``base`` (CT only),
+``maps`` (CT + map channels, plain network), ``global`` (CT + global vector by cross-attention), ``both``. Absent
+(files written before it existed), it is what the lists imply: maps iff ``map_features``, global vector iff
+``global_features``. ``preprocessing`` is what the training tree used to make the model's inputs, so that inference
+makes them the same way; absent, it is the defaults of :class:`Preprocessing` (the PANORAMA recipe).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from pdacrad.errors import InvalidInputError, ResourceError
 from pdacrad.io.atomic import atomic_write_json
+from pdacrad.preprocessing.roi import DEFAULT_MARGINS_MM
 
 _FEATURE_NAME = re.compile(r"^[A-Za-z0-9.\-]+_[A-Za-z0-9]+_[A-Za-z0-9]+$")
 _KEYS = ("params", "global_features", "scaler", "map_features", "map_params")
+
+#: The ablation variants of Stage 2, by the inputs the model takes besides the CT.
+VARIANTS: tuple[str, ...] = ("base", "maps", "global", "both")
+#: Margin in mm by which the radiomics pancreas is dilated before computing maps (covers the tumour rim).
+MAP_MASK_DILATION_MM = 5.0
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Which radiomics inputs a Stage-2 model takes besides the CT: parametric-map channels and/or the global
+    vector (cross-attention at the bottleneck)."""
+
+    maps: bool
+    global_vector: bool
+
+    @classmethod
+    def of_variant(cls, variant: str) -> ModelInputs:
+        """The inputs of an ablation variant (``base``, ``maps``, ``global``, ``both``).
+
+        Raises:
+            InvalidInputError: unknown variant.
+        """
+        if variant not in VARIANTS:
+            raise InvalidInputError(f"unknown Stage-2 variant {variant!r}; known: {', '.join(VARIANTS)}.")
+        return cls(maps=variant in ("maps", "both"), global_vector=variant in ("global", "both"))
+
+    @property
+    def variant(self) -> str:
+        """The ablation variant these inputs make."""
+        return VARIANTS[int(self.maps) + 2 * int(self.global_vector)]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the Stage-2 inputs were made at training, and so must be made at inference.
+
+    Attributes:
+        roi_margins_mm_xyz: ROI margins around the Stage-1 pancreas in mm, physical (x, y, z) order.
+        pancreas: the rule that turns a Stage-1 mask into the pancreas of the global features and the map mask;
+            ``largest_component`` = its largest 26-connected component.
+        map_mask_dilation_mm: margin in mm by which that pancreas is dilated for the maps.
+    """
+
+    roi_margins_mm_xyz: tuple[float, float, float] = DEFAULT_MARGINS_MM
+    pancreas: Literal["largest_component"] = "largest_component"
+    map_mask_dilation_mm: float = MAP_MASK_DILATION_MM
+
+    def __post_init__(self) -> None:
+        margins = tuple(float(m) for m in self.roi_margins_mm_xyz)
+        if len(margins) != 3 or not all(math.isfinite(m) and m >= 0 for m in margins):
+            raise ResourceError(f"preprocessing.roi_margins_mm_xyz must be 3 numbers ≥ 0, got {margins}.")
+        object.__setattr__(self, "roi_margins_mm_xyz", margins)
+        if self.pancreas != "largest_component":
+            raise ResourceError(
+                f"preprocessing.pancreas: unknown rule {self.pancreas!r} (largest_component)."
+            )
+        if not (math.isfinite(self.map_mask_dilation_mm) and self.map_mask_dilation_mm >= 0):
+            raise ResourceError(
+                f"preprocessing.map_mask_dilation_mm must be ≥ 0, got {self.map_mask_dilation_mm}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "roi_margins_mm_xyz": list(self.roi_margins_mm_xyz),
+            "pancreas": self.pancreas,
+            "map_mask_dilation_mm": self.map_mask_dilation_mm,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "preprocessing") -> Preprocessing:
+        if not isinstance(data, Mapping):
+            raise ResourceError(f"{where}: expected an object, got {type(data).__name__}.")
+        unknown = sorted(set(data) - {"roi_margins_mm_xyz", "pancreas", "map_mask_dilation_mm"})
+        if unknown:
+            raise ResourceError(f"{where}: unknown key(s) {', '.join(unknown)}.")
+        try:
+            return cls(**dict(data))
+        except (TypeError, ValueError) as error:
+            raise ResourceError(f"{where}: {error}") from None
 
 
 def is_shape_feature(name: str) -> bool:
@@ -50,10 +140,13 @@ class RadiomicsSpec:
         map_features: names of the parametric-map features, in the order of the Stage-2 input channels 1..N.
         map_params: PyRadiomics params used for the maps (``setting``, ``voxelSetting``, ``imageType``, and
             pdacrad's ``pdacrad: {intensityWindow: [low, high]}`` in HU).
+        inputs: which of these the Stage-2 model takes; ``None`` on construction means what the lists imply.
+        preprocessing: how the inputs are made (ROI margins, pancreas rule, map-mask dilation).
 
     Raises:
         ResourceError: lengths differ, a name is not a PyRadiomics feature name or is repeated, a scaler value
-            is not finite or a std is not > 0, or a map feature is a shape feature.
+            is not finite or a std is not > 0, a map feature is a shape feature, or ``inputs`` asks for maps or a
+            vector whose feature list is empty.
     """
 
     params: Mapping[str, Any]
@@ -62,6 +155,8 @@ class RadiomicsSpec:
     std: tuple[float, ...]
     map_features: tuple[str, ...] = ()
     map_params: Mapping[str, Any] = field(default_factory=dict)
+    inputs: ModelInputs = None  # type: ignore[assignment]  # None → derived in __post_init__
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so the spec stays hashable-ish and immutable.
@@ -90,6 +185,29 @@ class RadiomicsSpec:
             raise ResourceError(
                 "radiomics spec: params and map_params must be mappings (PyRadiomics sections)."
             )
+        if self.inputs is None:
+            object.__setattr__(
+                self,
+                "inputs",
+                ModelInputs(maps=bool(self.map_features), global_vector=bool(self.global_features)),
+            )
+        if self.inputs.maps and not self.map_features:
+            raise ResourceError("radiomics spec: inputs.maps is true but map_features is empty.")
+        if self.inputs.global_vector and not self.global_features:
+            raise ResourceError("radiomics spec: inputs.global_vector is true but global_features is empty.")
+
+    @property
+    def variant(self) -> str:
+        """The ablation variant of the Stage-2 model this spec feeds (``base``, ``maps``, ``global``, ``both``)."""
+        return self.inputs.variant
+
+    def for_variant(self, variant: str) -> RadiomicsSpec:
+        """This spec with ``inputs`` set to ``variant``'s (same features, scaler, params and preprocessing).
+
+        Raises:
+            InvalidInputError: unknown variant. ResourceError: the variant needs a list that is empty here.
+        """
+        return dataclasses.replace(self, inputs=ModelInputs.of_variant(variant))
 
     def zscore(self, features: Mapping[str, float]) -> np.ndarray:
         """The global vector ``(len(global_features),)`` float32: each feature z-scored with the stored scaler.
@@ -114,6 +232,8 @@ class RadiomicsSpec:
             "scaler": {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]},
             "map_features": list(self.map_features),
             "map_params": _plain(self.map_params),
+            "inputs": {"maps": self.inputs.maps, "global_vector": self.inputs.global_vector},
+            "preprocessing": self.preprocessing.to_dict(),
         }
 
     @classmethod
@@ -135,8 +255,18 @@ class RadiomicsSpec:
         ):
             if not isinstance(value, list):
                 raise ResourceError(f"{where}: '{key}' must be a list, got {type(value).__name__}.")
+        inputs = data.get("inputs")
+        if inputs is not None and (
+            not isinstance(inputs, Mapping)
+            or set(inputs) != {"maps", "global_vector"}
+            or not all(isinstance(v, bool) for v in inputs.values())
+        ):
+            raise ResourceError(f"{where}: 'inputs' must be {{'maps': bool, 'global_vector': bool}}.")
+        preprocessing = Preprocessing.from_dict(data.get("preprocessing", {}), f"{where}: preprocessing")
         try:
             return cls(
+                inputs=None if inputs is None else ModelInputs(inputs["maps"], inputs["global_vector"]),
+                preprocessing=preprocessing,
                 params=data["params"],
                 global_features=tuple(data["global_features"]),
                 mean=tuple(float(v) for v in scaler["mean"]),

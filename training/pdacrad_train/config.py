@@ -96,12 +96,39 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentConfig:
+    """The cross-validated ablation study run by ``pdacrad-train experiment``.
+
+    ``variants`` of Stage 2 (``base`` CT, ``maps`` + map channels, ``global`` + global vector, ``both``), trained
+    on ``folds`` (``None``: every fold of ``splits``) with ``plain_trainer`` (base, maps) and ``radiomics_trainer``
+    (global, both); Stage 1 on the same folds with ``stage1.trainer``. The map variants' nnU-Net datasets get ids
+    from ``maps_dataset_id``: that id itself for pooled feature selection, ``maps_dataset_id + 1 + k`` for fold k
+    under per-fold selection (each fold its own map channels). ``allow_gt_masks``: let the radiomics steps fall back
+    to the ground-truth pancreas when out-of-fold Stage-1 masks are missing (never silently). ``n_bootstrap``:
+    replicates of the evaluation's CIs and paired tests.
+    """
+
+    variants: tuple[str, ...] = ("base", "maps", "global", "both")
+    folds: tuple[int, ...] | None = None
+    plain_trainer: str = "nnUNetTrainerPicai"
+    radiomics_trainer: str = "nnUNetTrainerRadiomics"
+    maps_dataset_id: int = 910
+    allow_gt_masks: bool = False
+    n_bootstrap: int = 1000
+
+
+@dataclass(frozen=True)
 class ExportConfig:
-    """What ``export`` writes: ``dir`` (the SPEC ``resources/`` folder), which checkpoint of each stage, and the
-    manifest's provenance fields."""
+    """What ``export`` writes: ``dir`` (the SPEC ``resources/`` folder), which checkpoint of each stage, the
+    Stage-2 ``variant`` of the experiment and its ``folds`` (``None``: the stage config's ``fold``; a list:
+    those folds' models as an nnU-Net ensemble, which averages their softmax), and the manifest's provenance."""
 
     dir: str = "resources"
-    checkpoint: Literal["checkpoint_final.pth", "checkpoint_best.pth"] = "checkpoint_final.pth"
+    checkpoint: Literal["checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_best_picai.pth"] = (
+        "checkpoint_final.pth"
+    )
+    variant: str | None = None
+    folds: tuple[int, ...] | None = None
     demo: bool = True
     trained_on: str = ""
 
@@ -118,8 +145,16 @@ class TrainConfig:
     holdout: HoldoutConfig = HoldoutConfig()
     splits: SplitsConfig = SplitsConfig()
     run: RunConfig = RunConfig()
+    experiment: ExperimentConfig = ExperimentConfig()
     export: ExportConfig = ExportConfig()
     source: str = ""
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        """The cross-validation folds the experiment runs (``experiment.folds`` or all of ``splits``)."""
+        return (
+            self.experiment.folds if self.experiment.folds is not None else tuple(range(self.splits.n_folds))
+        )
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
@@ -193,6 +228,27 @@ def _validate(config: TrainConfig) -> None:
     ):
         raise InvalidInputError(
             "splits: source 'baseline' needs baseline_stage1 and baseline_stage2 fold files."
+        )
+    from pdacrad.radiomics_spec import VARIANTS
+
+    unknown = [v for v in config.experiment.variants if v not in VARIANTS]
+    if unknown or not config.experiment.variants:
+        raise InvalidInputError(
+            f"experiment.variants: {unknown or 'empty'}; choose from {', '.join(VARIANTS)}."
+        )
+    bad_folds = [f for f in config.experiment.folds or () if not 0 <= f < config.splits.n_folds]
+    if bad_folds:
+        raise InvalidInputError(f"experiment.folds: {bad_folds} outside 0..{config.splits.n_folds - 1}.")
+    maps_ids = range(
+        config.experiment.maps_dataset_id, config.experiment.maps_dataset_id + config.splits.n_folds + 1
+    )
+    if not (maps_ids[0] >= 1 and maps_ids[-1] <= 999) or {
+        config.stage1.dataset_id,
+        config.stage2.dataset_id,
+    } & set(maps_ids):
+        raise InvalidInputError(
+            f"experiment.maps_dataset_id: ids {maps_ids[0]}..{maps_ids[-1]} (pooled + one per fold) must lie in "
+            "1..999 and differ from stage1/stage2 dataset_id."
         )
     for key, stage in (("stage1", config.stage1), ("stage2", config.stage2)):
         if not 1 <= stage.dataset_id <= 999:

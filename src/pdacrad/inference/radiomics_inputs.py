@@ -31,19 +31,26 @@ import numpy as np
 import SimpleITK as sitk
 
 from pdacrad.errors import ResourceError
-from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad.preprocessing.roi import largest_component
+from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM, Preprocessing, RadiomicsSpec
 from pdacrad.resources import RADIOMICS_NAME
 
 logger = logging.getLogger(__name__)
-
-#: Margin in mm by which the pancreas is dilated before computing maps (covers the tumour rim).
-MAP_MASK_DILATION_MM = 5.0
 #: Precision of the parametric maps: the float64 reference. (float32 would be faster, but its batched eigen solve
 #: for GLCM MCC fails to converge on some demo kernels — "linalg.eigh ... ill-conditioned" — so it is not used.)
 MAP_DTYPE = "float64"
 #: Key of the plans configuration block written by ``nnUNetTrainerRadiomics`` (kept here as a string so that
 #: importing this module does not import nnU-Net).
 PLANS_KEY = "pdacrad_radiomics"
+
+
+def radiomics_pancreas(stage1_mask: sitk.Image, preprocessing: Preprocessing = Preprocessing()) -> sitk.Image:
+    """The pancreas of the global features and of the map mask, from a Stage-1 mask (non-zero = pancreas) by the
+    rule ``preprocessing.pancreas`` — today always its largest connected component. The training tree (global
+    features and maps of out-of-fold Stage-1 masks) and inference call this same function. uint8 0/1, same grid."""
+    if preprocessing.pancreas != "largest_component":  # Preprocessing validates the name; one rule exists
+        raise ResourceError(f"unknown pancreas rule {preprocessing.pancreas!r}")
+    return largest_component(sitk.Cast(stage1_mask != 0, sitk.sitkUInt8))
 
 
 def map_mask(pancreas: sitk.Image, dilation_mm: float = MAP_MASK_DILATION_MM) -> sitk.Image:
@@ -230,4 +237,5 @@ __all__: Sequence[str] = (
     "map_mask",
     "model_channel_names",
     "on_grid",
+    "radiomics_pancreas",
 )

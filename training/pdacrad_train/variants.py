@@ -1,0 +1,55 @@
+"""The four Stage-2 variants of the ablation study as nnU-Net datasets and trainers.
+
+=========  ======================  ==========================  ==========================================
+variant    input channels          network                     nnU-Net dataset
+=========  ======================  ==========================  ==========================================
+base       CT                      plain (``plain_trainer``)   ``stage2`` (the CT-only ROI dataset)
+maps       CT + map channels       plain (``plain_trainer``)   a map dataset (below)
+global     CT                      RadiomicsUNet (+ vector)    ``stage2``
+both       CT + map channels       RadiomicsUNet (+ vector)    a map dataset
+=========  ======================  ==========================  ==========================================
+
+Map datasets hold the CT crops and labels of ``stage2`` plus the map channels of one feature selection: the
+pooled selection → ``experiment.maps_dataset_id``; per-fold selection → ``maps_dataset_id + 1 + k`` for fold k,
+because each fold's selection may choose other maps (nnU-Net's input channels are fixed per dataset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from pdacrad.radiomics_spec import ModelInputs
+from pdacrad_train.config import StageConfig, TrainConfig
+
+SelectionMode = Literal["per-fold", "pooled"]
+
+
+def stage2_trainer(config: TrainConfig, variant: str) -> str:
+    """The trainer class name of ``variant``: the radiomics trainer when the model takes the global vector."""
+    inputs = ModelInputs.of_variant(variant)
+    return config.experiment.radiomics_trainer if inputs.global_vector else config.experiment.plain_trainer
+
+
+def maps_dataset(config: TrainConfig, mode: SelectionMode, fold: int | None) -> StageConfig:
+    """The nnU-Net dataset of the map variants for one feature selection (``fold`` ignored when pooled)."""
+    if mode == "pooled":
+        return dataclasses.replace(
+            config.stage2,
+            dataset_id=config.experiment.maps_dataset_id,
+            dataset_name=f"{config.stage2.dataset_name}MapsPooled",
+        )
+    if fold is None:
+        raise ValueError("per-fold selection needs a fold")
+    return dataclasses.replace(
+        config.stage2,
+        dataset_id=config.experiment.maps_dataset_id + 1 + fold,
+        dataset_name=f"{config.stage2.dataset_name}MapsFold{fold}",
+    )
+
+
+def stage2_for(config: TrainConfig, variant: str, fold: int, mode: SelectionMode) -> StageConfig:
+    """Stage 2 of ``variant`` in fold ``fold``: its dataset, trainer and fold, as a :class:`StageConfig`."""
+    inputs = ModelInputs.of_variant(variant)
+    stage = maps_dataset(config, mode, fold) if inputs.maps else config.stage2
+    return dataclasses.replace(stage, trainer=stage2_trainer(config, variant), fold=fold)
