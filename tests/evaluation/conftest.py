@@ -82,7 +82,7 @@ def write_cv_predictions(
 ) -> CvPredictions:
     """``<tmp>/predictions/<variant>/fold_<k>/<case>/…`` for each variant (same label maps, per-variant
     detection maps from its own seed and separation) and ``<tmp>/labels``."""
-    separations = separations or {"baseline": 0.1, "maps": 0.3}
+    separations = separations or {"base": 0.1, "maps": 0.3}
     root = tmp / "predictions"
     folds: dict[str, int] = {}
     variants = {}

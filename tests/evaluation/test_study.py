@@ -33,7 +33,7 @@ def _direct(cases):
 
 def test_layout_discovery(cv_predictions) -> None:
     found = discover_predictions(cv_predictions.root)
-    assert list(found) == ["baseline", "maps"]
+    assert list(found) == ["base", "maps"]
     for case in found["maps"]:
         assert case.fold == str(cv_predictions.folds[case.case])
         assert case.detection_map.name == "detection_map.mha"
@@ -41,7 +41,7 @@ def test_layout_discovery(cv_predictions) -> None:
 
 def test_per_fold_and_pooled_equal_direct_picai_eval(cv_predictions) -> None:
     result = evaluate_predictions(cv_predictions.root, cv_predictions.labels_dir, CONFIG)
-    assert [v.variant for v in result.variants] == ["baseline", "maps"]
+    assert [v.variant for v in result.variants] == ["base", "maps"]
     for v in result.variants:
         cases = cv_predictions.variants[v.variant]
         direct = _direct(cases)
@@ -56,10 +56,10 @@ def test_per_fold_and_pooled_equal_direct_picai_eval(cv_predictions) -> None:
 
 
 def test_better_variant_wins_its_paired_tests(tmp_path) -> None:
-    cv = write_cv_predictions(tmp_path, n=60, separations={"baseline": 0.0, "both": 0.8})
+    cv = write_cv_predictions(tmp_path, n=60, separations={"base": 0.0, "both": 0.8})
     result = evaluate_predictions(cv.root, cv.labels_dir, CONFIG)
     (comparison,) = result.comparisons
-    assert comparison.variant == "both" and comparison.reference == "baseline"
+    assert comparison.variant == "both" and comparison.reference == "base"
     tests = {(t.metric, t.method.split(" (")[0]): t for t in comparison.tests}
     assert set(tests) == {
         ("AUROC", "DeLong"),
@@ -69,7 +69,7 @@ def test_better_variant_wins_its_paired_tests(tmp_path) -> None:
     }
     pooled = {v.variant: v.pooled for v in result.variants}
     auroc = tests[("AUROC", "DeLong")]
-    assert auroc.difference == pytest.approx(pooled["both"].auroc - pooled["baseline"].auroc)
+    assert auroc.difference == pytest.approx(pooled["both"].auroc - pooled["base"].auroc)
     assert auroc.difference > 0.2 and auroc.p_value < 0.01
     assert tests[("AUROC", "paired bootstrap")].p_value < 0.05
 
@@ -84,7 +84,7 @@ def test_report_files(cv_predictions, tmp_path) -> None:
     assert pooled["label"] == "+maps" and pooled["AUROC_low"] <= pooled["AUROC"] <= pooled["AUROC_high"]
     assert len(pd.read_csv(files.comparisons_csv)) == 4
     saved = json.loads(files.json.read_text())
-    assert saved["format_version"] == 1 and set(saved["variants"]) == {"baseline", "maps"}
+    assert saved["format_version"] == 1 and set(saved["variants"]) == {"base", "maps"}
     for path in files.plots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = files.html.read_text()
@@ -97,7 +97,7 @@ def test_report_files(cv_predictions, tmp_path) -> None:
 
 def test_variant_with_other_cases_is_refused(cv_predictions) -> None:
     shutil.rmtree(next((cv_predictions.root / "maps" / "fold_0").iterdir()))
-    with pytest.raises(InvalidInputError, match="same cases as 'baseline'"):
+    with pytest.raises(InvalidInputError, match="same cases as 'base'"):
         evaluate_predictions(cv_predictions.root, cv_predictions.labels_dir, CONFIG)
 
 

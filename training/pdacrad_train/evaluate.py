@@ -2,7 +2,7 @@
 
 Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
 of :mod:`pdacrad.evaluation.layout`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
-validation cases with that fold's model), variants ``baseline``, ``maps``, ``global``, ``both``; labels from the
+validation cases with that fold's model), variants ``base``, ``maps``, ``global``, ``both``; labels from the
 cohort's ``labelsTr``. Output in ``<work_dir>/evaluation/``: ``metrics.csv``, ``comparisons.csv``,
 ``evaluation.json``, ``roc.png``, ``pr.png``, ``froc.png`` and ``report.html``. Cheap to rerun: it always
 recomputes from the predictions.
@@ -76,8 +76,8 @@ def command(
     """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
 
     Reads <predictions>/<variant>/fold_<k>/<case>/detection_map.mha and likelihood.json for the variants
-    baseline, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
-    variant against baseline (DeLong and paired bootstrap), ROC/PR/FROC plots and one self-contained
+    base, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
+    variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots and one self-contained
     report.html in <work_dir>/evaluation.
     """
     with step(config, work_dir) as (cfg, ws):

@@ -57,7 +57,7 @@ def render_html(
         "<h2>Paired tests against the baseline</h2>",
         "<p class='note'>Same cases for both models. DeLong: correlated AUROCs. Paired bootstrap: "
         "two-sided, shifted bootstrap distribution of the difference.</p>",
-        _table_html(comparisons) if len(comparisons) else "<p>No baseline variant: no paired tests.</p>",
+        _table_html(comparisons) if len(comparisons) else "<p>No base variant: no paired tests.</p>",
         "<h2>Curves</h2>",
         *(_embed_png(path, f"{name} curve") for name, path in plots.items()),
         "<h2>Per fold</h2>",

@@ -11,8 +11,9 @@ Cross-validation predictions (input of ``pdacrad-train evaluate``)::
     <root>/<variant>/fold_<k>/<case>/...   the validation cases of fold k, predicted by fold k's model
     <root>/<variant>/<case>/...            (no fold_* folders: one pooled set, reported as fold "all")
 
-``<variant>`` is ``baseline`` (CT only), ``maps`` (+ parametric maps), ``global`` (+ global radiomics vector) or
-``both``; other folder names are evaluated too, after these. ``baseline`` is the reference of paired tests.
+``<variant>`` is ``base`` (CT only), ``maps`` (+ parametric maps), ``global`` (+ global radiomics vector) or
+``both`` (:data:`pdacrad.radiomics_spec.VARIANTS`); other folder names are evaluated too, after these. ``base`` is
+the reference of paired tests.
 Labels are PANORAMA label maps ``<labels_dir>/<case>.nii.gz`` (label 1 = PDAC) on the same grid as the maps.
 """
 
@@ -27,9 +28,9 @@ from pdacrad.errors import InvalidInputError
 
 DETECTION_MAP_NAME = "detection_map.mha"
 LIKELIHOOD_NAME = "likelihood.json"
-REFERENCE_VARIANT = "baseline"
+REFERENCE_VARIANT = "base"
 VARIANT_LABELS: dict[str, str] = {
-    "baseline": "baseline",
+    "base": "base",
     "maps": "+maps",
     "global": "+global",
     "both": "+both",
