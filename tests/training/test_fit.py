@@ -61,3 +61,30 @@ def test_patch_stages_features_and_batch_are_overridden_consistently() -> None:
 def test_none_keeps_nnunets_plan() -> None:
     out = apply_plans_overrides(_plans(), StageConfig(dataset_id=1, dataset_name="x"))
     assert out["configurations"]["3d_fullres"] == _plans()["configurations"]["3d_fullres"]
+
+
+def test_raw_dataset_digest_changes_when_a_channel_or_dataset_json_changes(tmp_path) -> None:
+    """The preprocessing marker: maps recomputed from other masks must not reuse old preprocessed arrays."""
+    import os
+
+    from pdacrad_train.fit import raw_dataset_digest
+
+    raw = tmp_path / "Dataset901_X"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    (raw / "dataset.json").write_text('{"channel_names": {"0": "CT"}}')
+    (raw / "imagesTr" / "a_0000.nii.gz").write_bytes(b"ct")
+    (raw / "imagesTr" / "a_0001.nii.gz").write_bytes(b"map")
+    (raw / "labelsTr" / "a.nii.gz").write_bytes(b"label")
+    first = raw_dataset_digest(raw)
+    assert raw_dataset_digest(raw) == first
+    channel = raw / "imagesTr" / "a_0001.nii.gz"
+    channel.write_bytes(b"other map")  # recomputed from other masks: new size and time
+    second = raw_dataset_digest(raw)
+    assert second != first
+    stat = channel.stat()
+    os.utime(channel, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # same size, rewritten later
+    assert raw_dataset_digest(raw) != second
+    third = raw_dataset_digest(raw)
+    (raw / "dataset.json").write_text('{"channel_names": {"0": "CT", "1": "x_y_z"}}')
+    assert raw_dataset_digest(raw) != third

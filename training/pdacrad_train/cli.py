@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from pdacrad.errors import InvalidInputError
 from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, select
 from pdacrad_train.options import CONFIG as _CONFIG
@@ -16,8 +17,10 @@ from pdacrad_train.step import step as _step
 app = new_app(
     "pdacrad-train",
     help=(
-        "Training tree of pdacrad. Steps, in order: convert → splits → global-features → select → maps → fit → "
-        "evaluate → export. Each step is resumable and reads the same config YAML "
+        "Training tree of pdacrad. `experiment` runs the whole cross-validated study (all folds, out-of-fold "
+        "Stage 1, four Stage-2 variants, ablation table); its steps stay callable alone, in order: convert → splits "
+        "→ fit → global-features → select → maps → fit → evaluate → export. Each step is resumable and reads the "
+        "same config YAML "
         "(training/configs/synthetic-demo.yaml runs end to end on CPU; panorama.yaml is the real recipe). "
         "nnU-Net's nnUNet_raw, nnUNet_preprocessed and nnUNet_results environment variables are respected."
     ),
@@ -63,19 +66,84 @@ def fit_command(
     config: Path = _CONFIG,
     work_dir: Path | None = _WORK_DIR,
     stage: list[str] = typer.Option(["1", "2"], "--stage", "-s", help="Stage(s) to fit: 1, 2 (repeatable)."),
+    fold: str | None = typer.Option(
+        None,
+        "--fold",
+        "-f",
+        help="Fold to train: 0..n_folds-1 or 'all' (default: the stage's config `fold`).",
+    ),
 ) -> None:
-    """nnU-Net planning (config's target spacing and plans overrides), preprocessing and training.
+    """nnU-Net planning (config's target spacing and plans overrides), preprocessing and training of one fold.
 
-    Uses nnU-Net's Python API and its training loop with the configured trainer class (a variant from
-    pdacrad.nnunet_ext, e.g. nnUNetTrainerDemo). Every part is skipped when its output exists; training
-    resumes from checkpoint_latest.pth.
+    Training is nnU-Net's own `run_training` (what `nnUNetv2_train` runs) with the configured trainer class (a
+    variant from pdacrad.nnunet_ext, found through nnUNet_extTrainer), including nnU-Net's final validation.
+    Every part is skipped when its output exists; training resumes from checkpoint_latest.pth. For all folds, the
+    out-of-fold masks and the four Stage-2 variants, use `experiment`.
     """
     from pdacrad_train.convert import stage_of
     from pdacrad_train.fit import fit_stage
 
     with _step(config, work_dir) as (cfg, ws):
+        chosen = None if fold is None else fold if fold == "all" else int(fold)
         for key in stage:
-            fit_stage(stage_of(cfg, key), cfg.run, ws)
+            fit_stage(stage_of(cfg, key), cfg.run, ws, chosen)
+
+
+@app.command("experiment")
+def experiment_command(
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    variants: str | None = typer.Option(
+        None,
+        "--variants",
+        help="Comma-separated Stage-2 variants: base,maps,global,both (default: the config's).",
+    ),
+    folds: str | None = typer.Option(None, "--folds", help="Comma-separated folds, e.g. 0,1 (default: all)."),
+    steps: str | None = typer.Option(
+        None,
+        "--steps",
+        help="Comma-separated steps: prepare,stage1,oof,radiomics,stage2,predict,evaluate (default: all, in order).",
+    ),
+    radiomics_config: Path | None = typer.Option(
+        None, "--radiomics-config", help="Radiomics settings YAML (default: <config stem>.radiomics.yaml)."
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="Print the run ledger (finished units, times) and exit."
+    ),
+) -> None:
+    """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
+    and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
+    cross-validated predictions through the container's code → the ablation table (AUROC, AP, PI-CAI score with
+    95% CIs, paired tests against base) and report.html in <work_dir>/evaluation.
+
+    Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
+    share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node).
+    """
+    from pdacrad_train.experiment import STEPS, ledger_of, run_experiment
+    from pdacrad_train.radiomics_config import load_radiomics_config
+
+    def _list(value: str | None) -> list[str] | None:
+        return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+    with _step(config, work_dir) as (cfg, ws):
+        if status:
+            for row in ledger_of(ws).as_table():
+                typer.echo(f"{row['finished']}  {row['seconds']:>9.1f} s  {row['unit']}")
+            return
+        try:
+            fold_list = None if folds is None else [int(f) for f in _list(folds) or []]
+        except ValueError:
+            raise InvalidInputError(f"--folds: expected comma-separated integers, got {folds!r}.") from None
+        report = run_experiment(
+            cfg,
+            ws,
+            load_radiomics_config(cfg, radiomics_config),
+            _list(variants),
+            fold_list,
+            _list(steps) or STEPS,
+        )
+        if report is not None:
+            typer.echo(f"→ {report}")
 
 
 @app.command("export")

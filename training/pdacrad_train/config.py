@@ -86,13 +86,16 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How to run nnU-Net here: device, worker processes for planning/preprocessing and for augmentation
-    (0 = in the main process, which survives a small ``/dev/shm``)."""
+    """How to run nnU-Net here: device, worker processes for planning/preprocessing/validation export and for
+    augmentation (0 = in the main process, which survives a small ``/dev/shm``), torch threads, and GPUs per
+    training (``num_gpus`` > 1: nnU-Net's DDP, as ``nnUNetv2_train -num_gpus``; one fold per GPU instead: run
+    ``pdacrad-train experiment --folds k`` once per GPU with ``CUDA_VISIBLE_DEVICES=k``)."""
 
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     num_processes: int = 1
     augmentation_workers: int = 0
     torch_threads: int | None = None
+    num_gpus: int = 1
 
 
 @dataclass(frozen=True)

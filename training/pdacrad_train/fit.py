@@ -1,22 +1,30 @@
-"""``fit``: nnU-Net planning, preprocessing and training of one stage through nnU-Net's Python API.
+"""``fit``: nnU-Net planning, preprocessing and training of one stage, each fold through nnU-Net's own entry.
 
 1. fingerprint + plan with nnU-Net's ``ExperimentPlanner`` (``target_spacing_zyx`` → its
    ``overwrite_target_spacing`` for 3d_fullres);
 2. plans overrides from the config (patch size, stages, features, batch size), the topology recomputed with
    nnU-Net's own ``get_pool_and_conv_props`` so strides and kernels stay consistent; only 3d_fullres is kept;
-3. nnU-Net preprocessing of 3d_fullres;
-4. training with the configured trainer class (nnU-Net's loop, our variant from :mod:`pdacrad.nnunet_ext`),
-   resumed from ``checkpoint_latest.pth`` when present. nnU-Net's final validation pass (a spawn pool that
-   re-predicts every validation case) is not run here; ``evaluate`` does the evaluation that matters.
+3. nnU-Net preprocessing of 3d_fullres, redone when the raw dataset changed (its files' names, sizes and
+   modification times, and dataset.json: new map channels or new masks recompute);
+4. training of each fold with ``nnunetv2.run.run_training.run_training`` — the function behind ``nnUNetv2_train`` —
+   with our trainer variants found through ``nnUNet_extTrainer``: nnU-Net's continue (``--c``), validation-only
+   (``--val``), DDP (``run.num_gpus``) and its final validation, which writes ``fold_<k>/validation/<case>.nii.gz``
+   in the raw images' geometry (the out-of-fold Stage-1 masks come from there).
 
-Each part is skipped when its output exists. Everything runs in this process, except nnU-Net's preprocessing
-pool of ``run.num_processes`` workers; data augmentation runs in ``run.augmentation_workers`` workers
-(0 = in-process, which survives a small ``/dev/shm``).
+The same training can be run by hand, e.g. on a GPU node::
+
+    export nnUNet_extTrainer=$(python -c "import pdacrad.nnunet_ext as n; print(n.TRAINER_DIR)")
+    nnUNetv2_train 903 3d_fullres 2 -tr nnUNetTrainerRadiomics [--c] [--val] [-num_gpus 2]
+
+Each part is skipped when its output exists. Everything runs in this process, except nnU-Net's preprocessing and
+validation-export pools of ``run.num_processes`` workers; data augmentation runs in ``run.augmentation_workers``
+workers (0 = in-process, which survives a small ``/dev/shm``).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -34,8 +42,6 @@ logger = logging.getLogger(__name__)
 CONFIGURATION = "3d_fullres"
 #: nnU-Net's minimum edge length of the coarsest feature map (ExperimentPlanner.UNet_featuremap_min_edge_length).
 MIN_FEATURE_MAP_EDGE = 4
-#: nnU-Net's environment variable for the number of data-augmentation worker processes.
-_AUGMENTATION_ENV = "nnUNet_n_proc_DA"
 _PREPROCESSED_MARKER = "pdacrad_preprocessed.json"
 
 
@@ -120,21 +126,36 @@ def plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
     return plans_file
 
 
+def raw_dataset_digest(raw: Path) -> str:
+    """sha256 over the raw dataset's ``dataset.json`` and the name, size and modification time of every file in
+    ``imagesTr``/``labelsTr``: what nnU-Net's preprocessed arrays are made from. Cheap (no file contents read);
+    a rewritten map channel or mask changes its size or time."""
+    digest = hashlib.sha256((raw / "dataset.json").read_bytes())
+    for folder in ("imagesTr", "labelsTr"):
+        for path in sorted((raw / folder).glob("*")):
+            stat = path.stat()
+            digest.update(f"{folder}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def preprocess_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
-    """nnU-Net preprocessing of 3d_fullres (skipped when a previous run completed it for the same cases and
+    """nnU-Net preprocessing of 3d_fullres (skipped when a previous run completed it for the same raw dataset and
     target spacing)."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
 
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
-    cases = sorted(p.name[: -len(".nii.gz")] for p in (ws.raw_dataset(stage) / "labelsTr").glob("*.nii.gz"))
     plans = json.loads((folder / f"{stage.plans_name}.json").read_text())
-    # What the preprocessed arrays depend on: the cases and the target spacing (not patch or network).
-    record = {"cases": cases, "spacing": plans["configurations"][CONFIGURATION]["spacing"]}
+    # What the preprocessed arrays depend on: the raw files and the target spacing (not patch or network).
+    record = {
+        "raw": raw_dataset_digest(ws.raw_dataset(stage)),
+        "spacing": plans["configurations"][CONFIGURATION]["spacing"],
+    }
     marker = folder / _PREPROCESSED_MARKER
     if marker.is_file() and json.loads(marker.read_text()) == record:
         logger.info("Preprocessed data exist, skipping: %s", folder)
         return folder
+    marker.unlink(missing_ok=True)
     preprocess_dataset(
         stage.dataset_id, stage.plans_name, [CONFIGURATION], [run.num_processes], show_progress_bar=True
     )
@@ -152,58 +173,68 @@ def _device(run: RunConfig) -> Any:
     return torch.device(run.device)
 
 
-def train_stage(stage: StageConfig, run: RunConfig, ws: Workspace, trainer_class: type | None = None) -> Path:
-    """Train ``stage`` with nnU-Net's loop; returns ``checkpoint_final.pth`` (skipped when it exists).
+def fold_folder(stage: StageConfig, ws: Workspace, fold: int | str) -> Path:
+    """``<nnUNet_results>/<dataset>/<trainer>__<plans>__3d_fullres/fold_<fold>``."""
+    return ws.model_folder(stage) / f"fold_{fold}"
 
-    ``trainer_class`` defaults to the class named ``stage.trainer`` (see :func:`pdacrad.nnunet_ext.find_trainer`).
+
+def is_validated(folder: Path) -> bool:
+    """Whether a fold folder holds a final checkpoint and nnU-Net's final validation (``validation/summary.json``)."""
+    return (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
+
+
+def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | str | None = None) -> Path:
+    """Train one fold of ``stage`` (default ``stage.fold``) with nnU-Net's ``run_training`` and its final
+    validation; returns the fold folder.
+
+    Resumes as nnU-Net's ``--c`` from ``checkpoint_latest.pth``; a finished fold (final checkpoint + validation)
+    is skipped unless the trainer's ``EPOCHS`` grew since (then it trains on from its final state); a trained fold
+    without validation only validates (``--val``).
     """
     import torch
+    from nnunetv2.run.run_training import run_training
 
     from pdacrad.nnunet_ext import find_trainer, register_trainers
 
+    fold = stage.fold if fold is None else fold
     ws.export_environment()
     register_trainers()
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
-    cls = trainer_class or find_trainer(stage.trainer)
-    folder = ws.model_folder(stage).with_name(f"{cls.__name__}__{stage.plans_name}__{CONFIGURATION}")
-    fold_folder = folder / f"fold_{stage.fold}"
-    final = fold_folder / "checkpoint_final.pth"
-    latest = fold_folder / "checkpoint_latest.pth"
-    resume_from = latest if latest.is_file() else None
-    if final.is_file():
-        done, planned = _trained_epochs(final), getattr(cls, "EPOCHS", None)
-        if planned is None or done >= planned:
-            logger.info("Final checkpoint exists (%d epochs), skipping training: %s", done, final)
-            return final
-        # The schedule grew since that run (e.g. a longer demo schedule): train on from its final state.
-        logger.info("Extending %s from %d to %d epochs", final, done, planned)
-        resume_from = final
-    preprocessed = ws.preprocessed_dataset(stage)
-    plans = json.loads((preprocessed / f"{stage.plans_name}.json").read_text())
-    plans["continue_training"] = resume_from is not None
-    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
-    trainer = cls(
-        plans=plans,
-        configuration=CONFIGURATION,
-        fold=stage.fold,
-        dataset_json=dataset_json,
-        device=_device(run),
-    )
-    if resume_from is not None:
-        logger.info("Resuming from %s", resume_from)
-        trainer.load_checkpoint(str(resume_from))
+    folder = fold_folder(stage, ws, fold)
+    final = folder / "checkpoint_final.pth"
+    planned = getattr(find_trainer(stage.trainer), "EPOCHS", None)
+    grown = final.is_file() and planned is not None and _trained_epochs(final) < planned
+    if is_validated(folder) and not grown:
+        logger.info(
+            "%s fold %s: trained and validated, skipping (%s)", stage.dataset_folder_name, fold, folder
+        )
+        return folder
+    only_validation = final.is_file() and not grown
+    resume = grown or (folder / "checkpoint_latest.pth").is_file()
     logger.info(
-        "Training %s fold %s with %s on %s",
+        "%s fold %s with %s on %s%s",
         stage.dataset_folder_name,
-        stage.fold,
-        cls.__name__,
-        trainer.device,
+        fold,
+        stage.trainer,
+        run.device,
+        " (validation only)" if only_validation else " (continuing)" if resume else "",
     )
-    # Scoped: nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which rejects 0.
-    with _augmentation_workers(run.augmentation_workers):
-        trainer.run_training()
-    return final
+    # Scoped: nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which rejects 0; nnU-Net's
+    # validation exports with nnUNet_def_n_proc worker processes.
+    with _environment(nnUNet_n_proc_DA=run.augmentation_workers, nnUNet_def_n_proc=run.num_processes):
+        run_training(
+            str(stage.dataset_id),
+            CONFIGURATION,
+            fold,
+            trainer_class_name=stage.trainer,
+            plans_identifier=stage.plans_name,
+            num_gpus=run.num_gpus,
+            continue_training=resume and not only_validation,
+            only_run_validation=only_validation,
+            device=_device(run),
+        )
+    return folder
 
 
 def _trained_epochs(checkpoint: Path) -> int:
@@ -214,20 +245,19 @@ def _trained_epochs(checkpoint: Path) -> int:
 
 
 @contextmanager
-def _augmentation_workers(n: int) -> Iterator[None]:
-    """Set ``nnUNet_n_proc_DA`` to ``n`` for the duration (unless the user set it), then restore it."""
-    if _AUGMENTATION_ENV in os.environ:
-        yield
-        return
-    os.environ[_AUGMENTATION_ENV] = str(n)
+def _environment(**values: int) -> Iterator[None]:
+    """Set each variable to its value for the duration, unless the user set it; then restore."""
+    ours = {k: str(v) for k, v in values.items() if k not in os.environ}
+    os.environ.update(ours)
     try:
         yield
     finally:
-        os.environ.pop(_AUGMENTATION_ENV, None)
+        for key in ours:
+            os.environ.pop(key, None)
 
 
-def fit_stage(stage: StageConfig, run: RunConfig, ws: Workspace, trainer_class: type | None = None) -> Path:
-    """Plan, preprocess and train one stage (each part resumable); returns its final checkpoint."""
+def fit_stage(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | str | None = None) -> Path:
+    """Plan, preprocess and train one fold of one stage (each part resumable); returns the fold folder."""
     plan_stage(stage, run, ws)
     preprocess_stage(stage, run, ws)
-    return train_stage(stage, run, ws, trainer_class)
+    return train_fold(stage, run, ws, fold)
