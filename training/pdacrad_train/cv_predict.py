@@ -26,17 +26,13 @@ from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import TrainConfig
+from pdacrad_train.evaluate import predictions_dir
 from pdacrad_train.fit import fold_folder
 from pdacrad_train.stage1_oof import read_splits
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-
-def predictions_dir(ws: Workspace) -> Path:
-    """``<work_dir>/cv_predictions``: the input of ``evaluate``."""
-    return ws.root / "cv_predictions"
 
 
 def fold_predictions(ws: Workspace, variant: str, fold: int) -> Path:

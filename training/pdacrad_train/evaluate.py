@@ -38,6 +38,39 @@ def evaluation_dir(ws: Workspace) -> Path:
     return ws.root / "evaluation"
 
 
+def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
+    """How the predictions were made, for the report: feature-selection mode (and its leak when pooled), where the
+    training cases' radiomics came from, and the run ledger's time per step."""
+    from pdacrad_train.experiment import ledger_of
+    from pdacrad_train.radiomics_config import load_radiomics_config
+
+    mode = load_radiomics_config(cfg, None).selection.mode
+    notes = [
+        f"Config {cfg.source or cfg.name}; {cfg.splits.n_folds}-fold CV ({cfg.splits.source} splits, seed "
+        f"{cfg.splits.seed}); each case predicted by the Stage-2 fold model that did not train on it, from its "
+        "out-of-fold Stage-1 mask, through the container's Stage-2 code.",
+        "Feature selection per fold: FDR filter + SVM-RFE and the scaler fitted on each fold's training cases only."
+        if mode == "per-fold"
+        else "Feature selection POOLED (the paper's): one fit on all cases, so every validation fold helped choose "
+        "its own global features and maps — optimistic for +maps/+global/+both.",
+        "Radiomics of training cases from out-of-fold Stage-1 masks"
+        + (
+            " (ground-truth fallback allowed by experiment.allow_gt_masks)."
+            if cfg.experiment.allow_gt_masks
+            else "."
+        ),
+    ]
+    totals: dict[str, float] = {}
+    for entry in ledger_of(ws).entries():
+        totals[entry.unit.split(":")[0]] = totals.get(entry.unit.split(":")[0], 0.0) + entry.seconds
+    if totals:
+        notes.append(
+            "Wall time per step (run ledger): "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in totals.items())
+        )
+    return notes
+
+
 def run_evaluate(
     cfg: TrainConfig,
     ws: Workspace,
@@ -53,7 +86,7 @@ def run_evaluate(
     predictions = predictions or predictions_dir(ws)
     labels = labels or ws.cohort / "labelsTr"
     result = evaluate_predictions(predictions, labels, EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed))
-    files = write_evaluation(result, out or evaluation_dir(ws))
+    files = write_evaluation(result, out or evaluation_dir(ws), study_notes(cfg, ws))
     logger.info("%s: evaluated %d variant(s) → %s", cfg.name, len(result.variants), files.html)
     return result, files
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,8 +38,10 @@ def render_html(
     table: pd.DataFrame,
     comparisons: pd.DataFrame,
     plots: Mapping[str, Path],
+    notes: Sequence[str] = (),
 ) -> str:
-    """The report as one HTML string (tables from :mod:`pdacrad.evaluation.output`, PNGs read from ``plots``)."""
+    """The report as one HTML string (tables from :mod:`pdacrad.evaluation.output`, PNGs read from ``plots``;
+    ``notes``: lines about how the predictions were made, e.g. the feature-selection mode and its leakage)."""
     cfg = result.config
     pooled = table[table["fold"] == "pooled"]
     per_fold = table[table["fold"] != "pooled"]
@@ -52,9 +54,10 @@ def render_html(
         "of the likelihood, lesion-level AP (IoU ≥ 0.1), score = (AUROC + AP) / 2, FROC sensitivity at "
         f"fixed false positives per case. {cfg.level:.0%} CIs: percentile bootstrap, {cfg.n_bootstrap} "
         f"replicates stratified by case label (seed {cfg.seed}).</p>",
+        *(["<h2>Study</h2><ul>", *(f"<li>{html.escape(n)}</li>" for n in notes), "</ul>"] if notes else []),
         "<h2>Pooled over folds</h2>",
         _table_html(pooled.drop(columns=["fold"])),
-        "<h2>Paired tests against the baseline</h2>",
+        "<h2>Paired tests against base (CT only)</h2>",
         "<p class='note'>Same cases for both models. DeLong: correlated AUROCs. Paired bootstrap: "
         "two-sided, shifted bootstrap distribution of the difference.</p>",
         _table_html(comparisons) if len(comparisons) else "<p>No base variant: no paired tests.</p>",

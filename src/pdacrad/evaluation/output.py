@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,11 @@ def comparisons_table(result: EvaluationResult) -> pd.DataFrame:
     )
 
 
-def _as_json(result: EvaluationResult) -> dict[str, Any]:
+def _as_json(result: EvaluationResult, notes: Sequence[str]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "config": asdict(result.config),
+        "notes": list(notes),
         "variants": {
             v.variant: {
                 "scores": {fold: asdict(s) for fold, s in v.scores.items()},
@@ -92,8 +94,9 @@ def _as_json(result: EvaluationResult) -> dict[str, Any]:
     }
 
 
-def write_evaluation(result: EvaluationResult, out_dir: Path) -> EvaluationFiles:
-    """Write every evaluation file into ``out_dir`` (created), each atomically."""
+def write_evaluation(result: EvaluationResult, out_dir: Path, notes: Sequence[str] = ()) -> EvaluationFiles:
+    """Write every evaluation file into ``out_dir`` (created), each atomically; ``notes`` (how the predictions
+    were made) go into the JSON and the HTML report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table, comparisons = metrics_table(result), comparisons_table(result)
@@ -106,7 +109,7 @@ def write_evaluation(result: EvaluationResult, out_dir: Path) -> EvaluationFiles
     )
     atomic_write(files.metrics_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
     atomic_write(files.comparisons_csv, lambda tmp: comparisons.to_csv(tmp, index=False, float_format="%.6g"))
-    atomic_write_json(_as_json(result), files.json)
-    html = render_html(result, table, comparisons, files.plots)
+    atomic_write_json(_as_json(result, notes), files.json)
+    html = render_html(result, table, comparisons, files.plots, notes)
     atomic_write(files.html, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     return files

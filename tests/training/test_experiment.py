@@ -1,0 +1,152 @@
+"""The whole study on a CI budget: 8 tiny phantoms, 2 folds, variants base and both (CT + maps + global vector),
+smoke schedules. Every step runs, every artefact is where the next step reads it, the ablation table exists, a
+rerun recomputes nothing, and the exported variant runs in the container's pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+from pdacrad_train.cli import app
+from typer.testing import CliRunner
+
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CASES = [f"case_{i:03d}" for i in range(8)]
+TINY = {
+    "target_spacing_zyx": [4.0, 2.5, 2.0],
+    "patch_size_zyx": [8, 32, 32],
+    "base_features": 4,
+    "max_features": 16,
+    "max_stages": 3,
+    "batch_size": 2,
+}
+
+
+def _invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, phantom_writer):
+    root = tmp_path_factory.mktemp("study")
+    for i, case in enumerate(CASES):  # 4 negatives, 4 positives with lesions of 1–2 voxels radius
+        phantom_writer(root / "cohort", case, lesion_radius_vox=0 if i < 4 else 1 + i % 2, seed=i)
+    data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    data.update(cohort={"source": "folder", "path": str(root / "cohort")}, work_dir=str(root / "work"))
+    data["splits"]["n_folds"] = 2
+    data["stage1"].update(TINY, trainer="nnUNetTrainerSmoke", fold=0)
+    data["stage2"].update(TINY, trainer="nnUNetTrainerPicaiSmoke", fold=0, margins_mm_xyz=[10.0, 5.0, 4.0])
+    data["experiment"] = {
+        "variants": ["base", "both"],
+        "plain_trainer": "nnUNetTrainerPicaiSmoke",
+        "radiomics_trainer": "nnUNetTrainerRadiomicsSmoke",
+        "maps_dataset_id": 960,
+        "n_bootstrap": 50,
+    }
+    data["run"].update(torch_threads=1, device="cpu")
+    data["export"] = {"variant": "both", "folds": [0], "checkpoint": "checkpoint_final.pth", "demo": True}
+    (root / "tiny.yaml").write_text(yaml.safe_dump(data))
+    radiomics = {
+        "params": str(CONFIGS / "params" / "demo_global.yaml"),
+        "n_workers": 1,
+        "selection": {"mode": "per-fold", "n_features": 3, "cv_folds": 2, "bootstrap": 20},
+        "maps": {"kernel_radius": 1, "resampled_spacing_xyz": [2.0, 2.5, 4.0]},
+    }
+    (root / "tiny.radiomics.yaml").write_text(yaml.safe_dump(radiomics))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in (
+            "nnUNet_raw",
+            "nnUNet_preprocessed",
+            "nnUNet_results",
+            "nnUNet_n_proc_DA",
+            "nnUNet_def_n_proc",
+        ):
+            mp.delenv(name, raising=False)
+        output = _invoke("experiment", "--config", str(root / "tiny.yaml"))
+        yield root, output
+
+
+@pytest.mark.slow
+def test_every_step_leaves_what_the_next_reads(study) -> None:
+    root, output = study
+    work = root / "work"
+    provenance = json.loads((work / "stage1_oof" / "provenance.json").read_text())
+    assert sorted(provenance) == CASES and {p["fold"] for p in provenance.values()} == {0, 1}
+    for fold in (0, 1):
+        spec = json.loads((work / "radiomics" / f"fold_{fold}" / "radiomics.json").read_text())
+        assert 1 <= len(spec["global_features"]) <= 3
+        raw = work / "nnUNet_raw" / f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}" / "dataset.json"
+        channels = json.loads(raw.read_text())["channel_names"]
+        assert list(channels.values()) == ["CT", *spec["map_features"]]
+        both = (
+            work / "nnUNet_results" / f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}"
+            / "nnUNetTrainerRadiomicsSmoke__nnUNetPlans__3d_fullres" / f"fold_{fold}"
+        )  # fmt: skip
+        fold_spec = json.loads((both / "radiomics.json").read_text())
+        assert fold_spec["inputs"] == {"maps": True, "global_vector": True}
+        assert fold_spec["global_features"] == spec["global_features"]
+        assert (both / "picai_selection.json").is_file() and (both / "validation" / "summary.json").is_file()
+        for variant in ("base", "both"):
+            predicted = sorted(p.name for p in (work / "cv_predictions" / variant / f"fold_{fold}").iterdir())
+            assert set(predicted) == {c for c, p in provenance.items() if p["fold"] == fold}
+    metrics = pd.read_csv(work / "evaluation" / "metrics.csv")
+    pooled = metrics[metrics["fold"] == "pooled"].set_index("variant")
+    assert sorted(pooled.index) == ["base", "both"] and (pooled["n_cases"] == 8).all()
+    assert pooled["AUROC"].between(0, 1).all() and (pooled["AUROC_low"] <= pooled["AUROC_high"]).all()
+    comparisons = pd.read_csv(work / "evaluation" / "comparisons.csv")
+    assert set(comparisons["variant"]) == {"both"} and set(comparisons["reference"]) == {"base"}
+    assert (work / "evaluation" / "report.html").is_file() and "report.html" in output
+
+
+@pytest.mark.slow
+def test_a_rerun_recomputes_nothing_that_finished(study) -> None:
+    root, _ = study
+    work = root / "work"
+    ledger = {p.name: p.read_text() for p in (work / "experiment" / "ledger").glob("stage*.json")}
+    checkpoints = {p: p.stat().st_mtime_ns for p in (work / "nnUNet_results").rglob("checkpoint_final.pth")}
+    assert len(ledger) >= 2 + 4 and len(checkpoints) == 2 + 4  # stage1 ×2 folds, stage2 2 variants × 2 folds
+    _invoke("experiment", "--config", str(root / "tiny.yaml"), "--steps", "stage1,stage2,predict")
+    assert {p.name: p.read_text() for p in (work / "experiment" / "ledger").glob("stage*.json")} == ledger
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == checkpoints
+    status = _invoke("experiment", "--config", str(root / "tiny.yaml"), "--status")
+    assert "stage2:both:fold1" in status and "predict:base:fold0" in status
+
+
+@pytest.mark.slow
+def test_the_exported_variant_runs_in_the_container_pipeline(study) -> None:
+    from pdacrad.inference import InferenceConfig, Pipeline
+    from pdacrad.io import load_ct
+
+    root, _ = study
+    _invoke("export", "--config", str(root / "tiny.yaml"), "--out", str(root / "resources"))
+    spec = json.loads((root / "resources" / "radiomics.json").read_text())
+    assert spec["inputs"] == {"maps": True, "global_vector": True}
+    assert spec["preprocessing"]["roi_margins_mm_xyz"] == [10.0, 5.0, 4.0]
+    assert sorted(p.name for p in (root / "resources" / "stage2").glob("fold_*")) == ["fold_0"]
+    pipeline = Pipeline(InferenceConfig(resources_dir=root / "resources", device="cpu", show_progress=False))
+    ct = load_ct(root / "cohort" / "imagesTr" / "case_005_0000.nii.gz")
+    result = pipeline.predict(ct)
+    detection = sitk.GetArrayFromImage(result.detection_map)
+    assert result.detection_map.GetSize() == ct.GetSize() and 0.0 <= result.likelihood <= 1.0
+    assert np.isclose(detection.max(), result.likelihood) or (detection.max() == 0 and result.likelihood <= 1)
+
+
+def test_unknown_variant_or_step_exits_2_with_one_line(tmp_path: Path) -> None:
+    data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    data["work_dir"] = str(tmp_path / "work")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    for flag, value, message in (
+        ("--variants", "base,maps2", "maps2"),
+        ("--steps", "train", "train"),
+        ("--folds", "7", "7"),
+    ):
+        result = CliRunner().invoke(app, ["experiment", "--config", str(tmp_path / "c.yaml"), flag, value])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and result.output.count("error:") == 1
