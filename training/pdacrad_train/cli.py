@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -107,6 +108,12 @@ def experiment_command(
     radiomics_config: Path | None = typer.Option(
         None, "--radiomics-config", help="Radiomics settings YAML (default: <config stem>.radiomics.yaml)."
     ),
+    allow_gt_masks: bool = typer.Option(
+        False,
+        "--allow-gt-masks",
+        help="Let the radiomics steps use the ground-truth pancreas where out-of-fold Stage-1 masks are missing "
+        "(optimistic; default: refuse). Same as experiment.allow_gt_masks in the config.",
+    ),
     status: bool = typer.Option(
         False, "--status", help="Print the run ledger (finished units, times) and exit."
     ),
@@ -126,6 +133,10 @@ def experiment_command(
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
     with _step(config, work_dir) as (cfg, ws):
+        if allow_gt_masks:
+            cfg = dataclasses.replace(
+                cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
+            )
         if status:
             for row in ledger_of(ws).as_table():
                 typer.echo(f"{row['finished']}  {row['seconds']:>9.1f} s  {row['unit']}")
