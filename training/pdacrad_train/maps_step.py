@@ -146,9 +146,8 @@ def _write_dataset_json(
         **{str(i): name for i, name in enumerate(spec.map_features, start=1)},
     }
     dataset["numTraining"] = n
-    dataset["description"] = (
-        f"{dataset.get('description', '')} + parametric maps {', '.join(spec.map_features)}"
-    )
+    base = str(dataset.get("description", "")).split(" + parametric maps ")[0]  # in place: not twice
+    dataset["description"] = f"{base} + parametric maps {', '.join(spec.map_features)}"
     atomic_write_json(dataset, ws.raw_dataset(target) / "dataset.json")
 
 
