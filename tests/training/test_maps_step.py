@@ -227,3 +227,22 @@ def test_stage2_itself_can_take_the_maps_in_place(converted):
     assert dataset["channel_names"] == {"0": "CT", "1": MAPS[0], "2": MAPS[1]}
     assert dataset["description"].count("parametric maps") == 1
     assert all(channel_path(raw / "imagesTr", c, 2).is_file() for c in CASES)
+
+
+def test_steps_on_the_command_line_name_what_is_missing(converted, tmp_path):
+    """Exit 2 with one line naming what to run: no Stage-1 masks (and no --allow-gt-masks), no features table,
+    no selection for the experiment's folds."""
+    from pdacrad_train.cli import app
+    from typer.testing import CliRunner
+
+    runner, config_file = CliRunner(), str(tmp_path / "tiny.yaml")
+    result = runner.invoke(app, ["global-features", "--config", config_file])
+    assert (
+        result.exit_code == 2
+        and "stage1_oof is empty" in result.output
+        and "--allow-gt-masks" in result.output
+    )
+    result = runner.invoke(app, ["select", "--config", config_file, "--mode", "pooled"])
+    assert result.exit_code == 2 and "global-features" in result.output
+    result = runner.invoke(app, ["maps", "--config", config_file, "--allow-gt-masks"])
+    assert result.exit_code == 2 and "fold_0" in result.output and "select" in result.output

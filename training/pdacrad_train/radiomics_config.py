@@ -1,10 +1,12 @@
-"""Settings of the radiomics steps (``global-features``, ``select``): frozen dataclasses read from a YAML.
+"""Settings of the radiomics steps (``global-features``, ``select``, ``maps``): frozen dataclasses read from a YAML.
 
 They live in a side file beside the training config, ``<config stem>.radiomics.yaml`` (e.g.
 ``training/configs/synthetic-demo.radiomics.yaml``), or the file given with ``--radiomics-config``. Without one,
 the defaults are the paper's recipe: PyRadiomics params ``paper_global.yaml`` (original + LoG + wavelet),
 Mann–Whitney U with Benjamini–Hochberg FDR 0.05, SVM-RFE to 10 features, 10-fold CV, and the paper code's map
-settings (kernel radius 5 on the ROI resampled to 1 × 1 × 2.5 mm, HU window level 40 / width 400, bin width 20).
+settings (kernel radius 5 on the ROI resampled to 1 × 1 × 2.5 mm, HU window level 40 / width 400, bin width 20,
+map mask = pancreas dilated by 5 mm). The selection is fitted per Stage-2 fold (``selection.mode: per-fold``)
+unless ``pooled`` is asked for.
 Relative paths in the file are relative to the file's folder.
 """
 

@@ -143,13 +143,11 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
         logger.info("no Stage-2 splits_final.json: stratified %d-fold splits instead", config.splits.n_folds)
         return stratified_folds(y, config.splits.n_folds, config.splits.seed)
     position = {c: i for i, c in enumerate(cases)}
-    return [
-        tuple(
-            np.array([position[c] for c in split[part] if c in position], dtype=int)
-            for part in ("train", "val")
-        )  # type: ignore[misc]
-        for split in splits
-    ]
+
+    def rows(names: list[str]) -> np.ndarray:
+        return np.array([position[c] for c in names if c in position], dtype=int)
+
+    return [(rows(split["train"]), rows(split["val"])) for split in splits]
 
 
 def global_vectors(table: pd.DataFrame, spec: RadiomicsSpec) -> dict[str, np.ndarray]:
@@ -206,7 +204,8 @@ def _fold_report(
         "n_train_positive": int(y[train].sum()),
         "n_validation_cases": len(val),
         "n_features_after_fdr": int(fdr.support_.sum()),
-        "validation_auroc": cv.fold_auroc[k],
+        # NaN (one class among the validation cases) as null: strict JSON
+        "validation_auroc": cv.fold_auroc[k] if cv.fold_auroc[k] == cv.fold_auroc[k] else None,
     }
 
 
