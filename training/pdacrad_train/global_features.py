@@ -124,7 +124,9 @@ def extract_case(
     image = sitk.ReadImage(str(job.image))
     mask = read_pancreas(job.mask, job.labels, preprocessing)
     voxels = int(sitk.GetArrayViewFromImage(mask).sum())
-    features = compute_features(image, mask, params) if voxels else {}
+    # as inference's compute_global_vector: the pancreas carries the params' label value
+    label = int(dict(params.get("setting") or {}).get("label", 1))
+    features = compute_features(image, mask * label, params, label=label) if voxels else {}
     record = {
         "case": job.case,
         "key": key,
