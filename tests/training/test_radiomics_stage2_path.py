@@ -19,7 +19,7 @@ from pdacrad_train.convert import convert
 from pdacrad_train.export import export_radiomics, export_stage
 from pdacrad_train.fit import CONFIGURATION, plan_stage, preprocess_stage
 from pdacrad_train.global_features import feature_folder
-from pdacrad_train.maps_step import run_maps
+from pdacrad_train.maps_step import materialise_map_dataset
 from pdacrad_train.workspace import workspace
 
 from pdacrad.inference.random_model import write_random_resources
@@ -83,7 +83,7 @@ def trained(tmp_path_factory, phantom_writer):
         ws = workspace(config)
         convert(config, ws, progress=False)
         _spec().save(feature_folder(ws) / "radiomics.json")
-        run_maps(config, ws, processes=False)
+        materialise_map_dataset(config, ws, _spec(), config.stage2, allow_gt_masks=True, processes=False)
         rng = np.random.default_rng(0)
         vectors = ws.preprocessed_dataset(config.stage2) / GLOBAL_VECTORS_FILENAME  # what `select` writes
         vectors.parent.mkdir(parents=True)

@@ -20,6 +20,7 @@ from pdacrad_train.radiomics_config import (
     SelectionConfig,
     load_radiomics_config,
 )
+from pdacrad_train.select import load_selection, run_select, selection_dir
 from pdacrad_train.selection import (
     FDRFilter,
     cross_validate,
@@ -29,10 +30,10 @@ from pdacrad_train.selection import (
     spec_from_pipeline,
     stratified_folds,
 )
-from pdacrad_train.workspace import NNUNET_FOLDERS, workspace
+from pdacrad_train.splits import nnunet_splits
+from pdacrad_train.workspace import NNUNET_FOLDERS, Workspace, workspace
 from typer.testing import CliRunner
 
-from pdacrad.radiomics_spec import RadiomicsSpec
 from pdacrad.synth import generate_cohort
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
@@ -199,34 +200,127 @@ def test_texture_only_lesions_select_texture_features(
     root, config_path = texture_run
     for name in NNUNET_FOLDERS:  # nnU-Net's folders under the work dir, as the CLI will resolve them
         monkeypatch.delenv(name, raising=False)
-    ws = workspace(load_config(config_path))
-    rcfg = load_radiomics_config(load_config(config_path))
+    config = load_config(config_path)
+    ws = workspace(config)
+    rcfg = load_radiomics_config(config)
     assert rcfg.params_path == root / "texture.yaml" and rcfg.selection.bootstrap == 500
-    run_global_features(ws, rcfg, processes=False)
+    run_global_features(ws, rcfg, processes=False, allow_gt_masks=True)
     assert pd.read_csv(features_table_path(ws)).shape == (40, 1 + 14 + 3 * 75)
 
-    result = CliRunner().invoke(app, ["select", "--config", str(config_path)])
+    result = CliRunner().invoke(app, ["select", "--config", str(config_path), "--mode", "pooled"])
     assert result.exit_code == 0, result.output
     print(result.output)  # the CV AUROC and AP with their CIs, for the test log
     line = next(x for x in result.output.splitlines() if "10-fold stratified CV" in x)
     assert "AUROC" in line and "95% CI" in line and "AP" in line
+    assert "LEAK" in result.output
 
-    spec = RadiomicsSpec.load(ws.root / "radiomics" / "radiomics.json")
+    pooled = selection_dir(ws, None)
+    spec = load_selection(ws, None)
     assert len(spec.global_features) == 10
     assert all(f.split("_")[1] in TEXTURE_CLASSES for f in spec.global_features), spec.global_features
     assert spec.map_features == spec.global_features  # no shape feature was selected, so all are maps
-    report = json.loads((ws.root / "radiomics" / "selection_report.json").read_text())
+    assert spec.variant == "both" and spec.preprocessing.roi_margins_mm_xyz == config.stage2.margins_mm_xyz
+    report = json.loads((pooled / "selection_report.json").read_text())
+    assert (
+        report["mode"] == "pooled"
+        and "every validation fold helped choose its own inputs" in report["leakage"]
+    )
     auroc, (low, high) = report["cv_stratified"]["auroc"], report["cv_stratified"]["auroc_ci95"]
     assert low < auroc < high
     assert auroc > 0.7, f"texture-only cohort: CV AUROC {auroc:.3f}"
     assert len(report["cv_training_tree_folds"]["fold_features"]) == 5
-    vectors = json.loads(
-        (ws.preprocessed_dataset(load_config(config_path).stage2) / "global_vectors.json").read_text()
-    )
+    vectors = json.loads((pooled / "global_vectors.json").read_text())
     assert vectors["feature_names"] == list(spec.global_features) and len(vectors["vectors"]) == 40
     z = np.array(list(vectors["vectors"].values()))
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=1e-9)
+
+
+# --- per-fold selection: no leakage from a fold's validation cases -------------------------------------------
+
+
+def _per_fold_setup(tmp_path: Path, n: int = 48) -> tuple[object, Workspace, RadiomicsConfig, list[dict]]:
+    """A features table (3 informative columns among 30) and cases.csv written as the steps would, and Stage 2's
+    splits_final.json with 3 folds."""
+    config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
+    ws = Workspace(tmp_path / "work", tmp_path / "cohort", *(tmp_path / k for k in ("raw", "pre", "res")))
+    X, y = _table(n=n, n_features=30, seed=3)
+    ws.root.mkdir(parents=True)
+    pd.DataFrame({"case": X.index, "label": y}).to_csv(ws.cases_table, index=False)
+    X.index.name = "case"
+    features_table_path(ws).parent.mkdir(parents=True)
+    X.to_csv(features_table_path(ws))
+    folds = [list(X.index[i::3]) for i in range(3)]
+    splits = nnunet_splits(folds)
+    target = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(splits))
+    rcfg = RadiomicsConfig(selection=SelectionConfig(n_features=3, bootstrap=0, cv_folds=4))
+    return config, ws, rcfg, splits
+
+
+def _fold_outputs(ws: Workspace, k: int) -> tuple[str, dict, dict]:
+    folder = selection_dir(ws, k)
+    vectors = json.loads((folder / "global_vectors.json").read_text())["vectors"]
+    report = json.loads((folder / "selection_report.json").read_text())
+    return (folder / "radiomics.json").read_text(), vectors, report
+
+
+def test_per_fold_selection_ignores_its_validation_cases(tmp_path: Path) -> None:
+    """Poisoning fold 1's validation cases' features (huge values, NaN) changes nothing of fold 1's
+    radiomics.json (features, scaler, maps) nor its training cases' vectors — but does change the folds that
+    train on those cases, so the poison is real."""
+    config, ws, rcfg, splits = _per_fold_setup(tmp_path)
+    result = run_select(config, ws, rcfg)
+    assert result.mode == "per-fold" and [s.fold for s in result.selections] == [0, 1, 2]
+    assert not selection_dir(ws, None).exists()
+    clean = {k: _fold_outputs(ws, k) for k in range(3)}
+    spec = load_selection(ws, 1)
+    assert spec.variant == "both" and spec.preprocessing.roi_margins_mm_xyz == config.stage2.margins_mm_xyz
+    assert set(spec.global_features) == {"original_glcm_F0", "original_glcm_F1", "original_glcm_F2"}
+    _, vectors, report = clean[1]
+    assert report["n_train_cases"] == len(splits[1]["train"]) and report["leakage"].startswith("none")
+    assert set(vectors) == set(splits[0]["train"]) | set(splits[0]["val"])  # every case of the dataset
+    train = pd.read_csv(features_table_path(ws), index_col="case").loc[splits[1]["train"]]
+    z = np.array([vectors[c] for c in splits[1]["train"]])
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)  # the scaler was fitted on these cases only
+    np.testing.assert_allclose(spec.mean, train[list(spec.global_features)].mean().to_numpy())
+
+    table = pd.read_csv(features_table_path(ws), index_col="case", dtype={"case": str})
+    val = splits[1]["val"]
+    table.loc[val, table.columns[3:]] = 1e12
+    table.loc[val, "original_glcm_F0"] = np.nan
+    table.loc[val, "original_glcm_F1"] *= -50.0
+    table.to_csv(features_table_path(ws))
+    run_select(config, ws, rcfg)
+    poisoned = {k: _fold_outputs(ws, k) for k in range(3)}
+    assert poisoned[1][0] == clean[1][0]  # radiomics.json byte for byte: features, scaler, map params
+    assert {c: poisoned[1][1][c] for c in splits[1]["train"]} == {
+        c: clean[1][1][c] for c in splits[1]["train"]
+    }
+    assert any(poisoned[1][1][c] != clean[1][1][c] for c in val)  # the poison reached prediction only
+    assert poisoned[0][0] != clean[0][0] and poisoned[2][0] != clean[2][0]  # folds that train on them changed
+
+
+def test_per_fold_needs_the_stage2_splits_and_pooled_states_its_leak(tmp_path: Path) -> None:
+    from pdacrad.errors import InvalidInputError
+
+    config, ws, rcfg, _ = _per_fold_setup(tmp_path, n=40)
+    (ws.preprocessed_dataset(config.stage2) / "splits_final.json").unlink()
+    with pytest.raises(InvalidInputError, match=r"splits_final\.json.*pdacrad-train splits"):
+        run_select(config, ws, rcfg)
+    with pytest.raises(InvalidInputError, match=r"run `pdacrad-train select` with selection\.mode per-fold"):
+        load_selection(ws, 0)
+    result = run_select(config, ws, RadiomicsConfig(selection=SelectionConfig(mode="pooled", **_small())))
+    assert [s.fold for s in result.selections] == [None]
+    report = json.loads((selection_dir(ws, None) / "selection_report.json").read_text())
+    assert "LEAK" in report["leakage"] and report["n_cases"] == 40
+    summary = json.loads(result.summary.read_text())
+    assert summary["mode"] == "pooled" and len(summary["cv_stratified"]["fold_auroc"]) == 4
+
+
+def _small() -> dict[str, int]:
+    return {"n_features": 3, "bootstrap": 0, "cv_folds": 4}
 
 
 def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
@@ -241,6 +335,9 @@ def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
     paper = load_radiomics_config(load_config(CONFIGS / "panorama.yaml"))  # no side file: the paper's recipe
     assert paper.params_path == PAPER_GLOBAL_PARAMS and PAPER_GLOBAL_PARAMS.is_file()
     assert paper.selection == SelectionConfig() and paper.selection.n_features == 10
+    assert paper.selection.mode == "per-fold" and paper.maps.mask_dilation_mm == 5.0
+    radiomics_demo = load_radiomics_config(load_config(CONFIGS / "synthetic-demo-radiomics.yaml"))
+    assert radiomics_demo.selection.mode == "per-fold" and radiomics_demo.maps.kernel_radius == 1
     bad = tmp_path / "r.yaml"
     bad.write_text("selection:\n  n_feature: 5\n")
     with pytest.raises(InvalidInputError, match=r"selection: unknown key\(s\) n_feature"):

@@ -1,18 +1,16 @@
 """``global-features``: segment-level PyRadiomics features of the whole pancreas, one row per training case.
 
-The mask is the **Stage-1 predicted** pancreas, as at inference (for training cases: out-of-fold predictions, so
-that a case's features never come from a model that saw it). Where the masks come from, first match wins:
-
-1. ``--masks DIR`` — ``DIR/<case>.nii.gz``, any non-zero voxel is pancreas;
-2. ``<work_dir>/stage1_oof/<case>.nii.gz`` — the out-of-fold Stage-1 predictions, once a step writes them;
-3. the ground truth ``labelsTr/<case>.nii.gz`` with labels 1, 4, 5 (tumour, parenchyma, duct) — logged as a
-   warning: fine for the synthetic demo, optimistic for a real cohort.
+The pancreas is :func:`pdacrad.inference.radiomics_inputs.radiomics_pancreas` (largest component) of each case's
+Stage-1 mask — out-of-fold predictions by default, so that a case's features never come from a model that saw it;
+see :mod:`pdacrad_train.masks` for the sources (``--masks``, ``<work_dir>/stage1_oof``, the ground truth only with
+``--allow-gt-masks``).
 
 Cases run in parallel on a Dask cluster (a ``distributed.LocalCluster`` with one single-threaded worker process
 per core by default, or an existing scheduler). Each case is cached as ``<work_dir>/radiomics/global_features/
-<case>.json`` stamped with a hash of the params and the mask source; a run skips cases whose cache matches, so
-an interrupted run resumes and a changed params file recomputes. A case whose mask is empty gets a row of NaN
-and a warning. The table ``<work_dir>/radiomics/global_features.csv`` is case × feature (PyRadiomics names).
+<case>.json`` stamped with a key of what produced it: the params, the mask source's kind and the sha256 of the
+case's mask file, the pancreas rule and the CT file (path, size, mtime). A run skips cases whose stamp matches,
+so an interrupted run resumes and new masks or params recompute. A case whose pancreas is empty gets a row of
+NaN and a warning. The table ``<work_dir>/radiomics/global_features.csv`` is case × feature (PyRadiomics names).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ import typer
 import yaml
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.labels import PANCREAS_LABELS
+from pdacrad.radiomics_spec import Preprocessing
+from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
@@ -47,12 +47,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CaseJob:
-    """One case to extract: CT path, mask path, and which mask labels are pancreas (``None``: any non-zero)."""
+    """One case to extract: CT path, mask path, which mask labels are pancreas (``None``: any non-zero), and the
+    sha256 of the mask file (part of the cache key)."""
 
     case: str
     image: Path
     mask: Path
     labels: tuple[int, ...] | None = None
+    mask_sha256: str = ""
 
 
 def feature_folder(ws: Workspace) -> Path:
@@ -79,36 +81,63 @@ def load_params(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def cache_key(params: Mapping[str, Any], mask_source: str) -> str:
-    """sha256 of the params and the mask source: a cached case is reused only when both are unchanged."""
-    text = json.dumps({"params": params, "mask_source": mask_source}, sort_keys=True, default=str)
+def file_stamp(path: Path) -> dict[str, Any]:
+    """Path, size and mtime of a file: a cheap identity for large inputs (CT volumes) that are not hashed."""
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def cache_key(params: Mapping[str, Any], job: CaseJob, preprocessing: Preprocessing = Preprocessing()) -> str:
+    """sha256 of what produced a case's features: params, the mask file's content (and label rule), the pancreas
+    rule, and the CT file's identity. A cached case is reused only when all are unchanged."""
+    text = json.dumps(
+        {
+            "params": params,
+            "mask_sha256": job.mask_sha256,
+            "labels": job.labels,
+            "pancreas": preprocessing.pancreas,
+            "image": file_stamp(job.image),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def extract_case(job: CaseJob, params: Mapping[str, Any], key: str, cache_dir: Path) -> str:
-    """Compute one case and write its cache JSON atomically (runs on a Dask worker). Returns ``"ok"`` or
-    ``"empty"`` (empty mask: the cache holds no features and the table row is NaN)."""
-    import numpy as np
+def extract_case(
+    job: CaseJob,
+    params: Mapping[str, Any],
+    key: str,
+    cache_dir: Path,
+    preprocessing: Preprocessing = Preprocessing(),
+) -> str:
+    """Compute one case on its radiomics pancreas and write its cache JSON atomically (runs on a Dask worker).
+    Returns ``"ok"`` or ``"empty"`` (no pancreas: the cache holds no features and the table row is NaN)."""
     import SimpleITK as sitk
 
     from pdacrad.io.atomic import atomic_write_json
     from pdacrad.radiomics import compute_features
+    from pdacrad_train.masks import read_pancreas
 
     # PyRadiomics warns once per case about settings it ignores (e.g. GLCM SumAverage); keep worker logs quiet.
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     image = sitk.ReadImage(str(job.image))
-    labels = sitk.ReadImage(str(job.mask))
-    array = sitk.GetArrayFromImage(labels)
-    binary = np.isin(array, job.labels) if job.labels is not None else array != 0
-    mask = sitk.GetImageFromArray(binary.astype(np.uint8))
-    mask.CopyInformation(labels)
-    empty = not binary.any()
-    features = {} if empty else compute_features(image, mask, params)
-    record = {"case": job.case, "key": key, "mask": str(job.mask), "empty": empty, "features": features}
+    mask = read_pancreas(job.mask, job.labels, preprocessing)
+    voxels = int(sitk.GetArrayViewFromImage(mask).sum())
+    # as inference's compute_global_vector: the pancreas carries the params' label value
+    label = int(dict(params.get("setting") or {}).get("label", 1))
+    features = compute_features(image, mask * label, params, label=label) if voxels else {}
+    record = {
+        "case": job.case,
+        "key": key,
+        "mask": str(job.mask),
+        "pancreas_voxels": voxels,
+        "empty": not voxels,
+    }
     # json cannot hold NaN portably; a feature PyRadiomics returns as NaN is stored as null.
     record["features"] = {k: (v if math.isfinite(v) else None) for k, v in features.items()}
     atomic_write_json(record, cache_dir / f"{job.case}.json")
-    return "empty" if empty else "ok"
+    return "ok" if voxels else "empty"
 
 
 def is_cached(cache_dir: Path, case: str, key: str) -> bool:
@@ -148,9 +177,13 @@ def dask_client(
 
 
 def compute_global_features(
-    jobs: Sequence[CaseJob], params: Mapping[str, Any], mask_source: str, cache_dir: Path, client: Any
+    jobs: Sequence[CaseJob],
+    params: Mapping[str, Any],
+    cache_dir: Path,
+    client: Any,
+    preprocessing: Preprocessing = Preprocessing(),
 ) -> dict[str, int]:
-    """Extract every job not already cached with the same params and mask source, in parallel on ``client``.
+    """Extract every job whose cache is missing or stale (:func:`cache_key`), in parallel on ``client``.
 
     Returns counts ``{"cached", "computed", "empty"}``. A failing case raises after the other cases finish, so
     their caches are kept.
@@ -159,13 +192,16 @@ def compute_global_features(
     from tqdm import tqdm
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = cache_key(params, mask_source)
-    todo = [job for job in jobs if not is_cached(cache_dir, job.case, key)]
+    keys = {job.case: cache_key(params, job, preprocessing) for job in jobs}
+    todo = [job for job in jobs if not is_cached(cache_dir, job.case, keys[job.case])]
     counts = {"cached": len(jobs) - len(todo), "computed": 0, "empty": 0}
     logger.info("global features: %d case(s) cached, %d to compute", counts["cached"], len(todo))
     if not todo:
         return counts
-    futures = {client.submit(extract_case, job, params, key, cache_dir, pure=False): job for job in todo}
+    futures = {
+        client.submit(extract_case, job, params, keys[job.case], cache_dir, preprocessing, pure=False): job
+        for job in todo
+    }
     failures = []
     for future in tqdm(as_completed(futures), total=len(futures), desc="global features", unit="case"):
         job = futures[future]
@@ -175,7 +211,7 @@ def compute_global_features(
         counts["computed"] += 1
         if future.result() == "empty":
             counts["empty"] += 1
-            logger.warning("%s: the pancreas mask %s is empty; its features are NaN.", job.case, job.mask)
+            logger.warning("%s: the pancreas of %s is empty; its features are NaN.", job.case, job.mask)
     if failures:
         case, error = failures[0]
         raise RuntimeError(f"global features failed for {len(failures)} case(s), first {case}: {error}")
@@ -196,30 +232,21 @@ def features_table(cases: Sequence[str], cache_dir: Path) -> pd.DataFrame:
     return table
 
 
-def case_jobs(ws: Workspace, cases: Sequence[str], masks: Path | None) -> tuple[list[CaseJob], str]:
-    """Jobs for ``cases`` and a description of the mask source (see the module docstring for the order)."""
+def case_jobs(ws: Workspace, cases: Sequence[str], source: MaskSource) -> list[CaseJob]:
+    """Jobs for ``cases`` with their masks from ``source`` (see :func:`pdacrad_train.masks.resolve_mask_source`).
+
+    Raises:
+        InvalidInputError: a CT of the cohort is missing.
+    """
     images = ws.cohort / "imagesTr"
-    oof = ws.stage1_oof
-    if masks is None and oof.is_dir():
-        masks = oof
-    if masks is not None:
-        jobs = [CaseJob(c, images / f"{c}_0000.nii.gz", masks / f"{c}.nii.gz") for c in cases]
-        source = f"stage-1 masks in {masks}"
-    else:
-        logger.warning(
-            "No Stage-1 out-of-fold masks (%s) and no --masks: using the GROUND-TRUTH pancreas (labels 1, 4, 5). "
-            "Fine for the synthetic demo; on real data the features would be optimistic.",
-            oof,
-        )
-        labels = ws.cohort / "labelsTr"
-        jobs = [
-            CaseJob(c, images / f"{c}_0000.nii.gz", labels / f"{c}.nii.gz", PANCREAS_LABELS) for c in cases
-        ]
-        source = "ground truth labels 1, 4, 5"
-    missing = [p for job in jobs for p in (job.image, job.mask) if not p.is_file()]
+    jobs = [
+        CaseJob(c, images / f"{c}_0000.nii.gz", source.path(c), source.labels, source.digest(c))
+        for c in cases
+    ]
+    missing = [job.image for job in jobs if not job.image.is_file()]
     if missing:
-        raise InvalidInputError(f"{len(missing)} input file(s) missing, e.g. {missing[0]}.")
-    return jobs, source
+        raise InvalidInputError(f"{len(missing)} CT file(s) missing, e.g. {missing[0]}.")
+    return jobs
 
 
 def training_cases(ws: Workspace) -> pd.DataFrame:
@@ -239,26 +266,34 @@ def run_global_features(
     masks: Path | None = None,
     scheduler: str | None = None,
     processes: bool = True,
+    allow_gt_masks: bool = False,
 ) -> Path:
-    """The ``global-features`` step: cache every training case, then write the features table. Returns its path."""
-    cases = list(training_cases(ws)["case"])
-    jobs, source = case_jobs(ws, cases, masks)
+    """The ``global-features`` step: cache every training case, then write the features table. Returns its path.
+
+    Raises:
+        InvalidInputError: no usable mask source (see :func:`pdacrad_train.masks.resolve_mask_source`).
+    """
     from pdacrad.io.atomic import atomic_write
 
+    start = time.perf_counter()
+    cases = list(training_cases(ws)["case"])
+    source = resolve_mask_source(ws, cases, masks, allow_gt_masks)
+    jobs = case_jobs(ws, cases, source)
     params = load_params(rcfg.params_path)
     cache_dir = feature_folder(ws) / "global_features"
     with dask_client(scheduler, rcfg.n_workers, processes) as client:
-        counts = compute_global_features(jobs, params, source, cache_dir, client)
+        counts = compute_global_features(jobs, params, cache_dir, client)
     table = features_table(cases, cache_dir)
     target = features_table_path(ws)
     atomic_write(target, lambda tmp: table.to_csv(tmp))
     logger.info(
-        "global features: %d cases × %d features (%s; %d computed, %d cached, %d empty) → %s",
+        "global features: %d cases × %d features from %s (%d computed, %d cached, %d empty) in %.1f s → %s",
         *table.shape,
-        source,
+        source.describe(),
         counts["computed"],
         counts["cached"],
         counts["empty"],
+        time.perf_counter() - start,
         target,
     )
     return target
@@ -268,12 +303,6 @@ _RADIOMICS = typer.Option(
     None,
     "--radiomics-config",
     help="Radiomics settings YAML (default: <config stem>.radiomics.yaml beside --config, else the paper's).",
-)
-_MASKS = typer.Option(
-    None,
-    "--masks",
-    help="Folder of Stage-1 pancreas masks <case>.nii.gz (non-zero = pancreas); default <work_dir>/stage1_oof, "
-    "else the ground-truth pancreas with a warning.",
 )
 _SCHEDULER = typer.Option(
     None,
@@ -286,16 +315,21 @@ def command(
     config: Path = _CONFIG,
     work_dir: Path | None = _WORK_DIR,
     radiomics_config: Path | None = _RADIOMICS,
-    masks: Path | None = _MASKS,
+    masks: Path | None = MASKS_OPTION,
+    allow_gt_masks: bool = ALLOW_GT_OPTION,
     scheduler: str | None = _SCHEDULER,
 ) -> None:
     """Segment-level PyRadiomics features of the whole pancreas of every training case → features table.
 
-    Masks: Stage-1 out-of-fold predictions (--masks, or <work_dir>/stage1_oof), else the ground-truth pancreas
-    (labels 1, 4, 5) with a warning. Parallel over cases with Dask; each case cached as
-    <work_dir>/radiomics/global_features/<case>.json, so a rerun computes only what is missing or stale.
-    Writes <work_dir>/radiomics/global_features.csv (case × feature; an empty mask gives a row of NaN).
+    Pancreas = the largest component of each case's Stage-1 mask: --masks DIR, else the out-of-fold Stage-1
+    predictions in <work_dir>/stage1_oof (every case must be there); the ground-truth pancreas only with
+    --allow-gt-masks (or experiment.allow_gt_masks), with a warning. Parallel over cases with Dask; each case
+    cached as <work_dir>/radiomics/global_features/<case>.json keyed by params, the mask file's sha256 and the
+    CT, so a rerun computes only what is missing or stale. Writes <work_dir>/radiomics/global_features.csv
+    (case × feature; an empty pancreas gives a row of NaN).
     """
     with step(config, work_dir) as (cfg, ws):
-        table = run_global_features(ws, load_radiomics_config(cfg, radiomics_config), masks, scheduler)
+        allow = allow_gt_masks or cfg.experiment.allow_gt_masks
+        rcfg = load_radiomics_config(cfg, radiomics_config)
+        table = run_global_features(ws, rcfg, masks, scheduler, allow_gt_masks=allow)
         typer.echo(f"→ {table}")

@@ -1,25 +1,20 @@
-"""``maps``: parametric radiomics maps of every Stage-2 training case, as extra input channels of the Stage-2
-nnU-Net raw dataset.
+"""``maps``: nnU-Net raw datasets of the map variants — the Stage-2 CT crops and labels plus parametric-map
+channels of one feature selection.
 
-For each case of ``cases.csv``: the maps of ``radiomics.json``'s ``map_features`` with its ``map_params``, computed
-by :func:`pdacrad.inference.radiomics_inputs.compute_map_channels` — the function inference uses — on the case's
-Stage-2 ROI crop (``imagesTr/<case>_0000.nii.gz``, written by ``convert``), inside the pancreas mask of
-:func:`pdacrad.inference.radiomics_inputs.map_mask` (largest component, dilated by
-:data:`~pdacrad.inference.radiomics_inputs.MAP_MASK_DILATION_MM` mm so that the tumour rim is covered);
-``initValue`` outside. The pancreas comes from, first match wins:
+:func:`materialise_map_dataset` builds one dataset for one ``radiomics.json`` (``spec``): ``imagesTr/<case>_0000``
+and ``labelsTr/<case>`` are hard links to (copies, where links fail) the files of ``config.stage2``'s raw dataset
+written by ``convert``; ``imagesTr/<case>_0001``, ``_0002``, … are the maps of ``spec.map_features`` in that
+order, hard-linked from the per-feature cache (:mod:`pdacrad_train.map_cache`; missing maps computed there in
+parallel on Dask, by the functions inference uses, on the case's ROI crop inside the dilated radiomics pancreas of
+its Stage-1 mask); ``dataset.json`` is Stage 2's with ``channel_names`` = ``{"0": "CT", "1": <map feature 1>, …}``
+(nnU-Net z-scores a channel named after a feature per case; see :mod:`pdacrad.inference.radiomics_inputs`).
+``pdacrad_maps.json`` in the dataset records the mask source, the features and a digest of every channel's cache
+stamp: preprocessing can key on it, and a changed digest warns when a stale preprocessed dataset exists.
 
-1. ``--masks DIR`` — ``DIR/<case>.nii.gz`` on the full CT grid, any non-zero voxel is pancreas;
-2. ``<work_dir>/stage1_oof/<case>.nii.gz`` — the out-of-fold Stage-1 predictions, once a step writes them;
-3. the ground truth of the Stage-2 dataset (``labelsTr/<case>.nii.gz``, labels 1, 4, 5) — logged as a warning:
-   fine for the synthetic demo, optimistic for a real cohort.
-
-Outputs: ``imagesTr/<case>_0001.nii.gz``, ``_0002``, … (float32, the ROI's geometry) in the order of
-``map_features``, and ``dataset.json`` ``channel_names`` = ``{"0": "CT", "1": <map feature 1>, …}`` (nnU-Net
-normalises a channel named after a feature with its per-case z-score; see :mod:`pdacrad.inference.radiomics_inputs`).
-Cases run in parallel on Dask (a LocalCluster by default, ``--scheduler`` for an existing one). Each case is
-stamped in ``<work_dir>/radiomics/maps/<case>.json`` with a hash of the map features, map params, mask source and
-dilation once its channels are written; a rerun skips stamped cases, so an interrupted run resumes and changed
-settings recompute. Channels beyond the current feature count (from an earlier, longer list) are removed.
+The ``maps`` step does this for the selections of the configured mode, with dataset ids from
+:func:`pdacrad_train.variants.maps_dataset`: pooled → one dataset; per-fold → one per fold of ``config.folds``
+(each fold's own maps; folds that chose the same features share the cached maps). Masks: :mod:`pdacrad_train.masks`.
+Everything is resumable: cached maps are reused, links already in place are kept.
 """
 
 from __future__ import annotations
@@ -28,22 +23,19 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.labels import PANCREAS_LABELS
-from pdacrad_train.config import TrainConfig
-from pdacrad_train.global_features import (
-    dask_client,
-    feature_folder,
-    training_cases,
-)
+from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.global_features import dask_client, feature_folder, training_cases
+from pdacrad_train.map_cache import MapCaseJob, MapFeature, cache_root, ensure_maps, map_features, map_path
+from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.radiomics_config import load_radiomics_config
@@ -52,17 +44,8 @@ from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class MapJob:
-    """One case: its Stage-2 ROI CT, the pancreas source (``labels``: which values are pancreas; ``None``: any
-    non-zero), and the raw ``imagesTr`` folder its channels go to."""
-
-    case: str
-    image: Path
-    mask: Path
-    labels: tuple[int, ...] | None
-    images_dir: Path
+#: Book-keeping file of a map dataset (beside dataset.json; nnU-Net ignores it).
+MAPS_MANIFEST = "pdacrad_maps.json"
 
 
 def channel_path(images_dir: Path, case: str, channel: int) -> Path:
@@ -70,219 +53,235 @@ def channel_path(images_dir: Path, case: str, channel: int) -> Path:
     return images_dir / f"{case}_{channel:04d}.nii.gz"
 
 
-def maps_cache_key(spec: dict[str, Any], mask_source: str, dilation_mm: float, dtype: str) -> str:
-    """sha256 of what decides a case's maps: map features, map params, mask source, mask dilation, precision."""
-    text = json.dumps(
-        {
-            "map_features": spec["map_features"],
-            "map_params": spec["map_params"],
-            "mask_source": mask_source,
-            "dilation_mm": dilation_mm,
-            "dtype": dtype,
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def is_done(stamp_dir: Path, job: MapJob, key: str, n_maps: int) -> bool:
-    """Whether ``job`` has a stamp with ``key`` and all ``n_maps`` channel files."""
-    stamp = stamp_dir / f"{job.case}.json"
+def _same_file(a: Path, b: Path) -> bool:
+    """``b`` is ``a``: a hard link to it, or a copy with its size and mtime (``shutil.copy2`` keeps the mtime)."""
     try:
-        if json.loads(stamp.read_text()).get("key") != key:
-            return False
-    except (OSError, json.JSONDecodeError):
+        if os.path.samefile(a, b):
+            return True
+        sa, sb = a.stat(), b.stat()
+    except OSError:
         return False
-    return all(channel_path(job.images_dir, job.case, c).is_file() for c in range(1, n_maps + 1))
+    return sa.st_size == sb.st_size and sa.st_mtime_ns == sb.st_mtime_ns
 
 
-def compute_case(
-    job: MapJob, spec_dict: dict[str, Any], key: str, stamp_dir: Path, device: str
-) -> dict[str, Any]:
-    """Compute one case's maps, write its channels atomically, then its stamp (runs on a Dask worker). Returns
-    the stamp: ``case``, ``key``, ``mask_voxels`` (map-mask voxels), ``seconds``."""
-    import numpy as np
-    import SimpleITK as sitk
-
-    from pdacrad.inference.radiomics_inputs import compute_map_channels, map_mask, on_grid
-    from pdacrad.io.atomic import atomic_write_json
-    from pdacrad.radiomics_spec import RadiomicsSpec
-
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-    start = time.perf_counter()
-    spec = RadiomicsSpec.from_dict(spec_dict)
-    ct = sitk.ReadImage(str(job.image))
-    source = sitk.ReadImage(str(job.mask))
-    array = sitk.GetArrayFromImage(source)
-    pancreas = sitk.GetImageFromArray(
-        (np.isin(array, job.labels) if job.labels else array != 0).astype(np.uint8)
-    )
-    pancreas.CopyInformation(source)
-    mask = map_mask(on_grid(pancreas, ct))
-    maps = compute_map_channels(ct, mask, spec, device)
-    for channel, array_zyx in enumerate(maps, start=1):
-        image = sitk.GetImageFromArray(array_zyx.astype(np.float32, copy=False))
-        image.CopyInformation(ct)
-        target = channel_path(job.images_dir, job.case, channel)
-        # beside imagesTr, not in it (nnU-Net lists every *.nii.gz there), on the same file system (atomic rename)
-        part = job.images_dir.parent / ".maps_tmp" / target.name
-        part.parent.mkdir(exist_ok=True)
-        sitk.WriteImage(image, str(part), useCompression=True)
-        os.replace(part, target)
-    stale = len(maps) + 1
-    while channel_path(job.images_dir, job.case, stale).is_file():
-        channel_path(job.images_dir, job.case, stale).unlink()
-        stale += 1
-    record = {
-        "case": job.case,
-        "key": key,
-        "mask": str(job.mask),
-        "mask_voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
-        "seconds": time.perf_counter() - start,
-    }
-    atomic_write_json(record, stamp_dir / f"{job.case}.json")
-    return record
+def place(source: Path, target: Path, tmp: Path) -> bool:
+    """Put ``source`` at ``target`` as a hard link (a copy where the file system refuses links), atomically via
+    ``tmp``. Returns whether anything changed."""
+    if _same_file(source, target):
+        return False
+    tmp.mkdir(parents=True, exist_ok=True)
+    part = tmp / target.name
+    part.unlink(missing_ok=True)
+    try:
+        os.link(source, part)
+    except OSError:
+        shutil.copy2(source, part)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+    return True
 
 
-def map_jobs(
-    ws: Workspace, config: TrainConfig, cases: Sequence[str], masks: Path | None
-) -> tuple[list[MapJob], str]:
-    """Jobs for ``cases`` and a description of the mask source (see the module docstring for the order)."""
-    raw = ws.raw_dataset(config.stage2)
-    images = raw / "imagesTr"
-    oof = ws.stage1_oof
-    if masks is None and oof.is_dir():
-        masks = oof
-    if masks is not None:
-        jobs = [MapJob(c, channel_path(images, c, 0), masks / f"{c}.nii.gz", None, images) for c in cases]
-        source = f"stage-1 masks in {masks}"
-    else:
-        logger.warning(
-            "No Stage-1 out-of-fold masks (%s) and no --masks: maps inside the GROUND-TRUTH pancreas (labels 1, 4, "
-            "5). Fine for the synthetic demo; on real data train with Stage-1 masks, as inference uses.",
-            oof,
-        )
-        labels = raw / "labelsTr"
-        jobs = [
-            MapJob(c, channel_path(images, c, 0), labels / f"{c}.nii.gz", PANCREAS_LABELS, images)
-            for c in cases
-        ]
-        source = "ground truth labels 1, 4, 5"
-    missing = [p for job in jobs for p in (job.image, job.mask) if not p.is_file()]
+def case_jobs(config: TrainConfig, ws: Workspace, cases: list[str], source: MaskSource) -> list[MapCaseJob]:
+    """One job per case: its Stage-2 ROI CT (``config.stage2``'s raw ``imagesTr``) and mask.
+
+    Raises:
+        InvalidInputError: a ROI CT is missing (run ``convert``).
+    """
+    images = ws.raw_dataset(config.stage2) / "imagesTr"
+    jobs = [
+        MapCaseJob(c, channel_path(images, c, 0), source.path(c), source.labels, source.digest(c))
+        for c in cases
+    ]
+    missing = [job.ct_roi for job in jobs if not job.ct_roi.is_file()]
     if missing:
         raise InvalidInputError(
-            f"{len(missing)} input file(s) missing, e.g. {missing[0]}; run `convert` first."
+            f"{len(missing)} Stage-2 ROI CT(s) missing, e.g. {missing[0]}; run `convert` first."
         )
-    return jobs, source
+    return jobs
 
 
-def update_dataset_json(raw: Path, map_features: Sequence[str], ws: Workspace, config: TrainConfig) -> Path:
-    """Set ``channel_names`` of the Stage-2 raw ``dataset.json`` to CT + the map features (written atomically);
-    warn when an existing preprocessed dataset was made with other channels (it must be preprocessed again)."""
+def _link_dataset(
+    config: TrainConfig,
+    ws: Workspace,
+    target: StageConfig,
+    jobs: list[MapCaseJob],
+    features: list[MapFeature],
+) -> tuple[int, dict[str, list[str]]]:
+    """CT, labels and map channels of every case into ``target``'s raw dataset; stale extra channels removed.
+    Returns (files placed, case → the cache stamp keys of its channels)."""
+    from tqdm import tqdm
+
+    source, raw = ws.raw_dataset(config.stage2), ws.raw_dataset(target)
+    cache, tmp = cache_root(feature_folder(ws)), raw / ".pdacrad_tmp"
+    in_place = source.resolve() == raw.resolve()
+    placed, stamps = 0, {}
+    for job in tqdm(jobs, desc=f"link {target.dataset_folder_name}", unit="case"):
+        images = raw / "imagesTr"
+        if not in_place:
+            placed += place(job.ct_roi, channel_path(images, job.case, 0), tmp)
+            label = source / "labelsTr" / f"{job.case}.nii.gz"
+            placed += place(label, raw / "labelsTr" / label.name, tmp)
+        for channel, feature in enumerate(features, start=1):
+            placed += place(map_path(cache, feature, job.case), channel_path(images, job.case, channel), tmp)
+        stale = len(features) + 1
+        while channel_path(images, job.case, stale).is_file():
+            channel_path(images, job.case, stale).unlink()
+            stale += 1
+        stamps[job.case] = [
+            json.loads((cache / f.key / f"{job.case}.json").read_text())["key"] for f in features
+        ]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return placed, stamps
+
+
+def _write_dataset_json(
+    config: TrainConfig, ws: Workspace, target: StageConfig, spec: RadiomicsSpec, n: int
+) -> None:
+    """Stage 2's ``dataset.json`` with CT + map channel names (and the case count) into ``target``'s raw dataset."""
     from pdacrad.io.atomic import atomic_write_json
 
-    path = raw / "dataset.json"
-    dataset = json.loads(path.read_text())
-    channels = {"0": "CT", **{str(i): name for i, name in enumerate(map_features, start=1)}}
-    dataset["channel_names"] = channels
-    atomic_write_json(dataset, path)
-    preprocessed = ws.preprocessed_dataset(config.stage2) / "dataset.json"
-    if preprocessed.is_file() and json.loads(preprocessed.read_text()).get("channel_names") != channels:
-        logger.warning(
-            "%s was preprocessed with other input channels: delete %s and run `fit` again.",
-            preprocessed,
-            preprocessed.parent,
+    dataset = json.loads((ws.raw_dataset(config.stage2) / "dataset.json").read_text())
+    dataset["channel_names"] = {
+        "0": "CT",
+        **{str(i): name for i, name in enumerate(spec.map_features, start=1)},
+    }
+    dataset["numTraining"] = n
+    base = str(dataset.get("description", "")).split(" + parametric maps ")[0]  # in place: not twice
+    dataset["description"] = f"{base} + parametric maps {', '.join(spec.map_features)}"
+    atomic_write_json(dataset, ws.raw_dataset(target) / "dataset.json")
+
+
+def materialise_map_dataset(
+    config: TrainConfig,
+    ws: Workspace,
+    spec: RadiomicsSpec,
+    target: StageConfig,
+    masks: Path | None = None,
+    allow_gt_masks: bool = False,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    device: str = "cpu",
+    processes: bool = True,
+    client: Any | None = None,
+) -> Path:
+    """Build ``ws.raw_dataset(target)`` = Stage 2's CT crops and labels + the maps of ``spec.map_features``
+    (see the module docstring). Maps missing from the cache are computed on ``client`` (else a new Dask cluster
+    from ``scheduler`` / ``n_workers`` / ``processes``). ``allow_gt_masks`` or ``config.experiment.allow_gt_masks``
+    permits the ground-truth fallback. Returns the raw dataset folder.
+
+    Raises:
+        InvalidInputError: ``spec`` has no map features, masks or ROI CTs are missing.
+    """
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
+    from pdacrad.io.atomic import atomic_write_json
+
+    start = time.perf_counter()
+    if not spec.map_features:
+        raise InvalidInputError(
+            f"the selection for {target.dataset_folder_name} lists no map_features: no maps."
         )
-    return path
+    cases = list(training_cases(ws)["case"])
+    source = resolve_mask_source(ws, cases, masks, allow_gt_masks or config.experiment.allow_gt_masks)
+    jobs = case_jobs(config, ws, cases, source)
+    features = map_features(spec, MAP_DTYPE)
+    cache = cache_root(feature_folder(ws))
+    if client is None:
+        with dask_client(scheduler, n_workers, processes) as own:
+            counts = ensure_maps(jobs, features, spec.preprocessing, cache, own, device)
+    else:
+        counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, device)
+    raw = ws.raw_dataset(target)
+    placed, stamps = _link_dataset(config, ws, target, jobs, features)
+    _write_dataset_json(config, ws, target, spec, len(jobs))
+    digest = hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()
+    manifest = raw / MAPS_MANIFEST
+    previous = json.loads(manifest.read_text()).get("digest") if manifest.is_file() else None
+    preprocessed = ws.preprocessed_dataset(target)
+    if previous not in (None, digest) and preprocessed.is_dir():
+        logger.warning(
+            "%s: the map channels changed; %s is stale — delete it and preprocess again.", raw, preprocessed
+        )
+    record = {
+        "digest": digest,
+        "map_features": list(spec.map_features),
+        "feature_keys": [f.key for f in features],
+        "mask_source": source.describe(),
+        "preprocessing": spec.preprocessing.to_dict(),
+        "cases": stamps,
+    }
+    atomic_write_json(record, manifest)
+    logger.info(
+        "maps → %s: %d feature(s), %d case(s); %d map(s) computed (%.1f s per case), %d cached, %d file(s) "
+        "linked; masks: %s; %.1f s",
+        raw,
+        len(features),
+        len(jobs),
+        counts["computed"],
+        counts["seconds_per_case"],
+        counts["cached"],
+        placed,
+        source.describe(),
+        time.perf_counter() - start,
+    )
+    return raw
 
 
 def run_maps(
     config: TrainConfig,
     ws: Workspace,
-    radiomics_json: Path | None = None,
+    mode: str = "per-fold",
     masks: Path | None = None,
+    allow_gt_masks: bool = False,
     scheduler: str | None = None,
     n_workers: int | None = None,
     device: str = "cpu",
     processes: bool = True,
-) -> dict[str, Any]:
-    """The ``maps`` step. Returns ``{"computed", "cached", "seconds_per_case", "map_features"}``."""
-    from distributed import as_completed
-    from tqdm import tqdm
+) -> dict[int | None, Path]:
+    """The ``maps`` step: the map dataset of every selection of ``mode`` (pooled: one; per-fold: one per fold
+    of ``config.folds``), maps of all of them computed in one parallel pass first. Returns fold → dataset."""
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
+    from pdacrad_train.select import load_selection
+    from pdacrad_train.variants import maps_dataset
 
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE, MAP_MASK_DILATION_MM
-    from pdacrad.radiomics_spec import RadiomicsSpec
-
-    path = radiomics_json or feature_folder(ws) / "radiomics.json"
-    if not path.is_file():
-        raise InvalidInputError(
-            f"{path} not found: run `pdacrad-train select` first (or pass --radiomics-json)."
-        )
-    spec = RadiomicsSpec.load(path)
-    if not spec.map_features:
-        raise InvalidInputError(f"{path} lists no map_features: nothing to compute.")
-    spec_dict = spec.to_dict()
-    cases = list(training_cases(ws)["case"])
-    jobs, source = map_jobs(ws, config, cases, masks)
-    key = maps_cache_key(spec_dict, source, MAP_MASK_DILATION_MM, MAP_DTYPE)
-    stamp_dir = feature_folder(ws) / "maps"
-    stamp_dir.mkdir(parents=True, exist_ok=True)
-    todo = [job for job in jobs if not is_done(stamp_dir, job, key, len(spec.map_features))]
-    logger.info(
-        "maps: %d feature(s) %s; %d case(s) done, %d to compute",
-        len(spec.map_features),
-        list(spec.map_features),
-        len(jobs) - len(todo),
-        len(todo),
-    )
-    seconds: list[float] = []
-    if todo:
-        failures = []
-        with dask_client(scheduler, n_workers, processes) as client:
-            futures = {
-                client.submit(compute_case, j, spec_dict, key, stamp_dir, device, pure=False): j for j in todo
-            }
-            for future in tqdm(as_completed(futures), total=len(futures), desc="maps", unit="case"):
-                if future.status == "error":
-                    failures.append((futures[future].case, future.exception()))
-                else:
-                    seconds.append(float(future.result()["seconds"]))
-        if failures:
-            case, error = failures[0]
-            raise RuntimeError(f"maps failed for {len(failures)} case(s), first {case}: {error}")
-    update_dataset_json(ws.raw_dataset(config.stage2), spec.map_features, ws, config)
-    per_case = sum(seconds) / len(seconds) if seconds else 0.0
-    logger.info(
-        "maps: %d computed (%.1f s per case on one worker), %d cached → %s",
-        len(seconds),
-        per_case,
-        len(jobs) - len(todo),
-        ws.raw_dataset(config.stage2) / "imagesTr",
-    )
-    return {
-        "computed": len(seconds),
-        "cached": len(jobs) - len(todo),
-        "seconds_per_case": per_case,
-        "map_features": list(spec.map_features),
-    }
+    if mode not in ("per-fold", "pooled"):
+        raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
+    folds: list[int | None] = [None] if mode == "pooled" else list(config.folds)
+    specs = {fold: load_selection(ws, fold) for fold in folds}
+    empty = [fold for fold, spec in specs.items() if not spec.map_features]
+    if empty:
+        logger.warning("selection(s) %s chose shape features only: no map dataset for them", empty)
+    specs = {fold: spec for fold, spec in specs.items() if spec.map_features}
+    allow = allow_gt_masks or config.experiment.allow_gt_masks
+    out: dict[int | None, Path] = {}
+    with dask_client(scheduler, n_workers, processes) as client:
+        by_preprocessing: dict[str, list[RadiomicsSpec]] = {}
+        for spec in specs.values():
+            by_preprocessing.setdefault(json.dumps(spec.preprocessing.to_dict()), []).append(spec)
+        cases = list(training_cases(ws)["case"])
+        if specs:
+            jobs = case_jobs(config, ws, cases, resolve_mask_source(ws, cases, masks, allow))
+            for group in by_preprocessing.values():  # one pass over every fold's features: full parallelism
+                union = [f for spec in group for f in map_features(spec, MAP_DTYPE)]
+                ensure_maps(
+                    jobs, union, group[0].preprocessing, cache_root(feature_folder(ws)), client, device
+                )
+        for fold, spec in specs.items():
+            target = maps_dataset(config, "pooled" if fold is None else "per-fold", fold)
+            out[fold] = materialise_map_dataset(
+                config, ws, spec, target, masks, allow, device=device, client=client
+            )
+    return out
 
 
 _RADIOMICS = typer.Option(
     None,
     "--radiomics-config",
-    help="Radiomics settings YAML, for n_workers (default: <config stem>.radiomics.yaml beside --config).",
+    help="Radiomics settings YAML, for selection.mode and n_workers (default: <config stem>.radiomics.yaml).",
 )
-_RADIOMICS_JSON = typer.Option(
+_MODE = typer.Option(
     None,
-    "--radiomics-json",
-    help="radiomics.json to use (default: <work_dir>/radiomics/radiomics.json from select).",
-)
-_MASKS = typer.Option(
-    None,
-    "--masks",
-    help="Folder of Stage-1 pancreas masks <case>.nii.gz on the full CT grid (non-zero = pancreas); default "
-    "<work_dir>/stage1_oof, else the ground-truth pancreas with a warning.",
+    "--mode",
+    help="Which selections: per-fold (one dataset per fold) or pooled (default: selection.mode).",
 )
 _SCHEDULER = typer.Option(
     None,
@@ -296,23 +295,28 @@ def command(
     config: Path = _CONFIG,
     work_dir: Path | None = _WORK_DIR,
     radiomics_config: Path | None = _RADIOMICS,
-    radiomics_json: Path | None = _RADIOMICS_JSON,
-    masks: Path | None = _MASKS,
+    mode: str | None = _MODE,
+    masks: Path | None = MASKS_OPTION,
+    allow_gt_masks: bool = ALLOW_GT_OPTION,
     scheduler: str | None = _SCHEDULER,
     device: str = _DEVICE,
 ) -> None:
-    """Parametric maps of radiomics.json's map_features → extra input channels of the Stage-2 raw dataset.
+    """Parametric maps of the selected map features → nnU-Net raw datasets of the map variants (maps, both).
 
-    Per case, on its Stage-2 ROI crop, inside the pancreas (Stage-1 out-of-fold masks: --masks or
-    <work_dir>/stage1_oof; else the ground truth, with a warning) dilated by 5 mm; initValue outside. Writes
-    imagesTr/<case>_0001.nii.gz, _0002, ... in radiomics.json order and dataset.json channel_names. Parallel over
-    cases with Dask; each case stamped in <work_dir>/radiomics/maps/, so a rerun computes only what is missing or
-    stale. Needs `convert` and `select` first.
+    For each selection of the mode (pooled: <work_dir>/radiomics/pooled → dataset maps_dataset_id; per-fold:
+    fold_<k> → maps_dataset_id + 1 + k, for the experiment's folds): CT crops and labels of the Stage-2 dataset
+    (hard links) + channels _0001.. = radiomics.json map_features in order, computed on the ROI inside the
+    largest component of each case's Stage-1 mask dilated by the selection's map_mask_dilation_mm (masks: --masks,
+    else <work_dir>/stage1_oof; the ground truth only with --allow-gt-masks). Maps are cached per feature and
+    case in <work_dir>/radiomics/map_cache (keyed by the feature's settings, the mask file's sha256 and the CT),
+    shared between folds; a rerun computes only what is missing or stale. Needs convert, global-features and
+    select first.
     """
     with step(config, work_dir) as (cfg, ws):
         rcfg = load_radiomics_config(cfg, radiomics_config)
-        result = run_maps(cfg, ws, radiomics_json, masks, scheduler, rcfg.n_workers, device)
-        typer.echo(
-            f"maps {', '.join(result['map_features'])}: {result['computed']} computed "
-            f"({result['seconds_per_case']:.1f} s per case), {result['cached']} cached"
+        allow = allow_gt_masks or cfg.experiment.allow_gt_masks
+        datasets = run_maps(
+            cfg, ws, mode or rcfg.selection.mode, masks, allow, scheduler, rcfg.n_workers, device
         )
+        for fold, path in datasets.items():
+            typer.echo(f"{'pooled' if fold is None else f'fold {fold}'} → {path}")

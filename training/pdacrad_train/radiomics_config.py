@@ -1,10 +1,12 @@
-"""Settings of the radiomics steps (``global-features``, ``select``): frozen dataclasses read from a YAML.
+"""Settings of the radiomics steps (``global-features``, ``select``, ``maps``): frozen dataclasses read from a YAML.
 
 They live in a side file beside the training config, ``<config stem>.radiomics.yaml`` (e.g.
 ``training/configs/synthetic-demo.radiomics.yaml``), or the file given with ``--radiomics-config``. Without one,
 the defaults are the paper's recipe: PyRadiomics params ``paper_global.yaml`` (original + LoG + wavelet),
 Mann–Whitney U with Benjamini–Hochberg FDR 0.05, SVM-RFE to 10 features, 10-fold CV, and the paper code's map
-settings (kernel radius 5 on the ROI resampled to 1 × 1 × 2.5 mm, HU window level 40 / width 400, bin width 20).
+settings (kernel radius 5 on the ROI resampled to 1 × 1 × 2.5 mm, HU window level 40 / width 400, bin width 20,
+map mask = pancreas dilated by 5 mm). The selection is fitted per Stage-2 fold (``selection.mode: per-fold``)
+unless ``pooled`` is asked for.
 Relative paths in the file are relative to the file's folder.
 """
 
@@ -20,6 +22,7 @@ import yaml
 
 import pdacrad
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM
 from pdacrad_train.config import TrainConfig, _build
 
 #: The paper's global-feature params file, shipped with the radiomics engine.
@@ -29,14 +32,18 @@ PAPER_GLOBAL_PARAMS = Path(pdacrad.__file__).resolve().parent / "radiomics" / "p
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """Feature selection, fitted inside each CV fold on that fold's training cases only.
+    """Feature selection: FDR filter + SVM-RFE + scaler, fitted on training cases only.
 
-    ``test``: univariate test per feature (``mannwhitneyu`` or Welch's ``ttest``), p-values corrected with
+    ``mode``: ``per-fold`` (default, leakage-free) fits one selection per fold of Stage 2's ``splits_final.json``
+    on that fold's training cases, so each Stage-2 fold model gets inputs its validation cases did not help
+    choose; ``pooled`` (the paper's) fits one selection on every case, so every validation fold helped choose its
+    own inputs — stated in its report. ``test``: univariate test per feature (``mannwhitneyu`` or Welch's ``ttest``), p-values corrected with
     Benjamini–Hochberg at ``fdr_alpha``; then recursive feature elimination with a linear SVM (``svm_c``)
     removing ``rfe_step`` features per round down to ``n_features``. ``cv_folds``-fold stratified CV of the
     radiomics-only SVM with ``bootstrap`` resamples for 95% CIs, seeded by ``seed``.
     """
 
+    mode: Literal["per-fold", "pooled"] = "per-fold"
     test: Literal["mannwhitneyu", "ttest"] = "mannwhitneyu"
     fdr_alpha: float = 0.05
     n_features: int = 10
@@ -53,7 +60,8 @@ class MapParamsConfig:
 
     ``kernel_radius`` in voxels of the ROI resampled to ``resampled_spacing_xyz`` (mm, x y z as PyRadiomics'
     ``resampledPixelSpacing``); intensities clipped to the HU window ``window_level_hu ± window_width_hu / 2``
-    and discretised with ``bin_width`` (HU).
+    and discretised with ``bin_width`` (HU). ``mask_dilation_mm``: margin (mm) by which the radiomics pancreas is
+    dilated for the map mask (radiomics.json ``preprocessing.map_mask_dilation_mm``).
     """
 
     kernel_radius: int = 5
@@ -63,6 +71,7 @@ class MapParamsConfig:
     bin_width: float = 20.0
     masked_kernel: bool = True
     init_value: float = 0.0
+    mask_dilation_mm: float = MAP_MASK_DILATION_MM
 
     def params(
         self, image_types: Mapping[str, Mapping[str, Any]], feature_classes: Sequence[str]
@@ -141,5 +150,9 @@ def load_radiomics_config(config: TrainConfig, path: str | Path | None = None) -
     if s.n_features < 1 or s.rfe_step < 1 or s.cv_folds < 2 or not 0 < s.fdr_alpha <= 1 or s.bootstrap < 0:
         raise InvalidInputError(
             f"{path}: selection needs n_features ≥ 1, rfe_step ≥ 1, cv_folds ≥ 2, 0 < fdr_alpha ≤ 1, bootstrap ≥ 0."
+        )
+    if not rcfg.maps.mask_dilation_mm >= 0:
+        raise InvalidInputError(
+            f"{path}: maps.mask_dilation_mm must be ≥ 0, got {rcfg.maps.mask_dilation_mm}."
         )
     return dataclasses.replace(rcfg, source=str(path))

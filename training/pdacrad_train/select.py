@@ -1,30 +1,38 @@
-"""``select``: the global radiomics features of Stage 2, chosen without leakage, and ``radiomics.json``.
+"""``select``: the global radiomics features of Stage 2 and their ``radiomics.json``, without leakage by default.
 
 Reads the features table of ``global-features``. The selection (:mod:`pdacrad_train.selection`: usable columns
-→ z-score → univariate test + Benjamini–Hochberg FDR → SVM-RFE) is cross-validated twice, each fold fitting a
-fresh pipeline on its own training cases only:
+→ z-score → univariate test + Benjamini–Hochberg FDR → SVM-RFE) is one scikit-learn pipeline fitted on the cases
+it is given and nothing else. ``selection.mode`` (or ``--mode``) says on which cases:
 
-- on the training tree's folds (Stage 2's ``splits_final.json``; stratified folds of the config's ``splits``
-  when it does not exist yet) — how often each finally selected feature was picked per fold is its stability;
-- as the paper's 10-fold stratified CV of the radiomics-only SVM, whose pooled out-of-fold AUROC and AP get
-  95% bootstrap CIs (the paper reports AUROC 0.824 ± 0.035, AP 0.667 on PANORAMA).
+- ``per-fold`` (default): for each fold k of Stage 2's ``splits_final.json`` (written by ``splits``), a pipeline
+  fitted on fold k's **training** cases only → ``<work_dir>/radiomics/fold_<k>/``. The Stage-2 model of fold k
+  then takes inputs (features, scaler, maps) that its validation cases did not help choose.
+- ``pooled`` (the paper's): one pipeline fitted on every case → ``<work_dir>/radiomics/pooled/``. Every
+  validation fold then helped choose its own inputs; the report says so.
 
-The final selection is fitted on all training cases. Outputs, in ``<work_dir>/radiomics/``: ``radiomics.json``
-(SPEC: params, global features, scaler, map features = the selected non-shape features, map params) and
-``selection_report.json``; and Stage 2's per-case z-scored ``global_vectors.json`` in its nnU-Net preprocessed
-dataset folder. Cheap to rerun: it always recomputes from the features table.
+Each folder holds ``radiomics.json`` (SPEC: params, global features, scaler, map features = the selected
+non-shape features, map params; ``inputs`` of the ``both`` variant — derive the others with
+``RadiomicsSpec.for_variant``; ``preprocessing``: the Stage-2 ROI margins of the config and the map-mask
+dilation), ``global_vectors.json`` (every case of the dataset z-scored with that folder's scaler, the format of
+:mod:`pdacrad.nnunet_ext.global_vectors`) and ``selection_report.json``. ``<work_dir>/radiomics/
+selection_summary.json`` adds the radiomics-only SVM's cross-validation: its out-of-fold scores over the
+training-tree folds (honest in per-fold mode: each fold scored by the selection fitted without it) and the
+paper's 10-fold stratified CV, both with 95% bootstrap CIs (the paper: AUROC 0.824 ± 0.035, AP 0.667).
+Cheap to rerun: it always recomputes from the features table.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from pdacrad.errors import InvalidInputError
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.global_features import feature_folder, features_table_path, load_params, training_cases
 from pdacrad_train.options import CONFIG as _CONFIG
@@ -36,29 +44,65 @@ from pdacrad_train.workspace import Workspace
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    from sklearn.pipeline import Pipeline
 
     from pdacrad.radiomics_spec import RadiomicsSpec
     from pdacrad_train.selection import CVResult, Fold
 
 logger = logging.getLogger(__name__)
 
+POOLED_LEAK = (
+    "LEAK: pooled selection (the paper's): the features, scaler and maps were chosen on every case, so every "
+    "validation fold helped choose its own inputs; cross-validated Stage-2 scores of these inputs are optimistic. "
+    "Use selection.mode: per-fold for the ablation."
+)
+
+
+def selection_dir(ws: Workspace, fold: int | None) -> Path:
+    """Where a selection lives: ``<work_dir>/radiomics/pooled`` (``fold=None``) or ``.../fold_<k>``."""
+    return feature_folder(ws) / ("pooled" if fold is None else f"fold_{fold}")
+
+
+def load_selection(ws: Workspace, fold: int | None) -> RadiomicsSpec:
+    """The ``radiomics.json`` of a selection (``fold=None``: pooled).
+
+    Raises:
+        InvalidInputError: it has not been written (run ``select`` in the matching mode).
+    """
+    from pdacrad.radiomics_spec import RadiomicsSpec
+    from pdacrad.resources import RADIOMICS_NAME
+
+    path = selection_dir(ws, fold) / RADIOMICS_NAME
+    if not path.is_file():
+        mode = "pooled" if fold is None else "per-fold"
+        raise InvalidInputError(f"{path} not found: run `pdacrad-train select` with selection.mode {mode}.")
+    return RadiomicsSpec.load(path)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One fitted selection: its fold (``None``: pooled), ``radiomics.json`` content and folder."""
+
+    fold: int | None
+    spec: RadiomicsSpec
+    directory: Path
+
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """What ``select`` produced: the spec written to ``radiomics.json`` and both cross-validations."""
+    """What ``select`` produced: the mode, one :class:`Selection` per fold (or the pooled one), and both
+    cross-validations of the radiomics-only SVM."""
 
-    spec: RadiomicsSpec
+    mode: str
+    selections: tuple[Selection, ...]
     cv: CVResult
     tree_cv: CVResult
-    radiomics_json: Path
-    report: Path
+    summary: Path
 
 
 def read_features(ws: Workspace) -> pd.DataFrame:
     """The case × feature table of ``global-features`` (index ``case``)."""
     import pandas as pd
-
-    from pdacrad.errors import InvalidInputError
 
     path = features_table_path(ws)
     if not path.is_file():
@@ -77,10 +121,14 @@ def usable_cases(table: pd.DataFrame, ws: Workspace) -> tuple[pd.DataFrame, np.n
     table = table.drop(index=empty)
     missing = table.index.difference(labels.index)
     if len(missing):
-        from pdacrad.errors import InvalidInputError
-
         raise InvalidInputError(f"features table lists case(s) with no label, e.g. {missing[0]}.")
     return table, labels.reindex(table.index).to_numpy(dtype=int)
+
+
+def stage2_splits(config: TrainConfig, ws: Workspace) -> list[dict[str, list[str]]] | None:
+    """Stage 2's ``splits_final.json`` (per fold ``{"train": [...], "val": [...]}``), or ``None`` if not written."""
+    path = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: np.ndarray) -> list[Fold]:
@@ -90,27 +138,22 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
 
     from pdacrad_train.selection import stratified_folds
 
-    path = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
-    if not path.is_file():
-        logger.info("%s not found: stratified %d-fold splits instead", path, config.splits.n_folds)
+    splits = stage2_splits(config, ws)
+    if splits is None:
+        logger.info("no Stage-2 splits_final.json: stratified %d-fold splits instead", config.splits.n_folds)
         return stratified_folds(y, config.splits.n_folds, config.splits.seed)
     position = {c: i for i, c in enumerate(cases)}
-    folds = []
-    for split in json.loads(path.read_text()):
-        train = np.array([position[c] for c in split["train"] if c in position], dtype=int)
-        val = np.array([position[c] for c in split["val"] if c in position], dtype=int)
-        folds.append((train, val))
-    return folds
+
+    def rows(names: list[str]) -> np.ndarray:
+        return np.array([position[c] for c in names if c in position], dtype=int)
+
+    return [(rows(split["train"]), rows(split["val"])) for split in splits]
 
 
-def write_global_vectors(
-    config: TrainConfig, ws: Workspace, table: pd.DataFrame, spec: RadiomicsSpec
-) -> Path:
-    """Per-case z-scored vectors of every case of ``table`` → Stage 2's ``global_vectors.json``. A non-finite
-    feature (e.g. from an empty mask) becomes 0 — the training mean — with a warning."""
+def global_vectors(table: pd.DataFrame, spec: RadiomicsSpec) -> dict[str, np.ndarray]:
+    """Case → ``spec.global_features`` of ``table``'s row z-scored with ``spec``'s scaler. A non-finite feature
+    (e.g. from an empty pancreas) becomes 0 — the training mean — with a warning."""
     import numpy as np
-
-    from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
 
     values = table.reindex(columns=list(spec.global_features)).to_numpy(dtype=np.float64)
     z = (values - np.asarray(spec.mean)) / np.asarray(spec.std)
@@ -119,60 +162,139 @@ def write_global_vectors(
         logger.warning(
             "%d case(s) with missing features get the mean vector: %s", bad.sum(), list(table.index[bad])
         )
-    z = np.where(np.isfinite(z), z, 0.0)
-    target = ws.preprocessed_dataset(config.stage2) / GLOBAL_VECTORS_FILENAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return save_global_vectors(target, spec.global_features, dict(zip(table.index, z, strict=True)))
+    return dict(zip(table.index, np.where(np.isfinite(z), z, 0.0), strict=True))
 
 
-def run_select(config: TrainConfig, ws: Workspace, rcfg: RadiomicsConfig) -> SelectionResult:
-    """The ``select`` step (see the module docstring)."""
+def write_selection(
+    directory: Path, spec: RadiomicsSpec, everything: pd.DataFrame, report: dict[str, Any]
+) -> Selection:
+    """``radiomics.json``, ``global_vectors.json`` (every case of ``everything``) and ``selection_report.json``
+    into ``directory``."""
+    from pdacrad.io.atomic import atomic_write_json
+    from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
+    from pdacrad.resources import RADIOMICS_NAME
+
+    directory.mkdir(parents=True, exist_ok=True)
+    spec.save(directory / RADIOMICS_NAME)
+    save_global_vectors(
+        directory / GLOBAL_VECTORS_FILENAME, spec.global_features, global_vectors(everything, spec)
+    )
+    selected = {"selected": list(spec.global_features), "map_features": list(spec.map_features)}
+    extra = {"inputs": asdict(spec.inputs), "preprocessing": spec.preprocessing.to_dict()}
+    atomic_write_json({**report, **selected, **extra}, directory / "selection_report.json")
+    if not spec.map_features:
+        logger.warning(
+            "%s: every selected feature is a shape feature — no maps; variants maps/both impossible",
+            directory,
+        )
+    fold = None if directory.name == "pooled" else int(directory.name.removeprefix("fold_"))
+    return Selection(fold, spec, directory)
+
+
+def _fold_report(
+    fit: Pipeline, k: int, train: np.ndarray, val: np.ndarray, y: np.ndarray, cv: CVResult
+) -> dict:
+    """What one per-fold selection saw and how its radiomics-only SVM scored its own validation cases."""
+    fdr = fit.named_steps["fdr"]
+    return {
+        "mode": "per-fold",
+        "fold": k,
+        "leakage": f"none: fitted on the {len(train)} training cases of Stage-2 fold {k} only",
+        "n_train_cases": len(train),
+        "n_train_positive": int(y[train].sum()),
+        "n_validation_cases": len(val),
+        "n_features_after_fdr": int(fdr.support_.sum()),
+        # NaN (one class among the validation cases) as null: strict JSON
+        "validation_auroc": cv.fold_auroc[k] if cv.fold_auroc[k] == cv.fold_auroc[k] else None,
+    }
+
+
+def run_select(
+    config: TrainConfig, ws: Workspace, rcfg: RadiomicsConfig, mode: str | None = None
+) -> SelectionResult:
+    """The ``select`` step (see the module docstring); ``mode`` overrides ``rcfg.selection.mode``.
+
+    Raises:
+        InvalidInputError: no features table, or per-fold mode without Stage 2's ``splits_final.json``.
+    """
     import numpy as np
 
     from pdacrad.io.atomic import atomic_write_json
-    from pdacrad_train.selection import (
-        cross_validate,
-        fit_pipeline,
-        spec_from_pipeline,
-        stratified_folds,
-    )
+    from pdacrad.radiomics_spec import Preprocessing
+    from pdacrad_train.selection import cross_validate, fit_pipeline, spec_from_pipeline, stratified_folds
 
+    start = time.perf_counter()
     s = rcfg.selection
+    mode = mode or s.mode
+    if mode not in ("per-fold", "pooled"):
+        raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
+    if mode == "per-fold" and stage2_splits(config, ws) is None:
+        raise InvalidInputError(
+            f"per-fold selection needs Stage 2's {ws.preprocessed_dataset(config.stage2) / 'splits_final.json'}: "
+            "run `pdacrad-train splits` first (or use --mode pooled)."
+        )
     everything = read_features(ws)
     table, y = usable_cases(everything, ws)
     params = load_params(rcfg.params_path)
-    tree_cv, _ = cross_validate(
-        table, y, training_tree_folds(config, ws, table.index, y), s, "training-tree folds"
+    preprocessing = Preprocessing(
+        roi_margins_mm_xyz=config.stage2.margins_mm_xyz, map_mask_dilation_mm=rcfg.maps.mask_dilation_mm
     )
+    names = list(table.columns)
+    folds = training_tree_folds(config, ws, table.index, y)
+    tree_cv, fits = cross_validate(table, y, folds, s, "training-tree folds")
     cv, _ = cross_validate(table, y, stratified_folds(y, s.cv_folds, s.seed), s, f"{s.cv_folds}-fold CV")
-    final = fit_pipeline(s, table.to_numpy(dtype=np.float64), y)
-    spec = spec_from_pipeline(final, list(table.columns), params, rcfg)
-    out = feature_folder(ws)
-    spec.save(out / "radiomics.json")
-    report = {
-        "n_cases": len(y),
-        "n_positive": int(y.sum()),
-        "n_features_in": int(table.shape[1]),
+    common = {
         "params_file": str(rcfg.params_path),
-        "selection": asdict(s),
-        "selected": list(spec.global_features),
-        "map_features": list(spec.map_features),
-        "selected_in_training_tree_folds": {
-            f: sum(f in fold for fold in tree_cv.fold_features) for f in spec.global_features
-        },
-        "cv_stratified": cv.as_dict(),
-        "cv_training_tree_folds": tree_cv.as_dict(),
+        "features_table": str(features_table_path(ws)),
+        "n_features_in": len(names),
+        "selection": {**asdict(s), "mode": mode},
     }
-    atomic_write_json(report, out / "selection_report.json")
-    logger.info("selected %d features: %s", len(spec.global_features), ", ".join(spec.global_features))
-    try:
-        vectors = write_global_vectors(config, ws, everything, spec)
-        logger.info("Stage-2 global vectors → %s", vectors)
-    except ImportError:
-        logger.warning(
-            "pdacrad.nnunet_ext.global_vectors is not available: Stage-2 global vectors not written."
-        )
-    return SelectionResult(spec, cv, tree_cv, out / "radiomics.json", out / "selection_report.json")
+    selections = []
+    if mode == "per-fold":
+        for k, ((train, val), fit) in enumerate(zip(folds, fits, strict=True)):
+            spec = spec_from_pipeline(fit, names, params, rcfg, preprocessing)
+            report = {**_fold_report(fit, k, train, val, y, tree_cv), **common}
+            selections.append(write_selection(selection_dir(ws, k), spec, everything, report))
+    else:
+        final = fit_pipeline(s, table.to_numpy(dtype=np.float64), y)
+        spec = spec_from_pipeline(final, names, params, rcfg, preprocessing)
+        report = {
+            "mode": "pooled",
+            "leakage": POOLED_LEAK,
+            "n_cases": len(y),
+            "n_positive": int(y.sum()),
+            "selected_in_training_tree_folds": {
+                f: sum(f in fold for fold in tree_cv.fold_features) for f in spec.global_features
+            },
+            **common,
+            "cv_stratified": cv.as_dict(),
+            "cv_training_tree_folds": tree_cv.as_dict(),
+        }
+        selections.append(write_selection(selection_dir(ws, None), spec, everything, report))
+        logger.warning(POOLED_LEAK)
+    summary = feature_folder(ws) / "selection_summary.json"
+    atomic_write_json(
+        {
+            "mode": mode,
+            "leakage": POOLED_LEAK
+            if mode == "pooled"
+            else "none: each fold's selection saw its training cases only",
+            "selections": {str(sel.directory): list(sel.spec.global_features) for sel in selections},
+            "cv_training_tree_folds": tree_cv.as_dict(),
+            "cv_stratified": cv.as_dict(),
+        },
+        summary,
+    )
+    logger.info(
+        "select (%s): %d selection(s) of %d features from %d cases in %.1f s → %s",
+        mode,
+        len(selections),
+        s.n_features,
+        len(y),
+        time.perf_counter() - start,
+        feature_folder(ws),
+    )
+    return SelectionResult(mode, tuple(selections), cv, tree_cv, summary)
 
 
 _RADIOMICS = typer.Option(
@@ -180,23 +302,37 @@ _RADIOMICS = typer.Option(
     "--radiomics-config",
     help="Radiomics settings YAML (default: <config stem>.radiomics.yaml beside --config, else the paper's).",
 )
+_MODE = typer.Option(
+    None,
+    "--mode",
+    help="per-fold (fit on each Stage-2 fold's training cases; no leakage) or pooled (the paper's: one fit on "
+    "every case; leaks). Default: selection.mode of the radiomics config (per-fold).",
+)
 
 
 def command(
-    config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR, radiomics_config: Path | None = _RADIOMICS
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    radiomics_config: Path | None = _RADIOMICS,
+    mode: str | None = _MODE,
 ) -> None:
-    """Select the Stage-2 global radiomics features without leakage and write radiomics.json.
+    """Select the Stage-2 global radiomics features and write radiomics.json + global_vectors.json.
 
-    Inside each CV fold, fitted on the fold's training cases only: z-score → Mann–Whitney U (or t-test) with
-    Benjamini–Hochberg FDR → SVM-RFE (linear SVM) to 10 features. Prints the radiomics-only SVM's 10-fold
-    stratified CV AUROC and AP with 95% bootstrap CIs. Writes <work_dir>/radiomics/radiomics.json,
-    selection_report.json, and Stage 2's global_vectors.json. Needs `global-features` first.
+    Pipeline: z-score → Mann–Whitney U (or t-test) with Benjamini–Hochberg FDR → SVM-RFE (linear SVM) to 10
+    features. per-fold (default): one selection per fold of Stage 2's splits_final.json, fitted on that fold's
+    training cases only → <work_dir>/radiomics/fold_<k>/. pooled (the paper's): one fit on all cases →
+    <work_dir>/radiomics/pooled/, its leak stated in the report. Prints the radiomics-only SVM's cross-validated
+    AUROC and AP with 95% bootstrap CIs. Needs `global-features` (and `splits` for per-fold) first.
     """
     with step(config, work_dir) as (cfg, ws):
-        result = run_select(cfg, ws, load_radiomics_config(cfg, radiomics_config))
-        typer.echo(f"selected: {', '.join(result.spec.global_features)}")
+        result = run_select(cfg, ws, load_radiomics_config(cfg, radiomics_config), mode)
+        for sel in result.selections:
+            name = "pooled" if sel.fold is None else f"fold {sel.fold}"
+            typer.echo(f"{name}: {', '.join(sel.spec.global_features)}")
         typer.echo(f"radiomics-only SVM, {result.cv.n_folds}-fold stratified CV: {result.cv.summary()}")
         typer.echo(
             f"radiomics-only SVM, training-tree folds ({result.tree_cv.n_folds}): {result.tree_cv.summary()}"
         )
-        typer.echo(f"→ {result.radiomics_json}\n→ {result.report}")
+        if result.mode == "pooled":
+            typer.echo(POOLED_LEAK)
+        typer.echo(f"→ {result.summary.parent}")

@@ -32,7 +32,8 @@ from statsmodels.stats.multitest import multipletests
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import RadiomicsSpec, is_shape_feature
+from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
+from pdacrad_train.map_cache import image_type_of
 from pdacrad_train.radiomics_config import RadiomicsConfig, SelectionConfig
 
 logger = logging.getLogger(__name__)
@@ -258,10 +259,16 @@ def stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> list[Fold]:
 
 
 def spec_from_pipeline(
-    pipeline: Pipeline, names: Sequence[str], params: dict[str, Any], rcfg: RadiomicsConfig
+    pipeline: Pipeline,
+    names: Sequence[str],
+    params: dict[str, Any],
+    rcfg: RadiomicsConfig,
+    preprocessing: Preprocessing | None = None,
 ) -> RadiomicsSpec:
-    """``radiomics.json`` from a pipeline fitted on all training cases: the selected features, the scaler's
-    mean and (population) std of those features, and the non-shape ones as map channels."""
+    """``radiomics.json`` from a fitted pipeline: the selected features, the scaler's mean and (population) std
+    of those features (fitted on the pipeline's training cases), the non-shape ones as map channels, inputs of
+    the ``both`` variant (``global`` only when every selected feature is a shape feature), and ``preprocessing``
+    (default: :class:`Preprocessing` with the maps' ``mask_dilation_mm``)."""
     keep = selected_columns(pipeline)
     # Positions of the kept columns inside the scaler's input (the columns that FiniteColumns kept).
     in_scaler = np.searchsorted(np.flatnonzero(pipeline.named_steps["finite"].support_), keep)
@@ -271,7 +278,11 @@ def spec_from_pipeline(
     image_types: Mapping[str, Any] = params.get("imageType") or {"Original": {}}
     used = {image_type_of(f, image_types) for f in maps}
     map_types = {k: v or {} for k, v in image_types.items() if k in used}
+    if preprocessing is None:
+        preprocessing = Preprocessing(map_mask_dilation_mm=rcfg.maps.mask_dilation_mm)
     return RadiomicsSpec(
+        inputs=ModelInputs(maps=bool(maps), global_vector=True),
+        preprocessing=preprocessing,
         params=params,
         global_features=tuple(selected),
         mean=tuple(float(v) for v in scaler.mean_[in_scaler]),
@@ -279,14 +290,3 @@ def spec_from_pipeline(
         map_features=tuple(maps),
         map_params=rcfg.maps.params(map_types, sorted({f.split("_")[1] for f in maps})),
     )
-
-
-def image_type_of(feature: str, image_types: Mapping[str, Any]) -> str | None:
-    """The key of ``image_types`` (PyRadiomics ``imageType`` section) that produced ``feature``, by its name's
-    prefix: ``log-sigma-2-0-mm-3D_glcm_Idm`` → ``LoG``, ``wavelet-LLH_…`` → ``Wavelet``, ``lbp-2D_…`` →
-    ``LBP2D``. The longest matching key wins (``squareroot`` is SquareRoot, not Square)."""
-    prefix = feature.split("_", 1)[0].replace("-", "").lower()
-    if prefix.startswith("logarithm"):
-        return next((k for k in image_types if k.lower() == "logarithm"), None)
-    matches = [k for k in image_types if prefix.startswith(k.lower())]
-    return max(matches, key=len) if matches else None
