@@ -63,3 +63,23 @@ def test_work_dir_override_and_missing_file(tmp_path: Path) -> None:
     assert load_config(CONFIGS / "synthetic-demo.yaml", tmp_path).work_dir == str(tmp_path)
     with pytest.raises(InvalidInputError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_experiment_lists_are_read_and_checked(tmp_path) -> None:
+    data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    data["experiment"] = {"variants": ["base", "both"], "folds": [0, 2]}
+    data["export"] = {"variant": "both", "folds": [1]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    config = load_config(tmp_path / "c.yaml")
+    assert config.experiment.variants == ("base", "both") and config.folds == (0, 2)
+    assert config.export.folds == (1,)
+    for experiment, message in (
+        ({"variants": ["baseline"]}, "experiment.variants"),
+        ({"folds": [0, 5]}, "experiment.folds"),
+        ({"folds": "0"}, "expected a list"),
+        ({"maps_dataset_id": 901}, "maps_dataset_id"),
+    ):
+        data["experiment"] = experiment
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+        with pytest.raises(InvalidInputError, match=message):
+            load_config(tmp_path / "c.yaml")

@@ -184,6 +184,10 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         if value not in args:
             raise InvalidInputError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}.")
         return value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise InvalidInputError(f"{where}: expected a list, got {value!r}.")
+        return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise InvalidInputError(f"{where}: expected a list of {len(args)} numbers, got {value!r}.")
