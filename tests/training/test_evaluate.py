@@ -20,7 +20,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "synthet
 def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
     # the demo work dir's default places: <work_dir>/cv_predictions and the synthetic cohort's labelsTr
     cv = write_cv_predictions(
-        tmp_path, n=20, separations={"baseline": 0.1, "maps": 0.3, "global": 0.2, "both": 0.4}
+        tmp_path, n=20, separations={"base": 0.1, "maps": 0.3, "global": 0.2, "both": 0.4}
     )
     cv.root.rename(tmp_path / "cv_predictions")
     (tmp_path / "cohort").mkdir()
@@ -32,7 +32,7 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
     assert {p.name for p in out.iterdir()} >= {"metrics.csv", "comparisons.csv", "report.html", "roc.png"}
     table = pd.read_csv(out / "metrics.csv", dtype={"fold": str})
     pooled = table[table["fold"] == "pooled"].set_index("variant")
-    assert list(pooled.index) == ["baseline", "maps", "global", "both"]
+    assert list(pooled.index) == ["base", "maps", "global", "both"]
     for variant, cases in cv.variants.items():
         direct = evaluate(
             y_det=[c.detection for c in cases],
