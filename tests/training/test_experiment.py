@@ -53,8 +53,13 @@ def study(tmp_path_factory: pytest.TempPathFactory, phantom_writer):
     data["run"].update(torch_threads=1, device="cpu")
     data["export"] = {"variant": "both", "folds": [0], "checkpoint": "checkpoint_final.pth", "demo": True}
     (root / "tiny.yaml").write_text(yaml.safe_dump(data))
+    # original firstorder + GLCM only: every selected feature has a map, so +maps exists in every fold (shape
+    # features are segment-only; on box phantoms a fold may select nothing else)
+    params = yaml.safe_load((CONFIGS / "params" / "demo_global.yaml").read_text())
+    params.update(imageType={"Original": {}}, featureClass={"firstorder": None, "glcm": None})
+    (root / "global.yaml").write_text(yaml.safe_dump(params))
     radiomics = {
-        "params": str(CONFIGS / "params" / "demo_global.yaml"),
+        "params": str(root / "global.yaml"),
         "n_workers": 1,
         "selection": {"mode": "per-fold", "n_features": 3, "cv_folds": 2, "bootstrap": 20},
         "maps": {"kernel_radius": 1, "resampled_spacing_xyz": [2.0, 2.5, 4.0]},
