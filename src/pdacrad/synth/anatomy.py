@@ -19,26 +19,34 @@ from pdacrad.synth.geometry import Grid, Slices, polyline_field, smooth_noise
 
 # PANORAMA label values (SPEC.md).
 BACKGROUND, PDAC, VEINS, ARTERIES, PANCREAS, DUCT, CBD = (int(label) for label in Label)
+#: The main duct runs along this span of the pancreas centreline's normalised arc length (head → tail).
+DUCT_T_RANGE = (0.03, 0.97)
 
 
 @dataclass(frozen=True, eq=False)
 class PancreasModel:
-    """Where the pancreas is, for lesion placement: its centreline (K, 3) in mm (x, y, z; head at index 0),
-    the radius (mm) at each centreline point, and its parenchymal mean HU before noise."""
+    """Where the pancreas is, for lesion placement and confounders: its centreline (K, 3) in mm (x, y, z; head at
+    index 0), the radius (mm) at each centreline point, its parenchymal mean HU before noise, and the main duct's
+    radius (mm) and HU."""
 
     centreline_xyz_mm: np.ndarray
     radius_mm: np.ndarray
     hu: float
+    duct_radius_mm: float = 0.0
+    duct_hu: float = 0.0
 
 
 @dataclass(eq=False)
 class Phantom:
-    """A phantom under construction: ``hu`` float32 and ``labels`` uint8, both (z, y, x)."""
+    """A phantom under construction: ``hu`` float32 and ``labels`` uint8, both (z, y, x); the pancreas model and
+    the common bile duct's radius (mm) and HU once painted."""
 
     grid: Grid
     hu: np.ndarray
     labels: np.ndarray
     pancreas: PancreasModel | None = field(default=None)
+    cbd_radius_mm: float = 0.0
+    cbd_hu: float = 0.0
 
     def paint(self, box: Slices, mask: np.ndarray, hu: float | np.ndarray, label: int | None) -> None:
         """Set HU (scalar or array shaped like ``box``) and, unless None, the label where ``mask`` is true."""
@@ -209,9 +217,12 @@ def _pancreas(ph: Phantom, body: _Body, rng: np.random.Generator) -> PancreasMod
         ph.paint(*found, p_hu, PANCREAS)
     # The duct must cross at least one slice centre, so its radius is at least half the slice spacing.
     r_duct = max(rng.uniform(1.2, 2.0), 0.55 * sz)
-    duct = tube.mask(r_duct) & (tube.t > 0.03) & (tube.t < 0.97)
-    ph.paint(tube.box, duct, float(rng.uniform(10, 20)), DUCT)
-    return PancreasModel(centreline_xyz_mm=pts, radius_mm=radius, hu=p_hu)
+    duct = tube.mask(r_duct) & (tube.t > DUCT_T_RANGE[0]) & (tube.t < DUCT_T_RANGE[1])
+    duct_hu = float(rng.uniform(10, 20))
+    ph.paint(tube.box, duct, duct_hu, DUCT)
+    return PancreasModel(
+        centreline_xyz_mm=pts, radius_mm=radius, hu=p_hu, duct_radius_mm=float(r_duct), duct_hu=duct_hu
+    )
 
 
 def _vessels_and_cbd(ph: Phantom, body: _Body, pm: PancreasModel, rng: np.random.Generator) -> None:
@@ -241,16 +252,21 @@ def _vessels_and_cbd(ph: Phantom, body: _Body, pm: PancreasModel, rng: np.random
     splenic = pts[neck:-1] + normal[neck:-1] * (radius[neck:-1, None] + r_sv + 1.5)
     _paint_tube(ph, np.vstack([conf, splenic]), r_sv, vein_hu, VEINS)
 
-    r_cbd = rng.uniform(3.0, 4.5)
-    head = pts[0]
-    cbd = np.array(
+    ph.cbd_radius_mm, ph.cbd_hu = float(rng.uniform(3.0, 4.5)), float(rng.uniform(5, 20))
+    _paint_tube(ph, cbd_centreline(pm), ph.cbd_radius_mm, ph.cbd_hu, CBD)
+
+
+def cbd_centreline(pm: PancreasModel) -> np.ndarray:
+    """The common bile duct's path (3, 3) in mm (x, y, z): from 40 mm above the pancreatic head down behind it
+    into the head's posterior part (its intrapancreatic segment ends 4 mm below the head's centreline start)."""
+    head, r = pm.centreline_xyz_mm[0], float(pm.radius_mm[0])
+    return np.array(
         [
-            head + np.array([-0.3 * radius[0], 0.5 * radius[0], 40.0]),
-            head + np.array([-0.2 * radius[0], 0.45 * radius[0], 10.0]),
-            head + np.array([-0.1 * radius[0], 0.35 * radius[0], -4.0]),
+            head + np.array([-0.3 * r, 0.5 * r, 40.0]),
+            head + np.array([-0.2 * r, 0.45 * r, 10.0]),
+            head + np.array([-0.1 * r, 0.35 * r, -4.0]),
         ]
     )
-    _paint_tube(ph, cbd, r_cbd, float(rng.uniform(5, 20)), CBD)
 
 
 def _vertical(xy: np.ndarray, z_lo: float, z_hi: float) -> np.ndarray:
@@ -281,4 +297,5 @@ __all__ = [
     "PancreasModel",
     "Phantom",
     "build_phantom",
+    "cbd_centreline",
 ]

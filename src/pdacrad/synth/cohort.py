@@ -3,16 +3,16 @@
 
 Layout written (SPEC.md): ``DIR/imagesTr/<case>_0000.nii.gz`` (int16 HU), ``DIR/labelsTr/<case>.nii.gz``
 (uint8: 0 background, 1 PDAC, 2 veins, 3 arteries, 4 pancreas, 5 pancreatic duct, 6 common bile duct) and
-``DIR/cases.csv`` (case, label, lesion_volume_voxels, lesion_kind).
+``DIR/cases.csv`` (case, label, lesion_volume_voxels, lesion_kind, then what else was drawn per case: see
+:class:`CaseRecord`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +22,71 @@ from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.synth.anatomy import build_phantom
+from pdacrad.synth.confounders import (
+    HIGH_NOISE_SD_HU,
+    NOISE_SD_HU,
+    THICK_SLICE_SPACING_MM,
+    CaseConfounders,
+    ConfounderRates,
+    apply_anatomical,
+)
 from pdacrad.synth.geometry import Grid
-from pdacrad.synth.lesions import LESION_KINDS, add_lesion, match_texture_mean
+from pdacrad.synth.lesions import (
+    DEFAULT_DIAMETER_MM,
+    DRAWN_KINDS,
+    LESION_KINDS,
+    add_lesion,
+    match_texture_mean,
+)
 from pdacrad.synth.noise import scan
+from pdacrad.synth.plan import LesionMix, plan_cases, plan_cohort
 
 logger = logging.getLogger(__name__)
 
-CASES_CSV_COLUMNS = ("case", "label", "lesion_volume_voxels", "lesion_kind")
 DEFAULT_SIZE_XYZ = (256, 256, 64)
 DEFAULT_INPLANE_SPACING_MM = (0.6, 0.9)
 DEFAULT_SLICE_SPACING_MM = (1.5, 3.0)
 _FIRST_PATIENT_ID = 900000  # PANORAMA ids are <6-digit patient>_<5-digit study>; 9xxxxx marks synthetic cases
 _MAX_CASES = 100000
 _MIN_SIZE = 32
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+_MAX_DIAMETER_MM = 60.0
+
+__all__ = [
+    "CASES_CSV_COLUMNS",
+    "CaseRecord",
+    "case_id",
+    "case_seed",
+    "generate_case",
+    "generate_cohort",
+    "plan_cohort",
+    "write_image_atomic",
+]
 
 
 @dataclass(frozen=True)
 class CaseRecord:
-    """One row of ``cases.csv``: case id, PDAC present (0/1), label-1 voxel count, lesion kind
-    ("none" | "hypo" | "texture")."""
+    """One row of ``cases.csv``. The SPEC's four columns: case id, PDAC present (0/1), label-1 voxel count,
+    lesion kind ("none" | "hypo" | "texture" | "both"); then the lesion's nominal diameter (mm, 0 without one),
+    the confounder flags (0/1, see :mod:`pdacrad.synth.confounders`), the main duct's and bile duct's diameters
+    (mm), the noise standard deviation (HU) and the spacing (mm, in-plane and slice)."""
 
     case: str
     label: int
     lesion_volume_voxels: int
     lesion_kind: str
+    lesion_diameter_mm: float = 0.0
+    dilated_duct: int = 0
+    dilated_cbd: int = 0
+    high_noise: int = 0
+    thick_slices: int = 0
+    duct_diameter_mm: float = 0.0
+    cbd_diameter_mm: float = 0.0
+    noise_sd_hu: float = 0.0
+    inplane_spacing_mm: float = 0.0
+    slice_spacing_mm: float = 0.0
+
+
+CASES_CSV_COLUMNS = tuple(f.name for f in fields(CaseRecord))
 
 
 def case_id(index: int) -> str:
@@ -64,36 +104,48 @@ def generate_case(
     spacing_xyz_mm: tuple[float, float, float] | None = None,
     inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
     slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
+    lesion_diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
+    confounders: CaseConfounders = CaseConfounders(),
 ) -> tuple[sitk.Image, sitk.Image, CaseRecord]:
     """Build one synthetic portal-venous CT and its label map.
 
     Args:
         case_id: identifier stored in the record.
-        seed: all randomness of the case; geometry, anatomy, lesion and noise use independent child streams,
-            so the positive and negative versions of a seed share the same anatomy.
+        seed: all randomness of the case; geometry, anatomy, lesion, noise and confounders use independent child
+            streams, so the positive and negative versions of a seed share the same anatomy, and a case without
+            confounders is the same bytes as before confounders existed.
         positive: whether to add a PDAC lesion (label 1).
-        lesion_kind: "hypo" or "texture" for a positive case (None: drawn 50/50 from the seed); must be
-            None or "none" for a negative case.
+        lesion_kind: "hypo", "texture" or "both" for a positive case (None: hypo or texture, 50/50 from the
+            seed); must be None or "none" for a negative case.
         size_xyz: image size in voxels (x, y, z).
         spacing_xyz_mm: fixed spacing (mm, x, y, z); None draws the in-plane spacing (x = y) uniformly from
-            ``inplane_spacing_mm`` and the slice spacing from ``slice_spacing_mm``.
+            ``inplane_spacing_mm`` and the slice spacing from ``slice_spacing_mm`` (from 4–5 mm with
+            ``confounders.thick_slices``).
+        lesion_diameter_mm: range (MIN, MAX) of the lesion's nominal diameter (mm), drawn log-uniformly.
+        confounders: which confounders to give the case (:mod:`pdacrad.synth.confounders`).
 
     Returns:
         (image, labels, record): int16 HU image and uint8 label image with identical geometry (identity
         direction), and the :class:`CaseRecord`.
     """
     _check_size(size_xyz)
+    _check_range("lesion diameter", lesion_diameter_mm, _MAX_DIAMETER_MM)
     kind = _resolve_kind(positive, lesion_kind)
     ss = np.random.SeedSequence(seed)
     rng_geom, rng_anat, rng_lesion, rng_scan = (np.random.default_rng(s) for s in ss.spawn(4))
-    grid = _draw_grid(size_xyz, spacing_xyz_mm, inplane_spacing_mm, slice_spacing_mm, rng_geom)
+    rng_conf = np.random.default_rng(ss.spawn(1)[0])  # a fifth stream: the first four stay as they were
+    slice_range = THICK_SLICE_SPACING_MM if confounders.thick_slices else slice_spacing_mm
+    grid = _draw_grid(size_xyz, spacing_xyz_mm, inplane_spacing_mm, slice_range, rng_geom)
     phantom = build_phantom(grid, rng_anat)
-    volume = 0
+    duct_mm, cbd_mm = apply_anatomical(phantom, confounders, rng_conf)
+    volume, diameter = 0, 0.0
     if positive:
         if kind is None:
-            kind = LESION_KINDS[int(rng_lesion.integers(0, len(LESION_KINDS)))]
-        volume = add_lesion(phantom, kind, rng_lesion).voxels
-    ct = scan(phantom.hu, grid, noise_sd_hu=float(rng_scan.uniform(10.0, 20.0)), rng=rng_scan)
+            kind = DRAWN_KINDS[int(rng_lesion.integers(0, len(DRAWN_KINDS)))]
+        info = add_lesion(phantom, kind, rng_lesion, diameter_mm=lesion_diameter_mm)
+        volume, diameter = info.voxels, info.diameter_mm
+    noise_sd = float(rng_scan.uniform(*(HIGH_NOISE_SD_HU if confounders.high_noise else NOISE_SD_HU)))
+    ct = scan(phantom.hu, grid, noise_sd_hu=noise_sd, rng=rng_scan)
     if kind == "texture" and positive:
         shift = match_texture_mean(ct, phantom.labels, grid.spacing_xyz_mm)
         logger.debug("%s: texture lesion mean matched to the surrounding pancreas (%+.0f HU)", case_id, shift)
@@ -102,7 +154,19 @@ def generate_case(
         img.SetSpacing(grid.spacing_xyz_mm)
         img.SetOrigin(grid.origin_xyz_mm)
         img.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    record = CaseRecord(case_id, int(positive), int(volume), kind if positive else "none")  # type: ignore[arg-type]
+    record = CaseRecord(
+        case=case_id,
+        label=int(positive),
+        lesion_volume_voxels=int(volume),
+        lesion_kind=kind if positive and kind is not None else "none",
+        lesion_diameter_mm=round(diameter, 1),
+        **{k: int(v) for k, v in asdict(confounders).items()},
+        duct_diameter_mm=round(duct_mm, 1),
+        cbd_diameter_mm=round(cbd_mm, 1),
+        noise_sd_hu=round(noise_sd, 1),
+        inplane_spacing_mm=grid.spacing_xyz_mm[0],
+        slice_spacing_mm=grid.spacing_xyz_mm[2],
+    )
     return image, labels, record
 
 
@@ -112,7 +176,10 @@ def generate_cohort(
     seed: int = 0,
     positive_fraction: float = 0.5,
     *,
-    texture_fraction: float = 0.5,
+    texture_fraction: float | None = None,
+    lesion_mix: LesionMix | Mapping[str, float] | None = None,
+    confounders: ConfounderRates | Mapping[str, float] | None = None,
+    lesion_diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
     size_xyz: tuple[int, int, int] = DEFAULT_SIZE_XYZ,
     inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
     slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
@@ -121,30 +188,43 @@ def generate_cohort(
     """Write ``n`` synthetic cases in PANORAMA / nnU-Net raw format under ``out_dir`` and return ``cases.csv``.
 
     Case ``k`` depends only on (``seed``, ``k``) and the options, never on ``n``: a larger cohort extends a
-    smaller one. Which cases are positive, and which positives are texture-only, follows a golden-ratio
-    (low-discrepancy) sequence, so every prefix of the cohort holds close to the requested fractions.
-    Each file is written under a temporary name in its folder and renamed when complete.
+    smaller one. Which cases are positive, the kind of each lesion (shares ``lesion_mix``: texture-only,
+    attenuation-only "hypo", "both") and each case's confounders (rates ``confounders``, within negatives and
+    within positives alike) follow low-discrepancy sequences (:mod:`pdacrad.synth.plan`), so every prefix of
+    the cohort holds close to the requested shares. ``texture_fraction`` is the older two-kind form of the mix
+    (texture vs hypo); give one or the other (neither: texture 0.5, hypo 0.5). Each file is written under a
+    temporary name in its folder and renamed when complete.
 
     Raises:
-        InvalidInputError: n < 1 (or too large), a fraction outside [0, 1], a bad size or spacing range.
+        InvalidInputError: n < 1 (or too large), a fraction or rate outside [0, 1], a mix that does not sum to 1,
+            both ``texture_fraction`` and ``lesion_mix``, a bad size, spacing or diameter range.
     """
-    _check_cohort_args(n, positive_fraction, texture_fraction, size_xyz, inplane_spacing_mm, slice_spacing_mm)
+    mix = _resolve_mix(texture_fraction, lesion_mix)
+    rates = (
+        confounders
+        if isinstance(confounders, ConfounderRates)
+        else ConfounderRates.from_mapping(confounders or {})
+    )
+    _check_cohort_args(n, positive_fraction, size_xyz, inplane_spacing_mm, slice_spacing_mm)
+    _check_range("lesion diameter", lesion_diameter_mm, _MAX_DIAMETER_MM)
     out_dir = Path(out_dir)
     images_dir, labels_dir = out_dir / "imagesTr", out_dir / "labelsTr"
     images_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_cohort(n, seed, positive_fraction, texture_fraction)
     records: list[CaseRecord] = []
-    for k, (positive, kind) in enumerate(tqdm(plan, desc="synth", unit="case", disable=not progress)):
+    plans = plan_cases(n, seed, positive_fraction, mix, rates)
+    for k, plan in enumerate(tqdm(plans, desc="synth", unit="case", disable=not progress)):
         cid = case_id(k)
         image, labels, record = generate_case(
             cid,
             case_seed(seed, k),
-            positive,
-            kind,
+            plan.positive,
+            plan.kind,
             size_xyz=size_xyz,
             inplane_spacing_mm=inplane_spacing_mm,
             slice_spacing_mm=slice_spacing_mm,
+            lesion_diameter_mm=lesion_diameter_mm,
+            confounders=plan.confounders,
         )
         write_image_atomic(image, images_dir / f"{cid}_0000.nii.gz")
         write_image_atomic(labels, labels_dir / f"{cid}.nii.gz")
@@ -164,24 +244,6 @@ def generate_cohort(
 def case_seed(seed: int, index: int) -> int:
     """The 63-bit seed of case ``index`` of a cohort with ``seed``: a function of both only."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-def plan_cohort(
-    n: int, seed: int, positive_fraction: float, texture_fraction: float
-) -> list[tuple[bool, str | None]]:
-    """(positive, lesion kind) of the first ``n`` cases; entry k does not depend on ``n``."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
-    phase_pos, phase_tex = rng.random(2)
-    plan: list[tuple[bool, str | None]] = []
-    n_pos = 0
-    for k in range(n):
-        positive = (phase_pos + k * _GOLDEN) % 1.0 < positive_fraction
-        kind = None
-        if positive:
-            kind = "texture" if (phase_tex + n_pos * _GOLDEN) % 1.0 < texture_fraction else "hypo"
-            n_pos += 1
-        plan.append((bool(positive), kind))
-    return plan
 
 
 def write_image_atomic(image: sitk.Image, path: Path) -> None:
@@ -249,6 +311,18 @@ def _draw_grid(
     return Grid(size_xyz=tuple(int(s) for s in size_xyz), spacing_xyz_mm=spacing, origin_xyz_mm=origin)  # type: ignore[arg-type]
 
 
+def _resolve_mix(
+    texture_fraction: float | None, lesion_mix: LesionMix | Mapping[str, float] | None
+) -> LesionMix:
+    if texture_fraction is not None and lesion_mix is not None:
+        raise InvalidInputError("give the lesion mix or the texture fraction, not both")
+    if texture_fraction is not None:
+        return LesionMix.from_texture_fraction(texture_fraction)
+    if lesion_mix is None:
+        return LesionMix()
+    return lesion_mix if isinstance(lesion_mix, LesionMix) else LesionMix.from_mapping(lesion_mix)
+
+
 def _resolve_kind(positive: bool, lesion_kind: str | None) -> str | None:
     if positive:
         if lesion_kind is not None and lesion_kind not in LESION_KINDS:
@@ -266,26 +340,24 @@ def _check_size(size_xyz: Sequence[int]) -> None:
         )
 
 
-def _check_range(name: str, rng_mm: Sequence[float]) -> None:
-    if len(rng_mm) != 2 or not (0.0 < rng_mm[0] <= rng_mm[1] <= 10.0):
+def _check_range(name: str, rng_mm: Sequence[float], upper: float = 10.0) -> None:
+    if len(rng_mm) != 2 or not (0.0 < rng_mm[0] <= rng_mm[1] <= upper):
         raise InvalidInputError(
-            f"{name} must be MIN,MAX in mm with 0 < MIN <= MAX <= 10, got {tuple(rng_mm)}"
+            f"{name} must be MIN,MAX in mm with 0 < MIN <= MAX <= {upper:g}, got {tuple(rng_mm)}"
         )
 
 
 def _check_cohort_args(
     n: int,
     positive_fraction: float,
-    texture_fraction: float,
     size_xyz: Sequence[int],
     inplane_spacing_mm: Sequence[float],
     slice_spacing_mm: Sequence[float],
 ) -> None:
     if not 1 <= n <= _MAX_CASES - 1:
         raise InvalidInputError(f"the number of cases must be between 1 and {_MAX_CASES - 1}, got {n}")
-    for name, f in (("positive fraction", positive_fraction), ("texture fraction", texture_fraction)):
-        if not 0.0 <= f <= 1.0:
-            raise InvalidInputError(f"the {name} must be in [0, 1], got {f}")
+    if not 0.0 <= positive_fraction <= 1.0:
+        raise InvalidInputError(f"the positive fraction must be in [0, 1], got {positive_fraction}")
     _check_size(size_xyz)
     _check_range("in-plane spacing", inplane_spacing_mm)
     _check_range("slice spacing", slice_spacing_mm)

@@ -1,15 +1,19 @@
 """PDAC-like lesions (label 1) inside the phantom's pancreas.
 
-Two kinds:
+Three kinds:
 
-* ``"hypo"`` — hypo-attenuating: 30–60 HU below the parenchyma, mildly heterogeneous (the common PDAC look);
+* ``"hypo"`` — attenuation only: 30–60 HU below the parenchyma, with a faint texture of its own (6 HU, 1.5 mm
+  correlation; the parenchyma has 5 HU at 1 mm) far below the scanner's 10–40 HU noise, so that inside the lesion
+  its texture statistics match the surrounding pancreas (the common PDAC look);
 * ``"texture"`` — the *same mean HU* as the parenchyma (the texture has exactly zero mean over the lesion's
   voxels before noise) but a different texture: either coarse, ~2 mm-correlated granularity or fine
-  voxel-level heterogeneity, 35–55 HU standard deviation. Only texture (parametric maps) can find these.
+  voxel-level heterogeneity, 35–55 HU standard deviation. Only texture (parametric maps) can find these;
+* ``"both"`` — the texture of ``"texture"`` on the mean of ``"hypo"`` (30–60 HU below the parenchyma).
 
 Shapes are irregular blobs (a rotated ellipsoid whose surface is perturbed by a smooth random field), 5–35 mm
-in diameter (log-uniform), centred in the pancreas (head-weighted, as PDAC is), allowed to bulge ≤ 3 mm
-beyond the pancreas contour but never into vessels or the bile duct, and always touching the pancreas.
+in diameter by default (log-uniform over the range given), centred in the pancreas (head-weighted, as PDAC is),
+allowed to bulge ≤ 3 mm beyond the pancreas contour but never into vessels or the bile duct, and always touching
+the pancreas.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from pdacrad.synth.anatomy import DUCT, PANCREAS, PDAC, Phantom
-from pdacrad.synth.geometry import Slices, gaussian_gain, smooth_noise
+from pdacrad.synth.geometry import Grid, Slices, gaussian_gain, smooth_noise
 from pdacrad.synth.noise import psf_sigma_vox
 
-LESION_KINDS = ("hypo", "texture")
+LESION_KINDS = ("hypo", "texture", "both")
+#: The kinds a case draws when none is given (the two kinds that existed before ``"both"``; keeps old seeds' bytes).
+DRAWN_KINDS = ("hypo", "texture")
+#: Default range of the nominal lesion diameter (mm), drawn log-uniformly.
+DEFAULT_DIAMETER_MM = (5.0, 35.0)
 _BULGE_MM = 3.0
 _MIN_VOXELS = 8
 _SHELL_MM = 5.0  # "surrounding pancreas" of a lesion: pancreas voxels within this distance (mm)
@@ -40,8 +48,15 @@ class LesionInfo:
     voxels: int
 
 
-def add_lesion(ph: Phantom, kind: str, rng: np.random.Generator, max_tries: int = 30) -> LesionInfo:
-    """Paint one lesion of ``kind`` ("hypo" | "texture") into ``ph`` (HU and label 1); returns what was painted.
+def add_lesion(
+    ph: Phantom,
+    kind: str,
+    rng: np.random.Generator,
+    max_tries: int = 30,
+    diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
+) -> LesionInfo:
+    """Paint one lesion of ``kind`` ("hypo" | "texture" | "both") into ``ph`` (HU and label 1); returns what was
+    painted. The nominal diameter (mm) is drawn log-uniformly from ``diameter_mm`` (MIN, MAX).
 
     A draw whose blob ends up with fewer than a handful of voxels in the pancreas (e.g. a 5 mm blob that fell
     on the bile duct) is redrawn from the same generator, so the result stays deterministic.
@@ -51,7 +66,7 @@ def add_lesion(ph: Phantom, kind: str, rng: np.random.Generator, max_tries: int 
     if ph.pancreas is None:
         raise ValueError("the phantom has no pancreas to place a lesion in")
     for _ in range(max_tries):
-        centre, diameter = _draw_centre_and_size(ph, rng)
+        centre, diameter = _draw_centre_and_size(ph, rng, diameter_mm)
         found = _blob(ph, centre, diameter, rng)
         if found is None:
             continue
@@ -64,7 +79,9 @@ def add_lesion(ph: Phantom, kind: str, rng: np.random.Generator, max_tries: int 
     raise RuntimeError(f"could not place a lesion in the pancreas after {max_tries} draws")
 
 
-def _draw_centre_and_size(ph: Phantom, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+def _draw_centre_and_size(
+    ph: Phantom, rng: np.random.Generator, diameter_mm: tuple[float, float]
+) -> tuple[np.ndarray, float]:
     assert ph.pancreas is not None
     pts, radius = ph.pancreas.centreline_xyz_mm, ph.pancreas.radius_mm
     k = len(pts)
@@ -72,7 +89,7 @@ def _draw_centre_and_size(ph: Phantom, rng: np.random.Generator) -> tuple[np.nda
     i = int(rng.integers(0, k // 3)) if rng.random() < 0.6 else int(rng.integers(0, k))
     offset = rng.normal(size=3)
     offset *= rng.uniform(0.0, 0.4) * radius[i] / max(float(np.linalg.norm(offset)), 1e-9)
-    diameter = float(np.exp(rng.uniform(np.log(5.0), np.log(35.0))))
+    diameter = float(np.exp(rng.uniform(np.log(diameter_mm[0]), np.log(diameter_mm[1]))))
     return pts[i] + offset, diameter
 
 
@@ -126,6 +143,16 @@ def _lesion_hu(ph: Phantom, box: Slices, mask: np.ndarray, kind: str, rng: np.ra
         return (p_hu - drop + 6.0 * smooth_noise(shape, (1.5 / sz, 1.5 / sy, 1.5 / sx), rng)).astype(
             np.float32
         )
+    if kind == "both":
+        return _texture_hu(g, mask, p_hu - rng.uniform(30.0, 60.0), rng)
+    return _texture_hu(g, mask, p_hu, rng)
+
+
+def _texture_hu(g: Grid, mask: np.ndarray, mean_hu: float, rng: np.random.Generator) -> np.ndarray:
+    """``mean_hu`` plus a texture of 35–55 HU standard deviation with exactly zero mean over ``mask``'s voxels
+    (coarse ~2 mm grain or fine voxel-level heterogeneity, 50/50)."""
+    sx, sy, sz = g.spacing_xyz_mm
+    shape = mask.shape
     amplitude = rng.uniform(35.0, 55.0)
     if rng.random() < 0.5:
         grain = rng.uniform(1.5, 2.5)  # coarse, correlated granularity (mm)
@@ -138,7 +165,7 @@ def _lesion_hu(ph: Phantom, box: Slices, mask: np.ndarray, kind: str, rng: np.ra
     vals = field[mask]
     # Zero mean and the intended spread over exactly the lesion's voxels, so its mean HU equals the parenchyma's.
     field = (field - vals.mean()) / max(float(vals.std()), 1e-6)
-    return (p_hu + amplitude * field).astype(np.float32)
+    return (mean_hu + amplitude * field).astype(np.float32)
 
 
 def match_texture_mean(
