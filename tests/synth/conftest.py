@@ -19,3 +19,18 @@ def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Dat
     out = tmp_path_factory.mktemp("synth_cohort")
     table = generate_cohort(out, COHORT_N, seed=COHORT_SEED, size_xyz=SMALL_SIZE, progress=False)
     return out, table
+
+
+MIX = {"texture": 0.4, "hypo": 0.3, "both": 0.3}
+RATES = {"dilated_duct": 0.3, "dilated_cbd": 0.3, "high_noise": 0.25, "thick_slices": 0.25}
+MIXED_N, MIXED_SEED, MIXED_SIZE = 40, 11, (64, 64, 32)
+
+
+@pytest.fixture(scope="session")
+def mixed_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """40 tiny cases (64 × 64 × 32) with the study's lesion mix and every confounder (~4 s)."""
+    out = tmp_path_factory.mktemp("synth_mixed")
+    table = generate_cohort(
+        out, MIXED_N, seed=MIXED_SEED, lesion_mix=MIX, confounders=RATES, size_xyz=MIXED_SIZE, progress=False
+    )
+    return out, table

@@ -3,52 +3,19 @@ differ in a GLCM feature computed with live PyRadiomics, beyond the spread of le
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
-import radiomics
 import SimpleITK as sitk
-from radiomics import glcm
-from scipy import ndimage
-from scipy.signal import fftconvolve
 
 from pdacrad.synth import generate_case
+
+from .glcm_helpers import glcm_features as _glcm
+from .glcm_helpers import patches as _patches
+from .glcm_helpers import shell as _shell
 
 SIZE = (128, 128, 40)
 SEEDS = range(1, 7)
 FEATURE = "JointEntropy"
-N_PATCHES = 20
-
-radiomics.setVerbosity(logging.ERROR)
-
-
-def _glcm(image: sitk.Image, mask: np.ndarray) -> dict[str, float]:
-    m = sitk.GetImageFromArray(mask.astype(np.uint8))
-    m.CopyInformation(image)
-    extractor = glcm.RadiomicsGLCM(image, m, binWidth=25, label=1)
-    extractor.enableAllFeatures()
-    return {k: float(v) for k, v in extractor.execute().items()}
-
-
-def _shell(labels: np.ndarray, lesion: np.ndarray, spacing_xyz: tuple[float, ...], mm: float) -> np.ndarray:
-    sx, sy, sz = spacing_xyz
-    return (labels == 4) & (ndimage.distance_transform_edt(~lesion, sampling=(sz, sy, sx)) <= mm)
-
-
-def _patches(pancreas: np.ndarray, lesion: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """Copies of the lesion's shape translated to where they lie wholly inside lesion-free pancreas."""
-    zz, yy, xx = np.nonzero(lesion)
-    shape = lesion[zz.min() : zz.max() + 1, yy.min() : yy.max() + 1, xx.min() : xx.max() + 1]
-    counts = fftconvolve(pancreas.astype(float), shape[::-1, ::-1, ::-1].astype(float), mode="valid")
-    corners = np.argwhere(counts > shape.sum() - 0.5)
-    chosen = corners[rng.choice(len(corners), size=min(N_PATCHES, len(corners)), replace=False)]
-    out = []
-    for z, y, x in chosen:
-        m = np.zeros_like(lesion)
-        m[z : z + shape.shape[0], y : y + shape.shape[1], x : x + shape.shape[2]] = shape
-        out.append(m)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -215,8 +215,10 @@ def _pancreas(ph: Phantom, body: _Body, rng: np.random.Generator) -> PancreasMod
     found = _ellipsoid(g, head, head_semi)
     if found is not None:
         ph.paint(*found, p_hu, PANCREAS)
-    # The duct must cross at least one slice centre, so its radius is at least half the slice spacing.
-    r_duct = max(rng.uniform(1.2, 2.0), 0.55 * sz)
+    # The duct must cross slice centres, so its radius is at least about half the slice spacing — up to 3 mm
+    # slices: thicker ones (the thick-slice confounder) do not widen it to a dilated-looking 4–5.5 mm; there it
+    # may be cut into pieces along z, as a thin duct is on real thick slices.
+    r_duct = max(rng.uniform(1.2, 2.0), 0.55 * min(sz, 3.0))
     duct = tube.mask(r_duct) & (tube.t > DUCT_T_RANGE[0]) & (tube.t < DUCT_T_RANGE[1])
     duct_hu = float(rng.uniform(10, 20))
     ph.paint(tube.box, duct, duct_hu, DUCT)
