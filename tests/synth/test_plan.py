@@ -107,6 +107,34 @@ def test_plan_shares_on_a_long_cohort_and_prefix_stability() -> None:
     assert all(p.confounders == CaseConfounders() for p in plan_cases(50, 9, 0.5, mix, ConfounderRates()))
 
 
+def test_balanced_sizes_spread_every_kind_over_the_diameter_range() -> None:
+    mix, rates = LesionMix(texture=0.4, hypo=0.3, both=0.3), ConfounderRates()
+    plans = plan_cases(120, 4, 0.5, mix, rates, balanced_sizes=True)
+    assert [(p.positive, p.kind, p.confounders) for p in plans] == [
+        (p.positive, p.kind, p.confounders) for p in plan_cases(120, 4, 0.5, mix, rates)
+    ], "balancing sizes changes nothing else"
+    for kind in ("texture", "hypo", "both"):
+        q = np.array([p.size_quantile for p in plans if p.kind == kind])
+        quarters = np.histogram(q, bins=[0, 0.25, 0.5, 0.75, 1.0])[0]
+        assert quarters.min() >= len(q) // 4 - 2, (kind, quarters)
+    assert all(p.size_quantile is None for p in plans if not p.positive)
+    assert all(p.size_quantile is None for p in plan_cases(20, 4, 0.5, mix, rates))
+
+
+def test_size_quantile_sets_the_diameter_and_nothing_else() -> None:
+    from pdacrad.synth import generate_case
+
+    drawn = generate_case("q", 8, True, "hypo", size_xyz=(64, 64, 32), lesion_diameter_mm=(6.0, 24.0))
+    low = generate_case("q", 8, True, "hypo", size_xyz=(64, 64, 32), lesion_diameter_mm=(6.0, 24.0),
+                        lesion_size_quantile=0.0)  # fmt: skip
+    mid = generate_case("q", 8, True, "hypo", size_xyz=(64, 64, 32), lesion_diameter_mm=(6.0, 24.0),
+                        lesion_size_quantile=0.5)  # fmt: skip
+    assert low[2].lesion_diameter_mm == 6.0 and mid[2].lesion_diameter_mm == 12.0  # log-uniform: √(6·24)
+    assert low[2].noise_sd_hu == mid[2].noise_sd_hu == drawn[2].noise_sd_hu
+    a, b = sitk.GetArrayFromImage(low[1]), sitk.GetArrayFromImage(mid[1])
+    np.testing.assert_array_equal(a[(a != 1) & (b != 1)], b[(a != 1) & (b != 1)])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -70,6 +70,12 @@ def synth(
     lesion_diameter: str = typer.Option(
         "5,35", "--lesion-diameter", help="Range MIN,MAX (mm) of the lesions' nominal diameter (log-uniform)."
     ),
+    balanced_sizes: bool = typer.Option(
+        False,
+        "--balanced-sizes",
+        help="Spread each lesion kind's diameters evenly over --lesion-diameter (log scale) instead of drawing "
+        "them, so that kinds do not differ in size by chance.",
+    ),
     confounders: str = typer.Option(
         "",
         "--confounders",
@@ -102,6 +108,7 @@ def synth(
             lesion_mix=None if lesion_mix is None else LesionMix.parse(lesion_mix),
             confounders=ConfounderRates.parse(confounders),
             lesion_diameter_mm=diameter,
+            balanced_sizes=balanced_sizes,
             size_xyz=size_xyz,
             inplane_spacing_mm=inplane,
             slice_spacing_mm=slices,

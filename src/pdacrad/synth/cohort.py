@@ -105,6 +105,7 @@ def generate_case(
     inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
     slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
     lesion_diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
+    lesion_size_quantile: float | None = None,
     confounders: CaseConfounders = CaseConfounders(),
 ) -> tuple[sitk.Image, sitk.Image, CaseRecord]:
     """Build one synthetic portal-venous CT and its label map.
@@ -122,6 +123,8 @@ def generate_case(
             ``inplane_spacing_mm`` and the slice spacing from ``slice_spacing_mm`` (from 4–5 mm with
             ``confounders.thick_slices``).
         lesion_diameter_mm: range (MIN, MAX) of the lesion's nominal diameter (mm), drawn log-uniformly.
+        lesion_size_quantile: the diameter's quantile in [0, 1) of that distribution instead of a draw (the
+            lesion's place, shape and texture stay as drawn).
         confounders: which confounders to give the case (:mod:`pdacrad.synth.confounders`).
 
     Returns:
@@ -142,7 +145,9 @@ def generate_case(
     if positive:
         if kind is None:
             kind = DRAWN_KINDS[int(rng_lesion.integers(0, len(DRAWN_KINDS)))]
-        info = add_lesion(phantom, kind, rng_lesion, diameter_mm=lesion_diameter_mm)
+        info = add_lesion(
+            phantom, kind, rng_lesion, diameter_mm=lesion_diameter_mm, size_quantile=lesion_size_quantile
+        )
         volume, diameter = info.voxels, info.diameter_mm
     noise_sd = float(rng_scan.uniform(*(HIGH_NOISE_SD_HU if confounders.high_noise else NOISE_SD_HU)))
     ct = scan(phantom.hu, grid, noise_sd_hu=noise_sd, rng=rng_scan)
@@ -180,6 +185,7 @@ def generate_cohort(
     lesion_mix: LesionMix | Mapping[str, float] | None = None,
     confounders: ConfounderRates | Mapping[str, float] | None = None,
     lesion_diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
+    balanced_sizes: bool = False,
     size_xyz: tuple[int, int, int] = DEFAULT_SIZE_XYZ,
     inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
     slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
@@ -191,7 +197,9 @@ def generate_cohort(
     smaller one. Which cases are positive, the kind of each lesion (shares ``lesion_mix``: texture-only,
     attenuation-only "hypo", "both") and each case's confounders (rates ``confounders``, within negatives and
     within positives alike) follow low-discrepancy sequences (:mod:`pdacrad.synth.plan`), so every prefix of
-    the cohort holds close to the requested shares. ``texture_fraction`` is the older two-kind form of the mix
+    the cohort holds close to the requested shares; ``balanced_sizes`` spreads each kind's lesion diameters evenly
+    over ``lesion_diameter_mm`` (log scale) instead of drawing them, so that kinds do not differ in size by
+    chance. ``texture_fraction`` is the older two-kind form of the mix
     (texture vs hypo); give one or the other (neither: texture 0.5, hypo 0.5). Each file is written under a
     temporary name in its folder and renamed when complete.
 
@@ -212,7 +220,7 @@ def generate_cohort(
     images_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
     records: list[CaseRecord] = []
-    plans = plan_cases(n, seed, positive_fraction, mix, rates)
+    plans = plan_cases(n, seed, positive_fraction, mix, rates, balanced_sizes)
     for k, plan in enumerate(tqdm(plans, desc="synth", unit="case", disable=not progress)):
         cid = case_id(k)
         image, labels, record = generate_case(
@@ -224,6 +232,7 @@ def generate_cohort(
             inplane_spacing_mm=inplane_spacing_mm,
             slice_spacing_mm=slice_spacing_mm,
             lesion_diameter_mm=lesion_diameter_mm,
+            lesion_size_quantile=plan.size_quantile,
             confounders=plan.confounders,
         )
         write_image_atomic(image, images_dir / f"{cid}_0000.nii.gz")

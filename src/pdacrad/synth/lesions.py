@@ -54,9 +54,12 @@ def add_lesion(
     rng: np.random.Generator,
     max_tries: int = 30,
     diameter_mm: tuple[float, float] = DEFAULT_DIAMETER_MM,
+    size_quantile: float | None = None,
 ) -> LesionInfo:
     """Paint one lesion of ``kind`` ("hypo" | "texture" | "both") into ``ph`` (HU and label 1); returns what was
-    painted. The nominal diameter (mm) is drawn log-uniformly from ``diameter_mm`` (MIN, MAX).
+    painted. The nominal diameter (mm) is log-uniform over ``diameter_mm`` (MIN, MAX): drawn, or at quantile
+    ``size_quantile`` in [0, 1) of that distribution when given (the draw is still made, so everything else about
+    the lesion stays as without it).
 
     A draw whose blob ends up with fewer than a handful of voxels in the pancreas (e.g. a 5 mm blob that fell
     on the bile duct) is redrawn from the same generator, so the result stays deterministic.
@@ -66,7 +69,7 @@ def add_lesion(
     if ph.pancreas is None:
         raise ValueError("the phantom has no pancreas to place a lesion in")
     for _ in range(max_tries):
-        centre, diameter = _draw_centre_and_size(ph, rng, diameter_mm)
+        centre, diameter = _draw_centre_and_size(ph, rng, diameter_mm, size_quantile)
         found = _blob(ph, centre, diameter, rng)
         if found is None:
             continue
@@ -80,7 +83,7 @@ def add_lesion(
 
 
 def _draw_centre_and_size(
-    ph: Phantom, rng: np.random.Generator, diameter_mm: tuple[float, float]
+    ph: Phantom, rng: np.random.Generator, diameter_mm: tuple[float, float], size_quantile: float | None
 ) -> tuple[np.ndarray, float]:
     assert ph.pancreas is not None
     pts, radius = ph.pancreas.centreline_xyz_mm, ph.pancreas.radius_mm
@@ -89,8 +92,11 @@ def _draw_centre_and_size(
     i = int(rng.integers(0, k // 3)) if rng.random() < 0.6 else int(rng.integers(0, k))
     offset = rng.normal(size=3)
     offset *= rng.uniform(0.0, 0.4) * radius[i] / max(float(np.linalg.norm(offset)), 1e-9)
-    diameter = float(np.exp(rng.uniform(np.log(diameter_mm[0]), np.log(diameter_mm[1]))))
-    return pts[i] + offset, diameter
+    lo, hi = np.log(diameter_mm[0]), np.log(diameter_mm[1])
+    log_d = rng.uniform(lo, hi)
+    if size_quantile is not None:
+        log_d = lo + size_quantile * (hi - lo)
+    return pts[i] + offset, float(np.exp(log_d))
 
 
 def _blob(

@@ -6,7 +6,10 @@ close to the requested shares (not just on average), and case ``k``'s plan never
 the ``j``-th positive from ``frac(φ_kind + j·g)`` binned by the lesion mix (texture, hypo, both in that order);
 confounder ``c`` of the ``i``-th case of its class (negatives and positives counted apart) from
 ``frac(φ_c,class + i·α_c) < rate_c`` with a different irrational step ``α_c`` per confounder, chosen so that
-the flags of different confounders (and the lesion kind) are not correlated over a few dozen cases.
+the flags of different confounders (and the lesion kind) are not correlated over a few dozen cases. With balanced
+sizes, the ``m``-th lesion of each kind sits at quantile ``frac(φ_size,kind + m·√3)`` of the diameter
+distribution, so every kind spans the same sizes (left to chance, a dozen lesions of one kind can by luck be
+mostly small, and "kind" would then stand for "size" in a per-kind analysis).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # Fractional parts of √2, √6, √11, √14: over 30 cases at rates 0.25–0.5 their indicator sequences (and the golden
 # ratio's) correlate at most |r| ≈ 0.37 over random phases, no worse than independent coin flips would.
 _CONFOUNDER_STEPS = dict(zip(CONFOUNDERS, (math.sqrt(k) % 1.0 for k in (2, 6, 11, 14)), strict=True))
+_SIZE_STEP = math.sqrt(3.0) % 1.0
 _SUM_TOLERANCE = 1e-6
 
 
@@ -86,11 +90,13 @@ class LesionMix:
 
 @dataclass(frozen=True)
 class CasePlan:
-    """What case ``k`` of a cohort is: PDAC present, its lesion kind (None for negatives), its confounders."""
+    """What case ``k`` of a cohort is: PDAC present, its lesion kind (None for negatives), its confounders, and
+    the quantile of its lesion's diameter in the cohort's size distribution (None: drawn by the case)."""
 
     positive: bool
     kind: str | None
     confounders: CaseConfounders = field(default_factory=CaseConfounders)
+    size_quantile: float | None = None
 
 
 def plan_cohort(
@@ -123,22 +129,30 @@ def plan_cohort(
 
 
 def plan_cases(
-    n: int, seed: int, positive_fraction: float, mix: LesionMix, rates: ConfounderRates
+    n: int,
+    seed: int,
+    positive_fraction: float,
+    mix: LesionMix,
+    rates: ConfounderRates,
+    balanced_sizes: bool = False,
 ) -> list[CasePlan]:
     """:func:`plan_cohort` plus each case's confounders, assigned at ``rates`` within negatives and within
-    positives separately; entry k does not depend on ``n``, and rates of 0 give no confounder."""
+    positives separately, and with ``balanced_sizes`` each lesion's size quantile (even within each kind); entry k
+    does not depend on ``n``, and rates of 0 give no confounder."""
     labels = plan_cohort(n, seed, positive_fraction, mix=mix)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0F0]))
-    phases = {(c, cls): float(p) for (c, cls), p in zip(
-        ((c, cls) for c in CONFOUNDERS for cls in (False, True)), rng.random(2 * len(CONFOUNDERS)), strict=True
-    )}  # fmt: skip
-    counts = {False: 0, True: 0}
+    keys = [(c, cls) for c in CONFOUNDERS for cls in (False, True)] + [("size", k) for k in MIX_KINDS]
+    phases = dict(zip(keys, (float(p) for p in rng.random(len(keys))), strict=True))
+    counts: dict[object, int] = {}
     plans = []
     for positive, kind in labels:
-        i = counts[positive]
-        counts[positive] += 1
+        i = counts[positive] = counts.get(positive, -1) + 1
         flags = {
             c: (phases[c, positive] + i * _CONFOUNDER_STEPS[c]) % 1.0 < getattr(rates, c) for c in CONFOUNDERS
         }
-        plans.append(CasePlan(positive, kind, CaseConfounders(**flags)))
+        quantile = None
+        if balanced_sizes and kind is not None:
+            m = counts[kind] = counts.get(kind, -1) + 1
+            quantile = (phases["size", kind] + m * _SIZE_STEP) % 1.0
+        plans.append(CasePlan(positive, kind, CaseConfounders(**flags), quantile))
     return plans
