@@ -220,3 +220,20 @@ def test_nnunet_predictor_loads_the_radiomics_model_folder(trained: TinyDataset,
     with net.conditioned_on(torch.zeros(len(FOLD0_FEATURES))):
         logits = predictor.predict_sliding_window_return_logits(data)
     assert logits.shape == (3, 20, 40, 40) and torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_plain_trainer_builds_our_loader_without_vectors(
+    trained: TinyDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    _use_nnunet(trained, monkeypatch)
+    trainer = get_trainer_from_args(DATASET, CONFIGURATION, 0, PICAI, device=torch.device("cpu"))
+    trainer.initialize()
+    train, _ = trainer.get_dataloaders()  # in-process (nnUNet_n_proc_DA=0)
+    loader = train.data_loader
+    assert type(loader) is PdacradDataLoader and loader.global_vectors is None
+    assert loader.lesion_probability == trainer.LESION_PATCH_PROBABILITY > 0
+    batch = next(train)
+    assert GLOBAL_VECTOR_KEY not in batch and set(batch) == {"data", "target", "keys"}

@@ -213,7 +213,8 @@ def build_network(
     ``build_network_architecture`` (this path imports nnU-Net's training code).
 
     Raises:
-        ResourceError: unknown trainer name, or a radiomics trainer without recorded settings.
+        ResourceError: unknown trainer name, a trainer with nnU-Net's old ``build_network_architecture``
+            signature, or a radiomics trainer without recorded settings.
     """
     if trainer_name in PLAIN_TRAINERS:
         return build_plain_network(
@@ -224,10 +225,15 @@ def build_network(
         return build_radiomics_network(
             configuration_manager, num_input_channels, num_output_channels, settings, deep_supervision
         )
+    import inspect
+
     from pdacrad.nnunet_ext import find_trainer
 
     trainer_class: Any = find_trainer(trainer_name)
-    return trainer_class.build_network_architecture(
+    build = getattr(trainer_class, "build_network_architecture", None)
+    if build is None or "plans_manager" not in inspect.signature(build).parameters:
+        raise ResourceError(f"trainer {trainer_name} uses nnU-Net's old build_network_architecture signature")
+    return build(
         plans_manager, configuration_manager, num_input_channels, num_output_channels, deep_supervision
     )
 
