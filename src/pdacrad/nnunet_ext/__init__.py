@@ -4,7 +4,11 @@ inference that imports no training code (:func:`build_network`, :mod:`pdacrad.nn
 A trained-model folder records its trainer by class name (``nnUNetTrainerDemo__nnUNetPlans__3d_fullres``);
 nnU-Net looks that name up in its own trainer folder first and then in the folders listed in the
 ``nnUNet_extTrainer`` environment variable. :func:`register_trainers` adds this package's folder to that list,
-so that ``nnUNetPredictor.initialize_from_trained_model_folder`` finds our variants without patching nnU-Net.
+so that ``nnUNetPredictor.initialize_from_trained_model_folder`` and ``nnunetv2.run.run_training.run_training``
+find our variants without patching nnU-Net. For nnU-Net's command line, export the folder yourself::
+
+    export nnUNet_extTrainer="$(python -c 'import pdacrad.nnunet_ext as m; print(m.TRAINER_DIR)')"
+    nnUNetv2_train <dataset> 3d_fullres <fold> -tr nnUNetTrainerRadiomics [--c | --val] [-num_gpus N]
 """
 
 from __future__ import annotations
