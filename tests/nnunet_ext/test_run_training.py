@@ -237,3 +237,31 @@ def test_plain_trainer_builds_our_loader_without_vectors(
     assert loader.lesion_probability == trainer.LESION_PATCH_PROBABILITY > 0
     batch = next(train)
     assert GLOBAL_VECTOR_KEY not in batch and set(batch) == {"data", "target", "keys"}
+
+
+def test_a_trained_fold_refuses_a_changed_feature_list(
+    tiny_dataset: TinyDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--c`` / ``--val`` of a fold whose checkpoint was trained on other features than its vectors now name."""
+    from pdacrad.errors import InvalidInputError
+    from pdacrad.nnunet_ext.network import RadiomicsNetworkSettings, write_fold_settings
+    from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomics
+
+    _use_nnunet(tiny_dataset, monkeypatch)
+    monkeypatch.setenv("nnUNet_results", str(tmp_path))
+    fold = tmp_path / DATASET / f"nnUNetTrainerRadiomics__nnUNetPlans__{CONFIGURATION}" / "fold_1"
+    write_fold_settings(fold, RadiomicsNetworkSettings(("old_a", "old_b")), "nnUNetTrainerRadiomics")
+    plans = json.loads((tiny_dataset.preprocessed / "nnUNetPlans.json").read_text())
+    dataset_json = json.loads((tiny_dataset.preprocessed / "dataset.json").read_text())
+
+    def build() -> nnUNetTrainerRadiomics:
+        return nnUNetTrainerRadiomics(
+            {**plans, "continue_training": True}, CONFIGURATION, 1, dataset_json, torch.device("cpu")
+        )
+
+    assert build().radiomics_settings.global_features == tuple(
+        load_global_vectors(tiny_dataset.preprocessed).feature_names
+    )
+    (fold / "checkpoint_final.pth").write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="trained with global features \\['old_a', 'old_b'\\]"):
+        build()
