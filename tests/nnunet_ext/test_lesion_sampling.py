@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as nnunet_trainer_module
 import numpy as np
 import pytest
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 
-from pdacrad.nnunet_ext.trainers import LesionFocusedDataLoader, nnUNetTrainerDemo, nnUNetTrainerSmoke
+from pdacrad.nnunet_ext.data_loading import PdacradDataLoader
+from pdacrad.nnunet_ext.picai_trainer import nnUNetTrainerPicaiDemo, nnUNetTrainerPicaiSmoke
+from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomicsDemo, nnUNetTrainerRadiomicsSmoke
+from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo, nnUNetTrainerSmoke
 
 
 def _chosen_classes(
     monkeypatch: pytest.MonkeyPatch, probability: float, locations: dict, force_fg: bool
 ) -> list:
+    """The class nnU-Net's get_bbox is asked to centre on, over 2000 draws (nnU-Net's box itself not computed)."""
     seen: list = []
 
     def record(self, shape, fg, locs, overwrite_class=None, verbose=False):  # type: ignore[no-untyped-def]
         seen.append(overwrite_class)
 
     monkeypatch.setattr(nnUNetDataLoader, "get_bbox", record)
-    loader = object.__new__(type("L", (LesionFocusedDataLoader,), {"lesion_probability": probability}))
+    loader = object.__new__(PdacradDataLoader)
+    loader.lesion_label, loader.lesion_probability = 1, probability
     np.random.seed(0)
     for _ in range(2000):
         loader.get_bbox(np.array([1, 8, 8, 8]), force_fg, locations)
@@ -42,8 +46,17 @@ def test_no_lesion_or_random_patch_keeps_nnunet_behaviour(
     assert set(_chosen_classes(monkeypatch, 1.0, locations, force_fg)) == {None}
 
 
-def test_demo_schedules_use_it() -> None:
+@pytest.mark.parametrize(
+    "cls",
+    [
+        nnUNetTrainerSmoke,
+        nnUNetTrainerPicaiDemo,
+        nnUNetTrainerPicaiSmoke,
+        nnUNetTrainerRadiomicsDemo,
+        nnUNetTrainerRadiomicsSmoke,
+    ],
+)
+def test_demo_and_smoke_schedules_sample_like_the_stage1_demo(cls: type) -> None:
     assert nnUNetTrainerDemo.LESION_PATCH_PROBABILITY > 0
-    assert nnUNetTrainerSmoke.LESION_PATCH_PROBABILITY == nnUNetTrainerDemo.LESION_PATCH_PROBABILITY
-    # the loader class nnU-Net builds by name is restored after get_dataloaders (checked by the fit tests' runs)
-    assert nnunet_trainer_module.nnUNetDataLoader is nnUNetDataLoader
+    assert cls.LESION_PATCH_PROBABILITY == nnUNetTrainerDemo.LESION_PATCH_PROBABILITY
+    assert cls.OVERSAMPLE_FOREGROUND == nnUNetTrainerDemo.OVERSAMPLE_FOREGROUND

@@ -1,23 +1,68 @@
-"""Trainer variants are found by name the way nnU-Net's predictor finds them (nnUNet_extTrainer)."""
+"""Trainer variants are found by name the way nnU-Net finds them (nnUNet_extTrainer), and every one of them is
+known to the inference-side network builder."""
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import pytest
 
 from pdacrad.errors import ResourceError
-from pdacrad.nnunet_ext import EXT_TRAINER_ENV, TRAINER_DIR, find_trainer, register_trainers
-from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo, nnUNetTrainerSmoke
+from pdacrad.nnunet_ext import (
+    EXT_TRAINER_ENV,
+    TRAINER_DIR,
+    find_trainer,
+    picai_trainer,
+    radiomics_trainer,
+    register_trainers,
+    trainers,
+)
+from pdacrad.nnunet_ext.network import PLAIN_TRAINERS, RADIOMICS_TRAINERS
+from pdacrad.nnunet_ext.picai_trainer import nnUNetTrainerPicai
+from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomics
+from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo
+
+ALL_TRAINERS = sorted(PLAIN_TRAINERS | RADIOMICS_TRAINERS)
+
+
+def _trainer_classes() -> dict[str, type]:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    return {
+        name: cls
+        for module in (trainers, picai_trainer, radiomics_trainer)
+        for name, cls in vars(module).items()
+        if inspect.isclass(cls) and issubclass(cls, nnUNetTrainer) and cls.__module__.startswith("pdacrad.")
+    }
 
 
 def test_find_trainer_ours_and_nnunets() -> None:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     assert find_trainer("nnUNetTrainerDemo") is nnUNetTrainerDemo
+    assert find_trainer("nnUNetTrainerRadiomicsSmoke").__mro__[2] is nnUNetTrainerRadiomics
     assert find_trainer("nnUNetTrainer") is nnUNetTrainer
     with pytest.raises(ResourceError, match="Unknown nnU-Net trainer 'NoSuchTrainer'"):
         find_trainer("NoSuchTrainer")
+
+
+def test_network_builder_knows_every_trainer_and_its_network() -> None:
+    classes = _trainer_classes()
+    assert sorted(classes) == ALL_TRAINERS
+    for name, cls in classes.items():
+        assert issubclass(cls, nnUNetTrainerRadiomics) == (name in RADIOMICS_TRAINERS)
+
+
+def test_stage2_trainers_select_by_picai_and_stage1_keeps_nnunet() -> None:
+    for name, cls in _trainer_classes().items():
+        assert issubclass(cls, nnUNetTrainerPicai) == (
+            name.startswith(("nnUNetTrainerPicai", "nnUNetTrainerRadiomics"))
+        )
+    smoke = find_trainer("nnUNetTrainerRadiomicsSmoke")
+    assert (smoke.EPOCHS, smoke.ITERATIONS, smoke.VAL_ITERATIONS, smoke.picai_every) == (2, 2, 1, 2)
+    demo = find_trainer("nnUNetTrainerPicaiDemo")
+    assert (demo.EPOCHS, demo.ITERATIONS, demo.picai_every) == (600, 10, 100)
 
 
 def test_register_trainers_is_idempotent_and_keeps_other_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,15 +72,14 @@ def test_register_trainers_is_idempotent_and_keeps_other_paths(monkeypatch: pyte
     assert os.environ[EXT_TRAINER_ENV].split(os.pathsep) == ["/some/other/trainers", str(TRAINER_DIR)]
 
 
-@pytest.mark.parametrize("cls", [nnUNetTrainerDemo, nnUNetTrainerSmoke])
-def test_nnunet_finds_our_variants_through_ext_trainer(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This is the look-up `nnUNetPredictor.initialize_from_trained_model_folder` does with the name stored
-    in a checkpoint."""
+@pytest.mark.parametrize("name", ALL_TRAINERS)
+def test_nnunet_finds_our_variants_through_ext_trainer(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The look-up ``nnUNetv2_train -tr <name>`` and nnU-Net's predictor do with a trainer name."""
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     monkeypatch.delenv(EXT_TRAINER_ENV, raising=False)
     register_trainers()
-    found = recursive_find_trainer_class_by_name(cls.__name__)
-    assert found.__name__ == cls.__name__
+    found = recursive_find_trainer_class_by_name(name)
+    assert found.__name__ == name
     assert "nnUNetTrainer" in [base.__name__ for base in found.__mro__]
-    assert found.EPOCHS == cls.EPOCHS
+    assert found.EPOCHS == find_trainer(name).EPOCHS

@@ -1,9 +1,14 @@
-"""nnU-Net v2 extensions: trainer variants (and, later, the radiomics-conditioned Stage-2 network).
+"""nnU-Net v2 extensions: trainer variants, the radiomics-conditioned Stage-2 network, and a network builder for
+inference that imports no training code (:func:`build_network`, :mod:`pdacrad.nnunet_ext.network`).
 
 A trained-model folder records its trainer by class name (``nnUNetTrainerDemo__nnUNetPlans__3d_fullres``);
 nnU-Net looks that name up in its own trainer folder first and then in the folders listed in the
 ``nnUNet_extTrainer`` environment variable. :func:`register_trainers` adds this package's folder to that list,
-so that ``nnUNetPredictor.initialize_from_trained_model_folder`` finds our variants without patching nnU-Net.
+so that ``nnUNetPredictor.initialize_from_trained_model_folder`` and ``nnunetv2.run.run_training.run_training``
+find our variants without patching nnU-Net. For nnU-Net's command line, export the folder yourself::
+
+    export nnUNet_extTrainer="$(python -c 'import pdacrad.nnunet_ext as m; print(m.TRAINER_DIR)')"
+    nnUNetv2_train <dataset> 3d_fullres <fold> -tr nnUNetTrainerRadiomics [--c | --val] [-num_gpus N]
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 from pathlib import Path
 
 from pdacrad.errors import ResourceError
+from pdacrad.nnunet_ext.network import build_network
 
 #: nnU-Net's environment variable listing extra trainer folders.
 EXT_TRAINER_ENV = "nnUNet_extTrainer"
@@ -28,15 +34,16 @@ def register_trainers() -> None:
 
 def find_trainer(name: str) -> type:
     """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.trainers`,
-    :mod:`pdacrad.nnunet_ext.radiomics_trainer`) or one of
-    nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...).
+    :mod:`pdacrad.nnunet_ext.picai_trainer`, :mod:`pdacrad.nnunet_ext.radiomics_trainer`) or one of
+    nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...). Imports nnU-Net's training code; inference
+    builds networks with :func:`build_network` instead.
 
     Raises:
         ResourceError: no trainer of that name exists.
     """
-    from pdacrad.nnunet_ext import radiomics_trainer, trainers
+    from pdacrad.nnunet_ext import picai_trainer, radiomics_trainer, trainers
 
-    for module in (trainers, radiomics_trainer):
+    for module in (trainers, picai_trainer, radiomics_trainer):
         ours = getattr(module, name, None)
         if isinstance(ours, type):
             return ours
@@ -50,4 +57,4 @@ def find_trainer(name: str) -> type:
         ) from error
 
 
-__all__ = ["EXT_TRAINER_ENV", "TRAINER_DIR", "find_trainer", "register_trainers"]
+__all__ = ["EXT_TRAINER_ENV", "TRAINER_DIR", "build_network", "find_trainer", "register_trainers"]

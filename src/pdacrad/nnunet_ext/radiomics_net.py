@@ -128,6 +128,11 @@ class RadiomicsUNet(nn.Module):
         finally:
             self._condition = previous
 
+    @property
+    def condition(self) -> torch.Tensor | None:
+        """The ``(1, F)`` vector set by the innermost :meth:`conditioned_on` block, or None outside one."""
+        return self._condition
+
     def _global_matrix(self, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
         """The (B, F) vector matrix for batch ``x``: explicit ``g`` if given, else the conditioned vector."""
         batch = x.shape[0]
