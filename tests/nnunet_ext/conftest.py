@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from pdacrad.nnunet_ext import TRAINER_DIR
 from pdacrad.nnunet_ext.global_vectors import save_global_vectors
 
 DATASET_ID, DATASET = 987, "Dataset987_RadiomicsTiny"
@@ -27,7 +28,6 @@ SPLITS = (
 #: The pooled feature list in the preprocessed folder.
 FEATURES = ("original_glcm_Correlation", "original_firstorder_Mean", "log-sigma-2-0-mm-3D_glcm_Idm", "x_y_Z")
 SIZE_ZYX, SPACING_XYZ = (20, 40, 40), (1.0, 1.0, 2.0)
-TRAINER_DIR = Path(__file__).resolve().parents[2] / "src" / "pdacrad" / "nnunet_ext"
 NNUNET_DIRS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
 
 
@@ -52,7 +52,7 @@ class TinyDataset:
         """Point nnU-Net at this dataset: paths, our trainers, no worker processes for augmentation."""
         for name in NNUNET_DIRS:
             mp.setenv(name, str(self.root / name))
-        mp.setenv("nnUNet_extTrainer", str(TRAINER_DIR))
+        mp.setenv("nnUNet_extTrainer", str(TRAINER_DIR))  # our classes, re-exported
         mp.setenv("nnUNet_n_proc_DA", "0")
 
 

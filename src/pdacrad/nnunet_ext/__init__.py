@@ -21,8 +21,9 @@ from pdacrad.nnunet_ext.network import build_network
 
 #: nnU-Net's environment variable listing extra trainer folders.
 EXT_TRAINER_ENV = "nnUNet_extTrainer"
-#: Folder that holds the trainer variant modules; the value to put on ``nnUNet_extTrainer``.
-TRAINER_DIR: Path = Path(__file__).resolve().parent
+#: The value to put on ``nnUNet_extTrainer``: a folder whose one module re-exports our trainer classes (see
+#: :mod:`pdacrad.nnunet_ext.nnunet_trainers.pdacrad_trainers` for why not this package's own folder).
+TRAINER_DIR: Path = Path(__file__).resolve().parent / "nnunet_trainers"
 
 
 def register_trainers() -> None:
