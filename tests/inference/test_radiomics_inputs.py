@@ -119,7 +119,7 @@ def radiomics_resources(tmp_path_factory) -> Path:
 def spied_run(radiomics_resources, real_ct):
     """One end-to-end case with the network's conditioned_on and forward spied on."""
     pipeline = Pipeline(InferenceConfig(resources_dir=radiomics_resources, device="cpu", show_progress=False))
-    network = pipeline.stage2.network
+    network = pipeline.stage2.model.network
     vectors: list[torch.Tensor] = []
     channels: list[int] = []
     original_conditioned_on, original_forward = network.conditioned_on, network.forward
@@ -142,7 +142,7 @@ def spied_run(radiomics_resources, real_ct):
 
 def test_radiomics_package_runs_end_to_end_and_feeds_the_network(spied_run, real_ct):
     pipeline, result, vectors, channels = spied_run
-    assert pipeline.radiomics is not None and result.pancreas_found
+    assert pipeline.stage2.radiomics is not None and result.pancreas_found
     assert result.detection_map.GetSize() == real_ct.GetSize()
     assert 0.0 <= result.likelihood <= 1.0 and "radiomics" in result.seconds
     assert channels and set(channels) == {1 + len(MAP_FEATURES)}, "Stage 2 must see CT + one channel per map"
@@ -158,7 +158,8 @@ def test_stage2_input_maps_follow_radiomics_json_order(spied_run, real_ct):
     pipeline, result, _, _ = spied_run
     assert result.roi is not None
     ct_roi = result.roi.crop(real_ct)
-    inputs = pipeline.stage2_inputs(ct_roi, real_ct, result.pancreas_mask)
+    inputs = pipeline.stage2.prepare(real_ct, result.pancreas_mask).inputs
+    assert inputs is not None
     stacked = inputs.as_array()
     assert stacked.shape[0] == 3
     np.testing.assert_array_equal(stacked[0], sitk.GetArrayFromImage(ct_roi).astype(np.float32))
@@ -181,14 +182,15 @@ def test_stage2_input_maps_follow_radiomics_json_order(spied_run, real_ct):
 def test_changing_the_vector_changes_the_output(spied_run, real_ct):
     pipeline, result, _, _ = spied_run
     assert result.roi is not None
-    inputs = pipeline.stage2_inputs(result.roi.crop(real_ct), real_ct, result.pancreas_mask)
+    inputs = pipeline.stage2.prepare(real_ct, result.pancreas_mask).inputs
+    assert inputs is not None
     from dataclasses import replace
 
     from pdacrad.inference.stages import run_stage2
 
-    base = run_stage2(pipeline.stage2, inputs, 1).tumour_probability
+    base = run_stage2(pipeline.stage2.model, inputs, 1).tumour_probability
     assert inputs.global_vector is not None
-    shifted = run_stage2(pipeline.stage2, replace(inputs, global_vector=inputs.global_vector + 3.0), 1)
+    shifted = run_stage2(pipeline.stage2.model, replace(inputs, global_vector=inputs.global_vector + 3.0), 1)
     assert np.abs(shifted.tumour_probability - base).max() > 1e-4
 
 

@@ -37,7 +37,15 @@ def _logits(n_classes, shape, seed, blob_fraction=0.02):
 CASES = [
     # labels, plan spacing (z, y, x), input spacing (transposed), input shape before crop, bbox, transpose, kwargs
     (PANCREAS_LABELS, (5.0, 2.5, 2.5), (2.0, 0.75, 0.75), (50, 120, 110), None, (0, 1, 2), {}),
-    (PANORAMA_LABELS, (3.0, 1.5, 1.5), (2.5, 0.7, 0.8), (30, 70, 60), [[2, 29], [5, 66], [0, 60]], (0, 1, 2), {}),
+    (
+        PANORAMA_LABELS,
+        (3.0, 1.5, 1.5),
+        (2.5, 0.7, 0.8),
+        (30, 70, 60),
+        [[2, 29], [5, 66], [0, 60]],
+        (0, 1, 2),
+        {},
+    ),
     (PANCREAS_LABELS, (7.0, 2.0, 2.0), (1.0, 1.0, 1.0), (56, 50, 44), None, (0, 1, 2), {"order_z": 1}),
     (PANCREAS_LABELS, (2.0, 2.0, 2.0), (0.8, 0.8, 3.5), (40, 44, 20), None, (2, 1, 0), {}),
     (PANCREAS_LABELS, (2.0, 2.0, 2.0), (2.0, 2.0, 2.0), (20, 24, 22), None, (0, 1, 2), {}),
@@ -49,7 +57,7 @@ def test_labels_equal_nnunets_export(labels, plan, spacing, shape, bbox, transpo
     manager, conf, label_manager = _managers(labels, plan, transpose, **kwargs)
     bbox = bbox or [[0, s] for s in shape]
     cropped = tuple(hi - lo for lo, hi in bbox)
-    low = tuple(int(round(c * s / p)) for c, s, p in zip(cropped, spacing, conf.spacing, strict=True))
+    low = tuple(round(c * s / p) for c, s, p in zip(cropped, spacing, conf.spacing, strict=True))
     props = {
         "spacing": [spacing[i] for i in np.argsort(transpose)],  # as read, before transpose_forward
         "shape_before_cropping": shape,
@@ -82,5 +90,7 @@ def test_no_foreground_gives_zeros_and_other_orders_fall_back_to_nnunet():
     manager3, conf3, lm3 = _managers(PANCREAS_LABELS, (4.0, 2.0, 2.0), order=3)
     assert fast_path_orders(manager3, conf3, lm3, props) is None
     logits = _logits(2, (10, 15, 15), 0)
-    expected = convert_predicted_logits_to_segmentation_with_correct_shape(logits.clone(), manager3, conf3, lm3, props)
+    expected = convert_predicted_logits_to_segmentation_with_correct_shape(
+        logits.clone(), manager3, conf3, lm3, props
+    )
     np.testing.assert_array_equal(labels_on_input_grid(logits, manager3, conf3, lm3, props), expected)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import itertools
 import io
+import itertools
 import json
 import logging
 from collections.abc import Sequence
@@ -252,7 +252,11 @@ class StageModel:
         )
         logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
         return labels_on_input_grid(
-            logits, predictor.plans_manager, predictor.configuration_manager, predictor.label_manager, properties
+            logits,
+            predictor.plans_manager,
+            predictor.configuration_manager,
+            predictor.label_manager,
+            properties,
         )
 
     def _check_input(self, image_czyx: np.ndarray) -> None:

@@ -61,9 +61,9 @@ def _interpolate_box(logits: np.ndarray, taps: list[tuple[np.ndarray, np.ndarray
     return out
 
 
-def fast_path_orders(plans_manager: Any, configuration_manager: Any, label_manager: Any, properties: dict) -> (
-    tuple[int, int, int] | None
-):
+def fast_path_orders(
+    plans_manager: Any, configuration_manager: Any, label_manager: Any, properties: dict
+) -> tuple[int, int, int] | None:
     """Interpolation order per spatial axis (transposed plan order) nnU-Net's export would use, or ``None`` when
     the fast path does not apply (another resampling function, order > 1, region labels)."""
     from nnunetv2.preprocessing.resampling.default_resampling import determine_do_sep_z_and_axis
