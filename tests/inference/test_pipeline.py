@@ -41,6 +41,7 @@ def test_real_ct_gives_map_in_input_geometry(pipeline, real_ct):
     outside[result.roi.slices_zyx] = False
     assert not array[outside].any(), "the map must be zero outside the Stage-2 ROI"
     assert set(result.seconds) == {"stage1", "roi", "stage2", "postprocess"}
+    assert result.intensity is not None and result.intensity.looks_like_hu and result.warnings == ()
     _assert_input_geometry(result.pancreas_mask, real_ct)
     mask = sitk.GetArrayFromImage(result.pancreas_mask)
     assert mask.any() and set(np.unique(mask)) <= {0, 1}

@@ -234,6 +234,8 @@ class RadiomicsStage2:
 def _quiet_pyradiomics() -> Iterator[None]:
     """PyRadiomics logs the same notes about its settings for every case (e.g. "GLCM is symmetrical, therefore
     Sum Average = 2 * Joint Average"); they say nothing about the case, so keep only its errors meanwhile."""
+    import radiomics  # noqa: F401  # its import sets its logger to INFO: import first, then quiet it
+
     log = logging.getLogger("radiomics")
     level = log.level
     log.setLevel(logging.ERROR)
