@@ -262,7 +262,7 @@ class Pipeline:
             self.device,
             checkpoint_names=checkpoint_names(folder, None, config.checkpoint_names),
             tile_step_size=config.tile_step_size,
-            use_mirroring=config.use_mirroring,
+            use_mirroring=config.use_mirroring if config.stage1_mirroring is None else config.stage1_mirroring,
             show_progress=config.show_progress,
             batch_mirrors=config.batch_mirrors,
         )
