@@ -269,3 +269,18 @@ def test_map_channels_use_zscore_normalisation_in_nnunet():
     assert get_normalization_scheme("CT").__name__ == "CTNormalization"
     for name in (*MAP_FEATURES, "log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "wavelet-LLH_glcm_Idmn"):
         assert get_normalization_scheme(name).__name__ == "ZScoreNormalization"
+
+
+def test_map_mask_and_global_pancreas_follow_one_26_connected_rule():
+    """Two 4³ cubes touching only at a corner are one 26-connected component (128 voxels) and beat a separate
+    4×5×5 box (100 voxels) only under that rule; the map mask (no dilation) and the radiomics pancreas agree."""
+    from pdacrad.inference.radiomics_inputs import radiomics_pancreas
+
+    array = np.zeros((20, 20, 30), np.uint8)
+    array[1:5, 1:5, 1:5] = 1
+    array[5:9, 5:9, 5:9] = 1  # touches the first cube only at the corner (4, 4, 4)-(5, 5, 5)
+    array[12:16, 12:17, 20:25] = 1
+    image = sitk.GetImageFromArray(array)
+    pancreas = sitk.GetArrayFromImage(radiomics_pancreas(image))
+    assert pancreas.sum() == 128 and pancreas[1, 1, 1] and pancreas[8, 8, 8] and not pancreas[12, 12, 20]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(map_mask(image, dilation_mm=0.0)), pancreas)

@@ -144,3 +144,28 @@ def test_a_fold_restricted_load_uses_only_that_fold(tmp_path):
     np.testing.assert_array_equal(x.probabilities, y.probabilities)
     with pytest.raises(ResourceError, match="fold_7"):
         Stage2Pipeline.load(folder, None, config, CPU, folds=("fold_7",))
+
+
+def test_roi_margins_come_from_radiomics_json_unless_overridden(tmp_path, variant_package, real_ct):
+    from dataclasses import replace
+
+    from pdacrad.preprocessing.roi import roi_from_mask
+    from pdacrad.radiomics_spec import Preprocessing
+
+    resources = variant_package(tmp_path / "resources", "base")
+    spec = RadiomicsSpec(
+        {}, (), (), (), inputs=ModelInputs(False, False), preprocessing=Preprocessing((60.0, 30.0, 9.0))
+    )
+    spec.save(resources / "radiomics.json")
+    mask_array = np.zeros(sitk.GetArrayViewFromImage(real_ct).shape, np.uint8)
+    mask_array[12:16, 40:50, 50:60] = 1
+    mask = sitk.GetImageFromArray(mask_array)
+    mask.CopyInformation(real_ct)
+    trained = Stage2Pipeline.load(resources / "stage2", resources / "radiomics.json", _config(resources), CPU)
+    assert trained.margins_mm == (60.0, 30.0, 9.0)
+    assert trained.prepare(real_ct, mask).roi == roi_from_mask(mask, (60.0, 30.0, 9.0))
+    overridden = Stage2Pipeline(
+        trained.model, trained.spec, replace(trained.config, roi_margins_mm=(9.0, 9.0, 3.0)), "cpu"
+    )
+    assert overridden.prepare(real_ct, mask).roi == roi_from_mask(mask, (9.0, 9.0, 3.0))
+    assert roi_from_mask(mask, (9.0, 9.0, 3.0)) != roi_from_mask(mask, (60.0, 30.0, 9.0))
