@@ -257,12 +257,13 @@ class Pipeline:
         self.manifest: ResourceManifest = verify_resources(config.resources_dir)
         self.device: torch.device = resolve_device(config.device)
         folder = config.resources_dir / STAGE1_DIRNAME
+        mirroring = config.use_mirroring if config.stage1_mirroring is None else config.stage1_mirroring
         self.stage1 = StageModel.load(
             folder,
             self.device,
             checkpoint_names=checkpoint_names(folder, None, config.checkpoint_names),
             tile_step_size=config.tile_step_size,
-            use_mirroring=config.use_mirroring if config.stage1_mirroring is None else config.stage1_mirroring,
+            use_mirroring=mirroring,
             show_progress=config.show_progress,
             batch_mirrors=config.batch_mirrors,
         )
