@@ -265,7 +265,8 @@ class RadiomicsSpec:
         preprocessing = Preprocessing.from_dict(data.get("preprocessing", {}), f"{where}: preprocessing")
         try:
             return cls(
-                inputs=None if inputs is None else ModelInputs(inputs["maps"], inputs["global_vector"]),
+                # None → what the lists imply (derived in __post_init__)
+                inputs=None if inputs is None else ModelInputs(inputs["maps"], inputs["global_vector"]),  # type: ignore[arg-type]
                 preprocessing=preprocessing,
                 params=data["params"],
                 global_features=tuple(data["global_features"]),

@@ -3,7 +3,8 @@ pancreas contour, detection-map overlay, likelihood in the title) and a JSON sum
 mm, physical LPS; volume in mL; confidence).
 
 Written by ``pdacrad predict --report DIR`` and ``pdacrad predict-cohort --report DIR`` as
-``DIR/<case>.png`` and ``DIR/<case>.json``.
+``DIR/<case>.png`` and ``DIR/<case>.json``. The JSON also carries the case's warnings (e.g. an input whose
+intensities do not look like HU, a pancreas too small to count) and the input's intensity check.
 """
 
 from __future__ import annotations
@@ -140,14 +141,14 @@ def render_case_figure(
     return fig
 
 
-def _summary(
-    case_id: str, likelihood: float, pancreas_found: bool, candidates: Sequence[LesionCandidate]
-) -> dict:
+def _summary(case_id: str, result: PipelineResult, candidates: Sequence[LesionCandidate]) -> dict:
     return {
         "format_version": FORMAT_VERSION,
         "case": case_id,
-        "likelihood": float(likelihood),
-        "pancreas_found": bool(pancreas_found),
+        "likelihood": float(result.likelihood),
+        "pancreas_found": bool(result.pancreas_found),
+        "warnings": list(result.warnings),
+        "input_intensity": None if result.intensity is None else result.intensity.to_dict(),
         "coordinate_system": "LPS (ITK physical space), mm",
         "lesion_candidates": [asdict(c) for c in candidates],
     }
@@ -175,5 +176,5 @@ def write_case_report(result: PipelineResult, image: sitk.Image, out_dir: Path, 
         atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi))
     finally:
         plt.close(fig)
-    atomic_write_json(_summary(case_id, result.likelihood, result.pancreas_found, candidates), json_path)
+    atomic_write_json(_summary(case_id, result, candidates), json_path)
     return CaseReport(png, json_path, candidates)

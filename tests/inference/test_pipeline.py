@@ -41,6 +41,7 @@ def test_real_ct_gives_map_in_input_geometry(pipeline, real_ct):
     outside[result.roi.slices_zyx] = False
     assert not array[outside].any(), "the map must be zero outside the Stage-2 ROI"
     assert set(result.seconds) == {"stage1", "roi", "stage2", "postprocess"}
+    assert result.intensity is not None and result.intensity.looks_like_hu and result.warnings == ()
     _assert_input_geometry(result.pancreas_mask, real_ct)
     mask = sitk.GetArrayFromImage(result.pancreas_mask)
     assert mask.any() and set(np.unique(mask)) <= {0, 1}
@@ -81,16 +82,16 @@ def test_stage2_inputs_stack_extra_channels_and_check_their_shape(real_ct):
 def test_stage2_refuses_a_global_vector_the_network_cannot_take(pipeline, real_ct):
     inputs = Stage2Inputs(real_ct[:32, :32, :16], global_vector=np.zeros(10, np.float32))
     with pytest.raises(ResourceError, match="global vector"):
-        run_stage2(pipeline.stage2, inputs, tumour_label=1)
+        run_stage2(pipeline.stage2.model, inputs, tumour_label=1)
 
 
 def test_stage2_probability_channel_and_labels_share_the_roi_grid(pipeline, real_ct):
     crop = real_ct[20:84, 20:84, :16]
-    out = run_stage2(pipeline.stage2, Stage2Inputs(crop), tumour_label=1)
+    out = run_stage2(pipeline.stage2.model, Stage2Inputs(crop), tumour_label=1)
     assert out.labels.shape == out.tumour_probability.shape == (16, 64, 64)
     assert out.tumour_probability.min() >= 0.0 and out.tumour_probability.max() <= 1.0
     with pytest.raises(ResourceError, match="no tumour label 9"):
-        run_stage2(pipeline.stage2, Stage2Inputs(crop), tumour_label=9)
+        run_stage2(pipeline.stage2.model, Stage2Inputs(crop), tumour_label=9)
 
 
 def test_a_stage2_model_wanting_map_channels_is_refused_at_load(tmp_path):

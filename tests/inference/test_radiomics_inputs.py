@@ -119,7 +119,7 @@ def radiomics_resources(tmp_path_factory) -> Path:
 def spied_run(radiomics_resources, real_ct):
     """One end-to-end case with the network's conditioned_on and forward spied on."""
     pipeline = Pipeline(InferenceConfig(resources_dir=radiomics_resources, device="cpu", show_progress=False))
-    network = pipeline.stage2.network
+    network = pipeline.stage2.model.network
     vectors: list[torch.Tensor] = []
     channels: list[int] = []
     original_conditioned_on, original_forward = network.conditioned_on, network.forward
@@ -142,7 +142,7 @@ def spied_run(radiomics_resources, real_ct):
 
 def test_radiomics_package_runs_end_to_end_and_feeds_the_network(spied_run, real_ct):
     pipeline, result, vectors, channels = spied_run
-    assert pipeline.radiomics is not None and result.pancreas_found
+    assert pipeline.stage2.radiomics is not None and result.pancreas_found
     assert result.detection_map.GetSize() == real_ct.GetSize()
     assert 0.0 <= result.likelihood <= 1.0 and "radiomics" in result.seconds
     assert channels and set(channels) == {1 + len(MAP_FEATURES)}, "Stage 2 must see CT + one channel per map"
@@ -158,7 +158,8 @@ def test_stage2_input_maps_follow_radiomics_json_order(spied_run, real_ct):
     pipeline, result, _, _ = spied_run
     assert result.roi is not None
     ct_roi = result.roi.crop(real_ct)
-    inputs = pipeline.stage2_inputs(ct_roi, real_ct, result.pancreas_mask)
+    inputs = pipeline.stage2.prepare(real_ct, result.pancreas_mask).inputs
+    assert inputs is not None
     stacked = inputs.as_array()
     assert stacked.shape[0] == 3
     np.testing.assert_array_equal(stacked[0], sitk.GetArrayFromImage(ct_roi).astype(np.float32))
@@ -181,14 +182,15 @@ def test_stage2_input_maps_follow_radiomics_json_order(spied_run, real_ct):
 def test_changing_the_vector_changes_the_output(spied_run, real_ct):
     pipeline, result, _, _ = spied_run
     assert result.roi is not None
-    inputs = pipeline.stage2_inputs(result.roi.crop(real_ct), real_ct, result.pancreas_mask)
+    inputs = pipeline.stage2.prepare(real_ct, result.pancreas_mask).inputs
+    assert inputs is not None
     from dataclasses import replace
 
     from pdacrad.inference.stages import run_stage2
 
-    base = run_stage2(pipeline.stage2, inputs, 1).tumour_probability
+    base = run_stage2(pipeline.stage2.model, inputs, 1).tumour_probability
     assert inputs.global_vector is not None
-    shifted = run_stage2(pipeline.stage2, replace(inputs, global_vector=inputs.global_vector + 3.0), 1)
+    shifted = run_stage2(pipeline.stage2.model, replace(inputs, global_vector=inputs.global_vector + 3.0), 1)
     assert np.abs(shifted.tumour_probability - base).max() > 1e-4
 
 
@@ -267,3 +269,18 @@ def test_map_channels_use_zscore_normalisation_in_nnunet():
     assert get_normalization_scheme("CT").__name__ == "CTNormalization"
     for name in (*MAP_FEATURES, "log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "wavelet-LLH_glcm_Idmn"):
         assert get_normalization_scheme(name).__name__ == "ZScoreNormalization"
+
+
+def test_map_mask_and_global_pancreas_follow_one_26_connected_rule():
+    """Two 4³ cubes touching only at a corner are one 26-connected component (128 voxels) and beat a separate
+    4×5×5 box (100 voxels) only under that rule; the map mask (no dilation) and the radiomics pancreas agree."""
+    from pdacrad.inference.radiomics_inputs import radiomics_pancreas
+
+    array = np.zeros((20, 20, 30), np.uint8)
+    array[1:5, 1:5, 1:5] = 1
+    array[5:9, 5:9, 5:9] = 1  # touches the first cube only at the corner (4, 4, 4)-(5, 5, 5)
+    array[12:16, 12:17, 20:25] = 1
+    image = sitk.GetImageFromArray(array)
+    pancreas = sitk.GetArrayFromImage(radiomics_pancreas(image))
+    assert pancreas.sum() == 128 and pancreas[1, 1, 1] and pancreas[8, 8, 8] and not pancreas[12, 12, 20]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(map_mask(image, dilation_mm=0.0)), pancreas)

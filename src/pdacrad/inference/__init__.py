@@ -2,7 +2,7 @@
 entry point shared by ``process.py`` and ``pdacrad predict``."""
 
 from pdacrad.inference.config import InferenceConfig
-from pdacrad.inference.pipeline import Pipeline, PipelineResult
+from pdacrad.inference.pipeline import Pipeline, PipelineResult, Stage2Pipeline
 from pdacrad.inference.stages import Stage2Inputs
 
-__all__ = ["InferenceConfig", "Pipeline", "PipelineResult", "Stage2Inputs"]
+__all__ = ["InferenceConfig", "Pipeline", "PipelineResult", "Stage2Inputs", "Stage2Pipeline"]

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdacrad.postprocessing.tumour import DILATION_CUBE_VOXELS, PANCREAS_REGION_LABELS
-from pdacrad.preprocessing.roi import DEFAULT_MARGINS_MM
 
 NO_PANCREAS_LIKELIHOOD = 0.0
 """Case likelihood reported when Stage 1 finds no pancreas (the detection map is then all zeros)."""
+
+MIN_PANCREAS_ML = 5.0
+"""Smallest Stage-1 pancreas (largest component) taken as found, in mL. An adult pancreas is ~50–100 mL, an
+atrophic one rarely below ~20 mL; a few mL is what a model "finds" in a volume without anatomy (e.g. noise)."""
 
 
 @dataclass(frozen=True)
@@ -17,16 +20,25 @@ class InferenceConfig:
     """Everything the pipeline needs besides the image.
 
     Attributes:
-        resources_dir: the packaged model folder (``manifest.json``, ``stage1/``, ``stage2/``).
+        resources_dir: the packaged model folder (``manifest.json``, ``stage1/``, ``stage2/``, optional
+            ``radiomics.json``).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``; resolved once.
         tile_step_size: nnU-Net sliding-window step as a fraction of the patch size (0.5 = nnU-Net default).
         use_mirroring: nnU-Net mirroring test-time augmentation on the axes the checkpoint allows.
-        roi_margins_mm: Stage-2 ROI margins in mm, physical (x, y, z) order (PANORAMA: 100, 50, 15).
+        stage1_mirroring: the same for Stage 1 alone (``None``: ``use_mirroring``). Off, Stage 1 costs ~1/8 of
+            its network time (the pancreas mask only places the ROI and the radiomics pancreas).
+        batch_mirrors: run a tile's mirrored copies as one batch (``None``: on CPU only; same logits).
+        roi_margins_mm: override of the Stage-2 ROI margins in mm, physical (x, y, z) order; ``None`` (default) =
+            the margins the model was trained with (``radiomics.json`` ``preprocessing.roi_margins_mm_xyz``,
+            PANORAMA's 100, 50, 15 without one).
         tumour_label: Stage-2 label whose softmax channel is the tumour probability (PANORAMA: 1 = PDAC).
         pancreas_region_labels: Stage-2 labels forming the region the tumour probability is kept in.
         dilation_cube_voxels: edge of the cube (voxels) that dilates that region.
         no_pancreas_likelihood: likelihood written when Stage 1 finds no pancreas.
-        checkpoint_names: checkpoint files looked for in each ``fold_*`` folder, first found wins.
+        min_pancreas_ml: a Stage-1 pancreas (largest component) smaller than this, in mL, counts as not found
+            (with a warning); 0 accepts any non-empty one.
+        checkpoint_names: checkpoint files looked for in each ``fold_*`` folder, first found wins (after
+            ``checkpoint_best_picai.pth`` where every used fold has it).
         show_progress: tqdm bars for nnU-Net's sliding windows.
     """
 
@@ -34,10 +46,13 @@ class InferenceConfig:
     device: str = "auto"
     tile_step_size: float = 0.5
     use_mirroring: bool = True
-    roi_margins_mm: tuple[float, float, float] = DEFAULT_MARGINS_MM
+    stage1_mirroring: bool | None = None
+    batch_mirrors: bool | None = None
+    roi_margins_mm: tuple[float, float, float] | None = None
     tumour_label: int = 1
     pancreas_region_labels: tuple[int, ...] = PANCREAS_REGION_LABELS
     dilation_cube_voxels: int = DILATION_CUBE_VOXELS
     no_pancreas_likelihood: float = NO_PANCREAS_LIKELIHOOD
+    min_pancreas_ml: float = MIN_PANCREAS_ML
     checkpoint_names: tuple[str, ...] = ("checkpoint_final.pth", "checkpoint_best.pth")
     show_progress: bool = True

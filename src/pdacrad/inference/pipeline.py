@@ -1,13 +1,21 @@
-"""The two-stage PDAC detection pipeline: Stage 1 pancreas → largest component → ROI crop (mm margins, clipped)
-→ Stage 2 softmax → tumour probability inside the dilated pancreas → lesion candidates → likelihood → detection
-map pasted back into the input CT's geometry."""
+"""The two-stage PDAC detection pipeline: Stage 1 pancreas → :class:`Stage2Pipeline` (radiomics pancreas = largest
+component → ROI crop with the model's mm margins → radiomics inputs the model takes → Stage 2 softmax → tumour
+probability inside the dilated pancreas → lesion candidates → likelihood → detection map pasted back into the
+input CT's geometry).
+
+How the Stage-2 inputs are made comes from the model's ``radiomics.json`` (``inputs``: base, maps, global, both;
+``preprocessing``: ROI margins, pancreas rule, map-mask dilation), so that inference prepares a case exactly as the
+training tree prepared the model's training cases. A model folder without ``radiomics.json`` is a plain CT model
+with the default preprocessing.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -17,10 +25,10 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference.config import InferenceConfig
 from pdacrad.inference.device import resolve_device
+from pdacrad.inference.model_checks import check_stage2_model, checkpoint_names
 from pdacrad.inference.predictor import StageModel
-from pdacrad.inference.radiomics_inputs import RadiomicsStage2
+from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
-from pdacrad.nnunet_ext.picai_selection import preferred_checkpoint_name
 from pdacrad.postprocessing import (
     extract_candidates,
     pancreas_region,
@@ -28,8 +36,16 @@ from pdacrad.postprocessing import (
     restrict_to_region,
     zeros_like_reference,
 )
-from pdacrad.preprocessing.roi import RoiBox, largest_component, roi_from_mask
-from pdacrad.resources import STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, verify_resources
+from pdacrad.preprocessing.intensity import IntensityCheck, check_ct_intensities
+from pdacrad.preprocessing.roi import RoiBox, roi_from_mask
+from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad.resources import (
+    RADIOMICS_NAME,
+    STAGE1_DIRNAME,
+    STAGE2_DIRNAME,
+    ResourceManifest,
+    verify_resources,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +57,14 @@ class PipelineResult:
     Attributes:
         detection_map: float32 image with the input's size/spacing/origin/direction; lesion confidence in [0, 1].
         likelihood: case-level PDAC likelihood in [0, 1] (max of the map; the no-pancreas value when none found).
-        pancreas_found: whether Stage 1 found any pancreas voxel.
+        pancreas_found: whether Stage 1 found a pancreas of at least ``InferenceConfig.min_pancreas_ml``.
         roi: the Stage-2 box on the input grid (SimpleITK x, y, z order), ``None`` without pancreas.
-        pancreas_mask: uint8 0/1 image on the input grid: the largest Stage-1 pancreas component.
-        seconds: wall-clock seconds per step (``stage1``, ``roi``, ``radiomics`` for a radiomics Stage 2,
-            ``stage2``, ``postprocess``).
+        pancreas_mask: uint8 0/1 image on the input grid: the radiomics pancreas (largest Stage-1 component),
+            as found even when too small to count.
+        seconds: wall-clock seconds per step (``stage1`` when run by :class:`Pipeline`, ``roi``, ``radiomics``
+            for a model with radiomics inputs, ``stage2``, ``postprocess``).
+        warnings: what the log warned about this case (implausible intensities, pancreas not found or too small).
+        intensity: the input's intensity plausibility check (:class:`Pipeline` only).
     """
 
     detection_map: sitk.Image
@@ -54,95 +73,237 @@ class PipelineResult:
     roi: RoiBox | None
     pancreas_mask: sitk.Image
     seconds: Mapping[str, float]
+    warnings: tuple[str, ...] = ()
+    intensity: IntensityCheck | None = field(default=None, repr=False)
 
 
-class Pipeline:
-    """Verifies ``resources/``, resolves the device, and loads both models once; :meth:`predict` then runs any
-    number of cases sequentially in this process."""
+@dataclass(frozen=True)
+class PreparedCase:
+    """The Stage-2 input of one case, as :meth:`Stage2Pipeline.prepare` made it.
 
-    def __init__(self, config: InferenceConfig) -> None:
+    Attributes:
+        pancreas: the radiomics pancreas (uint8 0/1, full input grid).
+        pancreas_ml: its volume in mL.
+        roi: the ROI box on the input grid, ``None`` when the pancreas was not found (or too small).
+        inputs: CT crop + radiomics inputs the model takes, ``None`` without ROI.
+        warnings: warnings logged while preparing.
+        seconds: ``roi`` and, for a model with radiomics inputs, ``radiomics``.
+    """
+
+    pancreas: sitk.Image
+    pancreas_ml: float
+    roi: RoiBox | None
+    inputs: Stage2Inputs | None
+    warnings: tuple[str, ...]
+    seconds: Mapping[str, float]
+
+
+class Stage2Pipeline:
+    """One Stage-2 model folder with its ``radiomics.json``, loaded once: from a CT and its raw Stage-1 mask to
+    the detection map and likelihood."""
+
+    def __init__(
+        self, model: StageModel, spec: RadiomicsSpec, config: InferenceConfig, map_device: str
+    ) -> None:
+        self.model = model
+        self.spec = spec
         self.config = config
-        self.manifest: ResourceManifest = verify_resources(config.resources_dir)
-        self.device: torch.device = resolve_device(config.device)
-        self.stage1 = self._load(STAGE1_DIRNAME)
-        self.stage2 = self._load(STAGE2_DIRNAME)
-        if self.stage1.info.num_input_channels != 1:
-            raise ResourceError(
-                f"{self.stage1.info.folder} must take the CT alone, not {self.stage1.info.num_input_channels} channels"
-            )
-        self.radiomics = RadiomicsStage2.for_model(
-            config.resources_dir, self.stage2.info.folder, self.stage2.info.configuration, str(self.device)
-        )
-        fed = 1 + (len(self.radiomics.spec.map_features) if self.radiomics else 0)
-        if self.stage2.info.num_input_channels != fed:
-            raise ResourceError(
-                f"{self.stage2.info.folder} takes {self.stage2.info.num_input_channels} input channels; this "
-                f"package feeds it {fed} (CT + the map_features of radiomics.json, if any)"
-            )
+        self.radiomics = RadiomicsStage2(spec, map_device) if spec.variant != "base" else None
 
-    def _load(self, stage_dirname: str) -> StageModel:
-        cfg = self.config
-        folder = cfg.resources_dir / stage_dirname
-        # a PI-CAI-selected checkpoint (radiomics trainer) wins over the configured names when every fold has it
-        names = tuple(dict.fromkeys((preferred_checkpoint_name(folder), *cfg.checkpoint_names)))
-        return StageModel.load(
+    @classmethod
+    def load(
+        cls,
+        model_folder: Path,
+        radiomics_json: Path | None,
+        config: InferenceConfig,
+        device: torch.device,
+        folds: Sequence[str] | None = None,
+    ) -> Stage2Pipeline:
+        """Load a Stage-2 model folder (every fold, or only ``folds`` such as ``("fold_2",)``) and check it
+        against ``radiomics_json`` (``None``: a plain CT model with default preprocessing).
+
+        Raises:
+            ResourceError: unreadable files, or a model whose inputs differ from what ``radiomics.json`` feeds
+                (naming both sides).
+        """
+        folder = Path(model_folder)
+        spec = RadiomicsSpec.load(radiomics_json) if radiomics_json is not None else base_spec()
+        model = StageModel.load(
             folder,
-            self.device,
-            checkpoint_names=names,
-            tile_step_size=cfg.tile_step_size,
-            use_mirroring=cfg.use_mirroring,
-            show_progress=cfg.show_progress,
+            device,
+            checkpoint_names=checkpoint_names(folder, folds, config.checkpoint_names),
+            tile_step_size=config.tile_step_size,
+            use_mirroring=config.use_mirroring,
+            show_progress=config.show_progress,
+            folds=folds,
+            batch_mirrors=config.batch_mirrors,
         )
+        where = str(radiomics_json) if radiomics_json is not None else None
+        check_stage2_model(model, spec, where)
+        logger.info("Stage 2 variant %s (%s)", spec.variant, where or f"no {RADIOMICS_NAME}: CT only")
+        return cls(model, spec, config, str(device))
 
-    def stage2_inputs(self, ct_roi: sitk.Image, ct: sitk.Image, pancreas: sitk.Image) -> Stage2Inputs:
-        """The Stage-2 input for an ROI crop: the CT alone for a plain model; for the radiomics model also its
-        parametric maps (channels in radiomics.json order) and z-scored global vector of the pancreas."""
-        if self.radiomics is None:
-            return Stage2Inputs(ct=ct_roi)
-        vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi)
-        return Stage2Inputs(ct=ct_roi, extra_channels=tuple(maps), global_vector=vector)
+    @property
+    def margins_mm(self) -> tuple[float, float, float]:
+        """ROI margins in mm, physical (x, y, z): the config's override, else the model's preprocessing."""
+        return self.config.roi_margins_mm or self.spec.preprocessing.roi_margins_mm_xyz
 
-    def predict(self, ct: sitk.Image) -> PipelineResult:
-        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
-        cfg = self.config
+    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> PreparedCase:
+        """Radiomics pancreas of ``stage1_mask`` (raw Stage-1 output on ``ct``'s grid, any non-zero = pancreas),
+        its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes."""
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        pancreas = largest_component(run_stage1(self.stage1, ct))
-        seconds["stage1"] = time.perf_counter() - t0
-        n_pancreas = int(np.count_nonzero(sitk.GetArrayViewFromImage(pancreas)))
-        if n_pancreas == 0:
-            logger.warning(
-                "Stage 1 found no pancreas: writing an all-zero detection map and likelihood %.3f",
-                cfg.no_pancreas_likelihood,
+        pancreas = radiomics_pancreas(stage1_mask, self.spec.preprocessing)
+        n_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(pancreas)))
+        ml = n_voxels * float(np.prod(ct.GetSpacing())) / 1000.0
+        warning = self._pancreas_warning(n_voxels, ml)
+        if warning is not None:
+            logger.warning("%s", warning)
+            return PreparedCase(pancreas, ml, None, None, (warning,), MappingProxyType(seconds))
+        roi = roi_from_mask(pancreas, self.margins_mm)
+        ct_roi = roi.crop(ct)
+        seconds["roi"] = time.perf_counter() - t0
+        logger.info(
+            "roi: %.1f s (pancreas %d voxels, %.1f mL; ROI index %s size %s (x, y, z), margins %s mm)",
+            seconds["roi"],
+            n_voxels,
+            ml,
+            roi.index,
+            roi.size,
+            self.margins_mm,
+        )
+        inputs = Stage2Inputs(ct=ct_roi)
+        if self.radiomics is not None:
+            t0 = time.perf_counter()
+            vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi)
+            inputs = Stage2Inputs(ct=ct_roi, extra_channels=tuple(maps), global_vector=vector)
+            seconds["radiomics"] = time.perf_counter() - t0
+            logger.info(
+                "radiomics: %.1f s (%s global features, %d map channel(s))",
+                seconds["radiomics"],
+                "no" if vector is None else len(vector),
+                len(maps),
             )
+        return PreparedCase(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
+
+    def _pancreas_warning(self, n_voxels: int, ml: float) -> str | None:
+        fallback = (
+            f"writing an all-zero detection map and likelihood {self.config.no_pancreas_likelihood:.3f}"
+        )
+        if n_voxels == 0:
+            return f"Stage 1 found no pancreas: {fallback}"
+        if ml < self.config.min_pancreas_ml:
+            return (
+                f"Stage 1 found a pancreas of only {ml:.2f} mL ({n_voxels} voxels), below the plausible "
+                f"{self.config.min_pancreas_ml:g} mL (InferenceConfig.min_pancreas_ml): taken as no pancreas; "
+                f"{fallback}"
+            )
+        return None
+
+    def predict(self, ct: sitk.Image, stage1_mask: sitk.Image) -> PipelineResult:
+        """Stage 2 and post-processing of one CT (HU, any 3-D geometry) given its raw Stage-1 mask (same grid,
+        any components). No (plausible) pancreas → all-zero map and the no-pancreas likelihood."""
+        cfg = self.config
+        case = self.prepare(ct, stage1_mask)
+        seconds = dict(case.seconds)
+        if case.roi is None or case.inputs is None:
             return PipelineResult(
                 zeros_like_reference(ct),
                 cfg.no_pancreas_likelihood,
                 False,
                 None,
-                pancreas,
+                case.pancreas,
                 MappingProxyType(seconds),
+                case.warnings,
             )
         t0 = time.perf_counter()
-        roi = roi_from_mask(pancreas, cfg.roi_margins_mm)
-        ct_roi = roi.crop(ct)
-        seconds["roi"] = time.perf_counter() - t0
-        logger.info("pancreas: %d voxels; ROI index %s size %s (x, y, z)", n_pancreas, roi.index, roi.size)
-        t0 = time.perf_counter()
-        inputs = self.stage2_inputs(ct_roi, ct, pancreas)
-        if self.radiomics is not None:
-            seconds["radiomics"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-        stage2 = run_stage2(self.stage2, inputs, cfg.tumour_label)
+        stage2 = run_stage2(self.model, case.inputs, cfg.tumour_label)
         seconds["stage2"] = time.perf_counter() - t0
+        logger.info(
+            "stage2: %.1f s (%d input channel(s), folds %s)",
+            seconds["stage2"],
+            self.model.info.num_input_channels,
+            ",".join(self.model.info.folds),
+        )
         t0 = time.perf_counter()
         region = pancreas_region(stage2.labels, cfg.pancreas_region_labels, cfg.dilation_cube_voxels)
         candidates = extract_candidates(restrict_to_region(stage2.tumour_probability, region))
-        detection_map = paste_into_reference(ct, candidates.detection_map, ct_roi)
+        detection_map = paste_into_reference(ct, candidates.detection_map, case.inputs.ct)
         seconds["postprocess"] = time.perf_counter() - t0
         logger.info(
-            "%d lesion candidate(s), likelihood %.4f", len(candidates.confidences), candidates.likelihood
+            "postprocess: %.1f s (%d lesion candidate(s), likelihood %.4f)",
+            seconds["postprocess"],
+            len(candidates.confidences),
+            candidates.likelihood,
         )
         return PipelineResult(
-            detection_map, candidates.likelihood, True, roi, pancreas, MappingProxyType(seconds)
+            detection_map,
+            candidates.likelihood,
+            True,
+            case.roi,
+            case.pancreas,
+            MappingProxyType(seconds),
+            case.warnings,
+        )
+
+
+class Pipeline:
+    """Verifies ``resources/``, resolves the device, and loads Stage 1 and the :class:`Stage2Pipeline`
+    (``resources/radiomics.json`` if present) once; :meth:`predict` then runs any number of cases sequentially
+    in this process."""
+
+    def __init__(self, config: InferenceConfig) -> None:
+        self.config = config
+        self.manifest: ResourceManifest = verify_resources(config.resources_dir)
+        self.device: torch.device = resolve_device(config.device)
+        folder = config.resources_dir / STAGE1_DIRNAME
+        mirroring = config.use_mirroring if config.stage1_mirroring is None else config.stage1_mirroring
+        self.stage1 = StageModel.load(
+            folder,
+            self.device,
+            checkpoint_names=checkpoint_names(folder, None, config.checkpoint_names),
+            tile_step_size=config.tile_step_size,
+            use_mirroring=mirroring,
+            show_progress=config.show_progress,
+            batch_mirrors=config.batch_mirrors,
+        )
+        if self.stage1.info.num_input_channels != 1:
+            raise ResourceError(
+                f"{self.stage1.info.folder} must take the CT alone, not {self.stage1.info.num_input_channels} channels"
+            )
+        radiomics_json = config.resources_dir / RADIOMICS_NAME
+        self.stage2 = Stage2Pipeline.load(
+            config.resources_dir / STAGE2_DIRNAME,
+            radiomics_json if radiomics_json.is_file() else None,
+            config,
+            self.device,
+        )
+
+    def predict(self, ct: sitk.Image) -> PipelineResult:
+        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
+        warnings: list[str] = []
+        intensity = check_ct_intensities(ct)
+        if not intensity.looks_like_hu:
+            warnings.append(
+                "the input does not look like a CT in Hounsfield units: " + "; ".join(intensity.problems)
+            )
+            logger.warning("%s", warnings[-1])
+        t0 = time.perf_counter()
+        stage1_mask = run_stage1(self.stage1, ct)
+        stage1_seconds = time.perf_counter() - t0
+        logger.info(
+            "stage1: %.1f s (%d pancreas voxel(s) before the largest component)",
+            stage1_seconds,
+            int(np.count_nonzero(sitk.GetArrayViewFromImage(stage1_mask))),
+        )
+        result = self.stage2.predict(ct, stage1_mask)
+        return PipelineResult(
+            result.detection_map,
+            result.likelihood,
+            result.pancreas_found,
+            result.roi,
+            result.pancreas_mask,
+            MappingProxyType({"stage1": stage1_seconds, **result.seconds}),
+            (*warnings, *result.warnings),
+            intensity,
         )

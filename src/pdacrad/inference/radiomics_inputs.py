@@ -8,12 +8,15 @@ Contract between ``resources/radiomics.json`` and the Stage-2 model folder (chec
   normalisation, and a PyRadiomics feature name — a name nnU-Net does not know — gets ``ZScoreNormalization``
   (per case and channel). That is deliberate: map ranges differ by orders of magnitude between features, and a
   per-case z-score puts them on one scale without a dataset-wide intensity model per feature;
-* the global vector = ``global_features`` in that order, equal to the plans' ``pdacrad_radiomics`` block.
+* the global vector = ``global_features`` in that order, equal to the plans' ``pdacrad_radiomics`` block (or,
+  with per-fold feature selection, to the fold's ``global_vectors.json``);
+* ``radiomics.json`` ``inputs`` says which of the two the model takes (variants base, maps, global, both).
 
-Mask rule (:func:`map_mask`): the largest connected component of the pancreas (Stage-1 prediction at inference;
-out-of-fold Stage-1 prediction or, for the synthetic demo, the ground truth at training), dilated by
-:data:`MAP_MASK_DILATION_MM` so that the maps also cover the pancreas rim, where tumours bulge out of the
-parenchyma. Outside it the maps hold ``initValue``.
+Pancreas rule (:func:`radiomics_pancreas`, ``preprocessing.pancreas``): the largest 26-connected component of the
+Stage-1 mask (Stage-1 prediction at inference; out-of-fold Stage-1 prediction at training) is the pancreas of the
+global features and of the map mask. Map mask (:func:`map_mask`): that pancreas dilated by
+``preprocessing.map_mask_dilation_mm`` (default :data:`MAP_MASK_DILATION_MM`) so that the maps also cover the
+pancreas rim, where tumours bulge out of the parenchyma. Outside it the maps hold ``initValue``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import SimpleITK as sitk
 
 from pdacrad.errors import ResourceError
 from pdacrad.preprocessing.roi import largest_component
-from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM, Preprocessing, RadiomicsSpec
+from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.resources import RADIOMICS_NAME
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ MAP_DTYPE = "float64"
 #: Key of the plans configuration block written by ``nnUNetTrainerRadiomics`` (kept here as a string so that
 #: importing this module does not import nnU-Net).
 PLANS_KEY = "pdacrad_radiomics"
+#: Per-fold feature names and vectors written by the training tree (format of pdacrad.nnunet_ext.global_vectors).
+GLOBAL_VECTORS_NAME = "global_vectors.json"
 
 
 def radiomics_pancreas(stage1_mask: sitk.Image, preprocessing: Preprocessing = Preprocessing()) -> sitk.Image:
@@ -54,18 +59,15 @@ def radiomics_pancreas(stage1_mask: sitk.Image, preprocessing: Preprocessing = P
 
 
 def map_mask(pancreas: sitk.Image, dilation_mm: float = MAP_MASK_DILATION_MM) -> sitk.Image:
-    """The mask inside which maps are computed: the largest component of ``pancreas`` (non-zero voxels), dilated
-    by a box of ``dilation_mm`` mm in every physical direction (radius rounded to whole voxels per axis).
+    """The mask inside which maps are computed: the largest component of ``pancreas`` (non-zero voxels; the same
+    26-connected rule as :func:`radiomics_pancreas`, so a pancreas that already is its output passes unchanged),
+    dilated by a box of ``dilation_mm`` mm in every physical direction (radius rounded to whole voxels per axis).
 
     Returns a uint8 0/1 image on ``pancreas``' grid; all zero when ``pancreas`` is.
     """
-    binary = sitk.Cast(pancreas != 0, sitk.sitkUInt8)
-    if not sitk.GetArrayViewFromImage(binary).any():
-        return binary
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(binary), sortByObjectSize=True)
-    largest = sitk.Cast(components == 1, sitk.sitkUInt8)
+    largest = largest_component(pancreas)
     radius = [round(dilation_mm / s) for s in pancreas.GetSpacing()]
-    if not any(radius):
+    if not any(radius) or not sitk.GetArrayViewFromImage(largest).any():
         return largest
     return sitk.BinaryDilate(largest, radius, sitk.sitkBox, 0, 1)
 
@@ -129,22 +131,34 @@ def model_channel_names(dataset_json: Mapping[str, Any]) -> list[str]:
 def check_against_model(
     spec: RadiomicsSpec, dataset_json: Mapping[str, Any], configuration: Mapping[str, Any]
 ) -> None:
-    """Check that ``radiomics.json`` (``spec``) matches a Stage-2 model: map channels 1..N of ``dataset.json`` equal
-    ``spec.map_features`` in order, and the plans configuration's ``pdacrad_radiomics.global_features`` equal
-    ``spec.global_features`` in order.
+    """Check ``radiomics.json`` (``spec``) against a Stage-2 model folder's files: the map channels 1..N of
+    ``dataset.json`` equal ``spec.map_features`` in order when ``spec.inputs.maps`` (and there are none
+    otherwise); the plans configuration's ``pdacrad_radiomics`` block, when present, belongs to a model that takes
+    the global vector (``spec.inputs.global_vector``) and lists ``spec.global_features`` in order. (A radiomics
+    model trained with per-fold feature lists may record them per fold instead; see
+    :func:`check_fold_global_features`.)
 
     Raises:
-        ResourceError: naming both lists, for whichever differs.
+        ResourceError: naming both sides, for whichever differs.
     """
     channels = model_channel_names(dataset_json)[1:]
-    if channels != list(spec.map_features):
+    fed = list(spec.map_features) if spec.inputs.maps else []
+    if channels != fed:
         raise ResourceError(
-            f"{RADIOMICS_NAME} map_features {list(spec.map_features)} do not match the Stage-2 model's map input "
-            f"channels (dataset.json channel_names 1..) {channels}: same names in the same order are required; "
-            "export radiomics.json together with the Stage-2 model it was trained with"
+            f"the Stage-2 model's map input channels (dataset.json channel_names 1..) are {channels}, but "
+            f"{RADIOMICS_NAME} (variant {spec.variant}, inputs.maps={spec.inputs.maps}) feeds map_features {fed}: "
+            "same names in the same order are required; export radiomics.json together with the Stage-2 model it "
+            "was trained with"
         )
-    block = configuration.get(PLANS_KEY) or {}
+    block = configuration.get(PLANS_KEY)
+    if not isinstance(block, Mapping):
+        return
     recorded = list(block.get("global_features") or [])
+    if not spec.inputs.global_vector:
+        raise ResourceError(
+            f"the Stage-2 plans have a {PLANS_KEY} block (a network conditioned on {len(recorded)} global "
+            f"features) but {RADIOMICS_NAME} (variant {spec.variant}) has inputs.global_vector=false"
+        )
     if recorded != list(spec.global_features):
         raise ResourceError(
             f"{RADIOMICS_NAME} global_features {list(spec.global_features)} do not match the Stage-2 plans' "
@@ -153,57 +167,66 @@ def check_against_model(
         )
 
 
+def check_fold_global_features(spec: RadiomicsSpec, fold_dirs: Sequence[Path]) -> None:
+    """Where a fold folder holds its own ``global_vectors.json`` (per-fold feature selection), its
+    ``feature_names`` must equal ``spec.global_features`` in order.
+
+    Raises:
+        ResourceError: naming the fold file and both lists.
+    """
+    for fold in fold_dirs:
+        path = Path(fold) / GLOBAL_VECTORS_NAME
+        if not path.is_file():
+            continue
+        names = list(_read_json(path).get("feature_names") or [])
+        if names != list(spec.global_features):
+            raise ResourceError(
+                f"{path} feature_names {names} do not match {RADIOMICS_NAME} global_features "
+                f"{list(spec.global_features)}: use the radiomics.json selected for that fold"
+            )
+
+
+def network_global_features(network: Any) -> int:
+    """How many global features a Stage-2 network is conditioned on (0: a plain network, no vector)."""
+    if getattr(network, "conditioned_on", None) is None:
+        return 0
+    return int(getattr(network, "num_global_features", 0) or 0)
+
+
 def is_radiomics_model(configuration: Mapping[str, Any]) -> bool:
     """Whether a plans configuration belongs to a radiomics Stage 2 (it has the ``pdacrad_radiomics`` block)."""
     return isinstance(configuration.get(PLANS_KEY), Mapping)
 
 
+def base_spec() -> RadiomicsSpec:
+    """The ``radiomics.json`` of a package without one: a plain CT model (variant ``base``), default
+    preprocessing."""
+    return RadiomicsSpec(params={}, global_features=(), mean=(), std=(), inputs=ModelInputs(False, False))
+
+
 @dataclass(frozen=True)
 class RadiomicsStage2:
-    """The radiomics side of Stage 2 for one resources folder, loaded once.
+    """The radiomics inputs of one Stage-2 model, as ``radiomics.json`` says (``spec.inputs``; the map mask
+    dilation of ``spec.preprocessing``).
 
     Attributes:
         spec: ``radiomics.json``.
         device: where maps are computed (``auto``, ``cpu``, ``cuda``).
-        dilation_mm: margin of :func:`map_mask` in mm.
     """
 
     spec: RadiomicsSpec
     device: str = "auto"
-    dilation_mm: float = MAP_MASK_DILATION_MM
-
-    @classmethod
-    def for_model(
-        cls, resources_dir: Path, model_folder: Path, configuration: str, device: str = "auto"
-    ) -> RadiomicsStage2 | None:
-        """The radiomics inputs a Stage-2 model folder needs, or ``None`` for a plain model (CT only).
-
-        Raises:
-            ResourceError: a radiomics model without ``radiomics.json``, or one that does not match it.
-        """
-        plans = _read_json(Path(model_folder) / "plans.json")
-        conf = dict((plans.get("configurations") or {}).get(configuration) or {})
-        path = Path(resources_dir) / RADIOMICS_NAME
-        if not is_radiomics_model(conf):
-            if path.is_file():
-                logger.warning("%s present but the Stage-2 model takes no radiomics: using the CT only", path)
-            return None
-        if not path.is_file():
-            raise ResourceError(
-                f"the Stage-2 model in {model_folder} is a radiomics model ({PLANS_KEY} in plans.json) but "
-                f"{path} is missing; export it with the model"
-            )
-        spec = RadiomicsSpec.load(path)
-        check_against_model(spec, _read_json(Path(model_folder) / "dataset.json"), conf)
-        return cls(spec, device)
 
     def inputs(
         self, ct: sitk.Image, pancreas: sitk.Image, ct_roi: sitk.Image
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``(global vector (F,), map channels)`` of one case. ``ct`` and ``pancreas`` (uint8, non-zero =
-        pancreas) on the full image grid; ``ct_roi`` the Stage-2 crop of ``ct``."""
-        vector = compute_global_vector(ct, pancreas, self.spec)
-        mask = map_mask(on_grid(pancreas, ct_roi), self.dilation_mm)
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """``(global vector (F,) or None, map channels)`` of one case, each only if the model takes it. ``ct`` and
+        ``pancreas`` (:func:`radiomics_pancreas`, uint8) on the full image grid; ``ct_roi`` the Stage-2 crop of
+        ``ct``."""
+        vector = compute_global_vector(ct, pancreas, self.spec) if self.spec.inputs.global_vector else None
+        if not self.spec.inputs.maps:
+            return vector, []
+        mask = map_mask(on_grid(pancreas, ct_roi), self.spec.preprocessing.map_mask_dilation_mm)
         return vector, compute_map_channels(ct_roi, mask, self.spec, self.device)
 
 
@@ -211,6 +234,8 @@ class RadiomicsStage2:
 def _quiet_pyradiomics() -> Iterator[None]:
     """PyRadiomics logs the same notes about its settings for every case (e.g. "GLCM is symmetrical, therefore
     Sum Average = 2 * Joint Average"); they say nothing about the case, so keep only its errors meanwhile."""
+    import radiomics  # noqa: F401  # its import sets its logger to INFO: import first, then quiet it
+
     log = logging.getLogger("radiomics")
     level = log.level
     log.setLevel(logging.ERROR)
@@ -231,11 +256,14 @@ __all__: Sequence[str] = (
     "MAP_DTYPE",
     "MAP_MASK_DILATION_MM",
     "RadiomicsStage2",
+    "base_spec",
     "check_against_model",
+    "check_fold_global_features",
     "compute_global_vector",
     "compute_map_channels",
     "map_mask",
     "model_channel_names",
+    "network_global_features",
     "on_grid",
     "radiomics_pancreas",
 )

@@ -27,11 +27,13 @@ def _as_float32_zyx(image: sitk.Image) -> np.ndarray:
 def run_stage1(model: StageModel, ct: sitk.Image) -> sitk.Image:
     """Binary pancreas (uint8 0/1, every foreground label of the Stage-1 model) on the grid of ``ct``.
 
-    The full-resolution CT goes in as-is; nnU-Net resamples it to the model's (low-resolution) plan spacing and
-    the prediction back to the CT's grid.
+    The full-resolution CT goes in as-is and nnU-Net preprocesses it as at training (crop, normalisation,
+    resampling to the plan spacing); the prediction comes back to the CT's grid only around the predicted
+    pancreas (:meth:`StageModel.predict_labels`: the labels of nnU-Net's export, without resampling every class's
+    logits over the whole CT).
     """
-    prediction = model.predict(_as_float32_zyx(ct)[None], _spacing_zyx(ct), probabilities=False)
-    mask = sitk.GetImageFromArray((prediction.labels > 0).astype(np.uint8))
+    labels = model.predict_labels(_as_float32_zyx(ct)[None], _spacing_zyx(ct))
+    mask = sitk.GetImageFromArray((labels > 0).astype(np.uint8))
     mask.CopyInformation(ct)
     return mask
 
