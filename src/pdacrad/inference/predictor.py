@@ -1,7 +1,7 @@
 """One nnU-Net v2 trained-model folder, loaded once onto a device and fed many cases in-process.
 
-We build the network ourselves (trainer class's ``build_network_architecture``, looked up by
-:func:`pdacrad.nnunet_ext.find_trainer`: our variants first, then nnunetv2's) and call ``nnUNetPredictor.manual_initialization``, because
+We build the network ourselves (:func:`pdacrad.nnunet_ext.build_network`: our variants without importing any
+training code, nnU-Net's own trainers through nnU-Net's look-up) and call ``nnUNetPredictor.manual_initialization``, because
 nnU-Net's own ``initialize_from_trained_model_folder`` only finds trainers inside its package. Prediction goes
 through ``predict_single_npy_array``: sequential, no worker processes (they die on a small ``/dev/shm`` in
 containers).
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import io
 import itertools
 import json
@@ -26,7 +25,7 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference.resample import labels_on_input_grid
-from pdacrad.nnunet_ext import find_trainer
+from pdacrad.nnunet_ext import build_network
 
 logger = logging.getLogger(__name__)
 
@@ -173,14 +172,14 @@ class StageModel:
             raise ResourceError(f"checkpoint {paths[0]} or its plans.json lacks {exc}") from exc
         num_inputs = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
         num_outputs = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
-        trainer_class = find_trainer(trainer_name)
-        build = getattr(trainer_class, "build_network_architecture", None)
-        if build is None or "plans_manager" not in inspect.signature(build).parameters:
-            raise ResourceError(
-                f"trainer {trainer_name} uses nnU-Net's old build_network_architecture signature"
-            )
-        network = build(
-            plans_manager, configuration_manager, num_inputs, num_outputs, enable_deep_supervision=False
+        # the fold folder carries that fold's radiomics settings (per-fold feature lists)
+        network = build_network(
+            trainer_name,
+            plans_manager,
+            configuration_manager,
+            num_inputs,
+            num_outputs,
+            fold_folder=paths[0].parent,
         )
         parameters = [c["network_weights"] for c in checkpoints]
         try:
