@@ -15,6 +15,7 @@ import torch
 
 from pdacrad.inference import InferenceConfig
 from pdacrad.inference.pipeline import Stage2Pipeline
+from pdacrad.inference.radiomics_inputs import MAP_DTYPE
 from pdacrad.labels import PANCREAS_LABELS
 from pdacrad.preprocessing.roi import roi_from_mask
 from pdacrad.radiomics_spec import Preprocessing, RadiomicsSpec
@@ -22,7 +23,7 @@ from pdacrad.synth.cohort import generate_case
 
 pytest.importorskip("pdacrad_train", reason="the training tree (training/) is not on the path")
 from pdacrad_train.global_features import CaseJob, extract_case
-from pdacrad_train.maps_step import MapJob, channel_path, compute_case
+from pdacrad_train.map_cache import MapCaseJob, compute_case, map_features, map_path
 
 CASE = "parity_000"
 
@@ -53,20 +54,22 @@ def _training_side(
 ) -> tuple[np.ndarray, list[np.ndarray], sitk.Image]:
     """The training tree on this case: the Stage-2 ROI crop as ``convert`` writes it (around the pancreas, with
     the preprocessing margins), global features z-scored with the spec's scaler, and the map channels."""
-    images = folder / "imagesTr"
-    images.mkdir(exist_ok=True)
     ct_roi = roi_from_mask(mask, spec.preprocessing.roi_margins_mm_xyz).crop(ct)
-    sitk.WriteImage(ct_roi, str(channel_path(images, CASE, 0)))
+    roi_path = folder / f"{CASE}_roi_0000.nii.gz"
+    sitk.WriteImage(ct_roi, str(roi_path))
     ct_path, mask_path = folder / f"{CASE}_ct.nii.gz", folder / f"{CASE}_mask.nii.gz"
     cache = folder / "global_cache"
-    assert extract_case(CaseJob(CASE, ct_path, mask_path), dict(spec.params), "k", cache) == "ok"
+    job = CaseJob(CASE, ct_path, mask_path)
+    assert extract_case(job, dict(spec.params), "k", cache, spec.preprocessing) == "ok"
     features = json.loads((cache / f"{CASE}.json").read_text())["features"]
     vector = spec.zscore({k: np.nan if v is None else v for k, v in features.items()})
-    job = MapJob(CASE, channel_path(images, CASE, 0), mask_path, None, images)
-    compute_case(job, spec.to_dict(), "k", folder / "stamps", "cpu")
+    maps_cache, wanted = folder / "map_cache", map_features(spec, MAP_DTYPE)
+    compute_case(
+        MapCaseJob(CASE, roi_path, mask_path, None, "sha"), wanted, spec.preprocessing, maps_cache, "cpu"
+    )
     maps = []
-    for channel in range(1, len(spec.map_features) + 1):
-        image = sitk.ReadImage(str(channel_path(images, CASE, channel)))
+    for feature in wanted:
+        image = sitk.ReadImage(str(map_path(maps_cache, feature, CASE)))
         assert image.GetSize() == ct_roi.GetSize() and image.GetOrigin() == pytest.approx(ct_roi.GetOrigin())
         maps.append(sitk.GetArrayFromImage(image))
     return vector, maps, ct_roi
@@ -104,11 +107,6 @@ def test_training_and_inference_prepare_the_same_inputs(case, tmp_path, variant_
     _compare(variant_spec, case, tmp_path, variant_package)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training side: maps_step.compute_case dilates by the default MAP_MASK_DILATION_MM, not "
-    "spec.preprocessing.map_mask_dilation_mm (see the inference branch's report)",
-)
 def test_parity_holds_for_a_non_default_map_mask_dilation(case, tmp_path, variant_package, variant_spec):
     spec = RadiomicsSpec.from_dict(
         {**variant_spec.to_dict(), "preprocessing": Preprocessing(map_mask_dilation_mm=9.0).to_dict()}
@@ -116,11 +114,6 @@ def test_parity_holds_for_a_non_default_map_mask_dilation(case, tmp_path, varian
     _compare(spec, case, tmp_path, variant_package)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training side: global_features.extract_case takes every non-zero mask voxel, not "
-    "radiomics_pancreas (largest component) (see the inference branch's report)",
-)
 def test_parity_holds_for_a_stage1_mask_with_a_stray_component(case, tmp_path, variant_package, variant_spec):
     ct, mask, folder = case
     array = sitk.GetArrayFromImage(mask)
