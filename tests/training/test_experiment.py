@@ -5,6 +5,8 @@ rerun recomputes nothing, and the exported variant runs in the container's pipel
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,8 @@ import yaml
 from pdacrad_train.cli import app
 from typer.testing import CliRunner
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "training" / "configs"
 CASES = [f"case_{i:03d}" for i in range(8)]
 TINY = {
     "target_spacing_zyx": [4.0, 2.5, 2.0],
@@ -87,9 +90,12 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
     for fold in (0, 1):
         spec = json.loads((work / "radiomics" / f"fold_{fold}" / "radiomics.json").read_text())
         assert 1 <= len(spec["global_features"]) <= 3
-        raw = work / "nnUNet_raw" / f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}" / "dataset.json"
-        channels = json.loads(raw.read_text())["channel_names"]
+        dataset = f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}"
+        channels = json.loads((work / "nnUNet_raw" / dataset / "dataset.json").read_text())["channel_names"]
         assert list(channels.values()) == ["CT", *spec["map_features"]]
+        plans = json.loads((work / "nnUNet_preprocessed" / dataset / "nnUNetPlans.json").read_text())
+        schemes = plans["configurations"]["3d_fullres"]["normalization_schemes"]
+        assert schemes == ["CTNormalization"] + ["ZScoreNormalization"] * len(spec["map_features"])
         both = (
             work / "nnUNet_results" / f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}"
             / "nnUNetTrainerRadiomicsSmoke__nnUNetPlans__3d_fullres" / f"fold_{fold}"
@@ -125,22 +131,37 @@ def test_a_rerun_recomputes_nothing_that_finished(study) -> None:
 
 
 @pytest.mark.slow
-def test_the_exported_variant_runs_in_the_container_pipeline(study) -> None:
-    from pdacrad.inference import InferenceConfig, Pipeline
-    from pdacrad.io import load_ct
-
+def test_the_exported_variant_runs_in_process_py(study, tmp_path: Path) -> None:
     root, _ = study
     _invoke("export", "--config", str(root / "tiny.yaml"), "--out", str(root / "resources"))
     spec = json.loads((root / "resources" / "radiomics.json").read_text())
     assert spec["inputs"] == {"maps": True, "global_vector": True}
     assert spec["preprocessing"]["roi_margins_mm_xyz"] == [10.0, 5.0, 4.0]
     assert sorted(p.name for p in (root / "resources" / "stage2").glob("fold_*")) == ["fold_0"]
-    pipeline = Pipeline(InferenceConfig(resources_dir=root / "resources", device="cpu", show_progress=False))
-    ct = load_ct(root / "cohort" / "imagesTr" / "case_005_0000.nii.gz")
-    result = pipeline.predict(ct)
-    detection = sitk.GetArrayFromImage(result.detection_map)
-    assert result.detection_map.GetSize() == ct.GetSize() and 0.0 <= result.likelihood <= 1.0
-    assert np.isclose(detection.max(), result.likelihood) or (detection.max() == 0 and result.likelihood <= 1)
+    ct = sitk.ReadImage(str(root / "cohort" / "imagesTr" / "case_005_0000.nii.gz"))
+    (tmp_path / "in" / "images" / "venous-ct").mkdir(parents=True)
+    sitk.WriteImage(ct, str(tmp_path / "in" / "images" / "venous-ct" / "case.mha"))
+    args = [
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--resources",
+        str(root / "resources"),
+    ]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "process.py"), *args, "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "nnUNetTrainerRadiomicsSmoke" in run.stderr
+    detection = sitk.ReadImage(str(tmp_path / "out" / "images" / "pdac-detection-map" / "detection_map.mha"))
+    assert detection.GetSize() == ct.GetSize() and detection.GetSpacing() == ct.GetSpacing()
+    likelihood = json.loads((tmp_path / "out" / "pdac-likelihood.json").read_text())
+    assert 0.0 <= likelihood <= 1.0
+    assert np.isclose(sitk.GetArrayFromImage(detection).max(), likelihood, atol=1e-6) or likelihood == 0.0
 
 
 def test_unknown_variant_or_step_exits_2_with_one_line(tmp_path: Path) -> None:
