@@ -35,11 +35,13 @@ import SimpleITK as sitk  # noqa: E402
 import torch  # noqa: E402
 
 from pdacrad.radiomics import compute_maps  # noqa: E402
+from pdacrad.radiomics.backend import Backend  # noqa: E402
 from pdacrad.radiomics.filters import FilteredImage, iter_image_types, prepare  # noqa: E402
 from pdacrad.radiomics.maps import FAMILIES, FeatureName, _family_maps  # noqa: E402
 from pdacrad.radiomics.settings import PARAMS_DIR, load_settings, settings_from_dict  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SINGLE_THREAD = Backend.choose("cpu", workers=1)
 CLASSES = {
     "firstorder": "RadiomicsFirstOrder",
     "glcm": "RadiomicsGLCM",
@@ -78,7 +80,7 @@ def ours_seconds_per_voxel(
     n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
 
     def run() -> None:
-        _family_maps(filtered, family, features, torch.device("cpu"), torch.float64, 1, None, workers=1)
+        _family_maps(filtered, family, features, SINGLE_THREAD, torch.float64, 1, None)
 
     run()  # warm-up
     best = math.inf
