@@ -122,3 +122,16 @@ def test_each_family_runs_its_torch_code_on_cpu_tensors(module, compiled_code, f
     for name in features:
         np.testing.assert_array_equal(results["compiled-cpu"][name], results["torch-cpu"][name], err_msg=name)
         assert np.nanstd(results["compiled-cpu"][name]) > 0, name
+
+
+def test_numba_cache_goes_to_a_writable_per_user_dir(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pdacrad.radiomics import _jit
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(_jit, "_writable", lambda path: str(path).startswith(str(tmp_path / "home")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    assert _jit.cache_dir() == tmp_path / "home" / "pdacrad" / "numba"  # the package dir is read-only
+    monkeypatch.setattr(_jit, "_writable", lambda path: False)
+    assert "pdacrad-numba-" in str(_jit.cache_dir())  # nothing writable but the temp dir
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert _jit.cache_dir() is None  # the user's choice stands
