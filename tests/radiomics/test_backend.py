@@ -16,7 +16,6 @@ from pdacrad.radiomics import (
     _neighbourhood_cpu,
     _runs_cpu,
     _zones_cpu,
-    cooccurrence,
     glcm,
     gldm,
     glrlm,
@@ -75,7 +74,7 @@ def test_glcm_dispatch_and_batch_size_agree(features: list[str]) -> None:
 
     glcm.compute = recording
     try:
-        with checks.spy(cooccurrence, "fused_features") as fused:
+        with checks.spy(glcm, "fused_features") as fused:
             maps = _family_maps(filtered, "glcm", features, backend, torch.float64, 1, None)
     finally:
         glcm.compute = original

@@ -77,7 +77,7 @@ def test_both_backends_give_the_same_values_and_say_which_ran(
     fused = settings.get("weightingNorm") is None
     for batch in _batches(radius, force2d, dimension, 40):
         with (
-            checks.spy(cooccurrence, "fused_features") as fused_calls,
+            checks.spy(glcm, "fused_features") as fused_calls,
             checks.spy(cooccurrence, "compiled_pair_counts") as compiled_counts,
             checks.spy(cooccurrence, "sparse_pair_counts") as torch_counts,
         ):

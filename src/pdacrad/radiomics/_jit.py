@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,20 +51,14 @@ if _DIR is not None:
     os.environ["NUMBA_CACHE_DIR"] = str(_DIR)
 
 import numba  # noqa: E402  (after NUMBA_CACHE_DIR is set: numba reads it at import)
-from numba.core.errors import NumbaExperimentalFeatureWarning  # noqa: E402
+from numba import literal_unroll  # noqa: E402,F401  (re-exported: the GLCM drivers unroll over their formulas)
 
 if _DIR is not None:  # numba may have been imported before us (its config is read once)
     numba.config.CACHE_DIR = str(_DIR)  # type: ignore[attr-defined]
 
-
-@contextmanager
-def first_class_functions() -> Iterator[None]:
-    """Silence numba's "experimental" warning, issued on every call that passes compiled functions as values (the
-    GLCM drivers take the requested formulas as a tuple of compiled functions of one signature; the behaviour is
-    covered by the engine's tests)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-        yield
+# Typing the GLCM drivers' unrolled loop over their tuple of formulas (compile time only) goes through numba's
+# first-class-function unification, which warns "experimental"; the behaviour is covered by the engine's tests.
+warnings.filterwarnings("ignore", message="First-class function type feature is experimental")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,6 +67,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def jit(fn: F) -> F:
     """``numba.njit(cache=True, nogil=True)``: compiled once per machine, GIL released (worker threads run it)."""
     return numba.njit(cache=True, nogil=True)(fn)  # type: ignore[return-value]
+
+
+def jit_inline(fn: F) -> F:
+    """:func:`jit`, inlined into its compiled callers at numba IR level (small per-block helpers of hot loops)."""
+    return numba.njit(cache=True, nogil=True, inline="always")(fn)  # type: ignore[return-value]
 
 
 def jit_signature(signature: str) -> Callable[[F], F]:

@@ -17,7 +17,7 @@ import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.kernel import KernelBatch, voxel_spacing
 
 
@@ -216,7 +216,7 @@ shared scalars ``s`` (slots :data:`UX` …), and the non-zero ``p_{x+y}(k)`` (``
 ``p_{x-y}(k)`` (``dk``, ``dq``), ascending in ``k``."""
 
 
-@jit
+@jit_inline
 def _renumber(
     levels: np.ndarray, present: np.ndarray, local: np.ndarray, glob: np.ndarray, cells: np.ndarray
 ) -> tuple[int, int]:  # pragma: no cover - compiled
@@ -244,7 +244,7 @@ def _renumber(
     return n, m
 
 
-@jit
+@jit_inline
 def _table_entries(
     local: np.ndarray,
     cells: np.ndarray,
@@ -319,7 +319,7 @@ def compiled_pair_counts(
     return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
 
 
-@jit
+@jit_inline
 def block_sums(
     ei: np.ndarray,
     ej: np.ndarray,
@@ -346,20 +346,27 @@ def block_sums(
     computed once per small integer count, ``terms`` scratch); with :data:`NEEDS_K` the non-zero
     ``p_{x+y}(k)`` (k = 2..2N_g) and ``p_{x-y}(k)`` (k = 0..N_g-1) listed ascending (``dense`` zeroed scratch,
     left zeroed). ``values``/``ints`` are the float / integer grey-level values by level index."""
+    symmetric = s[SYMMETRIC] != 0  # then p_y = p_x and μ_y = μ_x bit for bit: copied, not summed again
     total = 0.0
     for e in range(n):
         total += ec[e]
     px[:l1] = 0.0
-    py[:l1] = 0.0
+    if not symmetric:
+        py[:l1] = 0.0
     for e in range(n):
         p = ec[e] / total
         ep[e] = p
         px[ei[e]] += p
-        py[ej[e]] += p
+        if not symmetric:
+            py[ej[e]] += p
     ux, uy = 0.0, 0.0
     for i in range(1, l1):
         ux += px[i] * values[i]
-        uy += py[i] * values[i]
+        if not symmetric:
+            uy += py[i] * values[i]
+    if symmetric:
+        py[:l1] = px[:l1]
+        uy = ux
     s[UX], s[UY] = ux, uy
     if needs & NEEDS_LOGS:
         terms[:] = np.nan
@@ -376,7 +383,10 @@ def block_sums(
         hx, hy = 0.0, 0.0
         for i in range(1, l1):
             hx -= px[i] * math.log2(px[i] + EPS)
-            hy -= py[i] * math.log2(py[i] + EPS)
+            if not symmetric:
+                hy -= py[i] * math.log2(py[i] + EPS)
+        if symmetric:
+            hy = hx
         s[HXY], s[HX], s[HY] = hxy, hx, hy
     if needs & NEEDS_K:
         n_g = int(s[N_G])
@@ -397,141 +407,3 @@ def block_sums(
                 dk[m], dq[m], diff[k] = k, diff[k], 0.0
                 m += 1
         s[N_DIFF] = m
-
-
-@jit
-def _scratch(l1: int, n_entries: int, n_g: int, symmetric: bool, n_f: int) -> tuple:  # type: ignore[type-arg]
-    """Per-call scratch of the drivers: ``s, px, py, ep, terms, dense, sk, sq, dk, dq`` for the formulas and the
-    per-voxel sums and counts of valid values ``acc, cnt`` (``n_f`` formulas)."""  # pragma: no cover - compiled
-    s = np.zeros(N_SLOTS)
-    s[N_G], s[SYMMETRIC] = n_g, 1.0 if symmetric else 0.0
-    return (
-        s,
-        np.zeros(l1),
-        np.zeros(l1),
-        np.zeros(n_entries),
-        np.empty(64),
-        np.zeros(3 * n_g + 2),
-        np.zeros(2 * n_g + 1),
-        np.zeros(2 * n_g + 1),
-        np.zeros(n_g + 1),
-        np.zeros(n_g + 1),
-        np.zeros(n_f),
-        np.zeros(n_f, np.int64),
-    )
-
-
-@jit
-def _evaluate(
-    funcs: tuple,
-    needs: int,
-    ei: np.ndarray,
-    ej: np.ndarray,
-    ec: np.ndarray,
-    n: int,
-    l1: int,  # type: ignore[type-arg]
-    values: np.ndarray,
-    ints: np.ndarray,
-    scratch: tuple,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """Add every formula of ``funcs`` evaluated on one block (``n ≥ 1`` entries) to the scratch's ``acc`` and
-    count it in ``cnt`` unless NaN (``nanmean`` over angles)."""
-    s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = scratch
-    block_sums(ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq)
-    for f in range(len(funcs)):
-        value = funcs[f](ei, ej, ep, n, px, py, values, l1, s, sk, sq, dk, dq)
-        if value == value:
-            acc[f] += value
-            cnt[f] += 1
-
-
-@jit
-def _finish(
-    scratch: tuple,
-    n_valid: int,
-    n_angles: int,
-    plain_mean: np.ndarray,
-    out: np.ndarray,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """One voxel's values, and the scratch's ``acc, cnt`` zeroed: ``nanmean`` over the angles (NaN if none has a
-    value), or a plain mean (NaN as soon as one of the ``n_angles`` angles has no pair) where ``plain_mean``."""
-    acc, cnt = scratch[10], scratch[11]
-    for f in range(out.shape[0]):
-        out[f] = acc[f] / cnt[f] if cnt[f] and not (plain_mean[f] and n_valid < n_angles) else np.nan
-    acc[:] = 0.0
-    cnt[:] = 0
-
-
-@jit
-def fused_features(
-    levels: np.ndarray,
-    steps: np.ndarray,
-    symmetric: bool,
-    grey: np.ndarray,
-    index: np.ndarray,
-    funcs: tuple,
-    plain_mean: np.ndarray,
-    needs: int,
-    out: np.ndarray,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """The compiled backend: ``out[b, f]`` = formula ``funcs[f]`` of kernel row ``levels[b]`` averaged over the
-    angles of ``steps`` (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`), counting each angle in
-    a small table of the kernel's own levels (in cache) and evaluating it at once: no entries are written out.
-    ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global level index (0 at index 0)."""
-    n_rows, k = levels.shape
-    g1 = grey.shape[0]
-    l1max, n_angles = min(k, g1 - 1) + 1, steps.shape[0]
-    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
-    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
-    table = np.zeros(l1max * l1max, np.int32)
-    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k)
-    values, ints = np.zeros(l1max), np.zeros(l1max, np.int64)
-    scratch = _scratch(l1max, 2 * k, int(index.max()), symmetric, out.shape[1])
-    for b in range(n_rows):
-        n_local, m = _renumber(levels[b], present, local, glob, cells)
-        l1 = n_local + 1
-        for lv in range(1, l1):
-            values[lv], ints[lv] = grey[glob[lv]], index[glob[lv]]
-        n_valid = 0
-        for a in range(n_angles):
-            n = _table_entries(local, cells, m, steps[a], table, l1, symmetric, ei, ej, ec)
-            if n:
-                _evaluate(funcs, needs, ei, ej, ec, n, l1, values, ints, scratch)
-                n_valid += 1
-        _finish(scratch, n_valid, n_angles, plain_mean, out[b])
-
-
-@jit
-def entries_features(
-    codes: np.ndarray,
-    counts: np.ndarray,
-    n_angles: int,
-    symmetric: bool,
-    grey: np.ndarray,
-    index: np.ndarray,
-    funcs: tuple,
-    plain_mean: np.ndarray,
-    needs: int,
-    out: np.ndarray,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """:func:`fused_features` from counted entries (any backend's :func:`sparse_pair_counts`, or angles merged by
-    ``weightingNorm`` with ``n_angles = 1``): ``codes`` ascending ``((voxel * A + angle) * (G+1) + i) * (G+1) + j``,
-    ``counts`` float64. Blocks are evaluated over the ROI's levels (absent ones add exact zeros), the same bits."""
-    g1 = grey.shape[0]
-    gg = g1 * g1
-    n_entries = codes.shape[0]
-    ei, ej, ec = np.zeros(gg, np.int32), np.zeros(gg, np.int32), np.zeros(gg)
-    scratch = _scratch(g1, gg, int(index.max()), symmetric, out.shape[1])
-    e = 0
-    for b in range(out.shape[0]):
-        n_valid = 0
-        for a in range(n_angles):
-            block, n = b * n_angles + a, 0
-            while e < n_entries and codes[e] // gg == block:
-                ei[n], ej[n], ec[n] = (codes[e] % gg) // g1, codes[e] % g1, counts[e]
-                n += 1
-                e += 1
-            if n:
-                _evaluate(funcs, needs, ei, ej, ec, n, g1, grey, index, scratch)
-                n_valid += 1
-        _finish(scratch, n_valid, n_angles, plain_mean, out[b])

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from pdacrad.radiomics import cooccurrence as co
-from pdacrad.radiomics._jit import first_class_functions, jit, jit_signature
+from pdacrad.radiomics._jit import jit, jit_inline, literal_unroll
 from pdacrad.radiomics.backend import (
     CACHE_BATCH_BYTES,
     COMPILED_BATCH,
@@ -83,7 +83,7 @@ def formula(name: str, needs: int = 0) -> Callable[[Callable[..., float]], Calla
     """Register ``name``'s formula, compiled with the one block signature."""
 
     def add(fn: Callable[..., float]) -> Callable[..., float]:
-        compiled = jit_signature(co.FORMULA_SIGNATURE)(fn)  # type: ignore[type-var]
+        compiled = jit(fn)
         NEEDS[name] = needs
         return register(name)(compiled)  # type: ignore[no-any-return, type-var]
 
@@ -373,6 +373,163 @@ def mcc(p: torch.Tensor) -> torch.Tensor:
     return torch.nanmean(torch.where(valid, value, torch.full_like(value, math.nan)), dim=1)
 
 
+FORMULAS = tuple(fn for name, fn in FEATURES.items() if name != "MCC")
+"""Every compiled formula, in registry order: column ``k`` of the drivers' output is ``FORMULAS[k]``."""
+COLUMNS = {name: k for k, name in enumerate(name for name in FEATURES if name != "MCC")}
+"""Column of each compiled formula's values in the drivers' output (by name, from the registry)."""
+
+
+@jit
+def _scratch(l1: int, n_entries: int, n_g: int, symmetric: bool, n_f: int) -> tuple:  # type: ignore[type-arg]
+    """Per-call scratch of the drivers: ``s, px, py, ep, terms, dense, sk, sq, dk, dq`` for the formulas and the
+    per-voxel sums and counts of valid values ``acc, cnt`` (``n_f`` formulas)."""  # pragma: no cover - compiled
+    s = np.zeros(co.N_SLOTS)
+    s[N_G], s[SYMMETRIC] = n_g, 1.0 if symmetric else 0.0
+    return (
+        s,
+        np.zeros(l1),
+        np.zeros(l1),
+        np.zeros(n_entries),
+        np.empty(64),
+        np.zeros(3 * n_g + 2),
+        np.zeros(2 * n_g + 1),
+        np.zeros(2 * n_g + 1),
+        np.zeros(n_g + 1),
+        np.zeros(n_g + 1),
+        np.zeros(n_f),
+        np.zeros(n_f, np.int64),
+    )
+
+
+@jit_inline
+def _evaluate(
+    want: np.ndarray,
+    n: int,
+    l1: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ep: np.ndarray,
+    px: np.ndarray,  # type: ignore[type-arg]
+    py: np.ndarray,
+    values: np.ndarray,
+    s: np.ndarray,
+    sk: np.ndarray,
+    sq: np.ndarray,
+    dk: np.ndarray,
+    dq: np.ndarray,
+    acc: np.ndarray,
+    cnt: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Add every formula with ``want`` evaluated on one block (after :func:`~pdacrad.radiomics.cooccurrence.
+    block_sums`) to ``acc`` and count it in ``cnt`` unless NaN (``nanmean`` over angles). Column ``k`` is formula
+    ``FORMULAS[k]`` (:data:`COLUMNS`); the unrolled loop calls each formula directly (no function pointers)."""
+    k = 0
+    for formula_k in literal_unroll(FORMULAS):
+        if want[k]:
+            value = formula_k(ei, ej, ep, n, px, py, values, l1, s, sk, sq, dk, dq)
+            if value == value:
+                acc[k] += value
+                cnt[k] += 1
+        k += 1  # noqa: SIM113  (numba unrolls no enumerate)
+
+
+@jit_inline
+def _finish(
+    acc: np.ndarray, cnt: np.ndarray, n_valid: int, n_angles: int, plain_mean: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """One voxel's values, ``acc, cnt`` zeroed after: ``nanmean`` over the angles (NaN if none has a value), or a
+    plain mean (NaN as soon as one of the ``n_angles`` angles has no pair) where ``plain_mean``."""
+    for f in range(out.shape[0]):
+        out[f] = acc[f] / cnt[f] if cnt[f] and not (plain_mean[f] and n_valid < n_angles) else np.nan
+    acc[:] = 0.0
+    cnt[:] = 0
+
+
+@jit
+def fused_features(
+    levels: np.ndarray,
+    steps: np.ndarray,
+    symmetric: bool,
+    grey: np.ndarray,
+    index: np.ndarray,
+    want: np.ndarray,
+    plain_mean: np.ndarray,
+    needs: int,
+    out: np.ndarray,  # type: ignore[type-arg]
+) -> None:  # pragma: no cover - compiled
+    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel row ``levels[b]`` averaged over the
+    angles of ``steps`` (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`), counting each angle in
+    a small table of the kernel's own levels (in cache) and evaluating it at once: no entries are written out.
+    ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global level index (0 at index 0)."""
+    n_rows, k = levels.shape
+    g1 = grey.shape[0]
+    l1max, n_angles = min(k, g1 - 1) + 1, steps.shape[0]
+    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
+    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
+    table = np.zeros(l1max * l1max, np.int32)
+    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int64)
+    values, ints = np.zeros(l1max), np.zeros(l1max, np.int64)
+    s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
+        l1max, 2 * k, int(index.max()), symmetric, out.shape[1]
+    )
+    for b in range(n_rows):
+        n_local, m = co._renumber(levels[b], present, local, glob, cells)
+        l1 = n_local + 1
+        for lv in range(1, l1):
+            values[lv], ints[lv] = grey[glob[lv]], index[glob[lv]]
+        n_valid = 0
+        for a in range(n_angles):
+            n = co._table_entries(local, cells, m, steps[a], table, l1, symmetric, ei, ej, ec)
+            if n:
+                co.block_sums(
+                    ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
+                )
+                _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
+                n_valid += 1
+        _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+
+
+@jit
+def entries_features(
+    codes: np.ndarray,
+    counts: np.ndarray,
+    n_angles: int,
+    symmetric: bool,
+    grey: np.ndarray,
+    index: np.ndarray,
+    want: np.ndarray,
+    plain_mean: np.ndarray,
+    needs: int,
+    out: np.ndarray,  # type: ignore[type-arg]
+) -> None:  # pragma: no cover - compiled
+    """:func:`fused_features` from counted entries (any backend's :func:`sparse_pair_counts`, or angles merged by
+    ``weightingNorm`` with ``n_angles = 1``): ``codes`` ascending ``((voxel * A + angle) * (G+1) + i) * (G+1) + j``,
+    ``counts`` float64. Blocks are evaluated over the ROI's levels (absent ones add exact zeros), the same bits."""
+    g1 = grey.shape[0]
+    gg = g1 * g1
+    n_entries = codes.shape[0]
+    ei, ej, ec = np.zeros(gg, np.int32), np.zeros(gg, np.int32), np.zeros(gg)
+    s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
+        g1, gg, int(index.max()), symmetric, out.shape[1]
+    )
+    e = 0
+    for b in range(out.shape[0]):
+        n_valid = 0
+        for a in range(n_angles):
+            block, n = b * n_angles + a, 0
+            while e < n_entries and codes[e] // gg == block:
+                ei[n], ej[n], ec[n] = (codes[e] % gg) // g1, codes[e] % g1, counts[e]
+                n += 1
+                e += 1
+            if n:
+                co.block_sums(
+                    ei, ej, ec, n, g1, grey, index, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
+                )
+                _evaluate(want, n, g1, ei, ej, ep, px, py, grey, s, sk, sq, dk, dq, acc, cnt)
+                n_valid += 1
+        _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+
+
 def _angles(settings: Mapping[str, Any]) -> torch.Tensor:
     """The angles of the settings, less those without a pair in any kernel of the ROI (see :func:`prepare`)."""
     angles = co.angles_from_settings(settings)
@@ -459,24 +616,21 @@ def compute(
     out: dict[str, torch.Tensor] = {}
     entries = None
     if names:
-        funcs = tuple(FEATURES[name] for name in names)
-        plain = np.array([name in PLAIN_MEAN for name in names])
+        want = np.array([name in names for name in COLUMNS])
+        plain = np.array([name in PLAIN_MEAN for name in COLUMNS])
         needs = int(np.bitwise_or.reduce([NEEDS[name] for name in names]))
         values, ints = _grey_tables(batch)
-        result = np.zeros((batch.n_voxels, len(names)))
-        with first_class_functions():
-            if counting_route(backend, names, settings) == "fused":
-                steps = co.common.grid_neighbour_table(batch.offsets, angles)
-                rows = batch.levels.contiguous().numpy()
-                co.fused_features(rows, steps, symmetric, values, ints, funcs, plain, needs, result)
-            else:
-                entries = _entries(batch, backend, angles, symmetric, settings)
-                codes, counts = (x.cpu().numpy() for x in entries[:2])
-                co.entries_features(
-                    codes, counts, entries[2], symmetric, values, ints, funcs, plain, needs, result
-                )
+        result = np.zeros((batch.n_voxels, len(COLUMNS)))
+        if counting_route(backend, names, settings) == "fused":
+            steps = co.common.grid_neighbour_table(batch.offsets, angles)
+            rows = batch.levels.contiguous().numpy()
+            fused_features(rows, steps, symmetric, values, ints, want, plain, needs, result)
+        else:
+            entries = _entries(batch, backend, angles, symmetric, settings)
+            codes, counts = (x.cpu().numpy() for x in entries[:2])
+            entries_features(codes, counts, entries[2], symmetric, values, ints, want, plain, needs, result)
         table = torch.from_numpy(result).to(batch.device, batch.dtype)
-        out = {name: table[:, f].contiguous() for f, name in enumerate(names)}
+        out = {name: table[:, COLUMNS[name]].contiguous() for name in names}
     if "MCC" in features:
         codes_t, counts_t, n_angles = entries or _entries(batch, backend, angles, symmetric, settings)
         g1 = batch.n_levels + 1
