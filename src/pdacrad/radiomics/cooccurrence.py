@@ -1,9 +1,17 @@
-"""Co-occurrence counting for the GLCM family: angles, per-voxel pair counts, and the ROI-level angle check.
+"""Co-occurrence counting for the GLCM family, per backend: angles, the ROI-level angle check, pair counts, and
+the per-block sums every formula of :mod:`pdacrad.radiomics.glcm` shares.
 
 PyRadiomics semantics (C ``calculate_glcm`` in voxel mode): for each target voxel and angle ``a``, count kernel
 cell pairs ``(k, k + a)`` with both cells inside the kernel (and the discretisation mask). Angles are every offset
 whose Chebyshev norm is in ``distances``, one of each ``±a`` pair (first non-zero component positive), in
 PyRadiomics' order. Axis order (z, y, x).
+
+- torch backend (CUDA; CPU tensors in tests): :func:`sparse_pair_counts`, the non-zero entries of every voxel's
+  and angle's matrix from one ``bincount`` over each kernel's own levels;
+- compiled backend (CPU): :func:`_renumber` and :func:`_table_entries` count one kernel's angle in a small table
+  in cache (used by :func:`compiled_pair_counts`, and by the fused driver of :mod:`~pdacrad.radiomics.glcm`);
+  the same integers, bit for bit;
+- :func:`block_sums`: p(i,j), marginals, means, entropies and ``p_{x±y}`` of one block, from its entries.
 """
 
 from __future__ import annotations
@@ -205,15 +213,6 @@ N_SLOTS = 9
 NEEDS_LOGS, NEEDS_K = 1, 2
 """Bits of a formula's ``needs``: HXY, HX, HY (entropies); the ``p_{x+y}``, ``p_{x-y}`` lists."""
 EPS = float(torch.finfo(torch.float64).eps)
-FORMULA_SIGNATURE = (
-    "float64(int32[::1], int32[::1], float64[::1], int64, float64[::1], float64[::1], float64[::1], int64,"
-    " float64[::1], float64[::1], float64[::1], float64[::1], float64[::1])"
-)
-"""Signature of every GLCM formula: ``(i, j, p, n, px, py, v, l1, s, sk, sq, dk, dq) -> value`` of one block
-(one voxel and angle): its ``n`` non-zero entries (level indices ``i[e], j[e]`` in ``1..l1-1``, ascending by
-``(i, j)``, and ``p(i,j)`` ``p[e]``), the marginals ``px, py`` and grey-level values ``v`` by level index, the
-shared scalars ``s`` (slots :data:`UX` …), and the non-zero ``p_{x+y}(k)`` (``k`` in ``sk``, value in ``sq``) and
-``p_{x-y}(k)`` (``dk``, ``dq``), ascending in ``k``."""
 
 
 @jit_inline
