@@ -106,7 +106,7 @@ FAMILY_PATHS = [
 
 
 @pytest.mark.parametrize(
-    ("module", "compiled_code", "features"), FAMILY_PATHS, ids=lambda v: getattr(v, "__name__", "")
+    ("module", "compiled_code", "features"), FAMILY_PATHS, ids=["glszm", "glrlm", "gldm", "ngtdm"]
 )
 def test_each_family_runs_its_torch_code_on_cpu_tensors(module, compiled_code, features) -> None:  # type: ignore[no-untyped-def]
     image, mask = real_ct_roi()

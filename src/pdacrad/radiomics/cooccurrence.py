@@ -126,7 +126,7 @@ def pair_codes(
     g1 = n_levels + 1
     n_a = len(angles)
     dev = levels.device
-    table = torch.from_numpy(common.grid_neighbour_table(offsets, angles)).T.to(dev, torch.int64)
+    table = torch.tensor(common.grid_neighbour_table(offsets, angles), dtype=torch.int64, device=dev).T
     # int32 codes halve the memory traffic of this, the hottest loop, when the codes fit.
     itype = torch.int32 if b * n_a * g1 * g1 < 2**31 and b * (k + 1) < 2**31 else torch.int64
     padded = torch.nn.functional.pad(levels.to(itype), (0, 1))  # (B, K + 1), last column level 0
