@@ -4,6 +4,8 @@ voxel mode on the same image/mask, and batch-split invariance."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.kernel import KernelBatch
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
@@ -105,3 +108,25 @@ def single_voxel_mask(mask: sitk.Image) -> sitk.Image:
     out = sitk.GetImageFromArray(one)
     out.CopyInformation(mask)
     return out
+
+
+TORCH_ON_CPU = Backend.choose("cpu", compiled=False)
+"""The torch backend (the CUDA path's counting code) on CPU tensors: how the tests run that code without a GPU."""
+
+
+@contextmanager
+def spy(module: ModuleType, name: str) -> Iterator[list[tuple[Any, ...]]]:
+    """Record the calls of ``module.name`` (still calling it) while the block runs: the list of their positional
+    arguments. Tells which counting code a family actually ran."""
+    original = getattr(module, name)
+    calls: list[tuple[Any, ...]] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    setattr(module, name, wrapper)
+    try:
+        yield calls
+    finally:
+        setattr(module, name, original)

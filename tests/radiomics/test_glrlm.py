@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import glrlm
+from pdacrad.radiomics import _runs_cpu, glrlm
 from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import (
@@ -120,21 +122,21 @@ VOLUME_RUN_SETTINGS = [
 ]
 
 
-def _torch_counting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Count with the torch paths (CUDA's) on the CPU, instead of the compiled kernel."""
-    monkeypatch.setattr(glrlm, "uses_compiled_counts", lambda device: False)
+TORCH = checks.TORCH_ON_CPU
+spy = checks.spy
 
 
 @pytest.mark.parametrize("settings", VOLUME_RUN_SETTINGS)
-def test_volume_run_path_equals_the_line_path(settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
     # compute_maps on CUDA counts runs from volume-level run lengths (runs.py); the per-kernel line tracing,
     # checked against PyRadiomics in its time, must give the same numbers bit for bit
-    _torch_counting(monkeypatch)
     image, mask = real_ct_roi()
     batch, _ = reference_kernel_batch(image, mask, **settings)
+    batch = replace(batch, backend=TORCH)
     level_idx, _ = reference_levels(image, mask, **settings)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
-    fast = {**settings, **glrlm.prepare(torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings)}
+    radius = settings["kernelRadius"]
+    fast = {**settings, **glrlm.prepare(torch.as_tensor(level_idx), roi, radius, settings, backend=TORCH)}
     assert "_glrlm_runs" in fast
     names = list(glrlm.FEATURES)
     lines, volume = glrlm.compute(batch, names, settings), glrlm.compute(batch, names, fast)
@@ -146,7 +148,7 @@ def test_volume_run_path_equals_the_line_path(settings: dict, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("settings", [*VOLUME_RUN_SETTINGS, {"kernelRadius": 1, "weightingNorm": "infinity"}])
-def test_compiled_cpu_counting_equals_the_torch_path(settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_cpu_counting_equals_the_torch_path(settings: dict) -> None:
     # CPU kernels are counted by _runs_cpu (the parity tests above run it); the torch path stays CUDA's
     image, mask = real_ct_roi()
     settings = {**settings, SPACING_KEY: (2.5, 0.8, 0.8)}
@@ -154,7 +156,11 @@ def test_compiled_cpu_counting_equals_the_torch_path(settings: dict, monkeypatch
     names = list(glrlm.FEATURES)
     assert glrlm.prepare(batch.levels.new_zeros((2, 2, 2)), torch.ones(2, 2, 2), 1, settings) == {}
     compiled = glrlm.compute(batch, names, settings)
-    _torch_counting(monkeypatch)
-    torch_path = glrlm.compute(batch, names, settings)
+    with spy(_runs_cpu, "run_counts") as calls:
+        torch_path = glrlm.compute(replace(batch, backend=TORCH), names, settings)
+    assert calls == []  # the torch backend ran, not the compiled one
+    with spy(_runs_cpu, "run_counts") as calls:
+        glrlm.compute(batch, names, settings)
+    assert calls  # the compiled backend is the CPU default
     for name in names:
         torch.testing.assert_close(compiled[name], torch_path[name], rtol=0, atol=0, equal_nan=True)

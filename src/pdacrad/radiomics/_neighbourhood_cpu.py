@@ -28,9 +28,10 @@ import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics._jit import jit
 
 
-@numba.njit(cache=False, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _axis_sum(below: float, centre: float, above: float, cls: int) -> float:  # pragma: no cover - compiled
     """Sum of one axis' three cells (steps -1, 0, +1) allowed by per-axis truncation class ``cls``
     (``_families_common.TRUNCATED_STEPS``: 0 low face, 1 inside, 2 high face, 3 flat)."""
@@ -42,7 +43,7 @@ def _axis_sum(below: float, centre: float, above: float, cls: int) -> float:  # 
     return total
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _class_sums(
     block: np.ndarray, keys: np.ndarray, sx: np.ndarray, sxy: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -62,7 +63,7 @@ def _class_sums(
         out[c] = _axis_sum(sxy[ky, kx, 0], sxy[ky, kx, 1], sxy[ky, kx, 2], kz)
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _tones(
     levels: np.ndarray, values: np.ndarray, keys: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
@@ -98,7 +99,7 @@ def _tones(
                         out[c, z - 1, y - 1, x - 1] = abs(value - mean)
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _dependence(
     levels: np.ndarray, values: np.ndarray, alpha: np.ndarray, keys: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -178,7 +179,7 @@ def _flat_cells(
     return cell.numpy().astype(np.int64), base.numpy().astype(np.int64)
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _tone_sums(
     levels: np.ndarray, diff: np.ndarray, cell: np.ndarray, base: np.ndarray, n: np.ndarray, s: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -192,7 +193,7 @@ def _tone_sums(
                 s[b, level - 1] += diff[base[b] + cell[k]]
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _dependence_counts(
     levels: np.ndarray, dependent: np.ndarray, cell: np.ndarray, base: np.ndarray, counts: np.ndarray
 ) -> None:  # pragma: no cover - compiled

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics._jit import jit
 
 
 def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ def _line_order_in_grid(
     return out
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _count_runs(
     levels: np.ndarray, order: np.ndarray, by_level: bool, counts: np.ndarray
 ) -> None:  # pragma: no cover - compiled; covered through run_counts
@@ -97,7 +97,7 @@ def _count_runs(
                 out[:] = 0
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _holds_two(
     counts: np.ndarray, row: np.ndarray, order: np.ndarray
 ) -> bool:  # pragma: no cover - compiled; covered through run_counts

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics._jit import jit
 
 
 def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
@@ -41,7 +41,7 @@ def _preceding_in_grid(extent: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _link_cells(
     row_levels: np.ndarray, preceding: np.ndarray, parent: np.ndarray
 ) -> None:  # pragma: no cover
@@ -72,7 +72,7 @@ def _link_cells(
         parent[cell] = root
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _list_zones(
     row_levels: np.ndarray,
     parent: np.ndarray,
@@ -99,7 +99,7 @@ def _list_zones(
     return n_zones
 
 
-@numba.njit(cache=False, nogil=True)
+@jit
 def _find_zones(
     levels: np.ndarray,
     preceding: np.ndarray,

@@ -1,21 +1,32 @@
-"""Co-occurrence counting for the GLCM family: angles, per-voxel pair counts, and the ROI-level angle check.
+"""Co-occurrence counting for the GLCM family, per backend: angles, the ROI-level angle check, pair counts, and
+the per-block sums every formula of :mod:`pdacrad.radiomics.glcm` shares.
 
 PyRadiomics semantics (C ``calculate_glcm`` in voxel mode): for each target voxel and angle ``a``, count kernel
 cell pairs ``(k, k + a)`` with both cells inside the kernel (and the discretisation mask). Angles are every offset
 whose Chebyshev norm is in ``distances``, one of each ``±a`` pair (first non-zero component positive), in
 PyRadiomics' order. Axis order (z, y, x).
+
+- torch backend (CUDA; CPU tensors in tests): :func:`sparse_pair_counts`, the non-zero entries of every voxel's
+  and angle's matrix from one ``bincount`` over each kernel's own levels;
+- compiled backend (CPU): :func:`_renumber` and :func:`_table_entries` count one kernel's angle in a small table
+  in cache (used by :func:`compiled_pair_counts`, and by the fused driver of :mod:`~pdacrad.radiomics.glcm`);
+  the same integers, bit for bit;
+- :func:`block_sums`: p(i,j), marginals, means, entropies and ``p_{x±y}`` of one block, from its entries.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics.kernel import KernelBatch, neighbour_index, voxel_spacing
+from pdacrad.radiomics import _families_common as common
+from pdacrad.radiomics._jit import jit, jit_inline
+from pdacrad.radiomics.kernel import KernelBatch, voxel_spacing
 
 
 def glcm_angles(distances: Sequence[int], force2d: bool = False, force2d_dimension: int = 0) -> torch.Tensor:
@@ -53,13 +64,16 @@ def prepare(
     radius: int,
     settings: Mapping[str, Any],
     features: Sequence[str] = ("JointAverage",),
+    grey_levels: torch.Tensor | None = None,
+    backend: object = None,
 ) -> dict[str, Any]:
     """ROI-level context for :func:`compute`: which angles have at least one pair in some kernel of the ROI.
 
     ``level_index`` is the ``(z, y, x)`` level-index volume (0 = outside the discretisation mask), ``roi`` the
     boolean target-voxel mask. A pair ``(p, p + a)`` lies in the kernel of ``v`` iff both are within Chebyshev
     ``radius`` of ``v``: ``p - v`` ranges over the box ``[-r, r] ∩ [-r - a, r - a]`` per axis, so "some ROI voxel
-    sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI.
+    sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI. ``grey_levels`` and
+    ``backend`` are not used (the engine core passes every family's ``prepare`` the same arguments).
     """
     if (
         "JointAverage" not in features
@@ -97,19 +111,6 @@ def prepare(
     return {"_glcm_angles_present": present}
 
 
-@lru_cache(maxsize=32)
-def _neighbour_table(
-    offsets_key: tuple[tuple[int, int, int], ...], angles_key: tuple[tuple[int, int, int], ...]
-) -> torch.Tensor:
-    """``(K, A)`` int64: for kernel cell ``k`` and angle ``a``, the index of cell ``k + a``, or ``K`` (a pad column
-    that always reads level 0) where it leaves the kernel; cached per kernel shape and angle set."""
-    offsets = torch.tensor(offsets_key, dtype=torch.int64).reshape(-1, 3)
-    k = offsets.shape[0]
-    cols = [neighbour_index(offsets, torch.tensor(a, dtype=torch.int64)) for a in angles_key]
-    table = torch.stack(cols, dim=1) if cols else torch.zeros((k, 0), dtype=torch.int64)
-    return torch.where(table < 0, torch.full_like(table, k), table)
-
-
 def pair_codes(
     levels: torch.Tensor, n_levels: int, offsets: torch.Tensor, angles: torch.Tensor
 ) -> torch.Tensor:
@@ -125,8 +126,7 @@ def pair_codes(
     g1 = n_levels + 1
     n_a = len(angles)
     dev = levels.device
-    table = _neighbour_table(tuple(map(tuple, offsets.tolist())), tuple(map(tuple, angles.tolist())))
-    table = table.to(dev)
+    table = torch.tensor(common.grid_neighbour_table(offsets, angles), dtype=torch.int64, device=dev).T
     # int32 codes halve the memory traffic of this, the hottest loop, when the codes fit.
     itype = torch.int32 if b * n_a * g1 * g1 < 2**31 and b * (k + 1) < 2**31 else torch.int64
     padded = torch.nn.functional.pad(levels.to(itype), (0, 1))  # (B, K + 1), last column level 0
@@ -142,18 +142,6 @@ def pair_codes(
     base = (vox.to(itype) * (n_a * g1) + first) * g1
     angle_part = torch.arange(n_a, device=dev, dtype=itype) * (g1 * g1)
     return second.add_(base[:, None] + angle_part[None, :])
-
-
-def pair_counts(batch: KernelBatch, angles: torch.Tensor) -> torch.Tensor:
-    """``(B, A, G, G)`` co-occurrence counts (float of the batch's dtype), not yet symmetrised.
-
-    Pairs whose second cell is outside the kernel land in row/column 0 of a ``(G+1)²`` matrix that is dropped, so
-    one ``bincount`` of :func:`pair_codes` counts every pair of every voxel and angle."""
-    g1 = batch.n_levels + 1
-    size = batch.n_voxels * len(angles) * g1 * g1
-    codes = pair_codes(batch.levels, batch.n_levels, batch.offsets, angles)
-    counts = torch.bincount(codes.reshape(-1), minlength=size)
-    return counts.reshape(batch.n_voxels, len(angles), g1, g1)[:, :, 1:, 1:].to(batch.dtype)
 
 
 def local_levels(levels: torch.Tensor, n_levels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,3 +201,208 @@ def angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) 
     if norm == "euclidean":
         return torch.exp(-(dist**2).sum(1))
     return torch.exp(-(dist.sum(1) ** 2))
+
+
+# --- The compiled CPU backend's counting, and the per-block sums every GLCM formula shares -----------------------
+
+UX, UY, HXY, HX, HY, N_G, N_SUM, N_DIFF, SYMMETRIC = range(9)
+"""Named slots of the per-block scalar array ``s`` that :func:`block_sums` fills for the formulas: μ_x, μ_y, HXY,
+HX, HY, N_g, the number of non-zero ``p_{x+y}`` / ``p_{x-y}`` values listed in ``sk, sq`` / ``dk, dq``, and 1 for
+the symmetrical GLCM (0 otherwise)."""
+N_SLOTS = 9
+NEEDS_LOGS, NEEDS_K = 1, 2
+"""Bits of a formula's ``needs``: HXY, HX, HY (entropies); the ``p_{x+y}``, ``p_{x-y}`` lists."""
+EPS = float(torch.finfo(torch.float64).eps)
+
+
+@jit_inline
+def _renumber(
+    levels: np.ndarray, present: np.ndarray, local: np.ndarray, glob: np.ndarray, cells: np.ndarray
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Renumber one kernel row ``levels`` ``(K,)`` (global level indices, 0 = not in the kernel) to ``1..L``
+    (ascending, as :func:`local_levels`): ``local[k]`` the local level of cell ``k`` (``local[K]`` stays 0),
+    ``glob[l]`` the global index of local ``l``, ``cells[:M]`` the cells inside the kernel. ``present``
+    ``(G + 1,)`` is zeroed scratch, left zeroed. Returns ``(L, M)``."""
+    m = 0
+    for c in range(levels.shape[0]):
+        g = levels[c]
+        if g != 0:
+            present[g] = 1
+            cells[m] = c
+            m += 1
+    n = 0
+    for g in range(1, present.shape[0]):
+        if present[g]:
+            n += 1
+            present[g] = n
+            glob[n] = g
+    for c in range(levels.shape[0]):
+        local[c] = present[levels[c]]  # present[0] stays 0
+    for lv in range(1, n + 1):
+        present[glob[lv]] = 0
+    return n, m
+
+
+@jit_inline
+def _table_entries(
+    local: np.ndarray,
+    cells: np.ndarray,
+    m: int,
+    step: np.ndarray,
+    table: np.ndarray,
+    l1: int,
+    symmetric: bool,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ec: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Count one angle's pairs ``(c, step[c])`` of the first ``m`` ``cells`` into the zeroed flat ``(l1, l1)``
+    ``table`` (a neighbour outside the kernel has local level 0 and lands in column 0, which is skipped: no branch
+    in the hot loop), then list its non-zero entries of ``P`` (``P + Pᵀ`` with ``symmetric``) in ``(i, j)`` order
+    to ``ei, ej, ec`` and zero the table. Returns the number of entries."""
+    for idx in range(m):
+        c = cells[idx]
+        table[local[c] * l1 + local[step[c]]] += 1
+    n = 0
+    for i in range(1, l1):
+        for j in range(1, l1):
+            c = table[i * l1 + j]
+            if symmetric:
+                c += table[j * l1 + i]
+            if c != 0:
+                ei[n], ej[n], ec[n] = i, j, c
+                n += 1
+    table[: l1 * l1] = 0
+    return n
+
+
+@jit
+def _pair_entries(
+    levels: np.ndarray,
+    steps: np.ndarray,
+    symmetric: bool,
+    n_levels: int,
+    codes: np.ndarray,
+    counts: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Every row's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`)."""
+    k = levels.shape[1]
+    g1, l1max = n_levels + 1, min(k, n_levels) + 1
+    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
+    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
+    table = np.zeros(l1max * l1max, np.int32)
+    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k)
+    n_angles, e = steps.shape[0], 0
+    for b in range(levels.shape[0]):
+        n_local, m = _renumber(levels[b], present, local, glob, cells)
+        for a in range(n_angles):
+            n = _table_entries(local, cells, m, steps[a], table, n_local + 1, symmetric, ei, ej, ec)
+            base = (b * n_angles + a) * g1
+            for x in range(n):
+                codes[e] = (base + glob[ei[x]]) * g1 + glob[ej[x]]
+                counts[e] = int(ec[x])
+                e += 1
+    return e
+
+
+def compiled_pair_counts(
+    levels: torch.Tensor, offsets: torch.Tensor, angles: torch.Tensor, n_levels: int, symmetric: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sparse_pair_counts` by the compiled CPU backend, for CPU ``levels`` ``(B, K)``: the same integers,
+    bit for bit (``tests/radiomics/test_glcm_counting.py``)."""
+    rows = levels.contiguous().numpy()
+    steps = common.grid_neighbour_table(offsets, angles)
+    bound = int((levels != 0).sum()) * steps.shape[0] * (2 if symmetric else 1)
+    codes, counts = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
+    n = _pair_entries(rows, steps, symmetric, n_levels, codes, counts)
+    return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
+
+
+@jit_inline
+def block_sums(
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ec: np.ndarray,
+    n: int,
+    l1: int,
+    values: np.ndarray,
+    ints: np.ndarray,
+    needs: int,
+    s: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    ep: np.ndarray,
+    terms: np.ndarray,
+    dense: np.ndarray,
+    sk: np.ndarray,
+    sq: np.ndarray,
+    dk: np.ndarray,
+    dq: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """The sums of one block that formulas share (PyRadiomics' coefficients), from its ``n`` entries (counts
+    ``ec``): ``ep = p(i,j) = count / total``; ``px, py`` (summed in entry order, PyRadiomics' order, so Imc2's
+    exact-independence test sees its bits); slots μ_x, μ_y; with :data:`NEEDS_LOGS` HXY, HX, HY (``p log2(p + ε)``
+    computed once per small integer count, ``terms`` scratch); with :data:`NEEDS_K` the non-zero
+    ``p_{x+y}(k)`` (k = 2..2N_g) and ``p_{x-y}(k)`` (k = 0..N_g-1) listed ascending (``dense`` zeroed scratch,
+    left zeroed). ``values``/``ints`` are the float / integer grey-level values by level index."""
+    symmetric = s[SYMMETRIC] != 0  # then p_y = p_x and μ_y = μ_x bit for bit: copied, not summed again
+    total = 0.0
+    for e in range(n):
+        total += ec[e]
+    px[:l1] = 0.0
+    if not symmetric:
+        py[:l1] = 0.0
+    for e in range(n):
+        p = ec[e] / total
+        ep[e] = p
+        px[ei[e]] += p
+        if not symmetric:
+            py[ej[e]] += p
+    ux, uy = 0.0, 0.0
+    for i in range(1, l1):
+        ux += px[i] * values[i]
+        if not symmetric:
+            uy += py[i] * values[i]
+    if symmetric:
+        py[:l1] = px[:l1]
+        uy = ux
+    s[UX], s[UY] = ux, uy
+    if needs & NEEDS_LOGS:
+        terms[:] = np.nan
+        hxy = 0.0
+        for e in range(n):
+            c = int(ec[e])
+            cached = c == ec[e] and c < terms.shape[0]
+            term = terms[c] if cached else np.nan
+            if term != term:  # not cached (NaN)
+                term = ep[e] * math.log2(ep[e] + EPS)
+                if cached:
+                    terms[c] = term
+            hxy -= term
+        hx, hy = 0.0, 0.0
+        for i in range(1, l1):
+            hx -= px[i] * math.log2(px[i] + EPS)
+            if not symmetric:
+                hy -= py[i] * math.log2(py[i] + EPS)
+        if symmetric:
+            hy = hx
+        s[HXY], s[HX], s[HY] = hxy, hx, hy
+    if needs & NEEDS_K:
+        n_g = int(s[N_G])
+        diff = dense[2 * n_g + 1 :]
+        for e in range(n):
+            vi, vj = ints[ei[e]], ints[ej[e]]
+            dense[vi + vj] += ep[e]
+            diff[abs(vi - vj)] += ep[e]
+        m = 0
+        for k in range(2, 2 * n_g + 1):
+            if dense[k] != 0:
+                sk[m], sq[m], dense[k] = k, dense[k], 0.0
+                m += 1
+        s[N_SUM] = m
+        m = 0
+        for k in range(n_g):
+            if diff[k] != 0:
+                dk[m], dq[m], diff[k] = k, diff[k], 0.0
+                m += 1
+        s[N_DIFF] = m

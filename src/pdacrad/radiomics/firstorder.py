@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from pdacrad.radiomics.backend import Backend, BatchCost, kernel_cost
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -220,3 +221,15 @@ def compute(
     check_features("firstorder", features, FEATURES)
     coeffs = coefficients(batch, settings)
     return {name: FEATURES[name](coeffs) for name in features}
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend`` (kernels and per-cell histograms)."""
+    return BatchCost(kernel_cost(n_cells, n_levels))

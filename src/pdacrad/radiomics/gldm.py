@@ -26,6 +26,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _neighbourhood_cpu
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -200,11 +201,17 @@ class VolumeDependence:
 
 
 def volume_dependence(
-    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int, alpha: float
+    level_index: torch.Tensor,
+    grey_levels: torch.Tensor,
+    offsets: torch.Tensor,
+    radius: int,
+    alpha: float,
+    backend: Backend | None = None,
 ) -> VolumeDependence:
-    """:class:`VolumeDependence` of the ``(z, y, x)`` level-index volume for kernels of ``offsets``: compiled on
-    CPU (0 outside the ROI, where no kernel reads), torch shifted-volume comparisons elsewhere."""
-    if level_index.device.type == "cpu":
+    """:class:`VolumeDependence` of the ``(z, y, x)`` level-index volume for kernels of ``offsets``: compiled on the
+    compiled backend (default on CPU; 0 outside the ROI, where no kernel reads), torch shifted-volume comparisons on
+    the torch backend."""
+    if (backend or Backend.choose(level_index.device)).compiled:
         dependent, cell_class = _neighbourhood_cpu.volume_dependence(
             level_index, grey_levels, offsets, radius, alpha
         )
@@ -249,6 +256,7 @@ def prepare(
     settings: Mapping[str, Any],
     features: Sequence[str] = (),
     grey_levels: torch.Tensor | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeDependence` under
     ``_gldm_dependence``. ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
@@ -256,13 +264,13 @@ def prepare(
         return {}
     offsets = settings_offsets(radius, settings, level_index.device)
     alpha = float(settings.get("gldm_a", 0))
-    return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha)}
+    return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
     """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells (a compiled
-    walk over the kernel rows on CPU)."""
-    if batch.device.type == "cpu" and batch.voxels is not None:
+    walk over the kernel rows on the compiled backend)."""
+    if backend_of(batch).compiled and batch.voxels is not None:
         counts = _neighbourhood_cpu.dependence_counts(
             batch.levels,
             batch.voxels,
@@ -301,3 +309,21 @@ def compute(
     else:
         m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
     return {name: FEATURES[name](m) for name in features}
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend``. The compiled counting walks the gathered ``(B, K)`` int64
+    levels once: batches whose levels stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one batch of
+    the ROI (measured, 3,315 voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast)."""
+    if backend.compiled:
+        return BatchCost(
+            kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
+        )
+    return BatchCost(kernel_cost(n_cells, n_levels))

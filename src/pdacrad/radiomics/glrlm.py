@@ -27,6 +27,7 @@ Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run leng
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,6 +37,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _runs_cpu
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.kernel import (
     KernelBatch,
     neighbour_index,
@@ -271,23 +273,20 @@ def _angle_weights(
     return w.to(device=angle_list.device, dtype=dtype)
 
 
-def uses_compiled_counts(device: torch.device) -> bool:
-    """Whether kernels on ``device`` are counted by the compiled kernel of :mod:`pdacrad.radiomics._runs_cpu`
-    (CPU tensors) rather than by the torch paths (CUDA: volume run lengths, or line tracing)."""
-    return device.type == "cpu"
-
-
 def prepare(
     level_index: torch.Tensor,
     roi: torch.Tensor,
     radius: int,
     settings: Mapping[str, Any],
     features: Sequence[str] = (),
+    grey_levels: torch.Tensor | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
-    """Image-level context for :func:`compute`: the volume run lengths of :mod:`pdacrad.radiomics.runs` for the
-    kernel's angles (``_glrlm_runs``), used for batches that carry their voxel positions. Nothing on the CPU, where
-    the compiled counting reads the kernels alone (and the 2 × 13 run volumes would only cost time and memory)."""
-    if uses_compiled_counts(level_index.device):
+    """Image-level context for :func:`compute` on the torch backend: the volume run lengths of
+    :mod:`pdacrad.radiomics.runs` for the kernel's angles (``_glrlm_runs``), used for batches that carry their voxel
+    positions. Nothing on the compiled backend (default on CPU), where the counting reads the kernels alone (and
+    the 2 × 13 run volumes would only cost time and memory)."""
+    if (backend or Backend.choose(level_index.device)).compiled:
         return {}
     offsets = settings_offsets(radius, settings, level_index.device)
     angle_list = common.angles(offsets, bidirectional=False)
@@ -336,10 +335,10 @@ def _angle_counts(
     by_level: bool,
 ) -> Iterator[torch.Tensor]:
     """Per angle, the ``(B, G, J)`` run counts of ``batch`` in its dtype (:class:`RunLengthMatrix` ``P``): compiled
-    on the CPU; on other devices from the volume run lengths of :func:`prepare` when the batch carries its voxel
-    positions, else by tracing the kernel's lines. All three give the same integers."""
+    on the compiled backend; on the torch backend from the volume run lengths of :func:`prepare` when the batch
+    carries its voxel positions, else by tracing the kernel's lines. All three give the same integers."""
     dtype = batch.dtype
-    if uses_compiled_counts(batch.device):
+    if backend_of(batch).compiled:
         for counts in _runs_cpu.run_counts(batch.levels, offsets, angle_list, batch.n_levels, by_level):
             yield counts.to(dtype).contiguous()
         return
@@ -366,3 +365,20 @@ def _pad_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     n = max(a.shape[2], b.shape[2])
     pad = torch.nn.functional.pad
     return pad(a, (0, n - a.shape[2])) + pad(b, (0, n - b.shape[2]))
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend``: compiled int16 run counts and their float copy per
+    angle, ``G × J`` with ``J`` (the longest line) ≤ sqrt(K) + 1, capped at
+    :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels; torch line tracing otherwise."""
+    if backend.compiled:
+        runs = 10 * n_angles * (n_levels + 1) * (math.isqrt(n_cells) + 1)
+        return BatchCost(8 * n_cells * 4 + 32 * n_cells + runs, COMPILED_BATCH)
+    return BatchCost(kernel_cost(n_cells, n_levels))

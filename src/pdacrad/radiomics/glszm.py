@@ -27,6 +27,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _zones_cpu
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -268,8 +269,9 @@ def propagated_zone_list(
 
 
 def size_zones(batch: KernelBatch) -> SizeZones:
-    """The zones of every kernel of ``batch`` (compiled union-find on CPU, label propagation elsewhere)."""
-    if batch.device.type == "cpu":
+    """The zones of every kernel of ``batch``: compiled union-find on the compiled backend, torch label
+    propagation on the torch backend."""
+    if backend_of(batch).compiled:
         voxel, level, size = _zones_cpu.zone_list(batch.levels, batch.offsets)
     else:
         voxel, level, size = propagated_zone_list(batch.levels, batch.offsets.to(batch.device))
@@ -294,3 +296,18 @@ def compute(
     check_features("glszm", features, FEATURES)
     zones = size_zones(batch)
     return {name: FEATURES[name](zones) for name in features}
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend``: compiled zone lists of ≤ 32 bytes per cell (capped at
+    :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels), or torch label propagation over the kernel."""
+    if backend.compiled:
+        return BatchCost(8 * n_cells * 4 + 32 * n_cells, COMPILED_BATCH)
+    return BatchCost(kernel_cost(n_cells, n_levels))

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pdacrad.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pdacrad.radiomics.backend import Backend
 
 SPACING_KEY = "_spacing_zyx"
 """Settings key under which the engine core hands the families the voxel spacing ``(z, y, x)`` in mm of the image
@@ -60,6 +63,8 @@ class KernelBatch:
         voxels: optional ``(B, 3)`` int64 (z, y, x) of the target voxels in the volume the engine core discretised
             (set by the core; families with a volume-level fast path prepared in ``prepare`` use it, others and
             kernels built without a volume ignore it).
+        backend: the :class:`~pdacrad.radiomics.backend.Backend` that counts this batch (set by the engine core);
+            ``None``: the default backend of the batch's device.
     """
 
     levels: torch.Tensor
@@ -68,6 +73,7 @@ class KernelBatch:
     radius: int
     values: torch.Tensor | None = None
     voxels: torch.Tensor | None = None
+    backend: Backend | None = None
 
     @property
     def n_voxels(self) -> int:

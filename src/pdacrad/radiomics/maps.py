@@ -3,7 +3,8 @@
 Pipeline per case (same steps as ``RadiomicsFeatureExtractor.execute(..., voxelBased=True)``): prepare the case
 (:mod:`pdacrad.radiomics.filters`), for each image type crop to the ROI's bounding box + ``kernelRadius``,
 discretise once over ``maskArray`` (:mod:`pdacrad.radiomics.discretise`), then for each feature family gather the
-kernels of the ROI voxels in batches sized by a memory budget and hand them to the family's ``compute``. Maps are
+kernels of the ROI voxels in batches sized by the call's backend (:mod:`pdacrad.radiomics.backend`) from the
+family's ``batch_cost`` and hand them to its ``compute``. Maps are
 written back into the *input* image's grid (size, spacing, origin, direction); voxels outside the ROI hold
 ``initValue``. When the settings resample the image, maps are brought back with nearest-neighbour interpolation
 (values stay PyRadiomics values; no mixing with ``initValue`` at the ROI border).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.discretise import discretise
 from pdacrad.radiomics.filters import FilteredImage, image_type_of, iter_image_types, prepare
 from pdacrad.radiomics.kernel import (
@@ -43,9 +44,6 @@ logger = logging.getLogger(__name__)
 
 FAMILIES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 """Feature classes that have a voxel-wise implementation, by module name under :mod:`pdacrad.radiomics`."""
-
-DEFAULT_MEMORY_BUDGET_MB = 1024
-"""Memory one voxel batch may use for its kernels and matrices (MiB); bounds peak memory at any kernel radius."""
 
 
 @dataclass(frozen=True)
@@ -121,68 +119,6 @@ def _default_features(settings: RadiomicsSettings, image_names: Sequence[str]) -
     return out
 
 
-GLCM_CACHE_BYTES = 2 * 2**20
-"""Target size (bytes) of one ``(B, A, G, G)`` float GLCM tensor on CPU. The GLCM feature passes are memory-bound
-elementwise ops over that tensor: batches whose matrices stay in the CPU cache ran 2× faster per voxel than one
-batch of the whole ROI (measured: ~200 vs 3,300 voxels per batch at kernelRadius 2, 9 grey levels)."""
-
-
-COMPILED_BATCH = 2048
-"""Most voxels per batch for the compiled CPU kernels (GLCM sparse path, GLSZM, GLRLM, GLDM, NGTDM), whose
-working set is a few bytes per kernel cell: at this size the per-batch overhead (gathering, dispatch) is a few % of a batch, and
-larger batches only hold more gathered levels in memory (measured, paper set at kernelRadius 5: GLCM Correlation
-3.0 → 1.0 CPU-s against the cache-sized batches of 32 voxels; GLSZM/GLRLM 5-15 % faster than ~500-voxel
-batches)."""
-
-
-def _batch_size(
-    family: str,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    budget_mb: int,
-    device: torch.device,
-    sparse: bool = False,
-) -> int:
-    """Voxels per batch so that the family's working set stays within ``budget_mb`` (and, for GLCM on CPU, its
-    matrices within :data:`GLCM_CACHE_BYTES`; the compiled sparse GLCM path on CPU holds no matrices)."""
-    per_voxel = 8 * n_cells * 4  # levels, values, gathered indices
-    compiled_sparse = family == "glcm" and sparse and device.type == "cpu"
-    if compiled_sparse:  # the compiled path (_glcm_cpu): per-kernel scratch only, no per-voxel matrices
-        return max(1, min(int(budget_mb * 2**20 // per_voxel), COMPILED_BATCH))
-    if family in ("glszm", "glrlm") and device.type == "cpu":
-        # compiled zone / run counting (_zones_cpu, _runs_cpu): zone lists of ≤ 32 bytes per cell, or int16 run
-        # counts and their float copy per angle, G × J with J (the longest line) ≤ sqrt(K) + 1
-        per_voxel += 32 * n_cells + 10 * n_angles * (n_levels + 1) * (math.isqrt(n_cells) + 1)
-        return max(1, min(int(budget_mb * 2**20 // per_voxel), COMPILED_BATCH))
-    if family == "glcm" and sparse:  # pair codes and their entries: O(K·A) per voxel, whatever G
-        per_voxel += 8 * n_cells * n_angles * 8
-    elif family == "glcm":
-        per_voxel += 8 * n_cells * n_angles * 3 + 8 * n_angles * (n_levels + 1) ** 2 * 8
-    else:
-        per_voxel += 8 * n_cells * 16 + 8 * (n_levels + 1) * n_cells
-    size = max(1, int(budget_mb * 2**20 // per_voxel))
-    if family in ("ngtdm", "gldm") and device.type == "cpu":
-        # compiled counting (_neighbourhood_cpu) walks the gathered (B, K) int64 levels once: batches whose levels
-        # stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one batch of the ROI (measured, 3,315
-        # voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast as one batch)
-        size = min(size, max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
-    if family == "glcm" and device.type == "cpu":
-        cache_bytes = 8 * n_angles * (n_cells if sparse else (n_levels + 1) ** 2)
-        size = min(size, max(32, GLCM_CACHE_BYTES // cache_bytes))
-    return size
-
-
-def _cpu_workers(device: torch.device) -> int:
-    """Python threads for voxel batches on CPU: one per core, each running torch single-threaded (measured 1.8×
-    faster than torch's own intra-op threads on these small per-voxel matrices); one on CUDA."""
-    if device.type != "cpu":
-        return 1
-    return max(
-        1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
-    )
-
-
 @contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op threads to ``n`` (``None``: leave as is)."""
@@ -201,15 +137,15 @@ def _family_maps(
     filtered: FilteredImage,
     family: str,
     features: list[str],
-    device: torch.device,
+    backend: Backend,
     dtype: torch.dtype,
     label: int,
     batch_size: int | None,
-    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Maps of one family on one cropped image type: ``{feature: (z, y, x) float64 array on the crop grid}``.
-    ``workers``: Python threads for the voxel batches (default :func:`_cpu_workers`)."""
+    """Maps of one family on one cropped image type: ``{feature: (z, y, x) float64 array on the crop grid}``,
+    counted by ``backend`` in batches it sizes from the family's :func:`batch_cost` (or ``batch_size`` voxels)."""
     module = load_family(family)
+    device = backend.device
     cfg = dict(filtered.settings)
     image = sitk.GetArrayFromImage(filtered.image)
     roi = sitk.GetArrayFromImage(filtered.mask) == label
@@ -222,24 +158,18 @@ def _family_maps(
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
     if hasattr(module, "prepare"):
         roi_t = torch.as_tensor(roi, device=device)
-        if family in ("ngtdm", "gldm"):  # neighbour means / differences need the grey-level values
-            cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features, grey_levels=grey))
-        else:
-            cfg.update(module.prepare(level_volume, roi_t, radius, cfg, features))
+        cfg.update(
+            module.prepare(level_volume, roi_t, radius, cfg, features, grey_levels=grey, backend=backend)
+        )
     value_volume = None
     if family == "firstorder":
         value_volume = torch.as_tensor(np.where(mask_array, image.astype(np.float64), np.nan), device=device)
         value_volume = value_volume.to(dtype)
     voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1), device=device)
     n_angles = sum(((2 * d + 1) ** 3 - (2 * d - 1) ** 3) // 2 for d in cfg.get("distances", [1]) or [1])
-    sparse = family == "glcm" and module.uses_sparse_path(features, cfg)
-    size = batch_size or _batch_size(
-        family, len(offsets), len(grey), n_angles, DEFAULT_MEMORY_BUDGET_MB, device, sparse
-    )
-    workers = workers or _cpu_workers(device)
-    if batch_size is None:
-        size = max(1, size // workers)
-        size = min(size, max(1, math.ceil(len(voxels) / workers)))  # small ROIs still use every worker
+    cost = module.batch_cost(backend, len(offsets), len(grey), n_angles, features, cfg)
+    size = batch_size or backend.batch_size(cost, len(voxels))
+    workers = backend.workers
 
     # Padded once here, not per batch: a batch then gathers its kernels without copying the volume.
     levels_padded = pad_volume(level_volume, radius, 0)
@@ -256,6 +186,7 @@ def _family_maps(
             if values_padded is None
             else gather_kernels(values_padded, vox, offsets, padded_by=radius),
             voxels=vox,
+            backend=backend,
         )
         return {name: v.to("cpu", torch.float64) for name, v in module.compute(batch, features, cfg).items()}
 
@@ -322,15 +253,15 @@ def compute_maps(
         device: ``auto``, ``cpu`` or ``cuda``.
         dtype: ``float64`` (PyRadiomics parity) or ``float32`` (faster, ~1e-4 relative).
         label: the ROI's label value in ``mask``.
-        batch_size: voxels per batch; default from a memory budget (:data:`DEFAULT_MEMORY_BUDGET_MB`). Results do
-            not depend on it.
+        batch_size: voxels per batch; default sized by the backend from each family's cost
+            (:meth:`~pdacrad.radiomics.backend.Backend.batch_size`). Results do not depend on it.
 
     Returns:
         ``{feature name: map}``, each map float64 (or float32 with ``dtype="float32"``) on ``image``'s grid, with
         ``initValue`` outside the ROI.
     """
     cfg = coerce_settings(settings)
-    dev = resolve_device(device)
+    backend = Backend.choose(resolve_device(device))
     tdtype = resolve_dtype(dtype)
     requested = [FeatureName.parse(f) for f in (features or cfg.maps)]
     needed_types = {image_type_of(f.image) for f in requested}
@@ -357,7 +288,7 @@ def compute_maps(
         for f in wanted:
             by_family.setdefault(f.family, []).append(f.feature)
         for family, names in tqdm(by_family.items(), desc=filtered.name, unit="family", leave=False):
-            arrays = _family_maps(filtered, family, names, dev, tdtype, label, batch_size)
+            arrays = _family_maps(filtered, family, names, backend, tdtype, label, batch_size)
             for feature, arr in arrays.items():
                 img = _to_input_geometry(arr, filtered.image, image, init)
                 if tdtype == torch.float32:

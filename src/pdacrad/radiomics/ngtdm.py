@@ -28,6 +28,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _neighbourhood_cpu
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -215,11 +216,16 @@ def _shift_sum(volume: torch.Tensor, allowed: tuple[tuple[int, ...], ...]) -> to
 
 
 def volume_tones(
-    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
+    level_index: torch.Tensor,
+    grey_levels: torch.Tensor,
+    offsets: torch.Tensor,
+    radius: int,
+    backend: Backend | None = None,
 ) -> VolumeTones:
     """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1): compiled
-    on CPU (0 outside the ROI, where no kernel reads), torch shifted-volume sums elsewhere."""
-    if level_index.device.type == "cpu":
+    on the compiled backend (default on CPU; 0 outside the ROI, where no kernel reads), torch shifted-volume sums
+    on the torch backend."""
+    if (backend or Backend.choose(level_index.device)).compiled:
         diff, cell_class = _neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
         return VolumeTones(diff=diff, cell_class=cell_class, pad=radius)
     return _torch_volume_tones(level_index, grey_levels, offsets, radius)
@@ -252,19 +258,20 @@ def prepare(
     settings: Mapping[str, Any],
     features: Sequence[str] = (),
     grey_levels: torch.Tensor | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeTones` under ``_ngtdm_tones``.
     ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
     if common.setting_distances(settings) != [1] or grey_levels is None:
         return {}
     offsets = settings_offsets(radius, settings, level_index.device)
-    return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius)}
+    return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
     """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells (a compiled walk over
-    the kernel rows on CPU)."""
-    if batch.device.type == "cpu" and batch.voxels is not None:
+    the kernel rows on the compiled backend)."""
+    if backend_of(batch).compiled and batch.voxels is not None:
         n, s = _neighbourhood_cpu.tone_sums(
             batch.levels, batch.voxels, batch.offsets, tones.diff, tones.cell_class, tones.pad, batch.n_levels
         )
@@ -298,3 +305,21 @@ def compute(
     else:
         t = tone_differences(batch, common.setting_distances(settings))
     return {name: FEATURES[name](t) for name in features}
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend``. The compiled counting walks the gathered ``(B, K)`` int64
+    levels once: batches whose levels stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one batch of
+    the ROI (measured, 3,315 voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast)."""
+    if backend.compiled:
+        return BatchCost(
+            kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
+        )
+    return BatchCost(kernel_cost(n_cells, n_levels))

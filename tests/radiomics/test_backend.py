@@ -1,0 +1,136 @@
+"""The backend seam: one backend chosen per call, the same route for dispatch and batch sizing, and every family's
+torch (CUDA) counting code run on CPU tensors with the same values as the compiled backend — asserting which code
+ran on each."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics import (
+    _neighbourhood_cpu,
+    _runs_cpu,
+    _zones_cpu,
+    glcm,
+    gldm,
+    glrlm,
+    glszm,
+    ngtdm,
+)
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost
+from pdacrad.radiomics.filters import iter_image_types, prepare
+from pdacrad.radiomics.maps import _family_maps
+from pdacrad.radiomics.settings import settings_from_dict
+from tests.radiomics import family_checks as checks
+from tests.radiomics.reference import real_ct_roi
+
+TORCH = checks.TORCH_ON_CPU
+
+
+def test_backend_choice() -> None:
+    assert Backend.choose("cpu").compiled and Backend.choose("cpu").name == "compiled-cpu"
+    assert not TORCH.compiled and TORCH.name == "torch-cpu"
+    assert Backend.choose("cpu", workers=3).workers == 3
+    with pytest.raises(InvalidInputError, match="CPU only"):
+        Backend.choose("cuda", compiled=True)
+    assert not Backend.choose("cuda").compiled and Backend.choose("cuda").workers == 1
+
+
+def test_batch_size_follows_budget_cap_and_workers() -> None:
+    backend = Backend(torch.device("cpu"), compiled=True, workers=2, budget_mb=1)
+    assert backend.batch_size(BatchCost(2**10), 10_000) == 2**10 // 2  # 1 MiB / 1 KiB, split over 2 workers
+    assert backend.batch_size(BatchCost(8, 100), 10_000) == 50  # the family's cap
+    assert backend.batch_size(BatchCost(8), 7) == 4  # a small ROI still feeds both workers
+
+
+def _original(image: sitk.Image, mask: sitk.Image, radius: int):  # type: ignore[no-untyped-def]
+    params = {
+        "setting": {"binWidth": 25},
+        "voxelSetting": {"kernelRadius": radius},
+        "imageType": {"Original": {}},
+    }
+    return next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
+
+
+@pytest.mark.parametrize("features", [["Contrast"], ["Correlation", "Imc2"], ["Contrast", "MCC"]])
+def test_glcm_dispatch_and_batch_size_agree(features: list[str]) -> None:
+    # The disagreement this replaces: a map of Contrast alone took the compiled path but got cache-sized batches.
+    backend = Backend.choose("cpu", workers=1)
+    image, mask = real_ct_roi()
+    filtered = _original(image, mask, 1)
+    n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
+    sizes: list[int] = []
+    original = glcm.compute
+
+    def recording(batch, names, settings):  # type: ignore[no-untyped-def]
+        sizes.append(batch.n_voxels)
+        assert batch.backend is backend  # the one backend of the call reaches the family
+        return original(batch, names, settings)
+
+    glcm.compute = recording
+    try:
+        with checks.spy(glcm, "fused_features") as fused:
+            maps = _family_maps(filtered, "glcm", features, backend, torch.float64, 1, None)
+    finally:
+        glcm.compute = original
+    assert len(fused) == len(sizes)  # every batch took the fused compiled route
+    assert sum(sizes) == n_roi
+    if "MCC" in features:  # dense matrices for MCC: cache-sized batches (≥ 32 voxels), several here
+        assert 32 <= sizes[0] < n_roi and len(set(sizes[:-1])) <= 1
+    else:  # compiled scratch only: batches up to COMPILED_BATCH, so the 644-voxel ROI is one batch
+        assert glcm.batch_cost(backend, 27, 10, 13, features, {}).max_voxels == COMPILED_BATCH
+        assert sizes == [n_roi]
+    assert np.isfinite(maps[features[0]]).any()
+
+
+def test_glcm_route_follows_backend_and_weighting() -> None:
+    compiled = Backend.choose("cpu")
+    assert glcm.counting_route(compiled, ["Contrast"], {}) == "fused"
+    assert glcm.counting_route(compiled, ["Contrast"], {"weightingNorm": "euclidean"}) == "entries"
+    assert glcm.counting_route(TORCH, ["Contrast"], {}) == "entries"
+    assert glcm.batch_cost(TORCH, 125, 40, 13, ["Contrast"], {}).max_voxels is None
+
+
+# family, counting code of the compiled backend (module, name), features
+FAMILY_PATHS = [
+    (glszm, (_zones_cpu, "zone_list"), ["SizeZoneNonUniformityNormalized", "ZoneEntropy"]),
+    (glrlm, (_runs_cpu, "run_counts"), ["LongRunEmphasis", "ShortRunEmphasis"]),
+    (gldm, (_neighbourhood_cpu, "dependence_counts"), ["DependenceEntropy", "LargeDependenceEmphasis"]),
+    (ngtdm, (_neighbourhood_cpu, "tone_sums"), ["Strength", "Busyness"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "compiled_code", "features"), FAMILY_PATHS, ids=["glszm", "glrlm", "gldm", "ngtdm"]
+)
+def test_each_family_runs_its_torch_code_on_cpu_tensors(module, compiled_code, features) -> None:  # type: ignore[no-untyped-def]
+    image, mask = real_ct_roi()
+    filtered = _original(image, mask, 2)
+    results = {}
+    for backend in (Backend.choose("cpu", workers=1), replace(TORCH, workers=1)):
+        with checks.spy(*compiled_code) as calls:
+            results[backend.name] = _family_maps(
+                filtered, module.__name__.rsplit(".", 1)[1], features, backend, torch.float64, 1, None
+            )
+        assert bool(calls) == backend.compiled, backend.name
+    for name in features:
+        np.testing.assert_array_equal(results["compiled-cpu"][name], results["torch-cpu"][name], err_msg=name)
+        assert np.nanstd(results["compiled-cpu"][name]) > 0, name
+
+
+def test_numba_cache_goes_to_a_writable_per_user_dir(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pdacrad.radiomics import _jit
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(_jit, "_writable", lambda path: str(path).startswith(str(tmp_path / "home")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    assert _jit.cache_dir() == tmp_path / "home" / "pdacrad" / "numba"  # the package dir is read-only
+    monkeypatch.setattr(_jit, "_writable", lambda path: False)
+    assert "pdacrad-numba-" in str(_jit.cache_dir())  # nothing writable but the temp dir
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert _jit.cache_dir() is None  # the user's choice stands
