@@ -332,7 +332,9 @@ def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
     demo = load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"))
     assert demo.params_path == CONFIGS / "params" / "demo_global.yaml" and demo.maps == MapParamsConfig()
     assert "LoG" in load_params(demo.params_path)["imageType"]
-    paper = load_radiomics_config(load_config(CONFIGS / "panorama.yaml"))  # its side file spells out the paper's recipe (the defaults)
+    paper = load_radiomics_config(
+        load_config(CONFIGS / "panorama.yaml")
+    )  # its side file spells out the paper's recipe (the defaults)
     assert paper.params_path == PAPER_GLOBAL_PARAMS and PAPER_GLOBAL_PARAMS.is_file()
     assert paper.selection == SelectionConfig() and paper.selection.n_features == 10
     assert paper.selection.mode == "per-fold" and paper.maps.mask_dilation_mm == 5.0
