@@ -59,6 +59,17 @@ def write_phantom(
         sitk.WriteImage(image, str(root / folder / name))
 
 
+#: nnU-Net plans overrides of a tiny stage for the training-tree tests (seconds per iteration on a CPU).
+TINY_STAGE = {
+    "target_spacing_zyx": [4.0, 2.5, 2.0],
+    "patch_size_zyx": [8, 32, 32],
+    "base_features": 4,
+    "max_features": 16,
+    "max_stages": 3,
+    "batch_size": 2,
+}
+
+
 @pytest.fixture(scope="session")
 def phantom_writer():
     """:func:`write_phantom`, for tests that need their own cases."""

@@ -17,17 +17,11 @@ import yaml
 from pdacrad_train.cli import app
 from typer.testing import CliRunner
 
+from tests.training.conftest import TINY_STAGE
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "training" / "configs"
 CASES = [f"case_{i:03d}" for i in range(8)]
-TINY = {
-    "target_spacing_zyx": [4.0, 2.5, 2.0],
-    "patch_size_zyx": [8, 32, 32],
-    "base_features": 4,
-    "max_features": 16,
-    "max_stages": 3,
-    "batch_size": 2,
-}
 
 
 def _invoke(*args: str) -> str:
@@ -44,8 +38,10 @@ def study(tmp_path_factory: pytest.TempPathFactory, phantom_writer):
     data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
     data.update(cohort={"source": "folder", "path": str(root / "cohort")}, work_dir=str(root / "work"))
     data["splits"]["n_folds"] = 2
-    data["stage1"].update(TINY, trainer="nnUNetTrainerSmoke", fold=0)
-    data["stage2"].update(TINY, trainer="nnUNetTrainerPicaiSmoke", fold=0, margins_mm_xyz=[10.0, 5.0, 4.0])
+    data["stage1"].update(TINY_STAGE, trainer="nnUNetTrainerSmoke", fold=0)
+    data["stage2"].update(
+        TINY_STAGE, trainer="nnUNetTrainerPicaiSmoke", fold=0, margins_mm_xyz=[10.0, 5.0, 4.0]
+    )
     data["experiment"] = {
         "variants": ["base", "both"],
         "plain_trainer": "nnUNetTrainerPicaiSmoke",

@@ -16,17 +16,10 @@ from typer.testing import CliRunner
 
 from pdacrad.errors import ResourceError
 from pdacrad.resources import verify_resources
+from tests.training.conftest import TINY_STAGE as TINY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
-TINY_STAGE = {
-    "trainer": "nnUNetTrainerSmoke",
-    "target_spacing_zyx": [4.0, 2.5, 2.0],
-    "patch_size_zyx": [8, 32, 32],
-    "base_features": 4,
-    "max_features": 16,
-    "max_stages": 3,
-    "batch_size": 2,
-}
+TINY_STAGE = {**TINY, "trainer": "nnUNetTrainerSmoke"}
 
 
 def _invoke(*args: str) -> None:
