@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from pdacrad.inference.random_model import write_random_resources
+from tests.random_model import write_random_resources
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # Small plans so that a case takes seconds on 2 CPU cores: Stage 1 at 6 mm, Stage 2 at 3 mm, one patch size.

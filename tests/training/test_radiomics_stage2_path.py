@@ -22,11 +22,11 @@ from pdacrad_train.global_features import feature_folder
 from pdacrad_train.maps_step import run_maps
 from pdacrad_train.workspace import workspace
 
-from pdacrad.inference.random_model import write_random_resources
 from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
 from pdacrad.nnunet_ext.radiomics_trainer import PLANS_KEY, nnUNetTrainerRadiomics
 from pdacrad.radiomics_spec import RadiomicsSpec
 from pdacrad.resources import write_manifest
+from tests.random_model import write_random_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPS = ("original_firstorder_Mean", "original_glcm_Idm")

@@ -1,4 +1,5 @@
-"""Randomly initialised nnU-Net v2 model folders in the exact on-disk format of trained ones.
+"""Randomly initialised nnU-Net v2 model folders in the exact on-disk format of trained ones (a test helper:
+used by tests/ and benchmarks/inference.py, never by the product).
 
 For plumbing checks only: tests and benchmarks exercise loading, sliding-window prediction, resampling and
 post-processing — with the cost of a real network of the chosen size — without trained weights. Predictions are
