@@ -1,7 +1,7 @@
 """One place that configures logging for the command-line entry points (libraries only get loggers).
 
-Fit for a container log (no TTY): one line per record, pdacrad's records at INFO, third-party libraries only at
-WARNING and above, and no tqdm bars (they redraw into a captured log as thousands of characters per line).
+Fit for a container log (no TTY): one line per record, pdacrad's records at INFO, no routine third-party notes
+(:data:`QUIET_THIRD_PARTY`), and no tqdm bars (they redraw into a captured log as thousands of characters per line).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import TextIO
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
-#: Third-party loggers that attach their own handlers (so the root logger's level does not reach them) and
-#: report routine work at INFO: PyRadiomics logs every filter, feature class and "GLCM is symmetrical" note.
-QUIET_THIRD_PARTY = ("radiomics",)
+#: Third-party loggers that attach their own stderr handlers (so the root logger's level does not reach them), with
+#: the level they keep unless ``verbose``: PyRadiomics logs every filter and feature class at INFO and, at WARNING,
+#: notes on its settings that repeat for every case ("GLCM is symmetrical, therefore Sum Average = ..."); its
+#: real failures are errors or exceptions.
+QUIET_THIRD_PARTY = {"radiomics": logging.ERROR}
 
 #: tqdm reads ``TQDM_*`` variables as default arguments when it is imported (tqdm >= 4.66).
 TQDM_DISABLE_ENV = "TQDM_DISABLE"
@@ -46,7 +48,8 @@ def configure_progress(stream: TextIO) -> bool:
 
 def configure_logging(verbose: bool = False, packages: Sequence[str] = ("pdacrad",)) -> None:
     """Send the log records of ``packages`` to stderr through one handler; idempotent (a second call only changes
-    the level). Third-party loggers in :data:`QUIET_THIRD_PARTY` are raised to WARNING (DEBUG with ``verbose``);
+    the level). Third-party loggers in :data:`QUIET_THIRD_PARTY` keep only their level's records (all with
+    ``verbose``);
     tqdm bars only on a terminal (:func:`configure_progress`)."""
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger(packages[0])
@@ -60,6 +63,6 @@ def configure_logging(verbose: bool = False, packages: Sequence[str] = ("pdacrad
         logger = logging.getLogger(name)
         logger.handlers, logger.propagate = list(handlers), False
         logger.setLevel(level)
-    for name in QUIET_THIRD_PARTY:
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name, quiet_level in QUIET_THIRD_PARTY.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else quiet_level)
     configure_progress(sys.stderr)

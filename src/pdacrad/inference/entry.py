@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, InvalidInputError, ResourceError
 from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, resolve_resources_dir, write_gc_outputs
 from pdacrad.io.gc import case_id_of
+from pdacrad.logging_setup import stream_is_tty
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,12 @@ def run_case(
     image_path = find_input_image(input_dir)
     ct = load_ct(image_path)
     resolve_device(device)  # an impossible --device is the user's error: report it before loading any model
-    result = Pipeline(InferenceConfig(resources_dir=Path(resources_dir), device=device)).predict(ct)
+    config = InferenceConfig(
+        resources_dir=Path(resources_dir), device=device, show_progress=stream_is_tty(sys.stderr)
+    )
+    started = time.perf_counter()
+    result = Pipeline(config).predict(ct)
+    logger.info("case done in %.1f s (models loaded and both stages run)", time.perf_counter() - started)
     outputs = write_gc_outputs(output_dir, result.detection_map, result.likelihood)
     logger.info("wrote %s and %s", outputs.map_path, outputs.likelihood_path)
     if report_dir is not None:
@@ -110,7 +117,8 @@ def parse_args(argv: Sequence[str] | None, default_resources: Path) -> argparse.
 
 
 def main(argv: Sequence[str] | None = None, default_resources: Path = Path("resources")) -> int:
-    """``process.py``'s main: parse arguments, configure logging, run, return the exit code.
+    """``process.py``'s main: parse arguments, configure logging, run, return the exit code (nnU-Net's progress
+    bars only when stderr is a terminal).
 
     ``default_resources`` is the baked-in model, used unless ``--resources`` is given or Grand Challenge's model
     folder holds one (:func:`pdacrad.io.resolve_resources_dir`).
