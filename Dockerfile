@@ -39,15 +39,20 @@ RUN apt-get update \
            apt-get install -y --no-install-recommends python3.11-dev; fi \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-# Every version pinned by constraints.txt. Own layer: a code change never reinstalls torch. Left out, nothing the
-# image runs imports them: triton (0.9 GB) serves only torch.compile, which inference never calls (eager CPU and
-# CUDA do not load it); the test suites that wheels ship in their `tests/` folders (~190 MB: sympy, scikit-learn,
-# scipy, networkx, ...) — files deleted, no third-party module changed.
+# Every version pinned by constraints.txt. Own layer: a code change never reinstalls torch. Left out, as nothing
+# the image runs loads them (files deleted, no third-party module changed):
+#   - triton (0.9 GB): serves only torch.compile, which inference never calls (eager CPU and CUDA do not load it);
+#   - the test suites wheels ship in `tests/` folders (~190 MB: sympy, scikit-learn, scipy, networkx, ...);
+#   - CUDA libraries that no library of torch or of the CUDA wheels links or names (checked with readelf and
+#     strings): the multi-GPU solver libcusolverMg and nvrtc's "alt" build (~210 MB).
 COPY constraints.txt ./
 COPY --from=requirements /build/runtime-requirements.txt ./
 RUN pip install -c constraints.txt -r runtime-requirements.txt \
     && pip uninstall -y triton \
-    && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests -exec rm -rf {} +
+    && site=/opt/venv/lib/python3.11/site-packages \
+    && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+    && rm -f "$site"/nvidia/cu13/lib/libcusolverMg.so.* "$site"/nvidia/cu13/lib/libnvrtc.alt.so.* \
+        "$site"/nvidia/cu13/lib/libnvrtc-builtins.alt.so.*
 
 # ---- package: pdacrad's own wheel (pure Python), built apart so that /opt/venv above stays byte-identical.
 FROM builder AS package
@@ -79,19 +84,6 @@ ENV nnUNet_raw=/tmp/nnUNet_raw \
     MPLCONFIGDIR=/tmp/matplotlib \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
     HOME=/home/algorithm
-
-# Warm-up, and a smoke test of the image: the demo case (tests/container/input, regenerated from its seed: the
-# build context holds no tests) through process.py at build time, both stages. With bytecode
-# writing on for this step only, it leaves the .pyc of exactly the modules a case imports (~tens of MB; the root
-# file system is read-only at run time, so without them every start compiles them again: ~20 s here).
-RUN mkdir -p /tmp/warm-up/input/images/venous-ct \
-    && python -c "import SimpleITK as sitk; from pdacrad.synth.cohort import generate_case; \
-sitk.WriteImage(generate_case('demo', 777001, True, 'hypo', size_xyz=(160, 160, 48))[0], \
-'/tmp/warm-up/input/images/venous-ct/warm-up.mha', True)" \
-    && PYTHONDONTWRITEBYTECODE= python process.py --input /tmp/warm-up/input --output /tmp/warm-up/output \
-        --device cpu \
-    && rm -rf /tmp/warm-up /tmp/nnUNet_raw /tmp/nnUNet_preprocessed /tmp/nnUNet_results /tmp/matplotlib \
-        /tmp/numba-cache
 
 USER algorithm
 
