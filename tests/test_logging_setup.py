@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SCRIPT = """
 from pdacrad.logging_setup import configure_logging
 configure_logging()
+import radiomics  # imported after logging was configured, as the pipeline does (it resets its own logger)
 import logging
 from tqdm import tqdm
 for _ in tqdm(range(50), desc="work"):

@@ -6,6 +6,8 @@ Fit for a container log (no TTY): one line per record, pdacrad's records at INFO
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -46,6 +48,12 @@ def configure_progress(stream: TextIO) -> bool:
     return False
 
 
+def _import_if_installed(module: str) -> None:
+    """Import ``module`` (a third-party package that configures its own logger at import) when it is installed."""
+    if module not in sys.modules and importlib.util.find_spec(module) is not None:
+        importlib.import_module(module)
+
+
 def configure_logging(verbose: bool = False, packages: Sequence[str] = ("pdacrad",)) -> None:
     """Send the log records of ``packages`` to stderr through one handler; idempotent (a second call only changes
     the level). Third-party loggers in :data:`QUIET_THIRD_PARTY` keep only their level's records (all with
@@ -64,5 +72,6 @@ def configure_logging(verbose: bool = False, packages: Sequence[str] = ("pdacrad
         logger.handlers, logger.propagate = list(handlers), False
         logger.setLevel(level)
     for name, quiet_level in QUIET_THIRD_PARTY.items():
+        _import_if_installed(name)  # PyRadiomics sets its logger to INFO when imported: let that happen first
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else quiet_level)
     configure_progress(sys.stderr)
