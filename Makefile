@@ -1,15 +1,16 @@
-# Two entry points (README "Quick start"): `make demo` and `make test`. Both create .venv/ when needed.
+# Two entry points (README "Quick start"): `make demo` and `make test`. Both create .venv/ when needed and install
+# the runtime set plus the extras the test suite and training tree use. `make container-test` needs Docker only.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 OUT ?= output/demo
 
-.PHONY: demo test lint install expected-output
+.PHONY: demo test lint install expected-output container-test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,train,analysis]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,3 +32,9 @@ expected-output: $(STAMP)
 	rm -rf output/expected.tmp
 	$(VENV)/bin/python process.py --input tests/container/input --output output/expected.tmp --device cpu
 	rm -rf tests/container/expected_output && mv output/expected.tmp tests/container/expected_output
+
+## Build the container image and check it as Grand Challenge runs it (docker/container-test.sh: --network none,
+## read-only, non-root; invalid input; export + docker load + run). Needs a Docker daemon; makes a local Debian
+## base image when the public one cannot be pulled. Sizes and times: output/container-test/summary.txt.
+container-test:
+	docker/container-test.sh

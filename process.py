@@ -12,7 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pdacrad.inference.entry import main
+from pdacrad.logging_setup import configure_progress
+
+configure_progress(sys.stderr)  # before pdacrad.inference imports tqdm: progress bars only on a terminal
+
+from pdacrad.inference.entry import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], default_resources=Path(__file__).resolve().parent / "resources"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+# The random-weights model writer is a test helper (tests/random_model.py), not part of the product package.
+sys.path.insert(0, str(ROOT))
 GIB = 1024**3
 
 
@@ -81,8 +84,8 @@ def main() -> None:
     import torch
 
     from pdacrad.inference import InferenceConfig, Pipeline
-    from pdacrad.inference.random_model import write_random_resources
     from pdacrad.synth.cohort import generate_case
+    from tests.random_model import write_random_resources
 
     rows: list[tuple[str, float, float, int]] = []
     with RssSampler() as rss, tempfile.TemporaryDirectory() as tmp:

@@ -13,8 +13,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.inference.random_model import write_random_resources
 from pdacrad.io import INPUT_IMAGE_SUBDIR, OUTPUT_LIKELIHOOD_RELPATH, OUTPUT_MAP_RELPATH
+from tests.random_model import write_random_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CT = ROOT / "tests" / "data" / "ts_native_abdomen_ct.nii.gz"

@@ -12,10 +12,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.inference.random_model import write_random_resources
 from pdacrad.nnunet_ext.radiomics_net import build_radiomics_unet
 from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
 from pdacrad.resources import write_manifest
+from tests.random_model import write_random_resources
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # Small plans so that a case takes seconds on 2 CPU cores: Stage 1 at 6 mm, Stage 2 at 3 mm, one patch size.

@@ -11,7 +11,7 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference.predictor import StageModel
-from pdacrad.inference.random_model import PANORAMA_LABELS, write_random_model_folder
+from tests.random_model import PANORAMA_LABELS, write_random_model_folder
 
 CPU = torch.device("cpu")
 

@@ -11,8 +11,9 @@ from nnunetv2.inference.export_prediction import convert_predicted_logits_to_seg
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 from scipy import ndimage
 
-from pdacrad.inference.random_model import PANCREAS_LABELS, PANORAMA_LABELS, _plans
 from pdacrad.inference.resample import fast_path_orders, labels_on_input_grid
+from tests.random_model import PANORAMA_LABELS, _plans
+from tests.random_model import STAGE1_LABELS as PANCREAS_LABELS
 
 
 def _managers(labels, spacing_zyx, transpose=(0, 1, 2), **kwargs):

@@ -15,9 +15,9 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
 from pdacrad.inference.pipeline import Stage2Pipeline
-from pdacrad.inference.random_model import PANORAMA_LABELS, write_random_model_folder
 from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
 from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
+from tests.random_model import PANORAMA_LABELS, write_random_model_folder
 
 CPU = torch.device("cpu")
 MAP_FEATURES = ("original_firstorder_Mean", "original_firstorder_Median")

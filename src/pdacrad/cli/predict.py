@@ -19,8 +19,11 @@ def predict(
         "--output",
         help="Output root: images/pdac-detection-map/detection_map.mha and pdac-likelihood.json are written here.",
     ),
-    resources_dir: Path = typer.Option(
-        Path("resources"), "--resources", help="Packaged model folder (manifest.json, stage1/, stage2/)."
+    resources_dir: Path | None = typer.Option(
+        None,
+        "--resources",
+        help="Packaged model folder (manifest.json, stage1/, stage2/). Default: /opt/ml/model/resources when it "
+        "holds a manifest.json (Grand Challenge's uploaded model tarball), else ./resources.",
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
     report_dir: Path | None = typer.Option(
@@ -35,7 +38,9 @@ def predict(
     Exit codes: 0 success; 2 invalid input (nothing written); 1 resource or internal error.
     """
     from pdacrad.inference.entry import run_and_report
+    from pdacrad.io import resolve_resources_dir
 
-    code = run_and_report(input_dir, output_dir, resources_dir, device, report_dir)
+    resources = resolve_resources_dir(resources_dir, Path("resources"))
+    code = run_and_report(input_dir, output_dir, resources, device, report_dir)
     if code:
         raise typer.Exit(code)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, InvalidInputError, ResourceError
-from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, write_gc_outputs
+from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, resolve_resources_dir, write_gc_outputs
 from pdacrad.io.gc import case_id_of
+from pdacrad.logging_setup import stream_is_tty
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,12 @@ def run_case(
     image_path = find_input_image(input_dir)
     ct = load_ct(image_path)
     resolve_device(device)  # an impossible --device is the user's error: report it before loading any model
-    result = Pipeline(InferenceConfig(resources_dir=Path(resources_dir), device=device)).predict(ct)
+    config = InferenceConfig(
+        resources_dir=Path(resources_dir), device=device, show_progress=stream_is_tty(sys.stderr)
+    )
+    started = time.perf_counter()
+    result = Pipeline(config).predict(ct)
+    logger.info("case done in %.1f s (models loaded and both stages run)", time.perf_counter() - started)
     outputs = write_gc_outputs(output_dir, result.detection_map, result.likelihood)
     logger.info("wrote %s and %s", outputs.map_path, outputs.likelihood_path)
     if report_dir is not None:
@@ -97,8 +104,9 @@ def parse_args(argv: Sequence[str] | None, default_resources: Path) -> argparse.
     parser.add_argument(
         "--resources",
         type=Path,
-        default=default_resources,
-        help="packaged model folder (default %(default)s)",
+        default=None,
+        help=f"packaged model folder (default: {paths.model_dir}/resources when it holds a manifest.json, "
+        f"as Grand Challenge extracts an uploaded model tarball there; else {default_resources})",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default %(default)s")
     parser.add_argument(
@@ -109,9 +117,15 @@ def parse_args(argv: Sequence[str] | None, default_resources: Path) -> argparse.
 
 
 def main(argv: Sequence[str] | None = None, default_resources: Path = Path("resources")) -> int:
-    """``process.py``'s main: parse arguments, configure logging, run, return the exit code."""
+    """``process.py``'s main: parse arguments, configure logging, run, return the exit code (nnU-Net's progress
+    bars only when stderr is a terminal).
+
+    ``default_resources`` is the baked-in model, used unless ``--resources`` is given or Grand Challenge's model
+    folder holds one (:func:`pdacrad.io.resolve_resources_dir`).
+    """
     from pdacrad.logging_setup import configure_logging
 
     args = parse_args(argv, default_resources)
     configure_logging(args.verbose)
-    return run_and_report(args.input, args.output, args.resources, args.device, args.report)
+    resources = resolve_resources_dir(args.resources, default_resources)
+    return run_and_report(args.input, args.output, resources, args.device, args.report)

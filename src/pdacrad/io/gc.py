@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.resources import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,11 @@ INPUTS_JSON = "inputs.json"
 OUTPUT_MAP_RELPATH = "images/pdac-detection-map/detection_map.mha"
 #: Case-level likelihood (a bare JSON float), relative to the output root.
 OUTPUT_LIKELIHOOD_RELPATH = "pdac-likelihood.json"
+
+#: Where Grand Challenge extracts a separately uploaded model tarball (``./export.sh --model``).
+GC_MODEL_DIR = Path("/opt/ml/model")
+#: The packaged model's folder inside :data:`GC_MODEL_DIR` (the tarball's single top-level folder).
+MODEL_RESOURCES_SUBDIR = "resources"
 
 #: Image formats accepted as input (``.mha`` is GC's; the others for local use).
 IMAGE_SUFFIXES = (".mha", ".mhd", ".nii.gz", ".nii", ".nrrd", ".tif", ".tiff")
@@ -46,6 +52,33 @@ class GcPaths:
 
     input_dir: Path = Path("/input")
     output_dir: Path = Path("/output")
+    model_dir: Path = GC_MODEL_DIR
+
+
+def resolve_resources_dir(explicit: Path | None, baked_in: Path, model_dir: Path | None = None) -> Path:
+    """The packaged-model folder to use.
+
+    ``explicit`` (``--resources``) wins; else ``model_dir/resources/`` (``model_dir`` default
+    :data:`GC_MODEL_DIR`) when it holds a ``manifest.json`` (Grand
+    Challenge extracted a model tarball there); else ``baked_in`` (the image's ``resources/``). A ``model_dir`` with
+    something else in it is ignored with a warning, so an unrelated mount cannot silently replace the model.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    model_dir = GC_MODEL_DIR if model_dir is None else Path(model_dir)
+    candidate = model_dir / MODEL_RESOURCES_SUBDIR
+    if (candidate / MANIFEST_NAME).is_file():
+        log.info("Model: %s (uploaded model tarball)", candidate)
+        return candidate
+    if model_dir.is_dir() and any(model_dir.iterdir()):
+        log.warning(
+            "%s holds no %s/%s; using the built-in model %s",
+            model_dir,
+            MODEL_RESOURCES_SUBDIR,
+            MANIFEST_NAME,
+            baked_in,
+        )
+    return Path(baked_in)
 
 
 def is_image_file(path: Path) -> bool:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from pdacrad.inference.compare import compare_outputs, main
 from pdacrad.io import OUTPUT_LIKELIHOOD_RELPATH, OUTPUT_MAP_RELPATH, write_gc_outputs
+from tests.container.compare import compare_outputs, main
 
 
 def _map(values: np.ndarray) -> sitk.Image:

@@ -3,7 +3,12 @@
 Pass criteria: the detection maps share size/spacing/origin/direction and no more than ``max_differing_voxels``
 voxels differ by more than ``map_tolerance``; the likelihoods differ by at most ``likelihood_tolerance``.
 
-    python -m pdacrad.inference.compare ACTUAL_OUTPUT_DIR EXPECTED_OUTPUT_DIR
+    python tests/container/compare.py ACTUAL_OUTPUT_DIR EXPECTED_OUTPUT_DIR
+
+A check of the product, not part of it, so it lives beside the case it checks: ``test.sh --local`` runs it with
+the host's Python, and ``test.sh`` (Docker) mounts this file read-only into the image under test and runs it with
+the image's Python (it needs only numpy, SimpleITK and :mod:`pdacrad.io`), so the host needs nothing but Docker
+and the image carries nothing test-only.
 """
 
 from __future__ import annotations

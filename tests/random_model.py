@@ -1,4 +1,5 @@
-"""Randomly initialised nnU-Net v2 model folders in the exact on-disk format of trained ones.
+"""Randomly initialised nnU-Net v2 model folders in the exact on-disk format of trained ones (a test helper:
+used by tests/ and benchmarks/inference.py, never by the product).
 
 For plumbing checks only: tests and benchmarks exercise loading, sliding-window prediction, resampling and
 post-processing — with the cost of a real network of the chosen size — without trained weights. Predictions are
@@ -14,19 +15,10 @@ from typing import Any
 
 import torch
 
+from pdacrad.labels import PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.resources import STAGE1_DIRNAME, STAGE2_DIRNAME, write_manifest
 
 CONFIGURATION = "3d_fullres"
-PANORAMA_LABELS: dict[str, int] = {
-    "background": 0,
-    "PDAC": 1,
-    "veins": 2,
-    "arteries": 3,
-    "pancreas": 4,
-    "pancreatic_duct": 5,
-    "common_bile_duct": 6,
-}
-PANCREAS_LABELS: dict[str, int] = {"background": 0, "pancreas": 1}
 # CT intensity statistics in HU used by CTNormalization (values of the PANORAMA Stage-2 plans)
 _CT_PROPERTIES = {"mean": 109.6, "std": 77.4, "percentile_00_5": -55.0, "percentile_99_5": 430.0}
 
@@ -181,7 +173,7 @@ def write_random_resources(
     resources_dir = Path(resources_dir)
     write_random_model_folder(
         resources_dir / STAGE1_DIRNAME,
-        labels=PANCREAS_LABELS,
+        labels=STAGE1_LABELS,
         spacing_zyx=stage1_spacing_zyx,
         patch_size_zyx=patch_size_zyx,
         features=features,
