@@ -65,13 +65,10 @@ def study(tmp_path_factory: pytest.TempPathFactory, phantom_writer):
     }
     (root / "tiny.radiomics.yaml").write_text(yaml.safe_dump(radiomics))
     with pytest.MonkeyPatch.context() as mp:
-        for name in (
-            "nnUNet_raw",
-            "nnUNet_preprocessed",
-            "nnUNet_results",
-            "nnUNet_n_proc_DA",
-            "nnUNet_def_n_proc",
-        ):
+        # set, not deleted: MonkeyPatch restores what it set (the steps export nnU-Net's folders themselves)
+        for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+            mp.setenv(name, str(root / "work" / name))
+        for name in ("nnUNet_n_proc_DA", "nnUNet_def_n_proc"):
             mp.delenv(name, raising=False)
         output = _invoke("experiment", "--config", str(root / "tiny.yaml"))
         yield root, output

@@ -44,8 +44,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, phantom_writer) -> Iterato
     config = root / "tiny.yaml"
     config.write_text(yaml.safe_dump(data))
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_n_proc_DA"):
-            mp.delenv(name, raising=False)
+        for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # restored on exit
+            mp.setenv(name, str(root / "work" / name))
+        mp.delenv("nnUNet_n_proc_DA", raising=False)
         for step in ("convert", "splits", "fit"):
             _invoke(step, "--config", str(config))
         _invoke("export", "--config", str(config), "--out", str(root / "resources"))
@@ -157,7 +158,8 @@ def test_fit_extends_a_finished_run_when_the_schedule_grows(
     )
     assert torch.load(final, weights_only=False)["current_epoch"] == 1
     monkeypatch.setattr(nnUNetTrainerSmoke, "EPOCHS", 2)
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_n_proc_DA"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, str(config.parent / "work" / name))
+    monkeypatch.delenv("nnUNet_n_proc_DA", raising=False)
     _invoke("fit", "--config", str(config), "--stage", "1")
     assert torch.load(final, weights_only=False)["current_epoch"] == 2

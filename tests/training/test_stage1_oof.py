@@ -20,7 +20,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
 @pytest.fixture
-def fake_run(tmp_path: Path, tiny_cohort: Path):
+def fake_run(tmp_path: Path, tiny_cohort: Path, monkeypatch: pytest.MonkeyPatch):
     """A work folder whose two Stage-1 folds 'validated' their cases: prediction = ground-truth pancreas with
     label 1, except one voxel more (so the masks are recognisably the predictions, not the labels)."""
     data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
@@ -28,6 +28,8 @@ def fake_run(tmp_path: Path, tiny_cohort: Path):
     data["work_dir"] = str(tmp_path / "work")
     data["splits"]["n_folds"] = 2
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # the work folder's own
+        monkeypatch.delenv(name, raising=False)
     config = load_config(tmp_path / "c.yaml")
     ws = workspace(config)
     splits = [
