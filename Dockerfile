@@ -75,6 +75,17 @@ WORKDIR /opt/algorithm
 COPY resources/ resources/
 COPY process.py ./
 
+# The radiomics engine's numba kernels, compiled once here by one run of the pipeline on a synthetic phantom, into a
+# seed cache that each run copies into its writable /tmp (numba needs a writable cache; without the seed every fresh
+# container compiles them again: ~20 s per case measured). numba keys its cache by CPU model: on another CPU model
+# the kernels compile at the first case, as without the seed.
+RUN python -c "import os, SimpleITK as sitk; from pdacrad.synth.cohort import generate_case; \
+ct = generate_case('warmup', 7, True, 'hypo', size_xyz=(160, 160, 48))[0]; \
+os.makedirs('/tmp/warmup/images/venous-ct'); sitk.WriteImage(ct, '/tmp/warmup/images/venous-ct/warmup.mha')" \
+    && NUMBA_CACHE_DIR=/opt/numba-cache-seed MPLCONFIGDIR=/tmp/matplotlib nnUNet_raw=/tmp/x nnUNet_preprocessed=/tmp/x \
+       nnUNet_results=/tmp/x python process.py --input /tmp/warmup --output /tmp/warmup-out --device cpu \
+    && chmod -R a+rX /opt/numba-cache-seed && rm -rf /tmp/warmup /tmp/warmup-out /tmp/x /tmp/matplotlib
+
 # Everything the run writes goes under /tmp (a tmpfs with --read-only): nnU-Net's folders (unused but checked),
 # matplotlib's and numba's caches. Model: /opt/ml/model/resources/ when Grand Challenge extracted a separately
 # uploaded model tarball there (./export.sh --model), else resources/ above.
@@ -83,6 +94,7 @@ ENV nnUNet_raw=/tmp/nnUNet_raw \
     nnUNet_results=/tmp/nnUNet_results \
     MPLCONFIGDIR=/tmp/matplotlib \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
+    PDACRAD_NUMBA_CACHE_SEED=/opt/numba-cache-seed \
     HOME=/home/algorithm
 
 USER algorithm

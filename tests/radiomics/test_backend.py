@@ -5,6 +5,7 @@ ran on each."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,23 @@ def test_numba_cache_goes_to_a_writable_per_user_dir(tmp_path, monkeypatch) -> N
     assert "pdacrad-numba-" in str(_jit.cache_dir())  # nothing writable but the temp dir
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert _jit.cache_dir() is None  # the user's choice stands
+
+
+def test_a_shipped_cache_seeds_an_empty_cache_dir_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's build-time kernels (PDACRAD_NUMBA_CACHE_SEED) are copied into a fresh, empty cache directory,
+    never over a cache that already holds something."""
+    from pdacrad.radiomics import _jit
+
+    seed = tmp_path / "seed" / "opt" / "pkg"
+    seed.mkdir(parents=True)
+    (seed / "kernel.nbi").write_bytes(b"index")
+    monkeypatch.setenv(_jit.SEED_ENV, str(tmp_path / "seed"))
+    target = tmp_path / "cache"
+    assert _jit.seed_cache(target) and (target / "opt" / "pkg" / "kernel.nbi").read_bytes() == b"index"
+    (seed / "kernel.nbi").write_bytes(b"newer")
+    assert not _jit.seed_cache(target)  # the cache has content: left as it is
+    assert (target / "opt" / "pkg" / "kernel.nbi").read_bytes() == b"index"
+    monkeypatch.setenv(_jit.SEED_ENV, str(tmp_path / "missing"))
+    assert not _jit.seed_cache(tmp_path / "other")
