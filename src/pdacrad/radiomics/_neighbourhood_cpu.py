@@ -29,6 +29,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -242,3 +243,14 @@ def dependence_counts(
     flat = dependent.contiguous().numpy().reshape(-1)
     _dependence_counts(levels.contiguous().numpy(), flat, cell, base, counts.numpy())
     return counts
+
+
+def batch_cost(backend: Backend, n_cells: int, n_levels: int) -> BatchCost:
+    """Memory per voxel of a GLDM or NGTDM batch on ``backend``. The compiled counting walks the gathered ``(B, K)``
+    int64 levels once: batches whose levels stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one
+    batch of the ROI (measured, 3,315 voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast)."""
+    if backend.compiled:
+        return BatchCost(
+            kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
+        )
+    return BatchCost(kernel_cost(n_cells, n_levels))

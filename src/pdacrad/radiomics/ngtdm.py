@@ -28,7 +28,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _neighbourhood_cpu
-from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
+from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -315,11 +315,6 @@ def batch_cost(
     features: Sequence[str],
     settings: Mapping[str, Any],
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend``. The compiled counting walks the gathered ``(B, K)`` int64
-    levels once: batches whose levels stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one batch of
-    the ROI (measured, 3,315 voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast)."""
-    if backend.compiled:
-        return BatchCost(
-            kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
-        )
-    return BatchCost(kernel_cost(n_cells, n_levels))
+    """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
+    the other neighbourhood family)."""
+    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels)
