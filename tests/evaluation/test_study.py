@@ -84,12 +84,13 @@ def test_report_files(cv_predictions, tmp_path) -> None:
     assert pooled["label"] == "+maps" and pooled["AUROC_low"] <= pooled["AUROC"] <= pooled["AUROC_high"]
     assert len(pd.read_csv(files.comparisons_csv)) == 4
     saved = json.loads(files.json.read_text())
-    assert saved["format_version"] == 1 and set(saved["variants"]) == {"base", "maps"}
+    assert saved["format_version"] == 2 and set(saved["variants"]) == {"base", "maps"}
+    assert set(saved["calibration"]) == {"base", "maps"} and saved["subgroups"] == []  # no case table
     for path in files.plots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = files.html.read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 3, "the report must embed the ROC, PR and FROC plots"
+    assert len(images) == 5, "the report must embed ROC, PR, FROC, reliability and likelihood plots"
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "+maps" in html and "DeLong" in html and "<table" in html
     assert 'src="http' not in html and "<link" not in html, "self-contained: no external resources"

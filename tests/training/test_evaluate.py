@@ -25,6 +25,10 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
     cv.root.rename(tmp_path / "cv_predictions")
     (tmp_path / "cohort").mkdir()
     cv.labels_dir.rename(tmp_path / "cohort" / "labelsTr")
+    kinds = {c.case: ("texture" if i % 4 == 0 else "hypo") for i, c in enumerate(cv.variants["base"])}
+    pd.DataFrame(
+        {"case": list(kinds), "lesion_kind": [k if int(c[-3:]) % 2 == 0 else "none" for c, k in kinds.items()]}
+    ).to_csv(tmp_path / "cohort" / "cases.csv", index=False)  # the cohort's case table is found by default
     args = ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path), "--n-bootstrap", "100"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -43,6 +47,8 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
         assert pooled.loc[variant, "AUROC"] == pytest.approx(direct.auroc, abs=1e-5)
         assert pooled.loc[variant, "AP"] == pytest.approx(direct.AP, abs=1e-5)
         assert f"AUROC {direct.auroc:.3f}" in result.output
+    subgroups = pd.read_csv(out / "subgroups.csv")
+    assert set(subgroups["subgroup"]) == {"lesion_kind=texture", "lesion_kind=hypo"}
     comparisons = pd.read_csv(out / "comparisons.csv")
     assert set(comparisons["variant"]) == {"maps", "global", "both"}
     assert comparisons["p_value"].between(0, 1).all()

@@ -3,8 +3,10 @@
 Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
 of :mod:`pdacrad.evaluation.layout`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
 validation cases with that fold's model), variants ``base``, ``maps``, ``global``, ``both``; labels from the
-cohort's ``labelsTr``. Output in ``<work_dir>/evaluation/``: ``metrics.csv``, ``comparisons.csv``,
-``evaluation.json``, ``roc.png``, ``pr.png``, ``froc.png`` and ``report.html``. Cheap to rerun: it always
+cohort's ``labelsTr``; the case table ``cases.csv`` (lesion kind, size, confounder flags; what ``pdacrad synth``
+writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation/``:
+``metrics.csv``, ``comparisons.csv``, ``calibration.csv``, ``subgroups.csv``, ``evaluation.json``, the PNGs
+(ROC, PR, FROC, reliability, likelihoods, subgroups, ``cases/``) and ``report.html``. Cheap to rerun: it always
 recomputes from the predictions.
 """
 
@@ -71,6 +73,10 @@ def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
     return notes
 
 
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None
+
+
 def run_evaluate(
     cfg: TrainConfig,
     ws: Workspace,
@@ -79,14 +85,35 @@ def run_evaluate(
     out: Path | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    cases: Path | None = None,
+    images: Path | None = None,
+    n_figures: int = 4,
 ) -> tuple[EvaluationResult, EvaluationFiles]:
-    """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files)."""
-    from pdacrad.evaluation import EvaluationConfig, evaluate_predictions, write_evaluation
+    """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files). ``cases`` (case
+    table) and ``images`` (CTs for the case pictures) default to the cohort's ``cases.csv`` and ``imagesTr``
+    when they exist."""
+    from pdacrad.evaluation import (
+        CaseSources,
+        EvaluationConfig,
+        discover_predictions,
+        evaluate_predictions,
+        read_case_table,
+        write_evaluation,
+    )
 
     predictions = predictions or predictions_dir(ws)
     labels = labels or ws.cohort / "labelsTr"
+    cases = cases or _existing(ws.cohort / "cases.csv")
+    images = images or _existing(ws.cohort / "imagesTr")
     result = evaluate_predictions(predictions, labels, EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed))
-    files = write_evaluation(result, out or evaluation_dir(ws), study_notes(cfg, ws))
+    sources = CaseSources(
+        table=read_case_table(cases) if cases else None,
+        predictions=discover_predictions(predictions),
+        images_dir=images,
+        labels_dir=labels,
+        n_figures=n_figures,
+    )
+    files = write_evaluation(result, out or evaluation_dir(ws), study_notes(cfg, ws), sources)
     logger.info("%s: evaluated %d variant(s) → %s", cfg.name, len(result.variants), files.html)
     return result, files
 
@@ -105,16 +132,33 @@ def command(
         1000, "--n-bootstrap", min=10, help="Bootstrap replicates for CIs and tests."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+    cases: Path | None = typer.Option(
+        None,
+        "--cases",
+        help="Case table CSV with a 'case' column (lesion_kind, lesion_diameter_mm, 0/1 confounder flags) for "
+        "the subgroup AUROCs (default: the cohort's cases.csv if present).",
+    ),
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="CTs <case>_0000.nii.gz for the case pictures (default: the cohort's imagesTr).",
+    ),
+    case_figures: int = typer.Option(
+        4, "--case-figures", min=0, help="Pictures of the cases on which the variants disagree most."
+    ),
 ) -> None:
     """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
 
     Reads <predictions>/<variant>/fold_<k>/<case>/detection_map.mha and likelihood.json for the variants
     base, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
-    variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots and one self-contained
-    report.html in <work_dir>/evaluation.
+    variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots, calibration (Brier score,
+    reliability diagram), AUROC per subgroup of a case table (lesion kind, size, confounders), pictures of
+    the cases where the variants disagree, and one self-contained report.html in <work_dir>/evaluation.
     """
     with step(config, work_dir) as (cfg, ws):
-        result, files = run_evaluate(cfg, ws, predictions, labels, out, n_bootstrap, seed)
+        result, files = run_evaluate(
+            cfg, ws, predictions, labels, out, n_bootstrap, seed, cases, images, case_figures
+        )
         for v in result.variants:
             ci = v.intervals
             typer.echo(

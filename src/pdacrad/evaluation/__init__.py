@@ -2,17 +2,21 @@
 bootstrap CIs, paired tests of ablation variants against the baseline, ROC/PR/FROC plots and an HTML report.
 
 Modules by job: ``layout`` (where predictions and labels live on disk), ``metrics`` (picai_eval calls),
-``stats`` (bootstrap, paired bootstrap, DeLong), ``study`` (variants × folds), ``plots``, ``html``, ``output``.
+``stats`` (bootstrap, paired bootstrap, DeLong), ``study`` (variants × folds), ``calibration`` (Brier,
+reliability), ``subgroups`` (AUROC per lesion kind, size, confounder from a case table), ``casefigures``
+(pictures where variants disagree), ``plots``, ``html``, ``output``.
 """
 
 from pdacrad.evaluation.layout import CasePrediction, discover_predictions
 from pdacrad.evaluation.metrics import DetectionScores, evaluate_cases
-from pdacrad.evaluation.output import EvaluationFiles, write_evaluation
+from pdacrad.evaluation.output import CaseSources, EvaluationFiles, write_evaluation
 from pdacrad.evaluation.stats import ConfidenceInterval, PairedTest, delong_test, paired_bootstrap_test
 from pdacrad.evaluation.study import EvaluationConfig, EvaluationResult, evaluate_predictions
+from pdacrad.evaluation.subgroups import read_case_table
 
 __all__ = [
     "CasePrediction",
+    "CaseSources",
     "ConfidenceInterval",
     "DetectionScores",
     "EvaluationConfig",
@@ -24,5 +28,6 @@ __all__ = [
     "evaluate_cases",
     "evaluate_predictions",
     "paired_bootstrap_test",
+    "read_case_table",
     "write_evaluation",
 ]

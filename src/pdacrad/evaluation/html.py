@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pdacrad import __version__
+from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.study import EvaluationResult
 
 _CSS = """
@@ -19,7 +20,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
-figure { display: inline-block; margin: 0.5em; } img { max-width: 480px; }
+figure { display: inline-block; margin: 0.5em; } img { max-width: 720px; }
 .note { color: #555; font-size: 0.9em; }
 """
 
@@ -33,15 +34,52 @@ def _embed_png(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def _subgroup_pivot(subgroups: pd.DataFrame) -> pd.DataFrame:
+    """Subgroups as rows, one ``AUROC [CI] (p vs base)`` column per variant."""
+
+    def cell(r: pd.Series) -> str:
+        text = f"{r['AUROC']:.3f} [{r['AUROC_low']:.3f}, {r['AUROC_high']:.3f}]"
+        return text if pd.isna(r["p_DeLong"]) else f"{text} p={r['p_DeLong']:.2g}"
+
+    rows = subgroups.assign(cell=subgroups.apply(cell, axis=1), label=subgroups["variant"].map(variant_label))
+    counts = rows.drop_duplicates("subgroup").set_index("subgroup")
+    pivot = rows.pivot(index="subgroup", columns="label", values="cell")
+    pivot = pivot.loc[list(counts.index), list(dict.fromkeys(rows["label"]))]
+    pivot.insert(
+        0,
+        "cases (+/−)",
+        [f"{p}/{n}" for p, n in zip(counts["n_positive"], counts["n_negative"], strict=True)],
+    )
+    pivot.insert(0, "comparison", counts["description"])
+    return pivot.reset_index(drop=True)
+
+
+def _brier_table(calibration: pd.DataFrame) -> pd.DataFrame:
+    first = calibration.drop_duplicates("variant")
+    return pd.DataFrame(
+        {
+            "variant": first["label"],
+            "Brier [95% CI]": [
+                f"{b:.3f} [{lo:.3f}, {hi:.3f}]"
+                for b, lo, hi in zip(first["Brier"], first["Brier_low"], first["Brier_high"], strict=True)
+            ],
+        }
+    )
+
+
 def render_html(
     result: EvaluationResult,
     table: pd.DataFrame,
     comparisons: pd.DataFrame,
     plots: Mapping[str, Path],
     notes: Sequence[str] = (),
+    calibration: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
+    case_figures: Sequence[Path] = (),
 ) -> str:
     """The report as one HTML string (tables from :mod:`pdacrad.evaluation.output`, PNGs read from ``plots``;
-    ``notes``: lines about how the predictions were made, e.g. the feature-selection mode and its leakage)."""
+    ``notes``: lines about how the predictions were made, e.g. the feature-selection mode and its leakage;
+    optional calibration and subgroup tables and case pictures)."""
     cfg = result.config
     pooled = table[table["fold"] == "pooled"]
     per_fold = table[table["fold"] != "pooled"]
@@ -61,8 +99,39 @@ def render_html(
         "<p class='note'>Same cases for both models. DeLong: correlated AUROCs. Paired bootstrap: "
         "two-sided, shifted bootstrap distribution of the difference.</p>",
         _table_html(comparisons) if len(comparisons) else "<p>No base variant: no paired tests.</p>",
+        *(
+            [
+                "<h2>AUROC by subgroup</h2>",
+                "<p class='note'>Each kind or size of lesion against all negatives, and all lesions against the "
+                "negatives carrying each confounder; bootstrap stratified within the subgroup; DeLong p against "
+                "base on the same cases.</p>",
+                _table_html(_subgroup_pivot(subgroups)),
+            ]
+            if subgroups is not None and len(subgroups)
+            else []
+        ),
+        *(
+            [
+                "<h2>Calibration of the likelihood</h2>",
+                "<p class='note'>Brier score: mean squared error of the likelihood against PDAC present "
+                "(0 perfect; a constant 0.5 scores 0.25).</p>",
+                _table_html(_brier_table(calibration)),
+            ]
+            if calibration is not None and len(calibration)
+            else []
+        ),
         "<h2>Curves</h2>",
-        *(_embed_png(path, f"{name} curve") for name, path in plots.items()),
+        *(_embed_png(path, f"{name} plot") for name, path in plots.items()),
+        *(
+            [
+                "<h2>Cases where the variants disagree most</h2>",
+                "<p class='note'>Widest spread of the likelihood across variants. Left: CT with the reference "
+                "lesion (red) and pancreas (yellow); then each variant's detection map (lesion outline cyan).</p>",
+                *(_embed_png(path, path.stem) for path in case_figures),
+            ]
+            if case_figures
+            else []
+        ),
         "<h2>Per fold</h2>",
         _table_html(per_fold) if len(per_fold) else "<p>Single set of predictions (no folds).</p>",
         "</body></html>",

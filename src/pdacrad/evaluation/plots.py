@@ -1,8 +1,9 @@
-"""ROC, precision–recall and FROC curves of the pooled predictions of each variant, as PNG files."""
+"""ROC, precision–recall and FROC curves of the pooled predictions of each variant, and the case-level views
+(reliability diagram, likelihood distributions by case group, subgroup AUROCs with CIs), as PNG files."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,8 +13,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from pdacrad.evaluation.calibration import Calibration
 from pdacrad.evaluation.layout import variant_label
+from pdacrad.evaluation.metrics import case_scores
 from pdacrad.evaluation.study import VariantResult
+from pdacrad.evaluation.subgroups import SubgroupResult
 from pdacrad.io import atomic_write
 
 PLOT_NAMES: tuple[str, ...] = ("roc", "pr", "froc")
@@ -79,6 +83,92 @@ def plot_froc(variants: Sequence[VariantResult], path: Path) -> Path:
     ax.set(title="FROC (pooled)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_reliability(calibrations: Sequence[Calibration], path: Path) -> Path:
+    """Reliability diagram: observed PDAC share against mean likelihood per bin (marker area ∝ cases), the
+    Brier score with its CI in the legend; the diagonal is perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for c in calibrations:
+        x = [b.mean_likelihood for b in c.bins]
+        y = [b.observed_rate for b in c.bins]
+        (line,) = ax.plot(x, y, marker="", label=f"{variant_label(c.variant)}: Brier {c.brier}")
+        ax.scatter(x, y, s=[12 * b.n_cases for b in c.bins], color=line.get_color(), alpha=0.6)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    ax.set(
+        xlabel="Mean likelihood in bin", ylabel="Share of cases with PDAC", xlim=(0, 1), ylim=(-0.02, 1.02)
+    )
+    ax.set(title="Reliability of the case likelihood (pooled)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_score_distributions(
+    variants: Sequence[VariantResult], groups: Mapping[str, Sequence[str]], path: Path
+) -> Path:
+    """Each case's likelihood as a dot, one column per case group (e.g. negatives, each lesion kind) and one
+    colour per variant side by side within it, with the group's median as a bar."""
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.6 * len(groups) * max(1, len(variants)) ** 0.5), 4.5))
+    width = 0.8 / max(1, len(variants))
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    for k, v in enumerate(variants):
+        scores = {str(c): float(p) for c, p in case_scores(v.metrics).items()}
+        colour = f"C{k}"
+        for g, members in enumerate(groups.values()):
+            values = np.array([scores[c] for c in members if c in scores])
+            centre = g - 0.4 + width * (k + 0.5)
+            ax.scatter(
+                centre + rng.uniform(-width / 3, width / 3, values.size),
+                values,
+                s=10,
+                color=colour,
+                alpha=0.7,
+                label=variant_label(v.variant) if g == 0 else None,
+            )
+            if values.size:
+                ax.hlines(np.median(values), centre - width / 2.5, centre + width / 2.5, color=colour)
+    ax.set_xticks(range(len(groups)), [f"{name}\n(n={len(m)})" for name, m in groups.items()], fontsize=8)
+    ax.set(ylabel="Case likelihood", ylim=(-0.02, 1.02), title="Likelihood by case group (pooled CV)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def plot_subgroups(results: Sequence[SubgroupResult], path: Path) -> Path:
+    """Forest plot: AUROC with its CI per subgroup (rows) and variant (colours)."""
+    names = list(dict.fromkeys(r.subgroup.name for r in results))
+    variants = list(dict.fromkeys(r.variant for r in results))
+    fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.45 * len(names) * max(1, len(variants)) ** 0.5))
+    step = 0.7 / max(1, len(variants))
+    for r in results:
+        k, row = variants.index(r.variant), names.index(r.subgroup.name)
+        y = row - 0.35 + step * (k + 0.5)
+        ci = r.auroc
+        ax.errorbar(
+            ci.estimate,
+            y,
+            xerr=[[ci.estimate - ci.low], [ci.high - ci.estimate]],
+            fmt="o",
+            color=f"C{k}",
+            markersize=4,
+            capsize=2,
+            label=variant_label(r.variant) if row == 0 else None,
+        )
+    labels = [
+        f"{next(r.subgroup.description for r in results if r.subgroup.name == n)} "
+        f"({next(r.n_positive for r in results if r.subgroup.name == n)}+/"
+        f"{next(r.n_negative for r in results if r.subgroup.name == n)}−)"
+        for n in names
+    ]
+    ax.set_yticks(range(len(names)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="AUROC (95% CI)", xlim=(0, 1.0), title="AUROC by subgroup (pooled CV)")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
     return _save(fig, path)
 
 
