@@ -45,6 +45,7 @@ PLAIN_TRAINERS = frozenset(
     {
         "PdacradTrainer",
         "nnUNetTrainerDemo",
+        "nnUNetTrainerDemoLong",
         "nnUNetTrainerSmoke",
         "nnUNetTrainerPicai",
         "nnUNetTrainerPicaiDemo",

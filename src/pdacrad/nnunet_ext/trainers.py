@@ -173,6 +173,14 @@ class nnUNetTrainerDemo(PdacradTrainer):
     LESION_PATCH_PROBABILITY = 0.6
 
 
+class nnUNetTrainerDemoLong(nnUNetTrainerDemo):
+    """:class:`nnUNetTrainerDemo` with 4× the epochs (160 × 10 iterations), for Stage 1 on cohorts where 400
+    iterations are too few: on the ablation cohort (confounders, 1.5–5 mm slices; fold 0 of 2, 30 training cases)
+    the 40-epoch schedule ended with validation Dice 0.013 and the loss still falling (−0.13 at epoch 40)."""
+
+    EPOCHS = 160
+
+
 class nnUNetTrainerSmoke(PdacradTrainer):
     """A smoke test of the training path: 1 epoch × 2 iterations, 1 validation iteration. Produces a real
     (useless) checkpoint in seconds on a tiny network. Samples like the demo schedule, so the smoke test also

@@ -17,11 +17,17 @@ from pdacrad.nnunet_ext.radiomics_trainer import (
     nnUNetTrainerRadiomicsDemo,
     nnUNetTrainerRadiomicsSmoke,
 )
-from pdacrad.nnunet_ext.trainers import PdacradTrainer, nnUNetTrainerDemo, nnUNetTrainerSmoke
+from pdacrad.nnunet_ext.trainers import (
+    PdacradTrainer,
+    nnUNetTrainerDemo,
+    nnUNetTrainerDemoLong,
+    nnUNetTrainerSmoke,
+)
 
 __all__ = [
     "PdacradTrainer",
     "nnUNetTrainerDemo",
+    "nnUNetTrainerDemoLong",
     "nnUNetTrainerPicai",
     "nnUNetTrainerPicaiDemo",
     "nnUNetTrainerPicaiSmoke",
