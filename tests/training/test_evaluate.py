@@ -27,7 +27,10 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
     cv.labels_dir.rename(tmp_path / "cohort" / "labelsTr")
     kinds = {c.case: ("texture" if i % 4 == 0 else "hypo") for i, c in enumerate(cv.variants["base"])}
     pd.DataFrame(
-        {"case": list(kinds), "lesion_kind": [k if int(c[-3:]) % 2 == 0 else "none" for c, k in kinds.items()]}
+        {
+            "case": list(kinds),
+            "lesion_kind": [k if int(c[-3:]) % 2 == 0 else "none" for c, k in kinds.items()],
+        }
     ).to_csv(tmp_path / "cohort" / "cases.csv", index=False)  # the cohort's case table is found by default
     args = ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path), "--n-bootstrap", "100"]
     result = CliRunner().invoke(app, args)

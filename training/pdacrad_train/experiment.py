@@ -96,9 +96,18 @@ def _prepared_dataset(config: TrainConfig, ws: Workspace, stage: StageConfig, do
     if stage.dataset_id in done:
         return
     splits = ws.preprocessed_dataset(stage) / "splits_final.json"
-    if stage.dataset_id != config.stage2.dataset_id and not splits.is_file():
+    source = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
+    if stage.dataset_id != config.stage2.dataset_id and (
+        not splits.is_file() or splits.read_bytes() != source.read_bytes()
+    ):
+        if splits.is_file():
+            logger.warning(
+                "dataset %d: its folds differ from Stage 2's (splits rerun?); copied Stage 2's. Models trained "
+                "on the old folds are stale: delete their fold folders and rerun stage2.",
+                stage.dataset_id,
+            )
         splits.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ws.preprocessed_dataset(config.stage2) / "splits_final.json", splits)
+        shutil.copyfile(source, splits)
     plan_stage(stage, config.run, ws)
     preprocess_stage(stage, config.run, ws)
     done.add(stage.dataset_id)
