@@ -112,3 +112,34 @@ def test_nnunet_environment_variables_win(tmp_path: Path, tiny_cohort: Path, mon
     ws = workspace(config)
     convert(config, ws, progress=False)
     assert (tmp_path / "elsewhere_raw" / config.stage1.dataset_folder_name / "dataset.json").is_file()
+
+
+def test_a_synth_cohort_in_the_config_is_the_synth_command(tmp_path: Path) -> None:
+    """The synth keys of `cohort:` give the bytes `pdacrad synth` gives with the same options (lesion mix,
+    balanced sizes, confounders), so a study's config alone makes its cohort; bad shares fail at load."""
+    from pdacrad_train.convert import prepare_cohort
+    from typer.testing import CliRunner
+
+    from pdacrad.cli import app as pdacrad_app
+
+    base = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    options = {"lesion_mix": "texture=0.4,hypo=0.3,both=0.3", "confounders": "dilated_cbd=0.5,high_noise=0.5"}
+    base["cohort"] = {"source": "synth", "n": 4, "seed": 7, "balanced_sizes": True, "size_xyz": [64, 64, 32]}
+    base["cohort"].update(options, lesion_diameter_mm=[8, 30])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(base))
+    config = load_config(tmp_path / "c.yaml", tmp_path / "work")
+    made = prepare_cohort(config, workspace(config))
+    args = ["synth", "--out", str(tmp_path / "cli"), "--n", "4", "--seed", "7", "--size", "64,64,32"]
+    args += ["--lesion-mix", options["lesion_mix"], "--confounders", options["confounders"]]
+    args += ["--balanced-sizes", "--lesion-diameter", "8,30"]
+    result = CliRunner().invoke(pdacrad_app, args)
+    assert result.exit_code == 0, result.output
+    assert (made / "cases.csv").read_bytes() == (tmp_path / "cli" / "cases.csv").read_bytes()
+    table = pd.read_csv(made / "cases.csv")
+    assert table["dilated_cbd"].sum() + table["high_noise"].sum() > 0
+    for path in sorted((tmp_path / "cli").rglob("*.nii.gz")):
+        assert (made / path.relative_to(tmp_path / "cli")).read_bytes() == path.read_bytes(), path.name
+    base["cohort"]["confounders"] = "dilated_cbd=1.5"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(InvalidInputError, match=r"cohort\.confounders"):
+        load_config(tmp_path / "bad.yaml", tmp_path / "work")

@@ -25,6 +25,9 @@ class CohortConfig:
 
     ``source: synth`` generates ``n`` phantoms with :func:`pdacrad.synth.generate_cohort` into
     ``<work_dir>/cohort``; ``source: folder`` reads an existing ``imagesTr``/``labelsTr`` folder at ``path``.
+    The synth keys are those of ``pdacrad synth``: ``lesion_mix`` and ``confounders`` in its text form
+    (``texture=0.4,hypo=0.3,both=0.3``; ``dilated_duct=0.2,high_noise=0.2``), ``texture_fraction`` the older
+    two-kind form (0.5 when neither is given), ``lesion_diameter_mm`` the (min, max) nominal diameter.
     """
 
     source: Literal["synth", "folder"]
@@ -32,7 +35,11 @@ class CohortConfig:
     n: int = 32
     seed: int = 0
     positive_fraction: float = 0.5
-    texture_fraction: float = 0.5
+    texture_fraction: float | None = None
+    lesion_mix: str | None = None
+    confounders: str = ""
+    lesion_diameter_mm: tuple[float, float] = (5.0, 35.0)
+    balanced_sizes: bool = False
     size_xyz: tuple[int, int, int] = (160, 160, 48)
 
 
@@ -226,6 +233,17 @@ def _build(cls: Any, data: Any, where: str) -> Any:
 def _validate(config: TrainConfig) -> None:
     if config.cohort.source == "folder" and not config.cohort.path:
         raise InvalidInputError("cohort.path: required when cohort.source is 'folder'.")
+    if config.cohort.source == "synth":
+        from pdacrad.synth import ConfounderRates, LesionMix
+
+        for key, parse in (("lesion_mix", LesionMix.parse), ("confounders", ConfounderRates.parse)):
+            text = getattr(config.cohort, key)
+            try:
+                parse(text) if text is not None else None
+            except InvalidInputError as error:
+                raise InvalidInputError(f"cohort.{key}: {error}") from None
+        if config.cohort.lesion_mix is not None and config.cohort.texture_fraction is not None:
+            raise InvalidInputError("cohort: give lesion_mix or texture_fraction, not both.")
     if config.stage1.dataset_id == config.stage2.dataset_id:
         raise InvalidInputError("stage1.dataset_id and stage2.dataset_id must differ.")
     if config.splits.n_folds < 2:
