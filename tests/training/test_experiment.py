@@ -124,6 +124,25 @@ def test_a_rerun_recomputes_nothing_that_finished(study) -> None:
 
 
 @pytest.mark.slow
+def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path: Path) -> None:
+    root, _ = study
+    record = tmp_path / "record"
+    output = _invoke("record", "--config", str(root / "tiny.yaml"), "--out", str(record))
+    assert "cv_predictions 32" in output  # 8 cases × 2 variants × (map + likelihood)
+    assert sorted(p.name for p in (record / "labels").iterdir()) == [f"{c}.nii.gz" for c in CASES]
+    assert {p.parent.name for p in (record / "radiomics").rglob("radiomics.json")} == {"fold_0", "fold_1"}
+    assert len(list((record / "stage2").rglob("picai_selection.json"))) == 4  # base, both × 2 folds
+    assert "stage2:both:fold1" in (record / "ledger" / "status.txt").read_text()
+    assert json.loads((record / "RECORD.json").read_text())["files"]["cv_predictions"] == 32
+    args = ["--predictions", str(record / "cv_predictions"), "--labels", str(record / "labels")]
+    args += ["--out", str(tmp_path / "again"), "--n-bootstrap", "50", "--work-dir", str(tmp_path / "none")]
+    _invoke("evaluate", "--config", str(root / "tiny.yaml"), *args)
+    columns = ["variant", "fold", "AUROC", "AP", "AUROC_low", "AUROC_high"]
+    original = pd.read_csv(root / "work" / "evaluation" / "metrics.csv")[columns]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "metrics.csv")[columns], original)
+
+
+@pytest.mark.slow
 def test_the_exported_variant_runs_in_process_py(study, tmp_path: Path) -> None:
     root, _ = study
     _invoke("export", "--config", str(root / "tiny.yaml"), "--out", str(root / "resources"))

@@ -10,7 +10,7 @@ import typer
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.typer_app import new_app
-from pdacrad_train import analyze, evaluate, global_features, maps_step, select
+from pdacrad_train import analyze, evaluate, global_features, maps_step, record, select
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.step import step as _step
@@ -178,4 +178,5 @@ app.command("global-features")(global_features.command)
 app.command("select")(select.command)
 app.command("maps")(maps_step.command)
 app.command("evaluate")(evaluate.command)
+app.command("record")(record.command)
 app.add_typer(analyze.app, name="analyze")

@@ -1,0 +1,136 @@
+"""``record``: copy what a finished study's table rests on out of its work folder (which is large and may not
+outlive the machine) into a small folder to commit or publish beside the paper.
+
+Written into ``<out>/``::
+
+    cv_predictions/<variant>/fold_<k>/<case>/   every finished cross-validation prediction (evaluate's input)
+    labels/<case>.nii.gz                        the cohort's label maps (evaluate's reference)
+    cases.csv                                   the cohort's case table, if it has one (subgroups)
+    radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
+    stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
+    ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
+    evaluation/                                 evaluate's output, if it was run
+    RECORD.json                                 config, commit, date, machine
+
+The table is then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
+--predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out <out>/evaluation``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from pdacrad.evaluation.layout import is_finished_case
+from pdacrad.io import atomic_write, atomic_write_json
+from pdacrad.nnunet_ext.picai_selection import SELECTION_LOG
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.evaluate import evaluation_dir, predictions_dir
+from pdacrad_train.options import CONFIG as _CONFIG
+from pdacrad_train.options import WORK_DIR as _WORK_DIR
+from pdacrad_train.step import step
+from pdacrad_train.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+def _git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _copy_tree(source: Path, target: Path, pattern: str = "*") -> int:
+    """Copy the files under ``source`` matching ``pattern`` to the same relative places under ``target``."""
+    count = 0
+    for path in sorted(source.rglob(pattern)) if source.is_dir() else []:
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / path.relative_to(source))
+            count += 1
+    return count
+
+
+def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
+    """Copy the study record of ``ws`` into ``out`` (module docstring); returns files copied per part.
+
+    Predictions are copied per finished case only (both outputs present), so a run still going leaves no
+    half-written case in the record.
+    """
+    from pdacrad_train.experiment import ledger_of
+    from pdacrad_train.fit import fold_folder
+    from pdacrad_train.global_features import feature_folder
+    from pdacrad_train.radiomics_config import load_radiomics_config
+    from pdacrad_train.variants import stage2_for
+
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {"cv_predictions": 0}
+    for case_dir in sorted(predictions_dir(ws).glob("*/*/*")):
+        if case_dir.is_dir() and is_finished_case(case_dir):
+            counts["cv_predictions"] += _copy_tree(case_dir, out / case_dir.relative_to(ws.root))
+    counts["labels"] = _copy_tree(ws.cohort / "labelsTr", out / "labels")
+    if (ws.cohort / "cases.csv").is_file():
+        shutil.copy2(ws.cohort / "cases.csv", out / "cases.csv")
+        counts["cases.csv"] = 1
+    counts["radiomics"] = sum(
+        _copy_tree(folder, out / "radiomics" / folder.name, "*.json")
+        for folder in sorted(feature_folder(ws).glob("*"))
+        if folder.is_dir() and (folder.name == "pooled" or folder.name.startswith("fold_"))
+    )
+    counts["stage2"] = 0
+    mode = load_radiomics_config(config, None).selection.mode
+    for variant in config.experiment.variants:
+        for fold in range(config.splits.n_folds):
+            log = fold_folder(stage2_for(config, variant, fold, mode), ws, fold) / SELECTION_LOG
+            if log.is_file():
+                (out / "stage2" / variant / f"fold_{fold}").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(log, out / "stage2" / variant / f"fold_{fold}" / SELECTION_LOG)
+                counts["stage2"] += 1
+    ledger = ledger_of(ws)
+    counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
+    status = "".join(f"{r['finished']}  {r['seconds']:>9.1f} s  {r['unit']}\n" for r in ledger.as_table())
+    atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
+    counts["evaluation"] = _copy_tree(evaluation_dir(ws), out / "evaluation")
+    atomic_write_json(
+        {
+            "config": config.source or config.name,
+            "work_dir": str(ws.root),
+            "commit": _git_commit(Path(__file__).parent),
+            "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            "files": counts,
+        },
+        out / "RECORD.json",
+    )
+    logger.info("%s: recorded %s → %s", config.name, counts, out)
+    return counts
+
+
+def command(
+    config: Path = _CONFIG,
+    work_dir: Path | None = _WORK_DIR,
+    out: Path = typer.Option(..., "--out", help="Folder to write the record into (e.g. docs/ablation)."),
+) -> None:
+    """Copy a study's small, table-making artefacts out of its work folder: every finished CV prediction, the
+    cohort's labels and case table, each feature selection, each Stage-2 model's PI-CAI checkpoint choice,
+    the run ledger and the evaluation. `pdacrad-train evaluate --predictions <out>/cv_predictions --labels
+    <out>/labels --cases <out>/cases.csv` then reproduces the table without the work folder.
+    """
+    with step(config, work_dir) as (cfg, ws):
+        counts = run_record(cfg, ws, out)
+        typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" → {out}")
