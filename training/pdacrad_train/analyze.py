@@ -180,3 +180,23 @@ def survival_command(
 
     config = SurvivalConfig(tuple(horizons), test_fraction, n_estimators, seed=seed)
     _run(lambda: survival_step(features, clinical, out, time, event, id_column, clinical_var, config))
+
+
+@app.command("map-contrast")
+def map_contrast_command(
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="nnU-Net raw Stage-2 dataset folder (dataset.json, imagesTr/, labelsTr/)."
+    ),
+    out: Path = _OUT,
+    cases: Path | None = typer.Option(
+        None,
+        "--cases",
+        help="Case table with a 'case' and a 'lesion_kind' column (e.g. the cohort's cases.csv).",
+    ),
+) -> None:
+    """How visible each lesion is in each input channel (CT and every map): voxel AUROC of lesion vs the rest of
+    the pancreas as |AUROC − 0.5| × 2, per case and its median per lesion kind; CSVs and a heat map."""
+    from pdacrad.analysis.map_contrast import map_contrast, write_map_contrast
+    from pdacrad.evaluation.subgroups import read_case_table
+
+    _run(lambda: write_map_contrast(map_contrast(dataset, read_case_table(cases) if cases else None), out))
