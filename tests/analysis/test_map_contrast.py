@@ -68,5 +68,5 @@ def test_separation_is_the_direction_free_auroc() -> None:
 
 
 def test_a_dataset_without_lesions_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="dataset.json"):
+    with pytest.raises(InvalidInputError, match=r"dataset\.json"):
         map_contrast(tmp_path)
