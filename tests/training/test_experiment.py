@@ -130,6 +130,7 @@ def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path
     output = _invoke("record", "--config", str(root / "tiny.yaml"), "--out", str(record))
     assert "cv_predictions 32" in output  # 8 cases × 2 variants × (map + likelihood)
     assert sorted(p.name for p in (record / "labels").iterdir()) == [f"{c}.nii.gz" for c in CASES]
+    assert (record / "stage1_oof" / "provenance.json").is_file()
     assert {p.parent.name for p in (record / "radiomics").rglob("radiomics.json")} == {"fold_0", "fold_1"}
     assert len(list((record / "stage2").rglob("picai_selection.json"))) == 4  # base, both × 2 folds
     assert "stage2:both:fold1" in (record / "ledger" / "status.txt").read_text()

@@ -6,6 +6,7 @@ Written into ``<out>/``::
     cv_predictions/<variant>/fold_<k>/<case>/   every finished cross-validation prediction (evaluate's input)
     labels/<case>.nii.gz                        the cohort's label maps (evaluate's reference)
     cases.csv                                   the cohort's case table, if it has one (subgroups)
+    stage1_oof/                                 out-of-fold Stage-1 masks + provenance (the radiomics' input)
     radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
     stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
     ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
@@ -83,6 +84,7 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     if (ws.cohort / "cases.csv").is_file():
         shutil.copy2(ws.cohort / "cases.csv", out / "cases.csv")
         counts["cases.csv"] = 1
+    counts["stage1_oof"] = _copy_tree(ws.stage1_oof, out / "stage1_oof")
     counts["radiomics"] = sum(
         _copy_tree(folder, out / "radiomics" / folder.name, "*.json")
         for folder in sorted(feature_folder(ws).glob("*"))
