@@ -198,6 +198,8 @@ def test_map_datasets_follow_stage2_folds_when_splits_are_rerun(tmp_path: Path, 
     from pdacrad_train.config import load_config
     from pdacrad_train.workspace import workspace
 
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # not the module study's folders
+        monkeypatch.setenv(name, str(tmp_path / "work" / name))
     config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
     ws = workspace(config)
     planned: list[int] = []
