@@ -1,5 +1,5 @@
-"""The ablation study's documented cohort command (docs/ablation/README.md and the config header) is one and the
-same, runs, and makes the cohort the study config reads."""
+"""The ablation study's documented cohort command (docs/ablation/README.md) is the config's `cohort:` (which
+tests/training/test_convert.py shows gives the command's bytes), and it runs."""
 
 from __future__ import annotations
 
@@ -28,12 +28,20 @@ def test_readme_and_config_document_the_same_cohort_and_it_runs(tmp_path: Path) 
     from pdacrad_train.config import load_config
 
     documented = _synth_command(README.read_text())
-    assert documented == _synth_command(CONFIG.read_text())
-    options = dict(zip(documented[::2], documented[1::2], strict=False))
+    options = {
+        flag: value
+        for flag, value in zip(documented, [*documented[1:], ""], strict=True)
+        if flag.startswith("--") and not value.startswith("--")
+    }
     config = load_config(CONFIG)
-    assert config.cohort.source == "folder" and options["--out"] == config.cohort.path
-    assert int(options["--n"]) >= 60 and float(options["--positive-fraction"]) == 0.5
-    assert "--balanced-sizes" in documented
+    cohort = config.cohort
+    assert cohort.source == "synth" and Path(options["--out"]) == Path(config.work_dir) / "cohort"
+    assert (int(options["--n"]), int(options["--seed"])) == (cohort.n, cohort.seed) and cohort.n >= 60
+    assert float(options["--positive-fraction"]) == cohort.positive_fraction == 0.5
+    assert (options["--lesion-mix"], options["--confounders"]) == (cohort.lesion_mix, cohort.confounders)
+    assert tuple(float(v) for v in options["--lesion-diameter"].split(",")) == cohort.lesion_diameter_mm
+    assert tuple(int(v) for v in options["--size"].split(",")) == cohort.size_xyz
+    assert ("--balanced-sizes" in documented) == cohort.balanced_sizes is True
 
     from pdacrad_train.radiomics_config import load_radiomics_config
 
