@@ -215,107 +215,259 @@ NEEDS_LOGS, NEEDS_K = 1, 2
 EPS = float(torch.finfo(torch.float64).eps)
 
 
+LEVEL_CAP = 256
+"""Grey levels a sliding run may gather before the next kernel of its scan line starts a new run: bounds the run's
+``A × (L + 1)²`` tables (a single kernel may hold more; its tables are sized to it)."""
+
+
+def slide_geometry(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel grid extent ``(ez, ey, ex)`` of the ``(K, 3)`` ``offsets`` (a full grid in C order, so cell
+    ``(z, y, x)`` of a kernel row is ``(z·ey + y)·ex + x``) and, per angle ``a``, the box of the cells ``p`` whose
+    pair ``(p, p + a)`` lies inside the kernel: ``(A, 7)`` int64 rows ``z0, z1, y0, y1, x0, x1, delta`` (inclusive
+    bounds per axis, ``delta`` the flat offset of ``a``; ``x0 > x1`` when the angle has no pair in the kernel)."""
+    ext = np.array(common.grid_extent(offsets), dtype=np.int64)
+    geom = np.zeros((len(angles), 7), dtype=np.int64)
+    for n, a in enumerate(angles.tolist()):
+        for d in range(3):
+            geom[n, 2 * d], geom[n, 2 * d + 1] = max(0, -a[d]), ext[d] - 1 - max(0, a[d])
+        geom[n, 6] = (a[0] * ext[1] + a[1]) * ext[2] + a[2]
+    return ext, geom
+
+
 @jit_inline
-def _renumber(
-    levels: np.ndarray, present: np.ndarray, local: np.ndarray, glob: np.ndarray, cells: np.ndarray
+def _step(voxels: np.ndarray, b: int, ex: int) -> int:  # pragma: no cover - compiled
+    """The x step ``s`` from target voxel ``b - 1`` to ``b`` (``voxels`` ``(B, 3)`` z, y, x) when both lie on one
+    scan line and sliding is cheaper than a fresh count (``2 s < ex``: the kernel changes by ``2 s`` of its ``ex``
+    x-slices); 0 otherwise (also without voxels, ``voxels`` of length 0)."""
+    if b == 0 or voxels.shape[0] == 0 or voxels[b, 0] != voxels[b - 1, 0] or voxels[b, 1] != voxels[b - 1, 1]:
+        return 0
+    s = voxels[b, 2] - voxels[b - 1, 2]
+    return s if s > 0 and 2 * s < ex else 0
+
+
+@jit_inline
+def _mark(row: np.ndarray, ext: np.ndarray, x0: int, lut: np.ndarray, glob: np.ndarray, n: int) -> int:
+    """Add the levels of ``row``'s cells with x-index ``≥ x0`` not yet marked in ``lut`` to ``glob[n + 1:]``."""
+    for zy in range(ext[0] * ext[1]):
+        for c in range(zy * ext[2] + x0, (zy + 1) * ext[2]):
+            g = row[c]
+            if g != 0 and lut[g] == 0:
+                lut[g] = 1
+                n += 1
+                glob[n] = g
+    return n
+
+
+@jit_inline
+def begin_run(
+    levels: np.ndarray, voxels: np.ndarray, b0: int, ext: np.ndarray, lut: np.ndarray, glob: np.ndarray
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Renumber one kernel row ``levels`` ``(K,)`` (global level indices, 0 = not in the kernel) to ``1..L``
-    (ascending, as :func:`local_levels`): ``local[k]`` the local level of cell ``k`` (``local[K]`` stays 0),
-    ``glob[l]`` the global index of local ``l``, ``cells[:M]`` the cells inside the kernel. ``present``
-    ``(G + 1,)`` is zeroed scratch, left zeroed. Returns ``(L, M)``."""
-    m = 0
-    for c in range(levels.shape[0]):
-        g = levels[c]
-        if g != 0:
-            present[g] = 1
-            cells[m] = c
-            m += 1
-    n = 0
-    for g in range(1, present.shape[0]):
-        if present[g]:
-            n += 1
-            present[g] = n
-            glob[n] = g
-    for c in range(levels.shape[0]):
-        local[c] = present[levels[c]]  # present[0] stays 0
+    """Start a run at kernel row ``b0`` of ``levels`` ``(B, K)``: the rows ``b0..end-1`` whose target voxels
+    follow each other on one scan line (:func:`_step`) until the run holds :data:`LEVEL_CAP` levels; renumber the
+    levels present in their union to ``1..L`` ascending (``lut`` ``(G + 1,)`` global → run-local, zero on entry;
+    ``glob`` run-local → global). The union is row ``b0`` and the entering x-slices of each later row. Returns
+    ``(end, L + 1)``."""
+    n = _mark(levels[b0], ext, 0, lut, glob, 0)
+    end = b0 + 1
+    while end < levels.shape[0] and n < LEVEL_CAP:
+        s = _step(voxels, end, ext[2])
+        if s == 0:
+            break
+        n = _mark(levels[end], ext, ext[2] - s, lut, glob, n)
+        end += 1
+    glob[1 : n + 1].sort()  # ascending run-local levels: entries keep a kernel's own (i, j) order
     for lv in range(1, n + 1):
-        present[glob[lv]] = 0
-    return n, m
+        lut[glob[lv]] = lv
+    return end, n + 1
 
 
 @jit_inline
-def _table_entries(
-    local: np.ndarray,
-    cells: np.ndarray,
-    m: int,
-    step: np.ndarray,
+def _count_box(
+    row: np.ndarray,
+    g: np.ndarray,
+    x0: int,
+    x1: int,
+    sign: int,
+    ext: np.ndarray,
+    lut: np.ndarray,
     table: np.ndarray,
+    base: int,
     l1: int,
+) -> None:  # pragma: no cover - compiled
+    """Add ``sign`` to the run-local ``table[base + i·l1 + j]`` for every pair ``(p, p + a)`` of ``row`` with
+    ``p`` in angle geometry ``g``'s box cut to x-indices ``x0..x1``. A cell outside the kernel has level 0 and
+    lands in row or column 0, which nothing reads (no branch in the hot loop)."""
+    delta = g[6]
+    for z in range(g[0], g[1] + 1):
+        for y in range(g[2], g[3] + 1):
+            at = (z * ext[1] + y) * ext[2]
+            for c in range(at + x0, at + x1 + 1):
+                table[base + lut[row[c]] * l1 + lut[row[c + delta]]] += sign
+
+
+@jit_inline
+def count_row(
+    levels: np.ndarray,
+    b: int,
+    s: int,
+    ext: np.ndarray,
+    geom: np.ndarray,
+    lut: np.ndarray,
+    tables: np.ndarray,
+    l1: int,
+    hist: np.ndarray,
+    present: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Bring the run's per-angle count tables (``tables[a·l1² + i·l1 + j]``, run-local levels) and level histogram
+    ``hist`` to kernel row ``b``: counted afresh when ``s == 0`` (first row of a run, tables zero), else slid by
+    ``s`` voxels along x from row ``b - 1``: per angle, the pairs starting in the x-slices that left the angle's box
+    are removed (read from row ``b - 1``), those starting in the slices that entered added (read from row ``b``);
+    the pairs in between are the same cells of the image, hence the same counts. Lists the levels present in the
+    kernel, ascending, in ``present``; returns how many."""
+    row, ex = levels[b], ext[2]
+    if s == 0:
+        for c in range(row.shape[0]):
+            hist[lut[row[c]]] += 1
+    else:
+        prev = levels[b - 1]
+        for zy in range(ext[0] * ext[1]):
+            for x in range(s):
+                hist[lut[prev[zy * ex + x]]] -= 1
+                hist[lut[row[zy * ex + ex - s + x]]] += 1
+    for a in range(geom.shape[0]):
+        g, base = geom[a], a * l1 * l1
+        if s == 0:
+            _count_box(row, g, g[4], g[5], 1, ext, lut, tables, base, l1)
+        elif g[4] <= g[5]:
+            _count_box(levels[b - 1], g, g[4], min(g[4] + s, g[5] + 1) - 1, -1, ext, lut, tables, base, l1)
+            _count_box(row, g, max(g[5] + 1 - s, g[4]), g[5], 1, ext, lut, tables, base, l1)
+    n = 0
+    for lv in range(1, l1):
+        if hist[lv] > 0:
+            present[n] = lv
+            n += 1
+    return n
+
+
+@jit_inline
+def end_run(
+    tables: np.ndarray, n_angles: int, l1: int, hist: np.ndarray, lut: np.ndarray, glob: np.ndarray
+) -> None:
+    """Zero the run's tables, histogram and level map for the next run."""  # pragma: no cover - compiled
+    tables[: n_angles * l1 * l1] = 0
+    hist[:l1] = 0
+    for lv in range(1, l1):
+        lut[glob[lv]] = 0
+
+
+@jit_inline
+def list_entries(
+    tables: np.ndarray,
+    base: int,
+    l1: int,
+    present: np.ndarray,
+    n_present: int,
     symmetric: bool,
     ei: np.ndarray,
     ej: np.ndarray,
     ec: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
-    """Count one angle's pairs ``(c, step[c])`` of the first ``m`` ``cells`` into the zeroed flat ``(l1, l1)``
-    ``table`` (a neighbour outside the kernel has local level 0 and lands in column 0, which is skipped: no branch
-    in the hot loop), then list its non-zero entries of ``P`` (``P + Pᵀ`` with ``symmetric``) in ``(i, j)`` order
-    to ``ei, ej, ec`` and zero the table. Returns the number of entries."""
-    for idx in range(m):
-        c = cells[idx]
-        table[local[c] * l1 + local[step[c]]] += 1
+    """List one angle's non-zero entries of ``P`` (``P + Pᵀ`` with ``symmetric``; the table at ``base``) in
+    ``(i, j)`` order to ``ei, ej, ec``, over the levels ``present`` in the kernel (no other row or column can hold
+    a pair). Returns the number of entries."""
     n = 0
-    for i in range(1, l1):
-        for j in range(1, l1):
-            c = table[i * l1 + j]
+    for x in range(n_present):
+        i = present[x]
+        for y in range(n_present):
+            j = present[y]
+            c = tables[base + i * l1 + j]
             if symmetric:
-                c += table[j * l1 + i]
+                c += tables[base + j * l1 + i]
             if c != 0:
                 ei[n], ej[n], ec[n] = i, j, c
                 n += 1
-    table[: l1 * l1] = 0
     return n
+
+
+@jit
+def sliding_scratch(levels: np.ndarray, n_levels: int, n_angles: int) -> tuple:  # type: ignore[type-arg]
+    """Zeroed scratch of the sliding counting for ``levels`` ``(B, K)``: ``lut, glob, hist, present, tables`` and
+    ``ei, ej, ec`` for one angle's entries."""  # pragma: no cover - compiled
+    k = levels.shape[1]
+    l1 = min(k, n_levels) + 1
+    size = min(n_levels, LEVEL_CAP + k) + 2
+    return (
+        np.zeros(n_levels + 1, np.int32),
+        np.zeros(size, np.int64),
+        np.zeros(size, np.int32),
+        np.zeros(size, np.int32),
+        np.zeros(n_angles * l1 * l1, np.int32),
+        np.zeros(2 * k, np.int32),
+        np.zeros(2 * k, np.int32),
+        np.zeros(2 * k, np.int64),
+    )
 
 
 @jit
 def _pair_entries(
     levels: np.ndarray,
-    steps: np.ndarray,
+    voxels: np.ndarray,
+    ext: np.ndarray,
+    geom: np.ndarray,
     symmetric: bool,
     n_levels: int,
     codes: np.ndarray,
     counts: np.ndarray,
-) -> int:  # pragma: no cover - compiled
-    """Every row's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`)."""
-    k = levels.shape[1]
-    g1, l1max = n_levels + 1, min(k, n_levels) + 1
-    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
-    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
-    table = np.zeros(l1max * l1max, np.int32)
-    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k)
-    n_angles, e = steps.shape[0], 0
-    for b in range(levels.shape[0]):
-        n_local, m = _renumber(levels[b], present, local, glob, cells)
-        for a in range(n_angles):
-            n = _table_entries(local, cells, m, steps[a], table, n_local + 1, symmetric, ei, ej, ec)
-            base = (b * n_angles + a) * g1
-            for x in range(n):
-                codes[e] = (base + glob[ei[x]]) * g1 + glob[ej[x]]
-                counts[e] = int(ec[x])
-                e += 1
-    return e
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Every row's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`). Returns
+    ``(entries, rows slid)``."""
+    lut, glob, hist, present, tables, ei, ej, ec = sliding_scratch(levels, n_levels, geom.shape[0])
+    n_angles, g1, e, slid, b0 = geom.shape[0], n_levels + 1, 0, 0, 0
+    while b0 < levels.shape[0]:
+        end, l1 = begin_run(levels, voxels, b0, ext, lut, glob)
+        if n_angles * l1 * l1 > tables.shape[0]:
+            tables = np.zeros(n_angles * l1 * l1, np.int32)
+        for b in range(b0, end):
+            s = 0 if b == b0 else _step(voxels, b, ext[2])
+            slid += s != 0
+            n_present = count_row(levels, b, s, ext, geom, lut, tables, l1, hist, present)
+            for a in range(n_angles):
+                n = list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
+                block = (b * n_angles + a) * g1
+                for x in range(n):
+                    codes[e] = (block + glob[ei[x]]) * g1 + glob[ej[x]]
+                    counts[e] = ec[x]
+                    e += 1
+        end_run(tables, n_angles, l1, hist, lut, glob)
+        b0 = end
+    return e, slid
 
 
 def compiled_pair_counts(
-    levels: torch.Tensor, offsets: torch.Tensor, angles: torch.Tensor, n_levels: int, symmetric: bool
+    levels: torch.Tensor,
+    offsets: torch.Tensor,
+    angles: torch.Tensor,
+    n_levels: int,
+    symmetric: bool,
+    voxels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`sparse_pair_counts` by the compiled CPU backend, for CPU ``levels`` ``(B, K)``: the same integers,
-    bit for bit (``tests/radiomics/test_glcm_counting.py``)."""
+    bit for bit (``tests/radiomics/test_glcm_counting.py``). With the target ``voxels`` ``(B, 3)`` (z, y, x) the
+    kernels of voxels that follow each other along x are slid (:func:`count_row`) instead of counted afresh."""
     rows = levels.contiguous().numpy()
-    steps = common.grid_neighbour_table(offsets, angles)
-    bound = int((levels != 0).sum()) * steps.shape[0] * (2 if symmetric else 1)
+    ext, geom = slide_geometry(offsets, angles)
+    bound = int((levels != 0).sum()) * len(geom) * (2 if symmetric else 1)
     codes, counts = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
-    n = _pair_entries(rows, steps, symmetric, n_levels, codes, counts)
+    n, _ = _pair_entries(rows, voxel_array(voxels), ext, geom, symmetric, n_levels, codes, counts)
     return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
+
+
+def voxel_array(voxels: torch.Tensor | None) -> np.ndarray:
+    """``(B, 3)`` int64 target voxels for the compiled drivers; ``(0, 3)`` (every kernel counted afresh) when
+    ``None``."""
+    if voxels is None:
+        return np.zeros((0, 3), dtype=np.int64)
+    return voxels.detach().cpu().to(torch.int64).contiguous().numpy()
 
 
 @jit_inline

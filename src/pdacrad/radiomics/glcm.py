@@ -451,7 +451,9 @@ def _finish(
 @jit
 def fused_features(
     levels: np.ndarray,
-    steps: np.ndarray,
+    voxels: np.ndarray,
+    ext: np.ndarray,
+    geom: np.ndarray,
     symmetric: bool,
     grey: np.ndarray,
     index: np.ndarray,
@@ -459,37 +461,44 @@ def fused_features(
     plain_mean: np.ndarray,
     needs: int,
     out: np.ndarray,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel row ``levels[b]`` averaged over the
-    angles of ``steps`` (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`), counting each angle in
-    a small table of the kernel's own levels (in cache) and evaluating it at once: no entries are written out.
-    ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global level index (0 at index 0)."""
+) -> int:  # pragma: no cover - compiled
+    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel row ``levels[b]``
+    averaged over the angles of ``geom`` (:func:`~pdacrad.radiomics.cooccurrence.slide_geometry`), each angle's
+    table evaluated as soon as it is counted: no entries are written out. Kernels of target ``voxels`` that follow
+    each other along x are slid, not counted afresh (:func:`~pdacrad.radiomics.cooccurrence.count_row`; ``voxels``
+    of length 0: every kernel afresh). ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global
+    level index (0 at index 0). Returns the number of kernels slid."""
     n_rows, k = levels.shape
-    g1 = grey.shape[0]
-    l1max, n_angles = min(k, g1 - 1) + 1, steps.shape[0]
-    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
-    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
-    table = np.zeros(l1max * l1max, np.int32)
-    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int64)
-    values, ints = np.zeros(l1max), np.zeros(l1max, np.int64)
+    g1, n_angles = grey.shape[0], geom.shape[0]
+    lut, glob, hist, present, tables, ei, ej, ec = co.sliding_scratch(levels, g1 - 1, n_angles)
+    values, ints = np.zeros(glob.shape[0]), np.zeros(glob.shape[0], np.int64)
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
-        l1max, 2 * k, int(index.max()), symmetric, out.shape[1]
+        glob.shape[0], 2 * k, int(index.max()), symmetric, out.shape[1]
     )
-    for b in range(n_rows):
-        n_local, m = co._renumber(levels[b], present, local, glob, cells)
-        l1 = n_local + 1
+    slid, b0 = 0, 0
+    while b0 < n_rows:
+        end, l1 = co.begin_run(levels, voxels, b0, ext, lut, glob)
+        if n_angles * l1 * l1 > tables.shape[0]:
+            tables = np.zeros(n_angles * l1 * l1, np.int32)
         for lv in range(1, l1):
             values[lv], ints[lv] = grey[glob[lv]], index[glob[lv]]
-        n_valid = 0
-        for a in range(n_angles):
-            n = co._table_entries(local, cells, m, steps[a], table, l1, symmetric, ei, ej, ec)
-            if n:
-                co.block_sums(
-                    ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
-                )
-                _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
-                n_valid += 1
-        _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+        for b in range(b0, end):
+            step = 0 if b == b0 else co._step(voxels, b, ext[2])
+            slid += step != 0
+            n_present = co.count_row(levels, b, step, ext, geom, lut, tables, l1, hist, present)
+            n_valid = 0
+            for a in range(n_angles):
+                n = co.list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
+                if n:
+                    co.block_sums(
+                        ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
+                    )
+                    _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
+                    n_valid += 1
+            _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+        co.end_run(tables, n_angles, l1, hist, lut, glob)
+        b0 = end
+    return slid
 
 
 @jit
@@ -582,7 +591,7 @@ def _entries(
     ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
     if backend.compiled:
         codes, counts = co.compiled_pair_counts(
-            batch.levels, batch.offsets, angles, batch.n_levels, symmetric
+            batch.levels, batch.offsets, angles, batch.n_levels, symmetric, _slide_voxels(batch, backend)
         )
     else:
         codes, counts = co.sparse_pair_counts(batch, angles, symmetric)
@@ -597,6 +606,12 @@ def _entries(
     keys, where = torch.unique(merged, sorted=True, return_inverse=True)
     values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)
     return keys, values.index_add_(0, where, counts * weights[block % len(angles)]), 1
+
+
+def _slide_voxels(batch: KernelBatch, backend: Backend) -> torch.Tensor | None:
+    """The target voxels the compiled counting slides along, or ``None`` (every kernel counted afresh) when the
+    batch has none or the backend does not slide (:attr:`~pdacrad.radiomics.backend.Backend.sliding`)."""
+    return batch.voxels if backend.sliding else None
 
 
 def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -625,9 +640,9 @@ def compute(
         values, ints = _grey_tables(batch)
         result = np.zeros((batch.n_voxels, len(COLUMNS)))
         if counting_route(backend, names, settings) == "fused":
-            steps = co.common.grid_neighbour_table(batch.offsets, angles)
-            rows = batch.levels.contiguous().numpy()
-            fused_features(rows, steps, symmetric, values, ints, want, plain, needs, result)
+            ext, geom = co.slide_geometry(batch.offsets, angles)
+            rows, voxels = batch.levels.contiguous().numpy(), co.voxel_array(_slide_voxels(batch, backend))
+            fused_features(rows, voxels, ext, geom, symmetric, values, ints, want, plain, needs, result)
         else:
             entries = _entries(batch, backend, angles, symmetric, settings)
             codes, counts = (x.cpu().numpy() for x in entries[:2])
