@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -220,18 +221,38 @@ LEVEL_CAP = 256
 ``A × (L + 1)²`` tables (a single kernel may hold more; its tables are sized to it)."""
 
 
-def slide_geometry(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel grid extent ``(ez, ey, ex)`` of the ``(K, 3)`` ``offsets`` (a full grid in C order, so cell
-    ``(z, y, x)`` of a kernel row is ``(z·ey + y)·ex + x``) and, per angle ``a``, the box of the cells ``p`` whose
-    pair ``(p, p + a)`` lies inside the kernel: ``(A, 7)`` int64 rows ``z0, z1, y0, y1, x0, x1, delta`` (inclusive
-    bounds per axis, ``delta`` the flat offset of ``a``; ``x0 > x1`` when the angle has no pair in the kernel)."""
-    ext = np.array(common.grid_extent(offsets), dtype=np.int64)
+def kernel_layout(
+    batch: KernelBatch, angles: torch.Tensor, slide: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the compiled counting reads each kernel: ``(src, corners, voxels, dims, geom)``.
+
+    Cell ``(z, y, x)`` of the kernel grid (extent ``ez, ey, ex``) of target ``b`` is
+    ``src[corners[b] + z·sz + y·sy + x]``: in the engine's padded level volume (:attr:`KernelBatch.volume`, when the
+    batch carries it and ``slide``; nothing gathered) or in the gathered rows ``batch.levels``. ``dims`` int64
+    ``(ez, ey, ex, sz, sy)``; ``geom`` ``(A, 7)`` int64, per angle ``a`` the box of the cells ``p`` whose pair
+    ``(p, p + a)`` lies inside the kernel, ``z0, z1, y0, y1, x0, x1`` (inclusive; ``x0 > x1``: no pair fits) and the
+    flat offset of ``a``; ``voxels`` ``(B, 3)`` z, y, x, or ``(0, 3)`` (every kernel counted afresh) unless
+    ``slide``."""
+    ext = common.grid_extent(batch.offsets)
+    n = batch.n_voxels
+    vox = batch.voxels if slide else None
+    if vox is not None and batch.volume is not None:
+        vol = batch.volume.detach().cpu()
+        src, (_, ny, nx) = vol.reshape(-1).numpy(), vol.shape
+        corner = (vox.cpu() + batch.radius + batch.offsets.cpu().amin(dim=0)).to(torch.int64)
+        corners = ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
+        sz, sy = ny * nx, nx
+    else:
+        src = batch.levels.contiguous().reshape(-1).numpy()
+        corners = np.arange(n, dtype=np.int64) * batch.levels.shape[1]
+        sz, sy = ext[1] * ext[2], ext[2]
     geom = np.zeros((len(angles), 7), dtype=np.int64)
-    for n, a in enumerate(angles.tolist()):
+    for row, a in enumerate(angles.tolist()):
         for d in range(3):
-            geom[n, 2 * d], geom[n, 2 * d + 1] = max(0, -a[d]), ext[d] - 1 - max(0, a[d])
-        geom[n, 6] = (a[0] * ext[1] + a[1]) * ext[2] + a[2]
-    return ext, geom
+            geom[row, 2 * d], geom[row, 2 * d + 1] = max(0, -a[d]), ext[d] - 1 - max(0, a[d])
+        geom[row, 6] = a[0] * sz + a[1] * sy + a[2]
+    voxels = np.zeros((0, 3), np.int64) if vox is None else vox.cpu().to(torch.int64).contiguous().numpy()
+    return src, corners, voxels, np.array([*ext, sz, sy], dtype=np.int64), geom
 
 
 @jit_inline
@@ -246,34 +267,45 @@ def _step(voxels: np.ndarray, b: int, ex: int) -> int:  # pragma: no cover - com
 
 
 @jit_inline
-def _mark(row: np.ndarray, ext: np.ndarray, x0: int, lut: np.ndarray, glob: np.ndarray, n: int) -> int:
-    """Add the levels of ``row``'s cells with x-index ``≥ x0`` not yet marked in ``lut`` to ``glob[n + 1:]``."""
-    for zy in range(ext[0] * ext[1]):
-        for c in range(zy * ext[2] + x0, (zy + 1) * ext[2]):
-            g = row[c]
-            if g != 0 and lut[g] == 0:
-                lut[g] = 1
-                n += 1
-                glob[n] = g
+def _mark(
+    src: np.ndarray, at: int, dims: np.ndarray, x0: int, lut: np.ndarray, glob: np.ndarray, n: int
+) -> int:  # pragma: no cover - compiled
+    """Add the levels of the kernel at ``at``'s cells with x-index ``≥ x0`` not yet marked in ``lut`` to
+    ``glob[n + 1:]``; returns the new ``n``."""
+    ex, sz, sy = dims[2], dims[3], dims[4]
+    for z in range(dims[0]):
+        for y in range(dims[1]):
+            line = at + z * sz + y * sy
+            for c in range(line + x0, line + ex):
+                g = src[c]
+                if g != 0 and lut[g] == 0:
+                    lut[g] = 1
+                    n += 1
+                    glob[n] = g
     return n
 
 
 @jit_inline
 def begin_run(
-    levels: np.ndarray, voxels: np.ndarray, b0: int, ext: np.ndarray, lut: np.ndarray, glob: np.ndarray
+    src: np.ndarray,
+    corners: np.ndarray,
+    voxels: np.ndarray,
+    b0: int,
+    dims: np.ndarray,
+    lut: np.ndarray,
+    glob: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Start a run at kernel row ``b0`` of ``levels`` ``(B, K)``: the rows ``b0..end-1`` whose target voxels
-    follow each other on one scan line (:func:`_step`) until the run holds :data:`LEVEL_CAP` levels; renumber the
-    levels present in their union to ``1..L`` ascending (``lut`` ``(G + 1,)`` global → run-local, zero on entry;
-    ``glob`` run-local → global). The union is row ``b0`` and the entering x-slices of each later row. Returns
-    ``(end, L + 1)``."""
-    n = _mark(levels[b0], ext, 0, lut, glob, 0)
+    """Start a run at kernel ``b0``: the kernels ``b0..end-1`` whose target voxels follow each other on one scan
+    line (:func:`_step`) until the run holds :data:`LEVEL_CAP` levels; renumber the levels present in their union
+    to ``1..L`` ascending (``lut`` ``(G + 1,)`` global → run-local, zero on entry; ``glob`` run-local → global).
+    The union is kernel ``b0`` and the entering x-slices of each later one. Returns ``(end, L + 1)``."""
+    n = _mark(src, corners[b0], dims, 0, lut, glob, 0)
     end = b0 + 1
-    while end < levels.shape[0] and n < LEVEL_CAP:
-        s = _step(voxels, end, ext[2])
+    while end < corners.shape[0] and n < LEVEL_CAP:
+        s = _step(voxels, end, dims[2])
         if s == 0:
             break
-        n = _mark(levels[end], ext, ext[2] - s, lut, glob, n)
+        n = _mark(src, corners[end], dims, dims[2] - s, lut, glob, n)
         end += 1
     glob[1 : n + 1].sort()  # ascending run-local levels: entries keep a kernel's own (i, j) order
     for lv in range(1, n + 1):
@@ -283,64 +315,59 @@ def begin_run(
 
 @jit_inline
 def _count_box(
-    row: np.ndarray,
+    src: np.ndarray,
+    at: int,
     g: np.ndarray,
     x0: int,
     x1: int,
     sign: int,
-    ext: np.ndarray,
+    sz: int,
+    sy: int,
     lut: np.ndarray,
     table: np.ndarray,
     base: int,
     l1: int,
 ) -> None:  # pragma: no cover - compiled
-    """Add ``sign`` to the run-local ``table[base + i·l1 + j]`` for every pair ``(p, p + a)`` of ``row`` with
-    ``p`` in angle geometry ``g``'s box cut to x-indices ``x0..x1``. A cell outside the kernel has level 0 and
-    lands in row or column 0, which nothing reads (no branch in the hot loop)."""
-    delta = g[6]
-    for z in range(g[0], g[1] + 1):
-        for y in range(g[2], g[3] + 1):
-            at = (z * ext[1] + y) * ext[2]
-            for c in range(at + x0, at + x1 + 1):
-                table[base + lut[row[c]] * l1 + lut[row[c + delta]]] += sign
+    """Add ``sign`` to the run-local ``table[base + i·l1 + j]`` for every pair ``(p, p + a)`` of the kernel at
+    ``at`` with ``p`` in angle geometry ``g``'s box cut to x-indices ``x0..x1``. A cell outside the kernel has level
+    0 and lands in row or column 0, which nothing reads (no branch in the hot loop)."""
+    delta, z0, z1, y0, y1 = g[6], g[0], g[1] + 1, g[2], g[3] + 1
+    for z in range(z0, z1):
+        for y in range(y0, y1):
+            line = at + z * sz + y * sy
+            if x0 == x1:  # one slice (a one-voxel slide): no inner loop (LLVM's vectorised one costs 3× here)
+                c = line + x0
+                table[base + lut[src[c]] * l1 + lut[src[c + delta]]] += sign
+                continue
+            for c in range(line + x0, line + x1 + 1):
+                table[base + lut[src[c]] * l1 + lut[src[c + delta]]] += sign
 
 
 @jit_inline
 def count_row(
-    levels: np.ndarray,
+    src: np.ndarray,
+    corners: np.ndarray,
     b: int,
     s: int,
-    ext: np.ndarray,
+    dims: np.ndarray,
     geom: np.ndarray,
     lut: np.ndarray,
     tables: np.ndarray,
     l1: int,
     hist: np.ndarray,
     present: np.ndarray,
+    cells: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Bring the run's per-angle count tables (``tables[a·l1² + i·l1 + j]``, run-local levels) and level histogram
-    ``hist`` to kernel row ``b``: counted afresh when ``s == 0`` (first row of a run, tables zero), else slid by
-    ``s`` voxels along x from row ``b - 1``: per angle, the pairs starting in the x-slices that left the angle's box
-    are removed (read from row ``b - 1``), those starting in the slices that entered added (read from row ``b``);
-    the pairs in between are the same cells of the image, hence the same counts. Lists the levels present in the
-    kernel, ascending, in ``present``; returns how many."""
-    row, ex = levels[b], ext[2]
+    ``hist`` to kernel ``b``: counted afresh when ``s == 0`` (first kernel of a run, tables zero), else slid by
+    ``s`` voxels along x from kernel ``b - 1``: per angle, the pairs starting in the x-slices that left the angle's
+    box are removed (read from kernel ``b - 1``), those starting in the slices that entered added (read from
+    kernel ``b``); the pairs in between are the same cells of the image, hence the same counts. Lists the levels
+    present in the kernel, ascending, in ``present``; returns how many. ``cells`` ``(K, 5)`` int64 scratch."""
     if s == 0:
-        for c in range(row.shape[0]):
-            hist[lut[row[c]]] += 1
+        _fresh(src, corners[b], dims, geom, lut, tables, l1, hist, cells)
     else:
-        prev = levels[b - 1]
-        for zy in range(ext[0] * ext[1]):
-            for x in range(s):
-                hist[lut[prev[zy * ex + x]]] -= 1
-                hist[lut[row[zy * ex + ex - s + x]]] += 1
-    for a in range(geom.shape[0]):
-        g, base = geom[a], a * l1 * l1
-        if s == 0:
-            _count_box(row, g, g[4], g[5], 1, ext, lut, tables, base, l1)
-        elif g[4] <= g[5]:
-            _count_box(levels[b - 1], g, g[4], min(g[4] + s, g[5] + 1) - 1, -1, ext, lut, tables, base, l1)
-            _count_box(row, g, max(g[5] + 1 - s, g[4]), g[5], 1, ext, lut, tables, base, l1)
+        _slide(src, corners[b - 1], corners[b], s, dims, geom, lut, tables, l1, hist)
     n = 0
     for lv in range(1, l1):
         if hist[lv] > 0:
@@ -349,11 +376,74 @@ def count_row(
     return n
 
 
+@jit
+def _fresh(
+    src: np.ndarray,
+    at: int,
+    dims: np.ndarray,
+    geom: np.ndarray,
+    lut: np.ndarray,
+    tables: np.ndarray,
+    l1: int,
+    hist: np.ndarray,
+    cells: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`count_row` afresh: every cell of the kernel at ``at`` into ``hist``; the cells inside the kernel
+    listed once in ``cells`` ``(K, 5)`` (offset, run-local level, z, y, x), then each angle's pairs counted from
+    that list only (on a thin organ most cells of a large kernel lie outside the mask, as in PyRadiomics' C loop)."""
+    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
+    m = 0
+    for z in range(ez):
+        for y in range(ey):
+            line = z * sz + y * sy
+            for x in range(ex):
+                lv = lut[src[at + line + x]]
+                hist[lv] += 1
+                if lv != 0:
+                    cells[m, 0], cells[m, 1], cells[m, 2], cells[m, 3], cells[m, 4] = line + x, lv, z, y, x
+                    m += 1
+    for a in range(geom.shape[0]):
+        g, base = geom[a], a * l1 * l1
+        for n in range(m):
+            z, y, x = cells[n, 2], cells[n, 3], cells[n, 4]
+            if g[0] <= z <= g[1] and g[2] <= y <= g[3] and g[4] <= x <= g[5]:
+                tables[base + cells[n, 1] * l1 + lut[src[at + cells[n, 0] + g[6]]]] += 1
+
+
+@jit
+def _slide(
+    src: np.ndarray,
+    prev: int,
+    at: int,
+    s: int,
+    dims: np.ndarray,
+    geom: np.ndarray,
+    lut: np.ndarray,
+    tables: np.ndarray,
+    l1: int,
+    hist: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`count_row` by sliding ``s`` voxels from the kernel at ``prev`` to the one at ``at``."""
+    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
+    for z in range(ez):
+        for y in range(ey):
+            line = z * sz + y * sy
+            for x in range(s):
+                hist[lut[src[prev + line + x]]] -= 1
+                hist[lut[src[at + line + ex - s + x]]] += 1
+    for a in range(geom.shape[0]):
+        g, base = geom[a], a * l1 * l1
+        x0, x1 = g[4], g[5]
+        if x0 <= x1:
+            _count_box(src, prev, g, x0, min(x0 + s, x1 + 1) - 1, -1, sz, sy, lut, tables, base, l1)
+            _count_box(src, at, g, max(x1 + 1 - s, x0), x1, 1, sz, sy, lut, tables, base, l1)
+
+
 @jit_inline
 def end_run(
     tables: np.ndarray, n_angles: int, l1: int, hist: np.ndarray, lut: np.ndarray, glob: np.ndarray
-) -> None:
-    """Zero the run's tables, histogram and level map for the next run."""  # pragma: no cover - compiled
+) -> None:  # pragma: no cover - compiled
+    """Zero the run's tables, histogram and level map for the next run."""
     tables[: n_angles * l1 * l1] = 0
     hist[:l1] = 0
     for lv in range(1, l1):
@@ -390,47 +480,50 @@ def list_entries(
 
 
 @jit
-def sliding_scratch(levels: np.ndarray, n_levels: int, n_angles: int) -> tuple:  # type: ignore[type-arg]
-    """Zeroed scratch of the sliding counting for ``levels`` ``(B, K)``: ``lut, glob, hist, present, tables`` and
-    ``ei, ej, ec`` for one angle's entries."""  # pragma: no cover - compiled
-    k = levels.shape[1]
-    l1 = min(k, n_levels) + 1
-    size = min(n_levels, LEVEL_CAP + k) + 2
+def sliding_scratch(n_cells: int, n_levels: int, n_angles: int) -> tuple:  # type: ignore[type-arg]
+    """Zeroed scratch of the sliding counting for kernels of ``n_cells`` cells: ``lut, glob, hist, present,
+    tables, cells`` and ``ei, ej, ec`` for one angle's entries."""  # pragma: no cover - compiled
+    l1 = min(n_cells, n_levels) + 1
+    size = min(n_levels, LEVEL_CAP + n_cells) + 2
     return (
         np.zeros(n_levels + 1, np.int32),
         np.zeros(size, np.int64),
         np.zeros(size, np.int32),
         np.zeros(size, np.int32),
         np.zeros(n_angles * l1 * l1, np.int32),
-        np.zeros(2 * k, np.int32),
-        np.zeros(2 * k, np.int32),
-        np.zeros(2 * k, np.int64),
+        np.zeros((n_cells, 5), np.int64),
+        np.zeros(2 * n_cells, np.int32),
+        np.zeros(2 * n_cells, np.int32),
+        np.zeros(2 * n_cells, np.int64),
     )
 
 
 @jit
 def _pair_entries(
-    levels: np.ndarray,
+    src: np.ndarray,
+    corners: np.ndarray,
     voxels: np.ndarray,
-    ext: np.ndarray,
+    dims: np.ndarray,
     geom: np.ndarray,
     symmetric: bool,
     n_levels: int,
     codes: np.ndarray,
     counts: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Every row's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`). Returns
-    ``(entries, rows slid)``."""
-    lut, glob, hist, present, tables, ei, ej, ec = sliding_scratch(levels, n_levels, geom.shape[0])
+    """Every kernel's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`).
+    Returns ``(entries, kernels slid)``."""
     n_angles, g1, e, slid, b0 = geom.shape[0], n_levels + 1, 0, 0, 0
-    while b0 < levels.shape[0]:
-        end, l1 = begin_run(levels, voxels, b0, ext, lut, glob)
+    lut, glob, hist, present, tables, cells, ei, ej, ec = sliding_scratch(
+        dims[0] * dims[1] * dims[2], n_levels, n_angles
+    )
+    while b0 < corners.shape[0]:
+        end, l1 = begin_run(src, corners, voxels, b0, dims, lut, glob)
         if n_angles * l1 * l1 > tables.shape[0]:
             tables = np.zeros(n_angles * l1 * l1, np.int32)
         for b in range(b0, end):
-            s = 0 if b == b0 else _step(voxels, b, ext[2])
+            s = 0 if b == b0 else _step(voxels, b, dims[2])
             slid += s != 0
-            n_present = count_row(levels, b, s, ext, geom, lut, tables, l1, hist, present)
+            n_present = count_row(src, corners, b, s, dims, geom, lut, tables, l1, hist, present, cells)
             for a in range(n_angles):
                 n = list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
                 block = (b * n_angles + a) * g1
@@ -444,30 +537,16 @@ def _pair_entries(
 
 
 def compiled_pair_counts(
-    levels: torch.Tensor,
-    offsets: torch.Tensor,
-    angles: torch.Tensor,
-    n_levels: int,
-    symmetric: bool,
-    voxels: torch.Tensor | None = None,
+    batch: KernelBatch, angles: torch.Tensor, symmetric: bool, slide: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`sparse_pair_counts` by the compiled CPU backend, for CPU ``levels`` ``(B, K)``: the same integers,
-    bit for bit (``tests/radiomics/test_glcm_counting.py``). With the target ``voxels`` ``(B, 3)`` (z, y, x) the
-    kernels of voxels that follow each other along x are slid (:func:`count_row`) instead of counted afresh."""
-    rows = levels.contiguous().numpy()
-    ext, geom = slide_geometry(offsets, angles)
-    bound = int((levels != 0).sum()) * len(geom) * (2 if symmetric else 1)
+    """:func:`sparse_pair_counts` by the compiled CPU backend, for a CPU ``batch`` with its kernels gathered: the
+    same integers, bit for bit (``tests/radiomics/test_glcm_counting.py``). With ``slide`` the kernels of target
+    voxels that follow each other along x are slid (:func:`count_row`) instead of counted afresh."""
+    src, corners, voxels, dims, geom = kernel_layout(replace(batch, volume=None), angles, slide)
+    bound = int((batch.levels != 0).sum()) * len(geom) * (2 if symmetric else 1)
     codes, counts = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
-    n, _ = _pair_entries(rows, voxel_array(voxels), ext, geom, symmetric, n_levels, codes, counts)
+    n, _ = _pair_entries(src, corners, voxels, dims, geom, symmetric, batch.n_levels, codes, counts)
     return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
-
-
-def voxel_array(voxels: torch.Tensor | None) -> np.ndarray:
-    """``(B, 3)`` int64 target voxels for the compiled drivers; ``(0, 3)`` (every kernel counted afresh) when
-    ``None``."""
-    if voxels is None:
-        return np.zeros((0, 3), dtype=np.int64)
-    return voxels.detach().cpu().to(torch.int64).contiguous().numpy()
 
 
 @jit_inline

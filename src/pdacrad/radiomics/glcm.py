@@ -71,7 +71,7 @@ from pdacrad.radiomics.cooccurrence import (
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
-__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "prepare"]
+__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "needs_kernels", "prepare"]
 
 FEATURES, register = feature_registry()
 NEEDS: dict[str, int] = {}
@@ -450,9 +450,10 @@ def _finish(
 
 @jit
 def fused_features(
-    levels: np.ndarray,
+    src: np.ndarray,
+    corners: np.ndarray,
     voxels: np.ndarray,
-    ext: np.ndarray,
+    dims: np.ndarray,
     geom: np.ndarray,
     symmetric: bool,
     grey: np.ndarray,
@@ -462,30 +463,28 @@ def fused_features(
     needs: int,
     out: np.ndarray,  # type: ignore[type-arg]
 ) -> int:  # pragma: no cover - compiled
-    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel row ``levels[b]``
-    averaged over the angles of ``geom`` (:func:`~pdacrad.radiomics.cooccurrence.slide_geometry`), each angle's
-    table evaluated as soon as it is counted: no entries are written out. Kernels of target ``voxels`` that follow
-    each other along x are slid, not counted afresh (:func:`~pdacrad.radiomics.cooccurrence.count_row`; ``voxels``
-    of length 0: every kernel afresh). ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global
-    level index (0 at index 0). Returns the number of kernels slid."""
-    n_rows, k = levels.shape
-    g1, n_angles = grey.shape[0], geom.shape[0]
-    lut, glob, hist, present, tables, ei, ej, ec = co.sliding_scratch(levels, g1 - 1, n_angles)
+    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel ``b`` averaged
+    over the angles of ``geom``, each angle's table evaluated as soon as it is counted: no entries are written out.
+    Kernels are read and slid as :func:`~pdacrad.radiomics.cooccurrence.kernel_layout` lays them out
+    (:func:`~pdacrad.radiomics.cooccurrence.count_row`). ``grey``/``index`` ``(G + 1,)`` float / integer grey-level
+    values by global level index (0 at index 0). Returns the number of kernels slid."""
+    g1, n_angles, k = grey.shape[0], geom.shape[0], dims[0] * dims[1] * dims[2]
+    lut, glob, hist, present, tables, cells, ei, ej, ec = co.sliding_scratch(k, g1 - 1, n_angles)
     values, ints = np.zeros(glob.shape[0]), np.zeros(glob.shape[0], np.int64)
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
         glob.shape[0], 2 * k, int(index.max()), symmetric, out.shape[1]
     )
     slid, b0 = 0, 0
-    while b0 < n_rows:
-        end, l1 = co.begin_run(levels, voxels, b0, ext, lut, glob)
+    while b0 < corners.shape[0]:
+        end, l1 = co.begin_run(src, corners, voxels, b0, dims, lut, glob)
         if n_angles * l1 * l1 > tables.shape[0]:
             tables = np.zeros(n_angles * l1 * l1, np.int32)
         for lv in range(1, l1):
             values[lv], ints[lv] = grey[glob[lv]], index[glob[lv]]
         for b in range(b0, end):
-            step = 0 if b == b0 else co._step(voxels, b, ext[2])
+            step = 0 if b == b0 else co._step(voxels, b, dims[2])
             slid += step != 0
-            n_present = co.count_row(levels, b, step, ext, geom, lut, tables, l1, hist, present)
+            n_present = co.count_row(src, corners, b, step, dims, geom, lut, tables, l1, hist, present, cells)
             n_valid = 0
             for a in range(n_angles):
                 n = co.list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
@@ -559,6 +558,13 @@ def counting_route(backend: Backend, features: Sequence[str], settings: Mapping[
     return "fused" if backend.compiled and settings.get("weightingNorm") is None else "entries"
 
 
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` reads the batch's gathered kernels: not on the fused route of a sliding compiled
+    backend without MCC, which reads the engine's padded level volume (:attr:`KernelBatch.volume`) itself."""
+    fused = counting_route(backend, features, settings) == "fused" and backend.sliding
+    return not fused or "MCC" in features
+
+
 def batch_cost(
     backend: Backend,
     n_cells: int,
@@ -590,9 +596,7 @@ def _entries(
     """The batch's non-zero entries by ``backend``'s counting: ``(codes, counts float64, A)`` (A = 1 with
     ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
     if backend.compiled:
-        codes, counts = co.compiled_pair_counts(
-            batch.levels, batch.offsets, angles, batch.n_levels, symmetric, _slide_voxels(batch, backend)
-        )
+        codes, counts = co.compiled_pair_counts(batch, angles, symmetric, backend.sliding)
     else:
         codes, counts = co.sparse_pair_counts(batch, angles, symmetric)
     counts = counts.to(torch.float64)
@@ -606,12 +610,6 @@ def _entries(
     keys, where = torch.unique(merged, sorted=True, return_inverse=True)
     values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)
     return keys, values.index_add_(0, where, counts * weights[block % len(angles)]), 1
-
-
-def _slide_voxels(batch: KernelBatch, backend: Backend) -> torch.Tensor | None:
-    """The target voxels the compiled counting slides along, or ``None`` (every kernel counted afresh) when the
-    batch has none or the backend does not slide (:attr:`~pdacrad.radiomics.backend.Backend.sliding`)."""
-    return batch.voxels if backend.sliding else None
 
 
 def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -640,9 +638,8 @@ def compute(
         values, ints = _grey_tables(batch)
         result = np.zeros((batch.n_voxels, len(COLUMNS)))
         if counting_route(backend, names, settings) == "fused":
-            ext, geom = co.slide_geometry(batch.offsets, angles)
-            rows, voxels = batch.levels.contiguous().numpy(), co.voxel_array(_slide_voxels(batch, backend))
-            fused_features(rows, voxels, ext, geom, symmetric, values, ints, want, plain, needs, result)
+            layout = co.kernel_layout(batch, angles, backend.sliding)
+            fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
         else:
             entries = _entries(batch, backend, angles, symmetric, settings)
             codes, counts = (x.cpu().numpy() for x in entries[:2])
