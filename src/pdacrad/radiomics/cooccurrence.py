@@ -223,16 +223,16 @@ LEVEL_CAP = 256
 
 def kernel_layout(
     batch: KernelBatch, angles: torch.Tensor, slide: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Where the compiled counting reads each kernel: ``(src, corners, voxels, dims, geom)``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the compiled counting reads each kernel: ``(src, corners, voxels, dims, geom, steps)``.
 
     Cell ``(z, y, x)`` of the kernel grid (extent ``ez, ey, ex``) of target ``b`` is
     ``src[corners[b] + z·sz + y·sy + x]``: in the engine's padded level volume (:attr:`KernelBatch.volume`, when the
     batch carries it and ``slide``; nothing gathered) or in the gathered rows ``batch.levels``. ``dims`` int64
     ``(ez, ey, ex, sz, sy)``; ``geom`` ``(A, 7)`` int64, per angle ``a`` the box of the cells ``p`` whose pair
     ``(p, p + a)`` lies inside the kernel, ``z0, z1, y0, y1, x0, x1`` (inclusive; ``x0 > x1``: no pair fits) and the
-    flat offset of ``a``; ``voxels`` ``(B, 3)`` z, y, x, or ``(0, 3)`` (every kernel counted afresh) unless
-    ``slide``."""
+    flat offset of ``a``; ``steps`` the grid's ``(A, K)`` neighbour table (fresh counts); ``voxels`` ``(B, 3)``
+    z, y, x, or ``(0, 3)`` (every kernel counted afresh) unless ``slide``."""
     ext = common.grid_extent(batch.offsets)
     n = batch.n_voxels
     vox = batch.voxels if slide else None
@@ -252,7 +252,8 @@ def kernel_layout(
             geom[row, 2 * d], geom[row, 2 * d + 1] = max(0, -a[d]), ext[d] - 1 - max(0, a[d])
         geom[row, 6] = a[0] * sz + a[1] * sy + a[2]
     voxels = np.zeros((0, 3), np.int64) if vox is None else vox.cpu().to(torch.int64).contiguous().numpy()
-    return src, corners, voxels, np.array([*ext, sz, sy], dtype=np.int64), geom
+    steps = common.grid_neighbour_table(batch.offsets, angles)
+    return src, corners, voxels, np.array([*ext, sz, sy], dtype=np.int64), geom, steps
 
 
 @jit_inline
@@ -351,11 +352,13 @@ def count_row(
     s: int,
     dims: np.ndarray,
     geom: np.ndarray,
+    steps: np.ndarray,
     lut: np.ndarray,
     tables: np.ndarray,
     l1: int,
     hist: np.ndarray,
     present: np.ndarray,
+    local: np.ndarray,
     cells: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Bring the run's per-angle count tables (``tables[a·l1² + i·l1 + j]``, run-local levels) and level histogram
@@ -363,9 +366,10 @@ def count_row(
     ``s`` voxels along x from kernel ``b - 1``: per angle, the pairs starting in the x-slices that left the angle's
     box are removed (read from kernel ``b - 1``), those starting in the slices that entered added (read from
     kernel ``b``); the pairs in between are the same cells of the image, hence the same counts. Lists the levels
-    present in the kernel, ascending, in ``present``; returns how many. ``cells`` ``(K, 5)`` int64 scratch."""
+    present in the kernel, ascending, in ``present``; returns how many. ``steps`` ``(A, K)`` the kernel grid's neighbour table
+    (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`); ``local``, ``cells`` scratch."""
     if s == 0:
-        _fresh(src, corners[b], dims, geom, lut, tables, l1, hist, cells)
+        _fresh(src, corners[b], dims, steps, lut, tables, l1, hist, local, cells)
     else:
         _slide(src, corners[b - 1], corners[b], s, dims, geom, lut, tables, l1, hist)
     n = 0
@@ -381,33 +385,36 @@ def _fresh(
     src: np.ndarray,
     at: int,
     dims: np.ndarray,
-    geom: np.ndarray,
+    steps: np.ndarray,
     lut: np.ndarray,
     tables: np.ndarray,
     l1: int,
     hist: np.ndarray,
+    local: np.ndarray,
     cells: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """:func:`count_row` afresh: every cell of the kernel at ``at`` into ``hist``; the cells inside the kernel
-    listed once in ``cells`` ``(K, 5)`` (offset, run-local level, z, y, x), then each angle's pairs counted from
-    that list only (on a thin organ most cells of a large kernel lie outside the mask, as in PyRadiomics' C loop)."""
+    """:func:`count_row` afresh: the kernel at ``at`` copied once to its run-local levels ``local`` ``(K + 1,)``
+    (grid order; ``local[K]`` stays 0) and into ``hist``, its cells inside the kernel listed in ``cells``; then
+    each angle's pairs ``(k, steps[a, k])`` counted from that list only (on a thin organ most cells of a large
+    kernel lie outside the mask, as in PyRadiomics' C loop; a neighbour outside the kernel is ``K``, level 0)."""
     ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
-    m = 0
+    m, k = 0, 0
     for z in range(ez):
         for y in range(ey):
-            line = z * sz + y * sy
+            line = at + z * sz + y * sy
             for x in range(ex):
-                lv = lut[src[at + line + x]]
+                lv = lut[src[line + x]]
+                local[k] = lv
                 hist[lv] += 1
                 if lv != 0:
-                    cells[m, 0], cells[m, 1], cells[m, 2], cells[m, 3], cells[m, 4] = line + x, lv, z, y, x
+                    cells[m] = k
                     m += 1
-    for a in range(geom.shape[0]):
-        g, base = geom[a], a * l1 * l1
+                k += 1
+    for a in range(steps.shape[0]):
+        step, base = steps[a], a * l1 * l1
         for n in range(m):
-            z, y, x = cells[n, 2], cells[n, 3], cells[n, 4]
-            if g[0] <= z <= g[1] and g[2] <= y <= g[3] and g[4] <= x <= g[5]:
-                tables[base + cells[n, 1] * l1 + lut[src[at + cells[n, 0] + g[6]]]] += 1
+            c = cells[n]
+            tables[base + local[c] * l1 + local[step[c]]] += 1
 
 
 @jit
@@ -482,7 +489,7 @@ def list_entries(
 @jit
 def sliding_scratch(n_cells: int, n_levels: int, n_angles: int) -> tuple:  # type: ignore[type-arg]
     """Zeroed scratch of the sliding counting for kernels of ``n_cells`` cells: ``lut, glob, hist, present,
-    tables, cells`` and ``ei, ej, ec`` for one angle's entries."""  # pragma: no cover - compiled
+    tables, local, cells`` and ``ei, ej, ec`` for one angle's entries."""  # pragma: no cover - compiled
     l1 = min(n_cells, n_levels) + 1
     size = min(n_levels, LEVEL_CAP + n_cells) + 2
     return (
@@ -491,7 +498,8 @@ def sliding_scratch(n_cells: int, n_levels: int, n_angles: int) -> tuple:  # typ
         np.zeros(size, np.int32),
         np.zeros(size, np.int32),
         np.zeros(n_angles * l1 * l1, np.int32),
-        np.zeros((n_cells, 5), np.int64),
+        np.zeros(n_cells + 1, np.int32),
+        np.zeros(n_cells, np.int32),
         np.zeros(2 * n_cells, np.int32),
         np.zeros(2 * n_cells, np.int32),
         np.zeros(2 * n_cells, np.int64),
@@ -505,6 +513,7 @@ def _pair_entries(
     voxels: np.ndarray,
     dims: np.ndarray,
     geom: np.ndarray,
+    steps: np.ndarray,
     symmetric: bool,
     n_levels: int,
     codes: np.ndarray,
@@ -513,7 +522,7 @@ def _pair_entries(
     """Every kernel's per-angle non-zero entries to ``codes``/``counts`` (see :func:`compiled_pair_counts`).
     Returns ``(entries, kernels slid)``."""
     n_angles, g1, e, slid, b0 = geom.shape[0], n_levels + 1, 0, 0, 0
-    lut, glob, hist, present, tables, cells, ei, ej, ec = sliding_scratch(
+    lut, glob, hist, present, tables, local, cells, ei, ej, ec = sliding_scratch(
         dims[0] * dims[1] * dims[2], n_levels, n_angles
     )
     while b0 < corners.shape[0]:
@@ -523,7 +532,9 @@ def _pair_entries(
         for b in range(b0, end):
             s = 0 if b == b0 else _step(voxels, b, dims[2])
             slid += s != 0
-            n_present = count_row(src, corners, b, s, dims, geom, lut, tables, l1, hist, present, cells)
+            n_present = count_row(
+                src, corners, b, s, dims, geom, steps, lut, tables, l1, hist, present, local, cells
+            )
             for a in range(n_angles):
                 n = list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
                 block = (b * n_angles + a) * g1
@@ -542,10 +553,10 @@ def compiled_pair_counts(
     """:func:`sparse_pair_counts` by the compiled CPU backend, for a CPU ``batch`` with its kernels gathered: the
     same integers, bit for bit (``tests/radiomics/test_glcm_counting.py``). With ``slide`` the kernels of target
     voxels that follow each other along x are slid (:func:`count_row`) instead of counted afresh."""
-    src, corners, voxels, dims, geom = kernel_layout(replace(batch, volume=None), angles, slide)
-    bound = int((batch.levels != 0).sum()) * len(geom) * (2 if symmetric else 1)
+    layout = kernel_layout(replace(batch, volume=None), angles, slide)
+    bound = int((batch.levels != 0).sum()) * len(angles) * (2 if symmetric else 1)
     codes, counts = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
-    n, _ = _pair_entries(src, corners, voxels, dims, geom, symmetric, batch.n_levels, codes, counts)
+    n, _ = _pair_entries(*layout, symmetric, batch.n_levels, codes, counts)
     return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
 
 

@@ -455,6 +455,7 @@ def fused_features(
     voxels: np.ndarray,
     dims: np.ndarray,
     geom: np.ndarray,
+    steps: np.ndarray,
     symmetric: bool,
     grey: np.ndarray,
     index: np.ndarray,
@@ -469,7 +470,7 @@ def fused_features(
     (:func:`~pdacrad.radiomics.cooccurrence.count_row`). ``grey``/``index`` ``(G + 1,)`` float / integer grey-level
     values by global level index (0 at index 0). Returns the number of kernels slid."""
     g1, n_angles, k = grey.shape[0], geom.shape[0], dims[0] * dims[1] * dims[2]
-    lut, glob, hist, present, tables, cells, ei, ej, ec = co.sliding_scratch(k, g1 - 1, n_angles)
+    lut, glob, hist, present, tables, local, cells, ei, ej, ec = co.sliding_scratch(k, g1 - 1, n_angles)
     values, ints = np.zeros(glob.shape[0]), np.zeros(glob.shape[0], np.int64)
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
         glob.shape[0], 2 * k, int(index.max()), symmetric, out.shape[1]
@@ -484,7 +485,9 @@ def fused_features(
         for b in range(b0, end):
             step = 0 if b == b0 else co._step(voxels, b, dims[2])
             slid += step != 0
-            n_present = co.count_row(src, corners, b, step, dims, geom, lut, tables, l1, hist, present, cells)
+            n_present = co.count_row(
+                src, corners, b, step, dims, geom, steps, lut, tables, l1, hist, present, local, cells
+            )
             n_valid = 0
             for a in range(n_angles):
                 n = co.list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
