@@ -8,9 +8,14 @@ PyRadiomics' order. Axis order (z, y, x).
 
 - torch backend (CUDA; CPU tensors in tests): :func:`sparse_pair_counts`, the non-zero entries of every voxel's
   and angle's matrix from one ``bincount`` over each kernel's own levels;
-- compiled backend (CPU): :func:`_renumber` and :func:`_table_entries` count one kernel's angle in a small table
-  in cache (used by :func:`compiled_pair_counts`, and by the fused driver of :mod:`~pdacrad.radiomics.glcm`);
-  the same integers, bit for bit;
+- compiled backend (CPU): per-angle count tables over a run's own levels, in cache, *slid* from one target voxel's
+  kernel to the next along a scan line (:func:`begin_run`, :func:`count_row`, :func:`list_entries`; used by
+  :func:`compiled_pair_counts` and by the fused driver of :mod:`~pdacrad.radiomics.glcm`); the same integers, bit
+  for bit. Sliding by one voxel along x, the box of the cells ``p`` whose pair ``(p, p + a)`` lies in the kernel
+  loses one x-slice and gains one: ``2 (2r+1)²`` pair updates per angle instead of ``(2r+1)³``. A kernel's table
+  keeps zero rows for levels it lacks (PyRadiomics removes absent levels per ROI, not per kernel), and entries are
+  listed in ascending level order, so the formulas see exactly the per-kernel tables' entries;
+- :func:`entries`: the non-zero entries by either backend (angles merged for ``weightingNorm``);
 - :func:`block_sums`: p(i,j), marginals, means, entropies and ``p_{x±y}`` of one block, from its entries.
 """
 
@@ -27,6 +32,7 @@ import torch
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
+from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.kernel import KernelBatch, voxel_spacing
 
 
@@ -558,6 +564,28 @@ def compiled_pair_counts(
     codes, counts = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
     n, _ = _pair_entries(*layout, symmetric, batch.n_levels, codes, counts)
     return torch.from_numpy(codes[:n]), torch.from_numpy(counts[:n])
+
+
+def entries(
+    batch: KernelBatch, backend: Backend, angles: torch.Tensor, symmetric: bool, settings: Mapping[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The batch's non-zero entries by ``backend``'s counting: ``(codes, counts float64, A)`` (A = 1 with
+    ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
+    if backend.compiled:
+        codes, counts = compiled_pair_counts(batch, angles, symmetric, backend.sliding)
+    else:
+        codes, counts = sparse_pair_counts(batch, angles, symmetric)
+    counts = counts.to(torch.float64)
+    norm = settings.get("weightingNorm")
+    if norm is None:
+        return codes, counts, len(angles)
+    gg = (batch.n_levels + 1) ** 2
+    block = codes // gg
+    weights = angle_weights(angles, norm, settings).to(counts.device)
+    merged = (block // len(angles)) * gg + codes % gg
+    keys, where = torch.unique(merged, sorted=True, return_inverse=True)
+    values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)
+    return keys, values.index_add_(0, where, counts * weights[block % len(angles)]), 1
 
 
 @jit_inline

@@ -15,8 +15,9 @@ formulas share (:func:`~pdacrad.radiomics.cooccurrence.block_sums`: marginals, �
 cost follows the kernel's pairs, not ``G²``. Two drivers run these same functions, calling them directly (an
 unrolled loop over :data:`FORMULAS`, the registry's compiled formulas; no feature order is written anywhere):
 
-- :func:`fused_features` (compiled backend, CPU): counts each kernel's angle in a small table of its own levels
-  and evaluates the formulas at once, nothing written out;
+- :func:`fused_features` (compiled backend, CPU): counts each kernel's angles in small tables of its run's own
+  levels, slid from the previous target voxel's kernel along a scan line (counting ∝ r², not r³; see
+  :mod:`~pdacrad.radiomics.cooccurrence`), and evaluates the formulas at once, nothing written out;
 - :func:`entries_features` (torch backend: CUDA, or CPU tensors when asked; and ``weightingNorm`` on every
   backend, angles merged into one float matrix): the backend's counted entries (``O(pairs)``, moved to the host)
   are evaluated by the same formulas.
@@ -593,28 +594,6 @@ def batch_cost(
     return BatchCost(per_voxel, cap)
 
 
-def _entries(
-    batch: KernelBatch, backend: Backend, angles: torch.Tensor, symmetric: bool, settings: Mapping[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The batch's non-zero entries by ``backend``'s counting: ``(codes, counts float64, A)`` (A = 1 with
-    ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
-    if backend.compiled:
-        codes, counts = co.compiled_pair_counts(batch, angles, symmetric, backend.sliding)
-    else:
-        codes, counts = co.sparse_pair_counts(batch, angles, symmetric)
-    counts = counts.to(torch.float64)
-    norm = settings.get("weightingNorm")
-    if norm is None:
-        return codes, counts, len(angles)
-    gg = (batch.n_levels + 1) ** 2
-    block = codes // gg
-    weights = co.angle_weights(angles, norm, settings).to(counts.device)
-    merged = (block // len(angles)) * gg + codes % gg
-    keys, where = torch.unique(merged, sorted=True, return_inverse=True)
-    values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)
-    return keys, values.index_add_(0, where, counts * weights[block % len(angles)]), 1
-
-
 def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
     """``(G + 1,)`` float64 and int64 grey-level values by level index (0 at index 0)."""
     grey = batch.grey_levels.detach().cpu().to(torch.float64)
@@ -644,13 +623,13 @@ def compute(
             layout = co.kernel_layout(batch, angles, backend.sliding)
             fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
         else:
-            entries = _entries(batch, backend, angles, symmetric, settings)
+            entries = co.entries(batch, backend, angles, symmetric, settings)
             codes, counts = (x.cpu().numpy() for x in entries[:2])
             entries_features(codes, counts, entries[2], symmetric, values, ints, want, plain, needs, result)
         table = torch.from_numpy(result).to(batch.device, batch.dtype)
         out = {name: table[:, COLUMNS[name]].contiguous() for name in names}
     if "MCC" in features:
-        codes_t, counts_t, n_angles = entries or _entries(batch, backend, angles, symmetric, settings)
+        codes_t, counts_t, n_angles = entries or co.entries(batch, backend, angles, symmetric, settings)
         g1 = batch.n_levels + 1
         dense = torch.zeros(batch.n_voxels * n_angles * g1 * g1, dtype=torch.float64, device=codes_t.device)
         dense.index_put_((codes_t,), counts_t)
