@@ -183,7 +183,7 @@ def _family_maps(
         batch = KernelBatch(
             levels=gather_kernels(levels_padded, vox, offsets, padded_by=radius)
             if gathers
-            else torch.zeros((len(vox), 0), dtype=torch.int64),
+            else torch.zeros((len(vox), 0), dtype=torch.int64, device=device),
             grey_levels=grey,
             offsets=offsets,
             radius=radius,
