@@ -137,9 +137,13 @@ def family_table(
             print(f"{family:12s} {'(not implemented)':>18s}")
             continue
         names = [f for f in features if f in module.FEATURES] if features else list(module.FEATURES)
-        theirs = pyradiomics_seconds_per_voxel(cropped.image, cropped.mask, family, names, cropped.settings, n)
+        theirs = pyradiomics_seconds_per_voxel(
+            cropped.image, cropped.mask, family, names, cropped.settings, n
+        )
         ours = ours_seconds_per_voxel(cropped, family, names)
-        print(f"{family:12s} {1 / theirs:22.0f} {1 / ours:18.0f} {theirs / ours:7.1f}  ({len(names)} features)")
+        print(
+            f"{family:12s} {1 / theirs:22.0f} {1 / ours:18.0f} {theirs / ours:7.1f}  ({len(names)} features)"
+        )
         if family == "glcm":
             fresh = ours_seconds_per_voxel(cropped, family, names, backend=PER_KERNEL)
             print(
