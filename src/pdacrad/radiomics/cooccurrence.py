@@ -477,7 +477,7 @@ def list_entries(
 ) -> int:  # pragma: no cover - compiled
     """List one angle's non-zero entries of ``P`` (``P + Pᵀ`` with ``symmetric``; the table at ``base``) in
     ``(i, j)`` order to ``ei, ej, ec``, over the levels ``present`` in the kernel (no other row or column can hold
-    a pair). Returns the number of entries."""
+    a pair). Returns the number of entries (``ei, ej, ec`` hold one slot more than the entries of a block)."""
     n = 0
     for x in range(n_present):
         i = present[x]
@@ -486,9 +486,9 @@ def list_entries(
             c = tables[base + i * l1 + j]
             if symmetric:
                 c += tables[base + j * l1 + i]
-            if c != 0:
-                ei[n], ej[n], ec[n] = i, j, c
-                n += 1
+            # written always, kept only if non-zero: no branch to mispredict on half-empty tables
+            ei[n], ej[n], ec[n] = i, j, c
+            n += c != 0
     return n
 
 
@@ -506,9 +506,9 @@ def sliding_scratch(n_cells: int, n_levels: int, n_angles: int) -> tuple:  # typ
         np.zeros(n_angles * l1 * l1, np.int32),
         np.zeros(n_cells + 1, np.int32),
         np.zeros(n_cells, np.int32),
-        np.zeros(2 * n_cells, np.int32),
-        np.zeros(2 * n_cells, np.int32),
-        np.zeros(2 * n_cells, np.int64),
+        np.zeros(2 * n_cells + 1, np.int32),
+        np.zeros(2 * n_cells + 1, np.int32),
+        np.zeros(2 * n_cells + 1, np.int64),
     )
 
 
