@@ -1,7 +1,8 @@
 """Parametric maps: pdacrad vs PyRadiomics voxel mode, timed in the same run on the same real ROI.
 
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py [--radius 2] [--dilate 2 | --dilate-mm 15]
-        [--image CT --mask PANCREAS] [--families glcm,...] [--skip-families] [--skip-paper] [--skip-memory]
+        [--image CT --mask PANCREAS] [--families glcm,...] [--features Correlation,...] [--skip-families]
+        [--skip-paper] [--skip-memory]
         [--pyradiomics-voxels 300]
 
 ROI: the real abdominal CT of tests/data with its pancreas mask dilated by ``--dilate`` voxels (a few thousand ROI
@@ -14,7 +15,9 @@ pdacrad computes every ROI voxel (discretisation, kernel gathering, features). T
 second. Then the paper's eight map features (``paper_maps.yaml`` with its 1×1×2.5 mm resampling and filters) the
 same way, each group also timed in wall-clock seconds with pdacrad's default of one worker thread per core (the
 user's default; PyRadiomics stays single-threaded), with seconds per feature per case; and pdacrad's peak memory
-for the paper set at kernelRadius 5 on a 160×160×60 ROI.
+for the paper set at kernelRadius 5 on a 160×160×60 ROI. GLCM is also timed with sliding counting off
+(``Backend.sliding=False``: every kernel counted afresh, the code before sliding windows) in the same run, so the
+sliding speed-up is measured side by side.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import math  # noqa: E402
 import platform  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -46,6 +50,7 @@ from pdacrad.radiomics.settings import PARAMS_DIR, load_settings, settings_from_
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SINGLE_THREAD = Backend.choose("cpu", workers=1)
+PER_KERNEL = replace(SINGLE_THREAD, sliding=False)  # GLCM kernels counted afresh: the reference for sliding
 ALL_CORES = Backend.choose("cpu")  # the user's default: one worker thread per core
 CLASSES = {
     "firstorder": "RadiomicsFirstOrder",
@@ -77,7 +82,11 @@ def pyradiomics_seconds_per_voxel(
 
 
 def ours_seconds_per_voxel(
-    filtered: FilteredImage, family: str, features: list[str], repeat: int = 2
+    filtered: FilteredImage,
+    family: str,
+    features: list[str],
+    repeat: int = 2,
+    backend: Backend = SINGLE_THREAD,
 ) -> float:
     """CPU seconds per voxel of pdacrad on the same cropped image, every ROI voxel, one worker thread
     (discretisation, kernel gathering and features; the shared pre-processing and filters are excluded, as for
@@ -85,7 +94,7 @@ def ours_seconds_per_voxel(
     n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
 
     def run() -> None:
-        _family_maps(filtered, family, features, SINGLE_THREAD, torch.float64, 1, None)
+        _family_maps(filtered, family, features, backend, torch.float64, 1, None)
 
     run()  # warm-up
     best = math.inf
@@ -109,7 +118,9 @@ def dilated_roi(
     return image, sitk.Cast(mask, sitk.sitkUInt8)
 
 
-def family_table(image: sitk.Image, mask: sitk.Image, radius: int, n: int, families: list[str]) -> None:
+def family_table(
+    image: sitk.Image, mask: sitk.Image, radius: int, n: int, families: list[str], features: list[str] | None
+) -> None:
     params = {
         "setting": {"binWidth": 25},
         "voxelSetting": {"kernelRadius": radius},
@@ -125,9 +136,20 @@ def family_table(image: sitk.Image, mask: sitk.Image, radius: int, n: int, famil
         except ModuleNotFoundError:
             print(f"{family:12s} {'(not implemented)':>18s}")
             continue
-        theirs = pyradiomics_seconds_per_voxel(cropped.image, cropped.mask, family, None, cropped.settings, n)
-        ours = ours_seconds_per_voxel(cropped, family, list(module.FEATURES))
-        print(f"{family:12s} {1 / theirs:22.0f} {1 / ours:18.0f} {theirs / ours:7.1f}")
+        names = [f for f in features if f in module.FEATURES] if features else list(module.FEATURES)
+        theirs = pyradiomics_seconds_per_voxel(
+            cropped.image, cropped.mask, family, names, cropped.settings, n
+        )
+        ours = ours_seconds_per_voxel(cropped, family, names)
+        print(
+            f"{family:12s} {1 / theirs:22.0f} {1 / ours:18.0f} {theirs / ours:7.1f}  ({len(names)} features)"
+        )
+        if family == "glcm":
+            fresh = ours_seconds_per_voxel(cropped, family, names, backend=PER_KERNEL)
+            print(
+                f"{'  (sliding off)':12s} {'':22s} {1 / fresh:18.0f} {theirs / fresh:7.1f}"
+                f"   sliding / per-kernel counting: {fresh / ours:.2f}x"
+            )
 
 
 def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
@@ -156,6 +178,11 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
             theirs_total += per_voxel * n_roi
             ours_group = ours_seconds_per_voxel(filtered, family, feats, repeat=1) * n_roi
             ours_total += ours_group
+            if family == "glcm":
+                fresh = ours_seconds_per_voxel(filtered, family, feats, repeat=1, backend=PER_KERNEL) * n_roi
+                print(
+                    f"  {filtered.name}_glcm with sliding off: {fresh:6.2f} CPU-s ({fresh / ours_group:.2f}x)"
+                )
             start_wall = time.perf_counter()
             _family_maps(filtered, family, feats, ALL_CORES, torch.float64, 1, None)
             wall = time.perf_counter() - start_wall
@@ -236,6 +263,9 @@ def main() -> None:
     parser.add_argument("--mask", type=Path, default=None, help="pancreas mask on the CT's grid")
     parser.add_argument("--skip-families", action="store_true")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families to time")
+    parser.add_argument(
+        "--features", default="", help="comma-separated features of the per-family table (default: all)"
+    )
     parser.add_argument("--skip-paper", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
@@ -247,7 +277,8 @@ def main() -> None:
     )
     image, mask = dilated_roi(args.dilate, args.image, args.mask, args.dilate_mm)
     if not args.skip_families:
-        family_table(image, mask, args.radius, args.pyradiomics_voxels, args.families.split(","))
+        wanted = [f for f in args.features.split(",") if f] or None
+        family_table(image, mask, args.radius, args.pyradiomics_voxels, args.families.split(","), wanted)
     if not args.skip_paper:
         paper_set(image, mask, args.radius, args.pyradiomics_voxels)
     if not args.skip_memory:

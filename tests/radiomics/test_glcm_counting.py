@@ -6,15 +6,25 @@ Each test also asserts which counting code ran."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
-from pdacrad.radiomics import cooccurrence, glcm
+from pdacrad.radiomics import cooccurrence, glcm, maps
 from pdacrad.radiomics.backend import Backend
-from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, kernel_offsets
+from pdacrad.radiomics.filters import iter_image_types, prepare
+from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
+from tests.radiomics.reference import real_ct_roi
 
 COMPILED = Backend.choose("cpu", workers=1)
 TORCH = checks.TORCH_ON_CPU
@@ -59,9 +69,7 @@ def test_compiled_counts_equal_the_torch_counts(
     for batch in _batches(radius, force2d, dimension, n_voxels):
         for symmetric in (True, False):
             want = cooccurrence.sparse_pair_counts(batch, angles, symmetric)
-            got = cooccurrence.compiled_pair_counts(
-                batch.levels, batch.offsets, angles, batch.n_levels, symmetric
-            )
+            got = cooccurrence.compiled_pair_counts(batch, angles, symmetric)
             assert len(want[0]) > 0 or batch.levels.count_nonzero() == 0
             for name, w, h in zip(("codes", "counts"), want, got, strict=True):
                 assert h.dtype == torch.int64, name
@@ -127,3 +135,144 @@ def test_float32_batches_get_float32_maps() -> None:
     for name, value in out32.items():
         assert value.dtype == torch.float32
         torch.testing.assert_close(value, out64[name].float(), rtol=1e-5, atol=1e-6)
+
+
+# --- Sliding counting: kernels of target voxels that follow each other along x are slid, not counted afresh ------
+
+
+def random_volume_batch(
+    seed: int, radius: int, force2d: bool, dimension: int, shape: tuple[int, int, int], n_levels: int
+) -> KernelBatch:
+    """Kernels of a sparse ROI on a random level volume with holes (level 0: outside the discretisation mask): ROI
+    runs of random length along x, broken by gaps of 1-6 voxels, some touching the image border at x = 0 and
+    x = X - 1, and isolated voxels; voxels in C order (z, y, x) as the engine core hands them over."""
+    gen = np.random.default_rng(seed)
+    volume = gen.integers(1, n_levels + 1, shape)
+    volume[gen.random(shape) < 0.2] = 0
+    roi = np.zeros(shape, dtype=bool)
+    for z, y in itertools.product(range(shape[0]), range(shape[1])):
+        x = int(gen.integers(0, 3))  # a run starting at the border in a third of the lines
+        while x < shape[2]:
+            length = int(gen.integers(1, 3 * radius + 4))
+            roi[z, y, x : x + length] = True
+            x += length + int(gen.integers(1, 7))
+    roi[:, :, -1] |= gen.random(shape[:2]) < 0.5  # runs ending at the far border
+    offsets = kernel_offsets(radius, force2d, dimension)
+    voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1))
+    padded = pad_volume(torch.as_tensor(volume), radius, 0)
+    levels = gather_kernels(padded, voxels, offsets, padded_by=radius)
+    grey = torch.arange(1, n_levels + 1, dtype=torch.float64) * 2.0 - 7.0
+    return KernelBatch(levels, grey, offsets, radius, voxels=voxels, backend=COMPILED, volume=padded)
+
+
+SLIDING_KERNELS = [*checks.COMPILED_PATH_KERNELS, pytest.param(1, True, 1, id="r1-force2D-y")]
+
+
+@contextmanager
+def slides(module: ModuleType, name: str) -> Iterator[list[int]]:
+    """Record how many kernels each call of the compiled driver ``module.name`` slid (its return value, or the
+    second item of it)."""
+    original, slid = getattr(module, name), []
+
+    def wrapper(*args: Any) -> Any:
+        result = original(*args)
+        slid.append(int(result[1] if isinstance(result, tuple) else result))
+        return result
+
+    setattr(module, name, wrapper)
+    try:
+        yield slid
+    finally:
+        setattr(module, name, original)
+
+
+@pytest.mark.parametrize(("radius", "force2d", "dimension"), SLIDING_KERNELS)
+@pytest.mark.parametrize("distances", [[1], [1, 2], [3]])
+def test_sliding_counts_equal_fresh_counts_bit_for_bit(
+    radius: int, force2d: bool, dimension: int, distances: list[int]
+) -> None:
+    angles = glcm.glcm_angles(distances, force2d, dimension)
+    batch = random_volume_batch(radius, radius, force2d, dimension, (4, 5, 26), 9)
+    for symmetric in (True, False):
+        fresh = cooccurrence.compiled_pair_counts(batch, angles, symmetric, slide=False)
+        with slides(cooccurrence, "_pair_entries") as slid:
+            got = cooccurrence.compiled_pair_counts(batch, angles, symmetric)
+        # kernels flat along x (force2D on x) change wholly per step: counted afresh, never slid
+        assert (slid[0] > batch.n_voxels // 3) if not (force2d and dimension == 2) else slid == [0]
+        assert (len(fresh[0]) > 0) == (max(distances) <= 2 * radius)  # distance 3 fits no r = 1 kernel
+        for f, g in zip(fresh, got, strict=True):
+            assert torch.equal(f, g), symmetric
+    torch_counts = cooccurrence.sparse_pair_counts(batch, angles, True)
+    assert all(torch.equal(t, g) for t, g in zip(torch_counts, got[:2], strict=True)) or not symmetric
+
+
+@pytest.mark.parametrize(("radius", "force2d", "dimension"), SLIDING_KERNELS)
+@pytest.mark.parametrize("settings", [{}, {"symmetricalGLCM": False, "distances": [1, 2]}])
+def test_sliding_features_equal_fresh_features_bit_for_bit(
+    radius: int, force2d: bool, dimension: int, settings: dict
+) -> None:
+    settings = {"force2D": force2d, "force2Ddimension": dimension, **settings}
+    batch = random_volume_batch(10 + radius, radius, force2d, dimension, (3, 4, 30), 12)
+    fresh = glcm.compute(replace(batch, backend=replace(COMPILED, sliding=False)), ALL, settings)
+    assert glcm.needs_kernels(COMPILED, ALL, settings)  # MCC's dense matrices come from the gathered kernels
+    with slides(glcm, "fused_features") as slid, slides(cooccurrence, "_pair_entries") as slid_mcc:
+        got = glcm.compute(
+            batch, ALL, settings
+        )  # formulas slid over the volume, MCC's entries over the kernels
+        on_rows = glcm.compute(replace(batch, volume=None), ALL, settings)
+    assert len(slid) == 2 and len(slid_mcc) == 2
+    flat_x = force2d and dimension == 2  # kernels flat along x change wholly per step: never slid
+    assert all((n > batch.n_voxels // 3) if not flat_x else n == 0 for n in slid + slid_mcc)
+    names = [name for name in ALL if name != "MCC"]
+    assert not glcm.needs_kernels(COMPILED, names, settings)
+    with slides(glcm, "fused_features") as slid:  # as the engine runs it: nothing gathered
+        from_volume = glcm.compute(replace(batch, levels=batch.levels[:, :0]), names, settings)
+    assert len(slid) == 1 and ((slid[0] > batch.n_voxels // 3) if not flat_x else slid == [0])
+    for name in ALL:
+        assert _same(got[name], fresh[name]) and _same(on_rows[name], fresh[name]), name
+        assert name == "MCC" or _same(from_volume[name], fresh[name]), name
+    assert torch.isfinite(got["Correlation"]).sum() > batch.n_voxels // 2
+
+
+def test_long_runs_with_many_levels_restart_at_the_level_cap() -> None:
+    # 700 levels, 60-voxel scan lines at r = 2: a run gathers > LEVEL_CAP levels and is cut, its next kernel
+    # counted afresh with new run-local levels
+    batch = random_volume_batch(3, 2, False, 0, (2, 2, 70), 700)
+    angles = glcm.glcm_angles([1])
+    with slides(cooccurrence, "_pair_entries") as slid:
+        got = cooccurrence.compiled_pair_counts(batch, angles, True)
+    want = cooccurrence.sparse_pair_counts(batch, angles, True)
+    assert all(torch.equal(w, g) for w, g in zip(want, got, strict=True))
+    runs_cut = batch.n_voxels - slid[0]
+    line_starts = len(torch.unique(batch.voxels[:, :2], dim=0))
+    assert runs_cut > line_starts + 2  # more fresh counts than scan-line breaks alone would give
+    names = [name for name in ALL if name != "MCC"]  # MCC's dense 700 × 700 matrices: not what this is about
+    fresh = glcm.compute(replace(batch, backend=replace(COMPILED, sliding=False)), names, {})
+    slid_values = glcm.compute(batch, names, {})
+    assert all(_same(slid_values[name], fresh[name]) for name in names)
+
+
+@pytest.mark.parametrize(
+    ("radius", "features"), [(2, ["Correlation", "Imc2", "Contrast"]), (5, ["JointEntropy"])]
+)
+def test_engine_slides_over_its_volume_without_gathering_kernels(radius: int, features: list[str]) -> None:
+    # the engine core as it runs a map: GLCM on the compiled backend reads the padded level volume, gathers no
+    # kernels, slides most of them, and gives the per-kernel counting's maps bit for bit
+    image, mask = real_ct_roi()
+    params = {
+        "setting": {"binWidth": 25},
+        "voxelSetting": {"kernelRadius": radius},
+        "imageType": {"Original": {}},
+    }
+    filtered = next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
+    n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
+    with checks.spy(maps, "gather_kernels") as gathered, slides(glcm, "fused_features") as slid:
+        got = maps._family_maps(filtered, "glcm", features, COMPILED, torch.float64, 1, None)
+    assert gathered == [] and sum(slid) > n_roi // 2
+    with checks.spy(maps, "gather_kernels") as gathered, slides(glcm, "fused_features") as slid:
+        fresh = maps._family_maps(
+            filtered, "glcm", features, replace(COMPILED, sliding=False), torch.float64, 1, None
+        )
+    assert len(gathered) == len(slid) and sum(slid) == 0
+    for name in features:
+        assert np.array_equal(got[name], fresh[name], equal_nan=True), name

@@ -73,12 +73,16 @@ class Backend:
         workers: Python threads running voxel batches in parallel (each with torch single-threaded: measured
             1.8× faster than torch's own intra-op threads on these small per-voxel tables); 1 on CUDA.
         budget_mb: memory one batch may use (MiB).
+        sliding: the compiled counting slides a kernel's tables from the previous target voxel's along a scan line
+            (cost per voxel ∝ r² instead of r³; the same integers); ``False`` counts every kernel afresh (the
+            reference the tests and the benchmark compare with).
     """
 
     device: torch.device
     compiled: bool
     workers: int = 1
     budget_mb: int = DEFAULT_MEMORY_BUDGET_MB
+    sliding: bool = True
 
     @classmethod
     def choose(

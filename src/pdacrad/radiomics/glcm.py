@@ -15,8 +15,9 @@ formulas share (:func:`~pdacrad.radiomics.cooccurrence.block_sums`: marginals, �
 cost follows the kernel's pairs, not ``G²``. Two drivers run these same functions, calling them directly (an
 unrolled loop over :data:`FORMULAS`, the registry's compiled formulas; no feature order is written anywhere):
 
-- :func:`fused_features` (compiled backend, CPU): counts each kernel's angle in a small table of its own levels
-  and evaluates the formulas at once, nothing written out;
+- :func:`fused_features` (compiled backend, CPU): counts each kernel's angles in small tables of its run's own
+  levels, slid from the previous target voxel's kernel along a scan line (counting ∝ r², not r³; see
+  :mod:`~pdacrad.radiomics.cooccurrence`), and evaluates the formulas at once, nothing written out;
 - :func:`entries_features` (torch backend: CUDA, or CPU tensors when asked; and ``weightingNorm`` on every
   backend, angles merged into one float matrix): the backend's counted entries (``O(pairs)``, moved to the host)
   are evaluated by the same formulas.
@@ -71,7 +72,7 @@ from pdacrad.radiomics.cooccurrence import (
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
-__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "prepare"]
+__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "needs_kernels", "prepare"]
 
 FEATURES, register = feature_registry()
 NEEDS: dict[str, int] = {}
@@ -450,7 +451,11 @@ def _finish(
 
 @jit
 def fused_features(
-    levels: np.ndarray,
+    src: np.ndarray,
+    corners: np.ndarray,
+    voxels: np.ndarray,
+    dims: np.ndarray,
+    geom: np.ndarray,
     steps: np.ndarray,
     symmetric: bool,
     grey: np.ndarray,
@@ -459,37 +464,44 @@ def fused_features(
     plain_mean: np.ndarray,
     needs: int,
     out: np.ndarray,  # type: ignore[type-arg]
-) -> None:  # pragma: no cover - compiled
-    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel row ``levels[b]`` averaged over the
-    angles of ``steps`` (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`), counting each angle in
-    a small table of the kernel's own levels (in cache) and evaluating it at once: no entries are written out.
-    ``grey``/``index`` ``(G + 1,)`` float / integer grey-level values by global level index (0 at index 0)."""
-    n_rows, k = levels.shape
-    g1 = grey.shape[0]
-    l1max, n_angles = min(k, g1 - 1) + 1, steps.shape[0]
-    present, local = np.zeros(g1, np.int32), np.zeros(k + 1, np.int32)
-    glob, cells = np.zeros(l1max, np.int64), np.zeros(k, np.int32)
-    table = np.zeros(l1max * l1max, np.int32)
-    ei, ej, ec = np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int32), np.zeros(2 * k, np.int64)
-    values, ints = np.zeros(l1max), np.zeros(l1max, np.int64)
+) -> int:  # pragma: no cover - compiled
+    """The compiled backend: ``out[b, k]`` = formula ``FORMULAS[k]`` (where ``want[k]``) of kernel ``b`` averaged
+    over the angles of ``geom``, each angle's table evaluated as soon as it is counted: no entries are written out.
+    Kernels are read and slid as :func:`~pdacrad.radiomics.cooccurrence.kernel_layout` lays them out
+    (:func:`~pdacrad.radiomics.cooccurrence.count_row`). ``grey``/``index`` ``(G + 1,)`` float / integer grey-level
+    values by global level index (0 at index 0). Returns the number of kernels slid."""
+    g1, n_angles, k = grey.shape[0], geom.shape[0], dims[0] * dims[1] * dims[2]
+    lut, glob, hist, present, tables, local, cells, ei, ej, ec = co.sliding_scratch(k, g1 - 1, n_angles)
+    values, ints = np.zeros(glob.shape[0]), np.zeros(glob.shape[0], np.int64)
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
-        l1max, 2 * k, int(index.max()), symmetric, out.shape[1]
+        glob.shape[0], 2 * k, int(index.max()), symmetric, out.shape[1]
     )
-    for b in range(n_rows):
-        n_local, m = co._renumber(levels[b], present, local, glob, cells)
-        l1 = n_local + 1
+    slid, b0 = 0, 0
+    while b0 < corners.shape[0]:
+        end, l1 = co.begin_run(src, corners, voxels, b0, dims, lut, glob)
+        if n_angles * l1 * l1 > tables.shape[0]:
+            tables = np.zeros(n_angles * l1 * l1, np.int32)
         for lv in range(1, l1):
             values[lv], ints[lv] = grey[glob[lv]], index[glob[lv]]
-        n_valid = 0
-        for a in range(n_angles):
-            n = co._table_entries(local, cells, m, steps[a], table, l1, symmetric, ei, ej, ec)
-            if n:
-                co.block_sums(
-                    ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
-                )
-                _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
-                n_valid += 1
-        _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+        for b in range(b0, end):
+            step = 0 if b == b0 else co._step(voxels, b, dims[2])
+            slid += step != 0
+            n_present = co.count_row(
+                src, corners, b, step, dims, geom, steps, lut, tables, l1, hist, present, local, cells
+            )
+            n_valid = 0
+            for a in range(n_angles):
+                n = co.list_entries(tables, a * l1 * l1, l1, present, n_present, symmetric, ei, ej, ec)
+                if n:
+                    co.block_sums(
+                        ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
+                    )
+                    _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
+                    n_valid += 1
+            _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
+        co.end_run(tables, n_angles, l1, hist, lut, glob)
+        b0 = end
+    return slid
 
 
 @jit
@@ -550,6 +562,13 @@ def counting_route(backend: Backend, features: Sequence[str], settings: Mapping[
     return "fused" if backend.compiled and settings.get("weightingNorm") is None else "entries"
 
 
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` reads the batch's gathered kernels: not on the fused route of a sliding compiled
+    backend without MCC, which reads the engine's padded level volume (:attr:`KernelBatch.volume`) itself."""
+    fused = counting_route(backend, features, settings) == "fused" and backend.sliding
+    return not fused or "MCC" in features
+
+
 def batch_cost(
     backend: Backend,
     n_cells: int,
@@ -573,30 +592,6 @@ def batch_cost(
         if backend.device.type == "cpu":
             cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // dense))
     return BatchCost(per_voxel, cap)
-
-
-def _entries(
-    batch: KernelBatch, backend: Backend, angles: torch.Tensor, symmetric: bool, settings: Mapping[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The batch's non-zero entries by ``backend``'s counting: ``(codes, counts float64, A)`` (A = 1 with
-    ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
-    if backend.compiled:
-        codes, counts = co.compiled_pair_counts(
-            batch.levels, batch.offsets, angles, batch.n_levels, symmetric
-        )
-    else:
-        codes, counts = co.sparse_pair_counts(batch, angles, symmetric)
-    counts = counts.to(torch.float64)
-    norm = settings.get("weightingNorm")
-    if norm is None:
-        return codes, counts, len(angles)
-    gg = (batch.n_levels + 1) ** 2
-    block = codes // gg
-    weights = co.angle_weights(angles, norm, settings).to(counts.device)
-    merged = (block // len(angles)) * gg + codes % gg
-    keys, where = torch.unique(merged, sorted=True, return_inverse=True)
-    values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)
-    return keys, values.index_add_(0, where, counts * weights[block % len(angles)]), 1
 
 
 def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -625,17 +620,16 @@ def compute(
         values, ints = _grey_tables(batch)
         result = np.zeros((batch.n_voxels, len(COLUMNS)))
         if counting_route(backend, names, settings) == "fused":
-            steps = co.common.grid_neighbour_table(batch.offsets, angles)
-            rows = batch.levels.contiguous().numpy()
-            fused_features(rows, steps, symmetric, values, ints, want, plain, needs, result)
+            layout = co.kernel_layout(batch, angles, backend.sliding)
+            fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
         else:
-            entries = _entries(batch, backend, angles, symmetric, settings)
+            entries = co.entries(batch, backend, angles, symmetric, settings)
             codes, counts = (x.cpu().numpy() for x in entries[:2])
             entries_features(codes, counts, entries[2], symmetric, values, ints, want, plain, needs, result)
         table = torch.from_numpy(result).to(batch.device, batch.dtype)
         out = {name: table[:, COLUMNS[name]].contiguous() for name in names}
     if "MCC" in features:
-        codes_t, counts_t, n_angles = entries or _entries(batch, backend, angles, symmetric, settings)
+        codes_t, counts_t, n_angles = entries or co.entries(batch, backend, angles, symmetric, settings)
         g1 = batch.n_levels + 1
         dense = torch.zeros(batch.n_voxels * n_angles * g1 * g1, dtype=torch.float64, device=codes_t.device)
         dense.index_put_((codes_t,), counts_t)

@@ -52,7 +52,8 @@ class KernelBatch:
     Attributes:
         levels: ``(B, K)`` int64. ``levels[b, k]`` is the grey-level *index* ``1..G`` (into :attr:`grey_levels`) of
             kernel cell ``k`` of target voxel ``b``, or ``0`` where that cell is not part of the kernel (outside the
-            image, or outside ``maskArray``).
+            image, or outside ``maskArray``). ``(B, 0)`` when the family reads :attr:`volume` instead (its
+            ``needs_kernels`` said so; the engine core then gathers nothing).
         grey_levels: ``(G,)`` float tensor (the batch's dtype) of the discretised grey-level *values* present in the
             whole ROI, ascending (PyRadiomics' ``coefficients['grayLevels']``; the ``i``/``j`` of the formulas).
         offsets: ``(K, 3)`` int64 offsets ``(dz, dy, dx)`` of the kernel cells, in C order over ``-r..r``
@@ -65,6 +66,9 @@ class KernelBatch:
             kernels built without a volume ignore it).
         backend: the :class:`~pdacrad.radiomics.backend.Backend` that counts this batch (set by the engine core);
             ``None``: the default backend of the batch's device.
+        volume: optional ``(Z + 2r, Y + 2r, X + 2r)`` int64 level-index volume the kernels come from, padded by
+            :attr:`radius` voxels of 0 on every side (set by the engine core with :attr:`voxels`; kernel cell
+            ``offsets[k]`` of voxel ``v`` is ``volume[v + r + offsets[k]]``).
     """
 
     levels: torch.Tensor
@@ -74,6 +78,7 @@ class KernelBatch:
     values: torch.Tensor | None = None
     voxels: torch.Tensor | None = None
     backend: Backend | None = None
+    volume: torch.Tensor | None = None
 
     @property
     def n_voxels(self) -> int:

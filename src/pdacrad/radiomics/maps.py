@@ -175,10 +175,15 @@ def _family_maps(
     levels_padded = pad_volume(level_volume, radius, 0)
     values_padded = None if value_volume is None else pad_volume(value_volume, radius, math.nan)
 
+    # A family whose counting reads the padded volume itself (GLCM sliding on the compiled backend) gathers nothing.
+    gathers = getattr(module, "needs_kernels", lambda *_: True)(backend, features, cfg)
+
     def run(start: int) -> dict[str, torch.Tensor]:
         vox = voxels[start : start + size]
         batch = KernelBatch(
-            levels=gather_kernels(levels_padded, vox, offsets, padded_by=radius),
+            levels=gather_kernels(levels_padded, vox, offsets, padded_by=radius)
+            if gathers
+            else torch.zeros((len(vox), 0), dtype=torch.int64, device=device),
             grey_levels=grey,
             offsets=offsets,
             radius=radius,
@@ -187,6 +192,7 @@ def _family_maps(
             else gather_kernels(values_padded, vox, offsets, padded_by=radius),
             voxels=vox,
             backend=backend,
+            volume=levels_padded,
         )
         return {name: v.to("cpu", torch.float64) for name, v in module.compute(batch, features, cfg).items()}
 
