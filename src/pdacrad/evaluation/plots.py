@@ -110,7 +110,7 @@ def plot_score_distributions(
 ) -> Path:
     """Each case's likelihood as a dot, one column per case group (e.g. negatives, each lesion kind) and one
     colour per variant side by side within it, with the group's median as a bar."""
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.6 * len(groups) * max(1, len(variants)) ** 0.5), 4.5))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(groups) + 1.5), 4.5))
     width = 0.8 / max(1, len(variants))
     rng = np.random.default_rng(0)  # horizontal jitter only
     for k, v in enumerate(variants):
