@@ -138,8 +138,8 @@ def experiment_command(
                 cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
             )
         if status:
-            for row in ledger_of(ws).as_table():
-                typer.echo(f"{row['finished']}  {row['seconds']:>9.1f} s  {row['unit']}")
+            for line in ledger_of(ws).status_lines():
+                typer.echo(line)
             return
         try:
             fold_list = None if folds is None else [int(f) for f in _list(folds) or []]

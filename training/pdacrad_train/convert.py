@@ -43,13 +43,12 @@ def prepare_cohort(config: TrainConfig, ws: Workspace) -> Path:
         from pdacrad.synth import ConfounderRates, LesionMix, generate_cohort
 
         logger.info("Generating %d synthetic cases (seed %d) into %s", cohort.n, cohort.seed, ws.cohort)
-        no_mix = cohort.lesion_mix is None
         generate_cohort(
             ws.cohort,
             cohort.n,
             seed=cohort.seed,
             positive_fraction=cohort.positive_fraction,
-            texture_fraction=0.5 if no_mix and cohort.texture_fraction is None else cohort.texture_fraction,
+            texture_fraction=cohort.texture_fraction,  # None and no lesion_mix: generate_cohort's 50/50 default
             lesion_mix=None if cohort.lesion_mix is None else LesionMix.parse(cohort.lesion_mix),
             confounders=ConfounderRates.parse(cohort.confounders),
             lesion_diameter_mm=cohort.lesion_diameter_mm,

@@ -77,3 +77,7 @@ class Ledger:
     def as_table(self) -> list[dict[str, Any]]:
         """Rows ``unit``, ``seconds``, ``finished`` (for printing and the report)."""
         return [{"unit": e.unit, "seconds": e.seconds, "finished": e.finished} for e in self.entries()]
+
+    def status_lines(self) -> list[str]:
+        """One line per finished unit, ``<finished>  <seconds> s  <unit>``: what ``experiment --status`` prints."""
+        return [f"{r['finished']}  {r['seconds']:>9.1f} s  {r['unit']}" for r in self.as_table()]

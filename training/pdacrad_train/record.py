@@ -101,7 +101,7 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
                 counts["stage2"] += 1
     ledger = ledger_of(ws)
     counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
-    status = "".join(f"{r['finished']}  {r['seconds']:>9.1f} s  {r['unit']}\n" for r in ledger.as_table())
+    status = "".join(f"{line}\n" for line in ledger.status_lines())
     atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
     counts["evaluation"] = _copy_tree(evaluation_dir(ws), out / "evaluation")
     atomic_write_json(

@@ -87,11 +87,12 @@ def plot_case(
 ) -> Path:
     """One row: the CT slice with the reference lesion (red) and pancreas (yellow) outlined, then per variant its
     detection map (colour, 0 transparent) over the CT, titled with its case likelihood."""
-    ct, label = _read(image), _read(label_file)
+    ct_image = sitk.ReadImage(str(image))
+    ct, label = sitk.GetArrayFromImage(ct_image), _read(label_file)
     detections = {v: _read(p) for v, p in maps.items()}
     z = _pick_slice(label, list(detections.values()), lesion_label)
     ys, xs = _crop(label)
-    spacing = sitk.ReadImage(str(image)).GetSpacing()  # x, y, z
+    spacing = ct_image.GetSpacing()  # x, y, z
     aspect = spacing[1] / spacing[0]
     fig, axes = plt.subplots(
         1, 1 + len(detections), figsize=(2.6 * (1 + len(detections)), 2.9), squeeze=False

@@ -106,11 +106,8 @@ def _size_band(diameter: float, edges: Sequence[float]) -> str:
     raise ValueError(f"diameter {diameter} outside every band")
 
 
-def define_subgroups(
-    table: pd.DataFrame, labels: Mapping[str, int], size_edges: Sequence[float] = SIZE_EDGES_MM
-) -> list[Subgroup]:
-    """The subgroups the columns of ``table`` define (module docstring) over the cases of ``labels`` (case id →
-    0/1), in column order; subgroups without both a positive and a negative case are left out.
+def _rows(table: pd.DataFrame, labels: Mapping[str, int]) -> pd.DataFrame:
+    """The rows of ``table`` of the evaluated cases (``labels``' keys), sorted by case id.
 
     Raises:
         InvalidInputError: an evaluated case is missing from the table.
@@ -121,17 +118,38 @@ def define_subgroups(
         raise InvalidInputError(
             f"the case table has no row for {len(missing)} evaluated case(s): {missing[:5]}."
         )
-    rows = table.loc[cases]
-    positives = [c for c in cases if labels[c]]
-    negatives = [c for c in cases if not labels[c]]
-    groups: list[Subgroup] = []
-    if KIND_COLUMN in rows.columns:
-        kinds = rows.loc[positives, KIND_COLUMN].astype(str)
-        for kind in sorted(set(kinds) - _NO_KIND):
-            members = [c for c in positives if kinds[c] == kind]
-            groups.append(
-                Subgroup(f"{KIND_COLUMN}={kind}", f"{kind} lesions vs all negatives", (*members, *negatives))
-            )
+    return table.loc[cases]
+
+
+def _flags(rows: pd.DataFrame) -> list[str]:
+    """The confounder-flag columns of ``rows``: 0/1 columns with both values, other than case, label, kind, size."""
+    return [column for column in rows.columns if column not in _NOT_A_FLAG and _is_flag(rows[column])]
+
+
+def _kinds(rows: pd.DataFrame, positives: Sequence[str]) -> dict[str, list[str]]:
+    """Lesion kind → positive cases of that kind (sorted kinds; ``none``/empty and a missing column: none)."""
+    if KIND_COLUMN not in rows.columns:
+        return {}
+    kinds = rows.loc[list(positives), KIND_COLUMN].astype(str)
+    return {kind: [c for c in positives if kinds[c] == kind] for kind in sorted(set(kinds) - _NO_KIND)}
+
+
+def define_subgroups(
+    table: pd.DataFrame, labels: Mapping[str, int], size_edges: Sequence[float] = SIZE_EDGES_MM
+) -> list[Subgroup]:
+    """The subgroups the columns of ``table`` define (module docstring) over the cases of ``labels`` (case id →
+    0/1), in column order; subgroups without both a positive and a negative case are left out.
+
+    Raises:
+        InvalidInputError: an evaluated case is missing from the table.
+    """
+    rows = _rows(table, labels)
+    positives = [c for c in rows.index if labels[c]]
+    negatives = [c for c in rows.index if not labels[c]]
+    groups = [
+        Subgroup(f"{KIND_COLUMN}={kind}", f"{kind} lesions vs all negatives", (*members, *negatives))
+        for kind, members in _kinds(rows, positives).items()
+    ]
     if SIZE_COLUMN in rows.columns:
         sizes = pd.to_numeric(rows.loc[positives, SIZE_COLUMN], errors="coerce")
         bands: dict[str, list[str]] = {}
@@ -146,9 +164,7 @@ def define_subgroups(
                     (*bands[low_first], *negatives),
                 )
             )
-    for column in rows.columns:
-        if column in _NOT_A_FLAG or not _is_flag(rows[column]):
-            continue
+    for column in _flags(rows):
         flagged = [c for c in negatives if rows.at[c, column] == 1]
         groups.append(
             Subgroup(f"{column}=1", f"all lesions vs negatives with {column}", (*positives, *flagged))
@@ -158,28 +174,25 @@ def define_subgroups(
 
 def case_groups(labels: Mapping[str, int], table: pd.DataFrame | None = None) -> dict[str, list[str]]:
     """Case groups for the likelihood distributions: negatives without any confounder flag, negatives with each
-    flag, and positives by ``lesion_kind`` (with no table: negatives and positives)."""
+    flag, and positives by ``lesion_kind`` (with no table, or no kind column: all positives).
+
+    Raises:
+        InvalidInputError: an evaluated case is missing from the table.
+    """
     cases = sorted(labels)
     negatives = [c for c in cases if not labels[c]]
     positives = [c for c in cases if labels[c]]
     if table is None:
         return {"negatives": negatives, "positives": positives}
-    rows = table.loc[[c for c in cases if c in table.index]]
-    flags = [col for col in rows.columns if col not in _NOT_A_FLAG and _is_flag(rows[col])]
-    groups = {
-        "negatives": [c for c in negatives if c in rows.index and not any(rows.at[c, f] == 1 for f in flags)]
-    }
+    rows = _rows(table, labels)
+    flags = _flags(rows)
+    groups = {"negatives": [c for c in negatives if not any(rows.at[c, f] == 1 for f in flags)]}
     for flag in flags:
-        groups[f"negatives: {flag}"] = [c for c in negatives if c in rows.index and rows.at[c, flag] == 1]
-    if KIND_COLUMN in rows.columns:
-        for kind in sorted(
-            set(rows.loc[[c for c in positives if c in rows.index], KIND_COLUMN].astype(str)) - _NO_KIND
-        ):
-            groups[f"PDAC: {kind}"] = [
-                c for c in positives if c in rows.index and str(rows.at[c, KIND_COLUMN]) == kind
-            ]
-    else:
-        groups["positives"] = positives
+        groups[f"negatives: {flag}"] = [c for c in negatives if rows.at[c, flag] == 1]
+    kinds = _kinds(rows, positives)
+    groups.update(
+        {f"PDAC: {kind}": members for kind, members in kinds.items()} if kinds else {"positives": positives}
+    )
     return {name: members for name, members in groups.items() if members}
 
 
