@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from picai_eval import evaluate
 
+from pdacrad.inference.model_checks import checkpoint_names
 from pdacrad.nnunet_ext.picai_selection import (
     BEST_PICAI_CHECKPOINT,
     FINAL_CHECKPOINT,
@@ -15,7 +16,6 @@ from pdacrad.nnunet_ext.picai_selection import (
     detection_map,
     load_selection_state,
     picai_score,
-    preferred_checkpoint_name,
     save_selection_state,
 )
 
@@ -92,14 +92,18 @@ def test_undefined_score_never_improves_and_state_round_trips(tmp_path, cohort):
     assert [e for e, _ in again.history] == [4, 9, 14] and again.history[1][1]["score"] is None
 
 
-def test_preferred_checkpoint_needs_best_picai_in_every_fold(tmp_path):
+def test_best_picai_is_preferred_only_when_every_used_fold_has_it(tmp_path):
+    configured = (FINAL_CHECKPOINT, "checkpoint_best.pth")
     for fold in ("fold_0", "fold_1"):
         (tmp_path / fold).mkdir()
         (tmp_path / fold / FINAL_CHECKPOINT).write_bytes(b"")
     (tmp_path / "fold_0" / BEST_PICAI_CHECKPOINT).write_bytes(b"")
-    assert preferred_checkpoint_name(tmp_path) == FINAL_CHECKPOINT
+    assert checkpoint_names(tmp_path, None, configured) == configured
+    assert checkpoint_names(tmp_path, ["fold_0"], configured) == (BEST_PICAI_CHECKPOINT, *configured)
     (tmp_path / "fold_1" / BEST_PICAI_CHECKPOINT).write_bytes(b"")
-    assert preferred_checkpoint_name(tmp_path) == BEST_PICAI_CHECKPOINT
+    assert checkpoint_names(tmp_path, None, configured) == (BEST_PICAI_CHECKPOINT, *configured)
+    # the study's final-checkpoint table: the PI-CAI choice is not taken even where every fold has one
+    assert checkpoint_names(tmp_path, None, (FINAL_CHECKPOINT,), prefer_picai=False) == (FINAL_CHECKPOINT,)
 
 
 def test_mismatched_inputs_are_rejected():

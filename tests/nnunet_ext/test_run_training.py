@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from pdacrad.inference.model_checks import checkpoint_names
 from pdacrad.nnunet_ext import build_network, find_trainer
 from pdacrad.nnunet_ext.data_loading import GLOBAL_VECTOR_KEY, PdacradDataLoader
 from pdacrad.nnunet_ext.global_vectors import (
@@ -25,7 +26,7 @@ from pdacrad.nnunet_ext.global_vectors import (
     save_global_vectors,
 )
 from pdacrad.nnunet_ext.network import FOLD_SETTINGS_FILENAME, PLANS_KEY, read_fold_settings
-from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG, preferred_checkpoint_name
+from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG
 from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
 
 from .conftest import CASES, CONFIGURATION, DATASET, SPLITS, TinyDataset, case_vectors
@@ -89,7 +90,7 @@ def test_run_training_validates_and_selects_by_picai(trained: TinyDataset, train
     assert checkpoint["trainer_name"] == trainer and checkpoint["current_epoch"] == 2
     if log["best_score"] is not None:
         assert (fold / BEST_PICAI_CHECKPOINT).is_file()
-        assert preferred_checkpoint_name(model) == BEST_PICAI_CHECKPOINT
+        assert checkpoint_names(model, None, ("checkpoint_final.pth",))[0] == BEST_PICAI_CHECKPOINT
 
 
 @pytest.mark.slow

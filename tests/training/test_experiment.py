@@ -144,6 +144,34 @@ def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path
 
 
 @pytest.mark.slow
+def test_final_checkpoint_predictions_are_their_own_table(study, tmp_path: Path) -> None:
+    root, _ = study
+    work = root / "work"
+    args = ["experiment", "--config", str(root / "tiny.yaml"), "--checkpoint", "final", "--variants", "base"]
+    fold0 = next((work / "nnUNet_results").glob("Dataset*Stage2*/nnUNetTrainerPicaiSmoke__*/fold_0"))
+    assert (fold0 / "checkpoint_best_picai.pth").is_file()  # picai mode would take it: final mode must not
+    (fold0 / "checkpoint_final.pth").rename(tmp_path / "aside.pth")
+    try:
+        failed = CliRunner().invoke(app, [*args, "--steps", "predict", "--folds", "0"])
+        assert failed.exit_code != 0 and "checkpoint_final.pth" in failed.output + repr(failed.exception)
+    finally:
+        (tmp_path / "aside.pth").rename(fold0 / "checkpoint_final.pth")
+    _invoke(*args, "--steps", "predict,evaluate")
+    final = work / "cv_predictions_final" / "base"
+    picai = work / "cv_predictions" / "base"
+    assert sorted(p.name for p in final.glob("fold_*/*")) == sorted(p.name for p in picai.glob("fold_*/*"))
+    status = _invoke("experiment", "--config", str(root / "tiny.yaml"), "--status")
+    assert "predict-final:base:fold1" in status and "evaluate-final" in status
+    notes = json.loads((work / "evaluation_final" / "evaluation.json").read_text())["notes"]
+    assert any("final one" in n for n in notes)
+    assert pd.read_csv(work / "evaluation_final" / "metrics.csv")["variant"].unique().tolist() == ["base"]
+    record = tmp_path / "record"
+    _invoke("record", "--config", str(root / "tiny.yaml"), "--out", str(record))
+    files = json.loads((record / "RECORD.json").read_text())["files"]
+    assert files["cv_predictions_final"] == 16 and (record / "evaluation_final" / "metrics.csv").is_file()
+
+
+@pytest.mark.slow
 def test_the_exported_variant_runs_in_process_py(study, tmp_path: Path) -> None:
     root, _ = study
     _invoke("export", "--config", str(root / "tiny.yaml"), "--out", str(root / "resources"))

@@ -11,6 +11,8 @@ import typer
 from pdacrad.errors import InvalidInputError
 from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, record, select
+from pdacrad_train.config import with_checkpoint
+from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.step import step as _step
@@ -117,11 +119,14 @@ def experiment_command(
     status: bool = typer.Option(
         False, "--status", help="Print the run ledger (finished units, times) and exit."
     ),
+    checkpoint: str | None = _CHECKPOINT,
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
     cross-validated predictions through the container's code → the ablation table (AUROC, AP, PI-CAI score with
-    95% CIs, paired tests against base) and report.html in <work_dir>/evaluation.
+    95% CIs, paired tests against base) and report.html in <work_dir>/evaluation. With --checkpoint final the
+    predict and evaluate steps use each fold's final checkpoint instead (cv_predictions_final,
+    evaluation_final); run both to see what checkpoint selection on the scored fold adds.
 
     Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
     share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node).
@@ -133,6 +138,7 @@ def experiment_command(
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
     with _step(config, work_dir) as (cfg, ws):
+        cfg = with_checkpoint(cfg, checkpoint)
         if allow_gt_masks:
             cfg = dataclasses.replace(
                 cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)

@@ -105,6 +105,10 @@ class RunConfig:
     num_gpus: int = 1
 
 
+StudyCheckpoint = Literal["picai", "final"]
+"""The checkpoint of each Stage-2 fold model that makes the CV predictions (:class:`ExperimentConfig`)."""
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """The cross-validated ablation study run by ``pdacrad-train experiment``.
@@ -115,7 +119,11 @@ class ExperimentConfig:
     from ``maps_dataset_id``: that id itself for pooled feature selection, ``maps_dataset_id + 1 + k`` for fold k
     under per-fold selection (each fold its own map channels). ``allow_gt_masks``: let the radiomics steps fall back
     to the ground-truth pancreas when out-of-fold Stage-1 masks are missing (never silently). ``n_bootstrap``:
-    replicates of the evaluation's CIs and paired tests.
+    replicates of the evaluation's CIs and paired tests. ``checkpoint``: which checkpoint of each fold model makes
+    the CV predictions: ``picai`` (the paper's: the PI-CAI-selected ``checkpoint_best_picai.pth``, chosen on the
+    same validation fold that is then scored, so optimistic and, on small folds, noisy) or ``final`` (the end of
+    the fixed schedule, ``checkpoint_final.pth``: no selection on the scored cases). Each has its own predictions
+    and evaluation folders (``cv_predictions``/``evaluation``, ``cv_predictions_final``/``evaluation_final``).
     """
 
     variants: tuple[str, ...] = ("base", "maps", "global", "both")
@@ -125,6 +133,7 @@ class ExperimentConfig:
     maps_dataset_id: int = 910
     allow_gt_masks: bool = False
     n_bootstrap: int = 1000
+    checkpoint: StudyCheckpoint = "picai"
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,19 @@ class TrainConfig:
         return (
             self.experiment.folds if self.experiment.folds is not None else tuple(range(self.splits.n_folds))
         )
+
+
+def with_checkpoint(config: TrainConfig, checkpoint: str | None) -> TrainConfig:
+    """``config`` with ``experiment.checkpoint`` replaced by ``checkpoint`` (a ``--checkpoint`` option; ``None``
+    keeps the config's).
+
+    Raises:
+        InvalidInputError: ``checkpoint`` is not one of ``picai``, ``final``.
+    """
+    if checkpoint is None:
+        return config
+    value = _convert(checkpoint, StudyCheckpoint, "--checkpoint")
+    return dataclasses.replace(config, experiment=dataclasses.replace(config.experiment, checkpoint=value))
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

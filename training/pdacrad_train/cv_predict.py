@@ -9,11 +9,15 @@ which preprocessing), and for each validation case of fold k its CT and its **ou
 
     <work_dir>/cv_predictions/<variant>/fold_<k>/<case>/detection_map.mha, likelihood.json
 
+with each fold's PI-CAI-selected checkpoint, or under ``cv_predictions_final/`` with its final checkpoint
+(``experiment.checkpoint``).
+
 Each case is written atomically (likelihood last), and a finished case is skipped, so a killed run resumes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -35,9 +39,9 @@ from pdacrad_train.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 
-def fold_predictions(ws: Workspace, variant: str, fold: int) -> Path:
-    """``<work_dir>/cv_predictions/<variant>/fold_<k>``."""
-    return predictions_dir(ws) / variant / f"fold_{fold}"
+def fold_predictions(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> Path:
+    """``<work_dir>/cv_predictions[_final]/<variant>/fold_<k>`` (``experiment.checkpoint``)."""
+    return predictions_dir(ws, config.experiment.checkpoint) / variant / f"fold_{fold}"
 
 
 def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
@@ -47,7 +51,7 @@ def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]
 
 def is_predicted(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> bool:
     """Whether every validation case of the fold has both outputs."""
-    out = fold_predictions(ws, variant, fold)
+    out = fold_predictions(config, ws, variant, fold)
     return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
 
 
@@ -68,10 +72,16 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
     if config.run.torch_threads is not None:
         torch.set_num_threads(config.run.torch_threads)
     inference = InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False)
+    if (
+        config.experiment.checkpoint == "final"
+    ):  # no fallback: a fold without checkpoint_final.pth is an error
+        inference = dataclasses.replace(
+            inference, checkpoint_names=("checkpoint_final.pth",), prefer_picai_checkpoint=False
+        )
     pipeline = Stage2Pipeline.load(
         model, spec, inference, resolve_device(config.run.device), folds=(f"fold_{fold}",)
     )
-    out = fold_predictions(ws, variant, fold)
+    out = fold_predictions(config, ws, variant, fold)
     cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
     for case in tqdm(cases, desc=f"predict {variant} fold {fold}", unit="case"):
         mask_path = ws.stage1_oof / f"{case}.nii.gz"

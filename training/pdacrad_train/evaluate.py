@@ -4,7 +4,8 @@ Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha,
 of :mod:`pdacrad.evaluation.layout`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
 validation cases with that fold's model), variants ``base``, ``maps``, ``global``, ``both``; labels from the
 cohort's ``labelsTr``; the case table ``cases.csv`` (lesion kind, size, confounder flags; what ``pdacrad synth``
-writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation/``:
+writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation/``
+(``cv_predictions_final``/``evaluation_final`` for the final checkpoints, ``experiment.checkpoint: final``):
 ``metrics.csv``, ``comparisons.csv``, ``calibration.csv``, ``subgroups.csv``, ``evaluation.json``, the PNGs
 (ROC, PR, FROC, reliability, likelihoods, subgroups, ``cases/``) and ``report.html``. Cheap to rerun: it always
 recomputes from the predictions.
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from pdacrad_train.config import TrainConfig
+from pdacrad_train.config import StudyCheckpoint, TrainConfig, with_checkpoint
+from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.step import step
@@ -30,14 +32,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def predictions_dir(ws: Workspace) -> Path:
-    """Default cross-validation predictions root: ``<work_dir>/cv_predictions``."""
-    return ws.root / "cv_predictions"
+_SUFFIX: dict[StudyCheckpoint, str] = {"picai": "", "final": "_final"}
+CHECKPOINTS: tuple[StudyCheckpoint, ...] = tuple(_SUFFIX)
+
+CHECKPOINT_NOTE: dict[StudyCheckpoint, str] = {
+    "picai": "Checkpoint: each fold model's PI-CAI-selected one (the paper's), chosen on the same validation fold "
+    "that is scored here, so the table is optimistic.",
+    "final": "Checkpoint: each fold model's final one (end of the fixed schedule); nothing was selected on the "
+    "scored cases.",
+}
 
 
-def evaluation_dir(ws: Workspace) -> Path:
-    """Default output folder: ``<work_dir>/evaluation``."""
-    return ws.root / "evaluation"
+def predictions_dir(ws: Workspace, checkpoint: StudyCheckpoint = "picai") -> Path:
+    """Cross-validation predictions root: ``<work_dir>/cv_predictions`` (``cv_predictions_final`` for the final
+    checkpoints)."""
+    return ws.root / f"cv_predictions{_SUFFIX[checkpoint]}"
+
+
+def evaluation_dir(ws: Workspace, checkpoint: StudyCheckpoint = "picai") -> Path:
+    """Evaluation output folder: ``<work_dir>/evaluation`` (``evaluation_final`` for the final checkpoints)."""
+    return ws.root / f"evaluation{_SUFFIX[checkpoint]}"
 
 
 def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
@@ -51,6 +65,7 @@ def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
         f"Config {cfg.source or cfg.name}; {cfg.splits.n_folds}-fold CV ({cfg.splits.source} splits, seed "
         f"{cfg.splits.seed}); each case predicted by the Stage-2 fold model that did not train on it, from its "
         "out-of-fold Stage-1 mask, through the container's Stage-2 code.",
+        CHECKPOINT_NOTE[cfg.experiment.checkpoint],
         "Feature selection per fold: FDR filter + SVM-RFE and the scaler fitted on each fold's training cases only."
         if mode == "per-fold"
         else "Feature selection POOLED (the paper's): one fit on all cases, so every validation fold helped choose "
@@ -89,9 +104,9 @@ def run_evaluate(
     images: Path | None = None,
     n_figures: int = 4,
 ) -> tuple[EvaluationResult, EvaluationFiles]:
-    """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files). ``cases`` (case
-    table) and ``images`` (CTs for the case pictures) default to the cohort's ``cases.csv`` and ``imagesTr``
-    when they exist."""
+    """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files). ``predictions`` and
+    ``out`` default to the folders of ``cfg.experiment.checkpoint``; ``cases`` (case table) and ``images`` (CTs
+    for the case pictures) to the cohort's ``cases.csv`` and ``imagesTr`` when they exist."""
     from pdacrad.evaluation import (
         CaseSources,
         EvaluationConfig,
@@ -101,7 +116,7 @@ def run_evaluate(
         write_evaluation,
     )
 
-    predictions = predictions or predictions_dir(ws)
+    predictions = predictions or predictions_dir(ws, cfg.experiment.checkpoint)
     labels = labels or ws.cohort / "labelsTr"
     cases = cases or _existing(ws.cohort / "cases.csv")
     images = images or _existing(ws.cohort / "imagesTr")
@@ -113,7 +128,9 @@ def run_evaluate(
         labels_dir=labels,
         n_figures=n_figures,
     )
-    files = write_evaluation(result, out or evaluation_dir(ws), study_notes(cfg, ws), sources)
+    files = write_evaluation(
+        result, out or evaluation_dir(ws, cfg.experiment.checkpoint), study_notes(cfg, ws), sources
+    )
     logger.info("%s: evaluated %d variant(s) → %s", cfg.name, len(result.variants), files.html)
     return result, files
 
@@ -122,12 +139,17 @@ def command(
     config: Path = _CONFIG,
     work_dir: Path | None = _WORK_DIR,
     predictions: Path | None = typer.Option(
-        None, "--predictions", help="CV predictions root (default <work_dir>/cv_predictions)."
+        None,
+        "--predictions",
+        help="CV predictions root (default <work_dir>/cv_predictions, or cv_predictions_final with --checkpoint "
+        "final).",
     ),
     labels: Path | None = typer.Option(
         None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default <work_dir>/evaluation)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder (default <work_dir>/evaluation, or evaluation_final)."
+    ),
     n_bootstrap: int = typer.Option(
         1000, "--n-bootstrap", min=10, help="Bootstrap replicates for CIs and tests."
     ),
@@ -146,6 +168,7 @@ def command(
     case_figures: int = typer.Option(
         4, "--case-figures", min=0, help="Pictures of the cases on which the variants disagree most."
     ),
+    checkpoint: str | None = _CHECKPOINT,
 ) -> None:
     """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
 
@@ -157,7 +180,16 @@ def command(
     """
     with step(config, work_dir) as (cfg, ws):
         result, files = run_evaluate(
-            cfg, ws, predictions, labels, out, n_bootstrap, seed, cases, images, case_figures
+            with_checkpoint(cfg, checkpoint),
+            ws,
+            predictions,
+            labels,
+            out,
+            n_bootstrap,
+            seed,
+            cases,
+            images,
+            case_figures,
         )
         for v in result.variants:
             ci = v.intervals

@@ -204,10 +204,11 @@ def run_predict(
 ) -> None:
     from pdacrad_train.cv_predict import is_predicted, predict_fold
 
+    step = "predict" if config.experiment.checkpoint == "picai" else f"predict-{config.experiment.checkpoint}"
     for variant in variants:
         for k in folds:
             ledger.run(
-                f"predict:{variant}:fold{k}",
+                f"{step}:{variant}:fold{k}",
                 lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
                 complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
             )
@@ -264,7 +265,10 @@ def run_experiment(
         return None
     from pdacrad_train.evaluate import run_evaluate
 
+    checkpoint = config.experiment.checkpoint
     _, files = ledger.run(
-        "evaluate", lambda: run_evaluate(config, ws, n_bootstrap=config.experiment.n_bootstrap), lambda: False
+        "evaluate" if checkpoint == "picai" else f"evaluate-{checkpoint}",
+        lambda: run_evaluate(config, ws, n_bootstrap=config.experiment.n_bootstrap),
+        lambda: False,
     ) or (None, None)
     return files.html if files is not None else None

@@ -10,3 +10,11 @@ CONFIG = typer.Option(
 )
 #: ``--work-dir``: overrides the recipe's work folder.
 WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the config's work_dir).")
+#: ``--checkpoint``: which checkpoint of each Stage-2 fold model makes the CV predictions (``experiment.checkpoint``).
+CHECKPOINT = typer.Option(
+    None,
+    "--checkpoint",
+    help="picai (the PI-CAI-selected checkpoint, the paper's; selected on the scored fold) or final (end of the "
+    "schedule; nothing selected on the scored cases). Own folders: cv_predictions[_final], evaluation[_final]. "
+    "Default: the config's experiment.checkpoint.",
+)

@@ -4,17 +4,19 @@ outlive the machine) into a small folder to commit or publish beside the paper.
 Written into ``<out>/``::
 
     cv_predictions/<variant>/fold_<k>/<case>/   every finished cross-validation prediction (evaluate's input)
+    cv_predictions_final/...                    the same with the final checkpoints, if predicted
     labels/<case>.nii.gz                        the cohort's label maps (evaluate's reference)
     cases.csv                                   the cohort's case table, if it has one (subgroups)
     stage1_oof/                                 out-of-fold Stage-1 masks + provenance (the radiomics' input)
     radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
     stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
     ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
-    evaluation/                                 evaluate's output, if it was run
+    evaluation/, evaluation_final/              evaluate's outputs, if it was run
     RECORD.json                                 config, commit, date, machine
 
 The table is then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
---predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out <out>/evaluation``.
+--predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out <out>/evaluation``
+(``cv_predictions_final`` and ``--checkpoint final`` for the final checkpoints' table).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pdacrad.evaluation.layout import is_finished_case
 from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.nnunet_ext.picai_selection import SELECTION_LOG
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.evaluate import evaluation_dir, predictions_dir
+from pdacrad_train.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR
 from pdacrad_train.step import step
@@ -76,10 +78,12 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     from pdacrad_train.variants import stage2_for
 
     out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, int] = {"cv_predictions": 0}
-    for case_dir in sorted(predictions_dir(ws).glob("*/*/*")):
-        if case_dir.is_dir() and is_finished_case(case_dir):
-            counts["cv_predictions"] += _copy_tree(case_dir, out / case_dir.relative_to(ws.root))
+    counts: dict[str, int] = {}
+    for checkpoint in CHECKPOINTS:
+        root = predictions_dir(ws, checkpoint)
+        finished = [d for d in sorted(root.glob("*/*/*")) if d.is_dir() and is_finished_case(d)]
+        if finished or checkpoint == "picai":
+            counts[root.name] = sum(_copy_tree(d, out / d.relative_to(ws.root)) for d in finished)
     counts["labels"] = _copy_tree(ws.cohort / "labelsTr", out / "labels")
     if (ws.cohort / "cases.csv").is_file():
         shutil.copy2(ws.cohort / "cases.csv", out / "cases.csv")
@@ -103,7 +107,10 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
     status = "".join(f"{line}\n" for line in ledger.status_lines())
     atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
-    counts["evaluation"] = _copy_tree(evaluation_dir(ws), out / "evaluation")
+    for checkpoint in CHECKPOINTS:
+        if evaluation_dir(ws, checkpoint).is_dir():
+            name = evaluation_dir(ws, checkpoint).name
+            counts[name] = _copy_tree(evaluation_dir(ws, checkpoint), out / name)
     atomic_write_json(
         {
             "config": config.source or config.name,

@@ -38,7 +38,9 @@ class InferenceConfig:
         min_pancreas_ml: a Stage-1 pancreas (largest component) smaller than this, in mL, counts as not found
             (with a warning); 0 accepts any non-empty one.
         checkpoint_names: checkpoint files looked for in each ``fold_*`` folder, first found wins (after
-            ``checkpoint_best_picai.pth`` where every used fold has it).
+            ``checkpoint_best_picai.pth`` where every used fold has it and ``prefer_picai_checkpoint``).
+        prefer_picai_checkpoint: try ``checkpoint_best_picai.pth`` (the PI-CAI-selected checkpoint) before
+            ``checkpoint_names`` where every used fold has one; ``False``: ``checkpoint_names`` only.
         show_progress: tqdm bars for nnU-Net's sliding windows.
     """
 
@@ -55,4 +57,5 @@ class InferenceConfig:
     no_pancreas_likelihood: float = NO_PANCREAS_LIKELIHOOD
     min_pancreas_ml: float = MIN_PANCREAS_ML
     checkpoint_names: tuple[str, ...] = ("checkpoint_final.pth", "checkpoint_best.pth")
+    prefer_picai_checkpoint: bool = True
     show_progress: bool = True

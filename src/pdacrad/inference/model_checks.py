@@ -29,9 +29,13 @@ from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
 from pdacrad.radiomics_spec import RadiomicsSpec
 
 
-def checkpoint_names(folder: Path, folds: Sequence[str] | None, configured: Sequence[str]) -> tuple[str, ...]:
-    """Checkpoint names to try per fold: ``checkpoint_best_picai.pth`` first when every used fold folder (with a
-    checkpoint) has it, then ``configured``."""
+def checkpoint_names(
+    folder: Path, folds: Sequence[str] | None, configured: Sequence[str], prefer_picai: bool = True
+) -> tuple[str, ...]:
+    """Checkpoint names to try per fold: ``checkpoint_best_picai.pth`` first when ``prefer_picai`` and every used
+    fold folder (with a checkpoint) has it, then ``configured``."""
+    if not prefer_picai:
+        return tuple(configured)
     used = [f for f in fold_folders(Path(folder), folds) if any(f.glob("checkpoint_*.pth"))]
     picai = bool(used) and all((f / BEST_PICAI_CHECKPOINT).is_file() for f in used)
     return tuple(dict.fromkeys(([BEST_PICAI_CHECKPOINT] if picai else []) + list(configured)))

@@ -131,7 +131,9 @@ class Stage2Pipeline:
         model = StageModel.load(
             folder,
             device,
-            checkpoint_names=checkpoint_names(folder, folds, config.checkpoint_names),
+            checkpoint_names=checkpoint_names(
+                folder, folds, config.checkpoint_names, config.prefer_picai_checkpoint
+            ),
             tile_step_size=config.tile_step_size,
             use_mirroring=config.use_mirroring,
             show_progress=config.show_progress,
@@ -261,7 +263,9 @@ class Pipeline:
         self.stage1 = StageModel.load(
             folder,
             self.device,
-            checkpoint_names=checkpoint_names(folder, None, config.checkpoint_names),
+            checkpoint_names=checkpoint_names(
+                folder, None, config.checkpoint_names, config.prefer_picai_checkpoint
+            ),
             tile_step_size=config.tile_step_size,
             use_mirroring=mirroring,
             show_progress=config.show_progress,

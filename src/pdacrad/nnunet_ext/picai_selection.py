@@ -5,8 +5,8 @@ Score = 0.5 · (AUROC + AP), computed by ``picai_eval.evaluate`` (its ``Metrics.
 a ground-truth lesion). Detection maps are lesion candidates from ``report_guided_annotation``'s
 ``extract_lesion_candidates`` with its defaults, as the PANORAMA baseline and our inference do.
 
-Which checkpoint inference uses: :func:`preferred_checkpoint_name` — ``checkpoint_best_picai.pth`` when every
-fold of the model folder has one, else nnU-Net's ``checkpoint_final.pth``.
+Which checkpoint inference uses: :func:`pdacrad.inference.model_checks.checkpoint_names` —
+``checkpoint_best_picai.pth`` when every fold of the model folder has one, else nnU-Net's ``checkpoint_final.pth``.
 """
 
 from __future__ import annotations
@@ -147,16 +147,6 @@ def save_selection_state(fold_folder: str | Path, state: SelectionState) -> Path
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
     return path
-
-
-def preferred_checkpoint_name(model_folder: str | Path) -> str:
-    """The checkpoint file name inference should load from an nnU-Net trained-model folder:
-    ``checkpoint_best_picai.pth`` if every ``fold_*`` folder that has a checkpoint has it, else
-    ``checkpoint_final.pth`` (nnU-Net's predictor takes one name for all folds)."""
-    folds = [f for f in Path(model_folder).glob("fold_*") if f.is_dir() and any(f.glob("checkpoint_*.pth"))]
-    if folds and all((f / BEST_PICAI_CHECKPOINT).is_file() for f in folds):
-        return BEST_PICAI_CHECKPOINT
-    return FINAL_CHECKPOINT
 
 
 def _defined_or_nan(metric: Callable[[], float]) -> float:
