@@ -238,6 +238,24 @@ def test_channel_order_mismatch_is_a_resource_error_naming_both_lists():
     check_against_model(spec, dataset, conf)  # the matching pair passes
 
 
+def test_per_fold_settings_outrank_the_shared_plans_block(tmp_path):
+    # per-fold selection: the folds of a CT-dataset `global` model share one plans.json, which holds the feature
+    # list of the fold trained last; each fold's own pdacrad_radiomics.json is what its network was built from
+    from pdacrad.nnunet_ext.network import RadiomicsNetworkSettings, write_fold_settings
+
+    spec = tiny_spec()
+    dataset = {"channel_names": {"0": "CT", "1": MAP_FEATURES[0], "2": MAP_FEATURES[1]}}
+    other_fold = {PLANS_KEY: {"global_features": list(reversed(GLOBAL_FEATURES))}}
+    fold = tmp_path / "fold_0"
+    write_fold_settings(fold, RadiomicsNetworkSettings(tuple(GLOBAL_FEATURES)), "nnUNetTrainerRadiomics")
+    check_against_model(spec, dataset, other_fold, [fold])
+    with pytest.raises(ResourceError, match="plans"):
+        check_against_model(spec, dataset, other_fold)  # without the fold folders the plans block decides
+    write_fold_settings(fold, RadiomicsNetworkSettings(tuple(GLOBAL_FEATURES[:2])), "nnUNetTrainerRadiomics")
+    with pytest.raises(ResourceError, match=r"pdacrad_radiomics\.json"):
+        check_against_model(spec, dataset, {PLANS_KEY: {"global_features": list(GLOBAL_FEATURES)}}, [fold])
+
+
 def test_mismatched_package_is_refused_at_load(tmp_path):
     trained_with = tiny_spec()
     resources = write_radiomics_resources(tmp_path / "resources", trained_with)

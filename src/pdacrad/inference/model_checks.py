@@ -78,7 +78,7 @@ def _check(model: StageModel, spec: RadiomicsSpec, where: str) -> None:
     plans = _read_json(info.folder / "plans.json")
     configuration = dict((plans.get("configurations") or {}).get(info.configuration) or {})
     try:
-        check_against_model(spec, dataset, configuration)
+        check_against_model(spec, dataset, configuration, [info.folder / f for f in info.folds])
     except ResourceError as error:
         raise ResourceError(f"{info.folder} vs {where}: {error}") from None
     n_global = network_global_features(model.network)

@@ -129,14 +129,18 @@ def model_channel_names(dataset_json: Mapping[str, Any]) -> list[str]:
 
 
 def check_against_model(
-    spec: RadiomicsSpec, dataset_json: Mapping[str, Any], configuration: Mapping[str, Any]
+    spec: RadiomicsSpec,
+    dataset_json: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    fold_dirs: Sequence[Path] = (),
 ) -> None:
     """Check ``radiomics.json`` (``spec``) against a Stage-2 model folder's files: the map channels 1..N of
     ``dataset.json`` equal ``spec.map_features`` in order when ``spec.inputs.maps`` (and there are none
     otherwise); the plans configuration's ``pdacrad_radiomics`` block, when present, belongs to a model that takes
-    the global vector (``spec.inputs.global_vector``) and lists ``spec.global_features`` in order. (A radiomics
-    model trained with per-fold feature lists may record them per fold instead; see
-    :func:`check_fold_global_features`.)
+    the global vector (``spec.inputs.global_vector``) and lists ``spec.global_features`` in order. Where the used
+    ``fold_dirs`` record their own settings (``pdacrad_radiomics.json``, written by ``nnUNetTrainerRadiomics``:
+    per-fold feature selection, whose folds share one plans.json holding the last-trained fold's list), those are
+    checked instead of the plans block (see also :func:`check_fold_global_features`).
 
     Raises:
         ResourceError: naming both sides, for whichever differs.
@@ -150,21 +154,29 @@ def check_against_model(
             "same names in the same order are required; export radiomics.json together with the Stage-2 model it "
             "was trained with"
         )
+    from pdacrad.nnunet_ext.network import FOLD_SETTINGS_FILENAME, read_fold_settings
+
+    per_fold = [(Path(f), read_fold_settings(f)) for f in fold_dirs]
+    sources = [
+        (f"{f / FOLD_SETTINGS_FILENAME}", list(s.global_features)) for f, s in per_fold if s is not None
+    ]
     block = configuration.get(PLANS_KEY)
-    if not isinstance(block, Mapping):
-        return
-    recorded = list(block.get("global_features") or [])
-    if not spec.inputs.global_vector:
-        raise ResourceError(
-            f"the Stage-2 plans have a {PLANS_KEY} block (a network conditioned on {len(recorded)} global "
-            f"features) but {RADIOMICS_NAME} (variant {spec.variant}) has inputs.global_vector=false"
-        )
-    if recorded != list(spec.global_features):
-        raise ResourceError(
-            f"{RADIOMICS_NAME} global_features {list(spec.global_features)} do not match the Stage-2 plans' "
-            f"{PLANS_KEY}.global_features {recorded}: same names in the same order are required; export "
-            "radiomics.json together with the Stage-2 model it was trained with"
-        )
+    if not sources and isinstance(block, Mapping):
+        sources = [
+            (f"the Stage-2 plans' {PLANS_KEY}.global_features", list(block.get("global_features") or []))
+        ]
+    for where, recorded in sources:
+        if not spec.inputs.global_vector:
+            raise ResourceError(
+                f"{where} lists {len(recorded)} global features (a network conditioned on them) but "
+                f"{RADIOMICS_NAME} (variant {spec.variant}) has inputs.global_vector=false"
+            )
+        if recorded != list(spec.global_features):
+            raise ResourceError(
+                f"{RADIOMICS_NAME} global_features {list(spec.global_features)} do not match {where} {recorded}: "
+                "same names in the same order are required; export radiomics.json together with the Stage-2 "
+                "model it was trained with"
+            )
 
 
 def check_fold_global_features(spec: RadiomicsSpec, fold_dirs: Sequence[Path]) -> None:
