@@ -162,9 +162,7 @@ def check_against_model(
     ]
     block = configuration.get(PLANS_KEY)
     if not sources and isinstance(block, Mapping):
-        sources = [
-            (f"the Stage-2 plans' {PLANS_KEY}.global_features", list(block.get("global_features") or []))
-        ]
+        sources = [(f"the Stage-2 plans' {PLANS_KEY} block", list(block.get("global_features") or []))]
     for where, recorded in sources:
         if not spec.inputs.global_vector:
             raise ResourceError(
