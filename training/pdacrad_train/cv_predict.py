@@ -28,6 +28,7 @@ from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
 from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
+from pdacrad.nnunet_ext.picai_selection import FINAL_CHECKPOINT
 from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.evaluate import predictions_dir
@@ -72,11 +73,10 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
     if config.run.torch_threads is not None:
         torch.set_num_threads(config.run.torch_threads)
     inference = InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False)
-    if (
-        config.experiment.checkpoint == "final"
-    ):  # no fallback: a fold without checkpoint_final.pth is an error
+    if config.experiment.checkpoint == "final":
+        # no fallback: a fold without checkpoint_final.pth is an error
         inference = dataclasses.replace(
-            inference, checkpoint_names=("checkpoint_final.pth",), prefer_picai_checkpoint=False
+            inference, checkpoint_names=(FINAL_CHECKPOINT,), prefer_picai_checkpoint=False
         )
     pipeline = Stage2Pipeline.load(
         model, spec, inference, resolve_device(config.run.device), folds=(f"fold_{fold}",)

@@ -194,6 +194,13 @@ def run_stage2(
             )
 
 
+def _unit(step: str, config: TrainConfig) -> str:
+    """The ledger unit of a checkpoint-dependent step: ``step`` for the PI-CAI-selected checkpoints,
+    ``step-<checkpoint>`` otherwise (so both sets of predictions and evaluations are tracked apart)."""
+    checkpoint = config.experiment.checkpoint
+    return step if checkpoint == "picai" else f"{step}-{checkpoint}"
+
+
 def run_predict(
     config: TrainConfig,
     ws: Workspace,
@@ -204,7 +211,7 @@ def run_predict(
 ) -> None:
     from pdacrad_train.cv_predict import is_predicted, predict_fold
 
-    step = "predict" if config.experiment.checkpoint == "picai" else f"predict-{config.experiment.checkpoint}"
+    step = _unit("predict", config)
     for variant in variants:
         for k in folds:
             ledger.run(
@@ -265,9 +272,8 @@ def run_experiment(
         return None
     from pdacrad_train.evaluate import run_evaluate
 
-    checkpoint = config.experiment.checkpoint
     _, files = ledger.run(
-        "evaluate" if checkpoint == "picai" else f"evaluate-{checkpoint}",
+        _unit("evaluate", config),
         lambda: run_evaluate(config, ws, n_bootstrap=config.experiment.n_bootstrap),
         lambda: False,
     ) or (None, None)
