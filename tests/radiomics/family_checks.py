@@ -15,7 +15,7 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.radiomics.backend import Backend
-from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
 FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
@@ -130,3 +130,33 @@ def spy(module: ModuleType, name: str) -> Iterator[list[tuple[Any, ...]]]:
         yield calls
     finally:
         setattr(module, name, original)
+
+
+COMPILED_ONE_WORKER = Backend.choose("cpu", workers=1)
+
+
+def random_volume_batch(
+    seed: int, radius: int, force2d: bool, dimension: int, shape: tuple[int, int, int], n_levels: int
+) -> KernelBatch:
+    """Kernels of a sparse ROI on a random level volume with holes (level 0: outside the discretisation mask): ROI
+    runs of random length along x, broken by gaps of 1-6 voxels, some touching the image border at x = 0 and
+    x = X - 1, and isolated voxels; voxels in C order (z, y, x) as the engine core hands them over."""
+    gen = np.random.default_rng(seed)
+    volume = gen.integers(1, n_levels + 1, shape)
+    volume[gen.random(shape) < 0.2] = 0
+    roi = np.zeros(shape, dtype=bool)
+    for z, y in itertools.product(range(shape[0]), range(shape[1])):
+        x = int(gen.integers(0, 3))  # a run starting at the border in a third of the lines
+        while x < shape[2]:
+            length = int(gen.integers(1, 3 * radius + 4))
+            roi[z, y, x : x + length] = True
+            x += length + int(gen.integers(1, 7))
+    roi[:, :, -1] |= gen.random(shape[:2]) < 0.5  # runs ending at the far border
+    offsets = kernel_offsets(radius, force2d, dimension)
+    voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1))
+    padded = pad_volume(torch.as_tensor(volume), radius, 0)
+    levels = gather_kernels(padded, voxels, offsets, padded_by=radius)
+    grey = torch.arange(1, n_levels + 1, dtype=torch.float64) * 2.0 - 7.0
+    return KernelBatch(
+        levels, grey, offsets, radius, voxels=voxels, backend=COMPILED_ONE_WORKER, volume=padded
+    )

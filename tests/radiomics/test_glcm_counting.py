@@ -6,7 +6,6 @@ Each test also asserts which counting code ran."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -21,7 +20,7 @@ import torch
 from pdacrad.radiomics import cooccurrence, glcm, maps
 from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.filters import iter_image_types, prepare
-from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, kernel_offsets
 from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -140,31 +139,6 @@ def test_float32_batches_get_float32_maps() -> None:
 # --- Sliding counting: kernels of target voxels that follow each other along x are slid, not counted afresh ------
 
 
-def random_volume_batch(
-    seed: int, radius: int, force2d: bool, dimension: int, shape: tuple[int, int, int], n_levels: int
-) -> KernelBatch:
-    """Kernels of a sparse ROI on a random level volume with holes (level 0: outside the discretisation mask): ROI
-    runs of random length along x, broken by gaps of 1-6 voxels, some touching the image border at x = 0 and
-    x = X - 1, and isolated voxels; voxels in C order (z, y, x) as the engine core hands them over."""
-    gen = np.random.default_rng(seed)
-    volume = gen.integers(1, n_levels + 1, shape)
-    volume[gen.random(shape) < 0.2] = 0
-    roi = np.zeros(shape, dtype=bool)
-    for z, y in itertools.product(range(shape[0]), range(shape[1])):
-        x = int(gen.integers(0, 3))  # a run starting at the border in a third of the lines
-        while x < shape[2]:
-            length = int(gen.integers(1, 3 * radius + 4))
-            roi[z, y, x : x + length] = True
-            x += length + int(gen.integers(1, 7))
-    roi[:, :, -1] |= gen.random(shape[:2]) < 0.5  # runs ending at the far border
-    offsets = kernel_offsets(radius, force2d, dimension)
-    voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1))
-    padded = pad_volume(torch.as_tensor(volume), radius, 0)
-    levels = gather_kernels(padded, voxels, offsets, padded_by=radius)
-    grey = torch.arange(1, n_levels + 1, dtype=torch.float64) * 2.0 - 7.0
-    return KernelBatch(levels, grey, offsets, radius, voxels=voxels, backend=COMPILED, volume=padded)
-
-
 SLIDING_KERNELS = [*checks.COMPILED_PATH_KERNELS, pytest.param(1, True, 1, id="r1-force2D-y")]
 
 
@@ -192,7 +166,7 @@ def test_sliding_counts_equal_fresh_counts_bit_for_bit(
     radius: int, force2d: bool, dimension: int, distances: list[int]
 ) -> None:
     angles = glcm.glcm_angles(distances, force2d, dimension)
-    batch = random_volume_batch(radius, radius, force2d, dimension, (4, 5, 26), 9)
+    batch = checks.random_volume_batch(radius, radius, force2d, dimension, (4, 5, 26), 9)
     for symmetric in (True, False):
         fresh = cooccurrence.compiled_pair_counts(batch, angles, symmetric, slide=False)
         with slides(cooccurrence, "_pair_entries") as slid:
@@ -212,7 +186,7 @@ def test_sliding_features_equal_fresh_features_bit_for_bit(
     radius: int, force2d: bool, dimension: int, settings: dict
 ) -> None:
     settings = {"force2D": force2d, "force2Ddimension": dimension, **settings}
-    batch = random_volume_batch(10 + radius, radius, force2d, dimension, (3, 4, 30), 12)
+    batch = checks.random_volume_batch(10 + radius, radius, force2d, dimension, (3, 4, 30), 12)
     fresh = glcm.compute(replace(batch, backend=replace(COMPILED, sliding=False)), ALL, settings)
     assert glcm.needs_kernels(COMPILED, ALL, settings)  # MCC's dense matrices come from the gathered kernels
     with slides(glcm, "fused_features") as slid, slides(cooccurrence, "_pair_entries") as slid_mcc:
@@ -237,7 +211,7 @@ def test_sliding_features_equal_fresh_features_bit_for_bit(
 def test_long_runs_with_many_levels_restart_at_the_level_cap() -> None:
     # 700 levels, 60-voxel scan lines at r = 2: a run gathers > LEVEL_CAP levels and is cut, its next kernel
     # counted afresh with new run-local levels
-    batch = random_volume_batch(3, 2, False, 0, (2, 2, 70), 700)
+    batch = checks.random_volume_batch(3, 2, False, 0, (2, 2, 70), 700)
     angles = glcm.glcm_angles([1])
     with slides(cooccurrence, "_pair_entries") as slid:
         got = cooccurrence.compiled_pair_counts(batch, angles, True)

@@ -1,22 +1,37 @@
 """The compiled CPU NGTDM / GLDM counting (``_neighbourhood_cpu``) against the torch paths it replaces on the CPU
-(kept for CUDA): the same ``n_i``, ``s_i`` and ``P(i, j)`` bit for bit, and so the same features, for random level
-volumes with masked cells, radii 1, 2, 5, force2D kernels, one and many kernels per batch, float64 and float32.
+(kept for CUDA), for random level volumes with masked cells, radii 1, 2, 5, force2D kernels, one and many kernels
+per batch, float64 and float32; and its sliding walk against counting every kernel afresh.
 
-Bit-for-bit float equality is expected, not just closeness: the neighbour counts and sums add integer grey-level
-values (exact in any order), ``Ā`` and ``|i - Ā|`` are the same single IEEE operations rounded to the batch dtype,
-and ``s_i`` adds the same values in the same cell order as torch's ``scatter_add``."""
+GLDM: the same dependence counts as torch, integers. NGTDM: the same ``n_i``; ``s_i`` is exact on the compiled
+path (integer multiples of ``1 / lcm(1..26)``, one rounding at the end) where torch rounds each cell's mean, so the
+two agree closely (:data:`CLOSE`), not bit for bit. Sliding a kernel along a scan line
+gives the tables of a fresh count bit for bit: they are integers.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
-from pdacrad.radiomics import gldm, ngtdm
+from pdacrad.radiomics import _neighbourhood_cpu, compute_maps, gldm, maps, ngtdm
+from pdacrad.radiomics._neighbourhood_cpu import NEIGHBOURS_LCM
+from pdacrad.radiomics.filters import iter_image_types, prepare
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
+from tests.radiomics.reference import real_ct_roi
+from tests.radiomics.test_engine import _sub_mask, assert_same_maps, reference_maps
 
 GREY = [1.0, 2.0, 4.0, 7.0, 8.0]
 """Grey-level values by level index 1..5: uneven steps, so neighbour means are not level indices."""
+
+CLOSE = {torch.float64: 1e-12, torch.float32: checks.FLOAT32_RTOL}
+"""Relative agreement of the exact compiled ``s_i`` with torch's per-cell rounding: ``i - Ā`` cancels, so a cell's
+rounding error is up to ``eps · i / |i - Ā|`` (``|i - Ā| ≥ 1/26``) — ~1e-14 in float64, ~1e-5 in float32."""
 
 KERNELS = checks.COMPILED_PATH_KERNELS
 
@@ -54,17 +69,26 @@ def test_ngtdm_equals_the_torch_path(
     torch_volumes = ngtdm._torch_volume_tones(volume, grey, batch.offsets, radius)
     # the compiled volumes hold the torch ones at every ROI cell (outside it they are 0: no kernel reads there)
     roi = pad_volume(volume, radius) > 0
-    assert torch.equal(compiled_volumes.diff[:, roi], torch_volumes.diff[:, roi])
+    assert compiled_volumes.diff.dtype == torch.int64 and compiled_volumes.scale == NEIGHBOURS_LCM
+    exact = compiled_volumes.diff[:, roi].to(torch.float64) / NEIGHBOURS_LCM
+    torch.testing.assert_close(exact.to(dtype), torch_volumes.diff[:, roi], rtol=CLOSE[dtype], atol=0)
     assert torch.equal(compiled_volumes.cell_class, torch_volumes.cell_class)
     want = ngtdm._torch_gathered_tones(batch, torch_volumes)
     got = ngtdm._gathered_tones(batch, compiled_volumes)
     assert got.n.dtype == got.s.dtype == dtype
-    assert torch.equal(got.n, want.n) and torch.equal(got.s, want.s)
+    assert torch.equal(got.n, want.n)
+    torch.testing.assert_close(got.s, want.s, rtol=CLOSE[dtype], atol=0)
     assert float(got.n.sum()) == float((batch.levels > 0).sum())
+    # the torch gather of the compiled (integer) volumes: the same exact s_i, rounded once per cell
+    torch.testing.assert_close(
+        ngtdm._torch_gathered_tones(batch, compiled_volumes).s, got.s, rtol=CLOSE[dtype], atol=0
+    )
     settings = {"_ngtdm_tones": compiled_volumes}
     features = ngtdm.compute(batch, list(ngtdm.FEATURES), settings)
     for name, fn in ngtdm.FEATURES.items():
-        assert torch.equal(features[name], fn(want)), name
+        torch.testing.assert_close(
+            features[name], fn(want), rtol=100 * CLOSE[dtype], atol=0, equal_nan=True, msg=name
+        )
 
 
 @pytest.mark.parametrize(("radius", "force2d", "dim"), KERNELS)
@@ -131,7 +155,7 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
         raise AssertionError("a torch path ran on a CPU batch")
 
     for module, name in [
-        (ngtdm, "_torch_volume_tones"),
+        (ngtdm, "_torch_volume_tones"),  # integer grey levels: the exact compiled volumes
         (ngtdm, "_torch_gathered_tones"),
         (gldm, "_torch_volume_dependence"),
         (gldm, "_torch_gathered_matrix"),
@@ -144,3 +168,136 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
     assert gldm.compute(batch, ["DependenceEntropy"], {**settings, **extra})["DependenceEntropy"].shape == (
         20,
     )
+
+
+# --- Sliding: a kernel's tables moved along a scan line equal a fresh count ----------------------------------------
+
+SLIDING_KERNELS = [
+    *checks.COMPILED_PATH_KERNELS,
+    pytest.param(3, False, 0, id="r3"),
+    pytest.param(1, True, 1, id="r1-force2D-y"),
+]
+
+
+def _walks(batch: KernelBatch, data: torch.Tensor, cell_class: torch.Tensor, width: int):  # type: ignore[no-untyped-def]
+    """(fresh, slid over the volume, slid over the gathered rows) walks of ``batch``."""
+    fresh = _neighbourhood_cpu.walk(batch, data, cell_class, width, slide=False)
+    on_volume = _neighbourhood_cpu.walk(batch, data, cell_class, width, slide=True)
+    on_rows = _neighbourhood_cpu.walk(replace(batch, volume=None), data, cell_class, width, slide=True)
+    return fresh, on_volume, on_rows
+
+
+@pytest.mark.parametrize(("radius", "force2d", "dim"), SLIDING_KERNELS)
+@pytest.mark.parametrize("longest_step", ["default", "largest"])
+def test_sliding_tables_equal_fresh_tables_bit_for_bit(
+    radius: int, force2d: bool, dim: int, longest_step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if (
+        longest_step == "largest"
+    ):  # slide every step the geometry allows (the default starts at kernelRadius 3)
+        monkeypatch.setattr(_neighbourhood_cpu, "slide_limit", lambda extent: extent - 3)
+    batch = checks.random_volume_batch(radius + dim, radius, force2d, dim, (4, 5, 30), 7)
+    level_index = batch.volume[(slice(radius, -radius),) * 3] if radius else batch.volume
+    tones = ngtdm.volume_tones(level_index, batch.grey_levels, batch.offsets, radius)
+    dependence = gldm.volume_dependence(level_index, batch.grey_levels, batch.offsets, radius, 2.0)
+    flat_x = force2d and dim == 2  # kernels flat along x change wholly per step: never slid
+    extent = 2 * radius + 1
+    slides = not flat_x and _neighbourhood_cpu.slide_limit(extent) > 0
+    for data, cells, width in [
+        (tones.diff, tones.cell_class, 0),
+        (dependence.dependent, dependence.cell_class, dependence.n_dep),
+    ]:
+        (n0, s0, slid0), (n1, s1, slid1), (n2, s2, slid2) = _walks(batch, data, cells, width)
+        assert slid0 == 0 and slid1 == slid2 and (slid1 > batch.n_voxels // 3 if slides else slid1 == 0)
+        assert np.array_equal(n0, n1) and np.array_equal(n0, n2)
+        assert np.array_equal(s0, s1) and np.array_equal(s0, s2)
+        assert n0.sum() == int((batch.levels > 0).sum())
+    # and the features: sliding on (the default) against off, as the families run them
+    fresh = replace(batch, backend=replace(checks.COMPILED_ONE_WORKER, sliding=False))
+    for module, key, context in [(ngtdm, "_ngtdm_tones", tones), (gldm, "_gldm_dependence", dependence)]:
+        names = list(module.FEATURES)
+        got = module.compute(replace(batch, levels=batch.levels[:, :0]), names, {key: context})
+        want = module.compute(fresh, names, {key: context})
+        for name in names:
+            assert torch.equal(got[name].nan_to_num(-7.0), want[name].nan_to_num(-7.0)), name
+
+
+def test_non_integer_grey_levels_take_the_float_walk_without_sliding() -> None:
+    # the exact integer s_i needs integer grey levels (bin numbers always are): otherwise the torch volumes, summed
+    # by the compiled walk in cell order, and no kernel slides (a float sum depends on the order of addition)
+    batch = checks.random_volume_batch(8, 3, False, 0, (3, 4, 30), 5)
+    batch = replace(batch, grey_levels=batch.grey_levels + 0.25)
+    level_index = batch.volume[(slice(3, -3),) * 3]
+    assert not _neighbourhood_cpu.integer_tones(batch.grey_levels, len(batch.offsets))
+    tones = ngtdm.volume_tones(level_index, batch.grey_levels, batch.offsets, 3)
+    assert tones.scale == 1 and tones.diff.dtype == torch.float64
+    with checks.spy(_neighbourhood_cpu, "_walk") as walked:
+        n, s, slid = _neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, slide=True)
+    assert len(walked) == 1 and slid == 0
+    want = ngtdm._torch_gathered_tones(batch, tones)
+    assert np.array_equal(n, want.n.numpy())
+    np.testing.assert_allclose(s, want.s.numpy(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("radius", [2, 5])
+def test_engine_walks_its_volume_without_gathering_kernels(radius: int) -> None:
+    # the engine core as it runs a map: NGTDM/GLDM on the compiled backend read the padded level volume, gather no
+    # kernels, slide most of them at kernelRadius 5, and give the fresh count's maps bit for bit
+    image, mask = real_ct_roi()
+    params = {
+        "setting": {"binWidth": 25},
+        "voxelSetting": {"kernelRadius": radius},
+        "imageType": {"Original": {}},
+    }
+    filtered = next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
+    n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
+    compiled = checks.COMPILED_ONE_WORKER
+    slid: list[int] = []
+    original = _neighbourhood_cpu.walk
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = original(*args, **kwargs)
+        slid.append(result[2])
+        return result
+
+    for family, features in [("ngtdm", ["Strength", "Coarseness"]), ("gldm", ["DependenceEntropy"])]:
+        slid.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_neighbourhood_cpu, "walk", counting)
+            with checks.spy(maps, "gather_kernels") as gathered:
+                got = maps._family_maps(filtered, family, features, compiled, torch.float64, 1, None)
+            assert gathered == [] and (sum(slid) > n_roi // 2 if radius == 5 else sum(slid) == 0), family
+            slid.clear()
+            fresh = maps._family_maps(
+                filtered, family, features, replace(compiled, sliding=False), torch.float64, 1, None
+            )
+            assert sum(slid) == 0
+        for name in features:
+            assert np.array_equal(got[name], fresh[name], equal_nan=True), name
+            assert np.nanstd(got[name]) > 0, name
+
+
+def test_slid_maps_match_live_pyradiomics() -> None:
+    # every NGTDM and GLDM feature through compute_maps (exact tones, kernels slid at kernelRadius 4) against the
+    # live PyRadiomics extractor on a real-CT sub-ROI
+    image, mask = real_ct_roi()
+    mask = _sub_mask(mask, half=3)
+    params = {
+        "setting": {"binWidth": 25},
+        "voxelSetting": {"kernelRadius": 4},
+        "imageType": {"Original": {}},
+        "featureClass": {"ngtdm": sorted(ngtdm.FEATURES), "gldm": sorted(gldm.FEATURES)},
+    }
+    slid: list[int] = []
+    original = _neighbourhood_cpu.walk
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = original(*args, **kwargs)
+        slid.append(result[2])
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_neighbourhood_cpu, "walk", counting)
+        ours = compute_maps(image, mask, params, device="cpu")
+    assert sum(slid) > 0
+    assert_same_maps(ours, reference_maps(image, mask, params), image)

@@ -96,8 +96,9 @@ def test_every_feature_has_a_formula_docstring() -> None:
     ],
 )
 def test_volume_tone_path_equals_the_per_kernel_path(settings: dict) -> None:
-    # compute_maps takes |i - A| from volume-level neighbour sums per truncation class; the per-kernel box sums,
-    # checked against PyRadiomics above, must give the same numbers bit for bit
+    # compute_maps takes |i - A| from volume-level neighbour sums per truncation class, as exact integer multiples
+    # of 1/lcm(1..26) on the compiled backend; the per-kernel box sums, checked against PyRadiomics above, round
+    # each cell's mean: the two agree to a few ulps
     image, mask = real_ct_roi()
     batch, _ = reference_kernel_batch(image, mask, **settings)
     level_idx, present = reference_levels(image, mask, **settings)
@@ -110,7 +111,7 @@ def test_volume_tone_path_equals_the_per_kernel_path(settings: dict) -> None:
     names = list(ngtdm.FEATURES)
     slow, fast = ngtdm.compute(batch, names, settings), ngtdm.compute(batch, names, {**settings, **extra})
     for name in names:
-        torch.testing.assert_close(fast[name], slow[name], rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-12, atol=0, equal_nan=True)
 
 
 def test_volume_tone_path_is_distance_one_only() -> None:

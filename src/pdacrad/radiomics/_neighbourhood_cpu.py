@@ -11,25 +11,51 @@ high face ``{-1, 0}``, flat ``{0}``). The torch path (:func:`pdacrad.radiomics.n
 Cells outside the ROI are left 0 here (the torch path fills them with values no kernel reads: a kernel only
 counts its cells of level > 0).
 
-The per-batch step then walks each kernel row once, reading its cells' class values and adding them to the
-kernel's ``(n_i, s_i)`` (NGTDM) or ``P(i, j)`` (GLDM) directly, without ``(B, K)`` gathered temporaries.
+**Exact integers.** Grey levels are PyRadiomics' bin numbers (integers), so a cell with ``c`` neighbours whose
+levels sum to ``S`` has ``|i - Ā| = |i·c - S| / c``, an integer multiple of ``1 / L`` with
+``L = lcm(1..26)`` (:data:`NEIGHBOURS_LCM`). The NGTDM class volumes hold ``|i·c - S| · L / c`` as int64 and
+every kernel's ``s_i`` is an integer sum of them, divided by ``L`` once at the end: exact up to that one rounding
+(PyRadiomics and the torch path round every cell's mean), and the same integers in any order of addition — which
+is what lets kernels slide. GLDM's dependence counts are small integers anyway.
 
-Exactness: neighbour counts and sums add integer bin numbers (PyRadiomics' grey levels), so they are exact in any
-order; the mean and ``|i - Ā|`` are one division and one subtraction rounded to the batch's dtype, as in torch; the
-``s_i`` sums add the same values in the same (cell) order as torch's ``scatter_add``. The results equal the torch
-path's bit for bit (``tests/radiomics/test_neighbourhood_cpu.py``). The kernels release the GIL (``nogil``), so the
-engine's CPU worker threads run them in parallel.
+**Sliding.** The per-batch walk (:func:`_walk`) reads each target voxel's kernel cells (from the engine's padded
+level volume, :attr:`~pdacrad.radiomics.kernel.KernelBatch.volume`, or from gathered kernel rows) and adds their
+class values to the kernel's tables ``(n_i, s_i)`` (NGTDM) or ``P(i, j)`` (GLDM). When the target voxel is the
+previous one moved ``t`` voxels along x (one scan line), its tables are the previous kernel's with x-slices taken
+out and put in: the ``t`` slices that leave, and the two whose truncation class changes (the new low face was
+inside, the old high face becomes inside), each removed with its old class and added with its new one —
+``2·(t + 2)`` slices of ``(2r + 1)²`` cells instead of ``2r + 1`` slices, so it pays from kernelRadius 3 on
+(:func:`slide_limit`). The integer tables equal a fresh count bit for bit (``tests/radiomics/test_neighbourhood_cpu.py``).
+The kernels release the GIL (``nogil``), so the engine's CPU worker threads run them in parallel.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
+from pdacrad.radiomics.kernel import KernelBatch
+
+NEIGHBOURS_LCM = math.lcm(*range(1, 27))
+"""``lcm(1..26)`` = 26,771,144,400: ``|i - Ā| · NEIGHBOURS_LCM`` is an integer for any count of 1..26 neighbours
+(the 26-neighbourhood) of integer grey levels."""
+
+
+def integer_tones(grey_levels: torch.Tensor, n_cells: int) -> bool:
+    """Whether the exact integer NGTDM path holds for these grey-level values and kernels of ``n_cells`` cells:
+    integer values (PyRadiomics' bin numbers always are) whose kernel sums of ``|i·c - S| · L / c`` fit in int64."""
+    grey = grey_levels.detach().cpu().to(torch.float64)
+    if grey.numel() == 0:
+        return True
+    integral = bool(torch.all(grey == grey.round()))
+    largest = float(grey.abs().max())
+    return integral and 2 * largest * NEIGHBOURS_LCM * max(1, n_cells) < 2**62
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -68,9 +94,9 @@ def _class_sums(
 def _tones(
     levels: np.ndarray, values: np.ndarray, keys: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
-    """NGTDM ``|i - Ā|`` per class: ``levels`` ``(Z + 2, Y + 2, X + 2)`` level indices with a border of 0,
-    ``values`` ``(G + 1,)`` grey-level values by index (float64, exact copies of the batch dtype's),
-    ``out`` ``(C, Z, Y, X)`` zeroed, of the batch dtype (each value rounded to it as torch computes in it)."""
+    """NGTDM ``|i - Ā| · L`` per class as exact integers: ``levels`` ``(Z + 2, Y + 2, X + 2)`` level indices with a
+    border of 0, ``values`` ``(G + 1,)`` int64 grey-level values by index, ``out`` ``(C, Z, Y, X)`` int64 zeroed
+    (0 for cells without neighbours)."""
     nz, ny, nx = levels.shape
     inside = np.zeros((3, 3, 3))
     total = np.zeros((3, 3, 3))
@@ -88,16 +114,17 @@ def _tones(
                         for dx in range(3):
                             other = levels[z + dz - 1, y + dy - 1, x + dx - 1]
                             inside[dz, dy, dx] = 1.0 if other > 0 else 0.0
-                            total[dz, dy, dx] = values[other]
+                            total[dz, dy, dx] = values[other]  # integers: float sums of them are exact
                 _class_sums(inside, keys, sx, sxy, counts)
                 _class_sums(total, keys, sx, sxy, sums)
                 value = values[level]
                 for c in range(keys.shape[0]):
-                    count = counts[c] - 1.0  # the centre is not its own neighbour
+                    count = np.int64(counts[c]) - 1  # the centre is not its own neighbour
                     if count > 0:
-                        out[c, z - 1, y - 1, x - 1] = (sums[c] - value) / count
-                        mean = out[c, z - 1, y - 1, x - 1]  # Ā in the batch dtype
-                        out[c, z - 1, y - 1, x - 1] = abs(value - mean)
+                        neighbours = np.int64(sums[c]) - value
+                        out[c, z - 1, y - 1, x - 1] = abs(value * count - neighbours) * (
+                            NEIGHBOURS_LCM // count
+                        )
 
 
 @jit
@@ -132,7 +159,7 @@ def _dependence(
 
 
 def _class_volume_inputs(
-    level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
+    level_index: torch.Tensor, offsets: torch.Tensor, radius: int
 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, tuple[int, ...]]:
     """Padded levels (``radius + 1``: a border of 0 around the kernels' ``radius`` padding), the class keys
     ``(C, 3)``, each kernel cell's class index ``(K,)`` and the ``(C, Z', Y', X')`` output shape (padding
@@ -146,11 +173,12 @@ def _class_volume_inputs(
 def volume_tones(
     level_index: torch.Tensor, grey_levels: torch.Tensor, offsets: torch.Tensor, radius: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(diff, cell_class)`` of :class:`pdacrad.radiomics.ngtdm.VolumeTones` (padding ``radius``) for the CPU
-    ``(z, y, x)`` level-index volume, 0 outside the ROI."""
-    levels, keys, cell_class, shape = _class_volume_inputs(level_index, grey_levels, offsets, radius)
-    values = common.level_values(grey_levels.cpu()).to(torch.float64).numpy()
-    out = np.zeros(shape, dtype=torch.empty(0, dtype=grey_levels.dtype).numpy().dtype)
+    """``(numerators, cell_class)``: :class:`pdacrad.radiomics.ngtdm.VolumeTones`' ``|i - Ā| · NEIGHBOURS_LCM``
+    per class as int64 (padding ``radius``) for the CPU ``(z, y, x)`` level-index volume, 0 outside the ROI. The
+    grey levels must pass :func:`integer_tones`."""
+    levels, keys, cell_class, shape = _class_volume_inputs(level_index, offsets, radius)
+    values = common.level_values(grey_levels.detach().cpu().to(torch.float64)).round().to(torch.int64).numpy()
+    out = np.zeros(shape, dtype=np.int64)
     _tones(levels, values, keys, out)
     return torch.from_numpy(out), cell_class
 
@@ -160,95 +188,151 @@ def volume_dependence(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(dependent, cell_class)`` of :class:`pdacrad.radiomics.gldm.VolumeDependence` (padding ``radius``) for
     the CPU ``(z, y, x)`` level-index volume, 0 outside the ROI."""
-    levels, keys, cell_class, shape = _class_volume_inputs(level_index, grey_levels, offsets, radius)
+    levels, keys, cell_class, shape = _class_volume_inputs(level_index, offsets, radius)
     values = common.level_values(grey_levels.cpu()).numpy()
     out = np.zeros(shape, dtype=np.int8)
     _dependence(levels, values, np.array([alpha], dtype=values.dtype), keys, out)
     return torch.from_numpy(out), cell_class
 
 
-def _flat_cells(
-    volumes: torch.Tensor, cell_class: torch.Tensor, offsets: torch.Tensor, voxels: torch.Tensor, pad: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices into ``volumes`` ``(C, Z, Y, X)``: each kernel cell's class volume and offset ``(K,)``, and
-    each target voxel's position ``(B,)`` (as :func:`pdacrad.radiomics._families_common.gather_by_cell_class`)."""
-    _, nz, ny, nx = volumes.shape
-    offsets = offsets.cpu()
-    cell = cell_class * (nz * ny * nx) + (offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2]
-    pos = voxels.cpu() + pad
-    base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
-    return cell.numpy().astype(np.int64), base.numpy().astype(np.int64)
+def slide_limit(x_extent: int) -> int:
+    """The longest x step a kernel of ``x_extent`` x-slices slides rather than counts afresh: a step of ``t``
+    updates ``2·(t + 2)`` slices, so it pays while that is fewer than ``x_extent`` (none below kernelRadius 3)."""
+    return max(0, (x_extent - 5) // 2)
+
+
+@jit_inline
+def _scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cover - compiled
+    """The x step ``t`` from target voxel ``b - 1`` to ``b`` (``voxels`` ``(B, 3)`` z, y, x) when both lie on one
+    scan line and ``0 < t <= limit``; 0 otherwise."""
+    if b == 0 or limit <= 0 or voxels[b, 0] != voxels[b - 1, 0] or voxels[b, 1] != voxels[b - 1, 1]:
+        return 0
+    t = voxels[b, 2] - voxels[b - 1, 2]
+    return t if 0 < t <= limit else 0
+
+
+@jit_inline
+def _tally(
+    src: np.ndarray,
+    at: int,
+    vat: int,
+    dims: np.ndarray,
+    cell_class: np.ndarray,
+    data: np.ndarray,
+    x0: int,
+    x1: int,
+    sign: int,
+    n: np.ndarray,
+    s: np.ndarray,
+    width: int,
+) -> None:  # pragma: no cover - compiled
+    """Add (``sign`` 1) or take out (-1) the cells of x-index ``x0 <= x < x1`` of the kernel read at ``src[at]``
+    whose class values sit at ``data[class · size + vat]`` (``dims``: see :func:`_walk`). NGTDM (``width`` 0):
+    ``n[i] += sign``, ``s[i] += sign · value``; GLDM (``width`` = dependence bins): ``n[i · width + value] += sign``."""
+    ey, ex, sz, sy, vsz, vsy, size = dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7]
+    for z in range(dims[0]):
+        for y in range(ey):
+            line, vline, row = at + z * sz + y * sy, vat + z * vsz + y * vsy, (z * ey + y) * ex
+            for x in range(x0, x1):
+                lv = src[line + x]
+                if lv != 0:
+                    value = data[cell_class[row + x] * size + vline + x]
+                    if width == 0:
+                        n[lv] += sign
+                        s[lv] += sign * value
+                    else:
+                        n[lv * width + int(value)] += sign
 
 
 @jit
-def _tone_sums(
-    levels: np.ndarray, diff: np.ndarray, cell: np.ndarray, base: np.ndarray, n: np.ndarray, s: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """Per kernel row of ``levels`` ``(B, K)``: ``n[b, i - 1]`` cells and ``s[b, i - 1]`` summed ``diff`` (flat
-    class volumes) of level index ``i``, in cell order."""
-    for b in range(levels.shape[0]):
-        for k in range(levels.shape[1]):
-            level = levels[b, k]
-            if level > 0:
-                n[b, level - 1] += 1
-                s[b, level - 1] += diff[base[b] + cell[k]]
+def _walk(
+    src: np.ndarray,
+    corners: np.ndarray,
+    vcorners: np.ndarray,
+    voxels: np.ndarray,
+    dims: np.ndarray,
+    cell_class: np.ndarray,
+    data: np.ndarray,
+    limit: int,
+    width: int,
+    n: np.ndarray,
+    s: np.ndarray,
+    n_out: np.ndarray,
+    s_out: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Tables of every target ``b``'s kernel into row ``b`` of ``n_out`` (and ``s_out``, NGTDM), level 0 left out
+    (``n``, ``s``: the running tables, one level row longer); returns how many kernels were slid. Kernel cell ``(z, y, x)`` of target ``b`` is ``src[corners[b] + z·sz + y·sy
+    + x]`` and its class value ``data[class · size + vcorners[b] + z·vsz + y·vsy + x]``, ``dims`` int64 ``(ez, ey,
+    ex, sz, sy, vsz, vsy, size)``; ``width`` as :func:`_tally`; ``limit``: :func:`_scan_step`."""
+    ex = dims[2]
+    rows = max(width, 1)
+    slid = 0
+    for b in range(corners.shape[0]):
+        t = _scan_step(voxels, b, limit)
+        if t == 0:
+            n[:] = 0
+            s[:] = 0
+            _tally(src, corners[b], vcorners[b], dims, cell_class, data, 0, ex, 1, n, s, width)
+        else:
+            slid += 1
+            prev, vprev = corners[b - 1], vcorners[b - 1]
+            _tally(src, prev, vprev, dims, cell_class, data, 0, t + 1, -1, n, s, width)
+            _tally(src, prev, vprev, dims, cell_class, data, ex - 1, ex, -1, n, s, width)
+            _tally(src, corners[b], vcorners[b], dims, cell_class, data, 0, 1, 1, n, s, width)
+            _tally(src, corners[b], vcorners[b], dims, cell_class, data, ex - 1 - t, ex, 1, n, s, width)
+        n_out[b] = n[rows:]
+        if width == 0:
+            s_out[b] = s[rows:]
+    return slid
 
 
-@jit
-def _dependence_counts(
-    levels: np.ndarray, dependent: np.ndarray, cell: np.ndarray, base: np.ndarray, counts: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """``counts[b, i - 1, j]`` += 1 for each cell of level index ``i`` with ``j`` dependent neighbours (flat
-    class volumes ``dependent``) of kernel row ``b`` of ``levels`` ``(B, K)``."""
-    for b in range(levels.shape[0]):
-        for k in range(levels.shape[1]):
-            level = levels[b, k]
-            if level > 0:
-                counts[b, level - 1, dependent[base[b] + cell[k]]] += 1
+def walk(
+    batch: KernelBatch, data: torch.Tensor, cell_class: torch.Tensor, width: int, slide: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(n, s, slid)``: the tables of the CPU kernels of ``batch`` from the class volumes ``data``
+    ``(C, Z', Y', X')`` (padded like :attr:`KernelBatch.volume`): NGTDM (``width`` 0) ``n`` int64 and ``s`` of
+    ``data``'s dtype, ``(B, G)``; GLDM ``n`` ``(B, G · width)`` (``s`` empty). The kernels are read from the
+    padded level volume when the batch carries it, else from its gathered rows; they slide along scan lines when
+    ``slide`` and the tables are integers (float ``s`` sums are not the same in every order of addition), else
+    each is counted afresh (the reference the tests compare with)."""
+    assert batch.voxels is not None
+    ext = common.grid_extent(batch.offsets)
+    _, nz, ny, nx = data.shape
+    corner = (batch.voxels.cpu() + batch.radius + batch.offsets.cpu().amin(dim=0)).to(torch.int64)
+    vcorners = ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
+    if batch.volume is not None and (slide or batch.levels.shape[1] == 0):
+        assert tuple(batch.volume.shape) == (nz, ny, nx)
+        src, corners, sz, sy = batch.volume.detach().cpu().reshape(-1).numpy(), vcorners, ny * nx, nx
+    else:
+        src = batch.levels.contiguous().reshape(-1).numpy()
+        corners = np.arange(batch.n_voxels, dtype=np.int64) * batch.levels.shape[1]
+        sz, sy = ext[1] * ext[2], ext[2]
+    dims = np.array([*ext, sz, sy, ny * nx, nx, nz * ny * nx], dtype=np.int64)
+    flat = data.contiguous().reshape(-1).numpy()
+    g, rows = batch.n_levels, max(width, 1)
+    n = np.zeros((batch.n_voxels, g * rows), dtype=np.int64)
+    sums = flat.dtype if width == 0 else np.dtype(np.int64)
+    s = np.zeros((batch.n_voxels, g if width == 0 else 0), dtype=sums)
+    tables = np.zeros((g + 1) * rows, dtype=np.int64), np.zeros(g + 1, dtype=sums)
+    voxels = batch.voxels.cpu().to(torch.int64).contiguous().numpy()
+    exact = not np.issubdtype(flat.dtype, np.floating)
+    limit = slide_limit(ext[2]) if slide and exact else 0
+    cells = cell_class.cpu().numpy()
+    slid = _walk(src, corners, vcorners, voxels, dims, cells, flat, limit, width, *tables, n, s)
+    return n, s, int(slid)
 
 
-def tone_sums(
-    levels: torch.Tensor,
-    voxels: torch.Tensor,
-    offsets: torch.Tensor,
-    diff: torch.Tensor,
-    cell_class: torch.Tensor,
-    pad: int,
-    n_levels: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(n, s)`` ``(B, G)`` of the CPU kernels ``levels`` ``(B, K)`` at ``voxels`` ``(B, 3)`` from the class volumes
-    ``diff`` (:func:`volume_tones`), in ``diff``'s dtype."""
-    cell, base = _flat_cells(diff, cell_class, offsets, voxels, pad)
-    n = np.zeros((levels.shape[0], n_levels), dtype=diff.numpy().dtype)
-    s = np.zeros_like(n)
-    _tone_sums(levels.contiguous().numpy(), diff.contiguous().numpy().reshape(-1), cell, base, n, s)
-    return torch.from_numpy(n), torch.from_numpy(s)
-
-
-def dependence_counts(
-    levels: torch.Tensor,
-    voxels: torch.Tensor,
-    offsets: torch.Tensor,
-    dependent: torch.Tensor,
-    cell_class: torch.Tensor,
-    pad: int,
-    n_levels: int,
-    n_dep: int,
-    dtype: torch.dtype,
-) -> torch.Tensor:
-    """``(B, G, n_dep)`` GLDM cell counts (``dtype``) of the CPU kernels ``levels`` ``(B, K)`` at ``voxels``
-    ``(B, 3)`` from the class volumes ``dependent`` (:func:`volume_dependence`)."""
-    cell, base = _flat_cells(dependent, cell_class, offsets, voxels, pad)
-    counts = torch.zeros((levels.shape[0], n_levels, n_dep), dtype=dtype)
-    flat = dependent.contiguous().numpy().reshape(-1)
-    _dependence_counts(levels.contiguous().numpy(), flat, cell, base, counts.numpy())
-    return counts
-
-
-def batch_cost(backend: Backend, n_cells: int, n_levels: int) -> BatchCost:
-    """Memory per voxel of a GLDM or NGTDM batch on ``backend``. The compiled counting walks the gathered ``(B, K)``
-    int64 levels once: batches whose levels stay within ~4 MB (cache) ran 1.7× faster at kernelRadius 5 than one
-    batch of the ROI (measured, 3,315 voxels: ~500 vs 3,315 per batch; at kernelRadius 2 the 2,048 cap is as fast)."""
+def batch_cost(backend: Backend, n_cells: int, n_levels: int, gathers: bool) -> BatchCost:
+    """Memory per voxel of a GLDM or NGTDM batch on ``backend``. Without gathered kernels (``gathers`` False: the
+    compiled walk reads the padded level volume) a batch holds its output tables, up to
+    :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels (long batches keep scan lines whole for sliding). The
+    compiled walk over gathered ``(B, K)`` int64 levels ran 1.7× faster at kernelRadius 5 with batches whose
+    levels stay within ~4 MB (cache) than with one batch of the ROI (measured, 3,315 voxels: ~500 vs 3,315 per
+    batch; at kernelRadius 2 the 2,048 cap is as fast)."""
+    if backend.compiled and not gathers:
+        return BatchCost(
+            8 * (n_levels + 1) * 28, COMPILED_BATCH
+        )  # int64 tables: GLDM's 27 bins + 1 per level
     if backend.compiled:
         return BatchCost(
             kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)

@@ -7,8 +7,9 @@ only with ``force2D``) *depends* on a ROI cell of grey level :math:`i` when thei
 DependencePercentage are not offered, as PyRadiomics does not enable them).
 
 Engine path (distance 1, :func:`prepare`): each cell's dependent-neighbour count once per image and kernel
-truncation class (:class:`VolumeDependence`), gathered per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same integers), on CUDA they are torch.
+truncation class (:class:`VolumeDependence`), summed per kernel; on CPU both steps are compiled
+(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same integers, kernels slid along scan lines), on CUDA they are
+torch.
 
 Symbols: :math:`N_z = \\sum P` (the kernel's ROI cells; 1 where 0), :math:`p_g(i) = \\sum_j P(i,j)`,
 :math:`p_d(j) = \\sum_i P(i,j)`, :math:`i` grey-level values, :math:`j` dependence sizes (1 = no dependent
@@ -267,21 +268,19 @@ def prepare(
     return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
 
 
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` reads the batch's gathered kernels: not on the compiled backend at distance 1 (its
+    walk reads the engine's padded level volume)."""
+    return not (backend.compiled and common.setting_distances(settings) == [1])
+
+
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
-    """:func:`dependence_matrix` from :class:`VolumeDependence` gathered at the batch's kernel cells (a compiled
-    walk over the kernel rows on the compiled backend)."""
-    if backend_of(batch).compiled and batch.voxels is not None:
-        counts = _neighbourhood_cpu.dependence_counts(
-            batch.levels,
-            batch.voxels,
-            batch.offsets,
-            vol.dependent,
-            vol.cell_class,
-            vol.pad,
-            batch.n_levels,
-            vol.n_dep,
-            batch.dtype,
-        )
+    """:func:`dependence_matrix` from :class:`VolumeDependence` summed over the batch's kernel cells (the compiled
+    walk on the compiled backend, sliding when :attr:`Backend.sliding`)."""
+    backend = backend_of(batch)
+    if backend.compiled and batch.voxels is not None:
+        n, _, _ = _neighbourhood_cpu.walk(batch, vol.dependent, vol.cell_class, vol.n_dep, backend.sliding)
+        counts = torch.from_numpy(n).reshape(batch.n_voxels, batch.n_levels, vol.n_dep).to(batch.dtype)
         return DependenceMatrix(P=counts, ivector=batch.grey_levels)
     return _torch_gathered_matrix(batch, vol)
 
@@ -321,4 +320,5 @@ def batch_cost(
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
     the other neighbourhood family)."""
-    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels)
+    gathers = needs_kernels(backend, features, settings)
+    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)

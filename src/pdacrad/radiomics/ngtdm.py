@@ -6,8 +6,9 @@ neighbours — the cells at Chebyshev distance in ``distances`` (default 1: the 
 ``cmatrices.c: calculate_ngtdm``). Per grey level: :math:`n_i` cells, :math:`s_i = \\sum |i - \\bar{A}|`.
 
 Engine path (distance 1, :func:`prepare`): ``|i - \\bar{A}|`` of every cell once per image and kernel truncation
-class (:class:`VolumeTones`), gathered per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same numbers bit for bit), on CUDA they are torch.
+class (:class:`VolumeTones`), summed per kernel; on CPU both steps are compiled
+(:mod:`pdacrad.radiomics._neighbourhood_cpu`: exact integers, kernels slid along scan lines), on CUDA they are
+torch.
 
 The per-kernel neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
 cube), so their cost does not grow with the neighbourhood; they sum integer bin numbers and are therefore exact.
@@ -188,14 +189,18 @@ class VolumeTones:
     bit for bit.
 
     Attributes:
-        diff: ``(C, Z', Y', X')`` ``|i - Ā|`` (0 without neighbours) per class, padded by ``pad`` cells.
+        diff: ``(C, Z', Y', X')`` ``|i - Ā| · scale`` (0 without neighbours) per class, padded by ``pad`` cells:
+            exact int64 multiples on the compiled backend (``scale`` =
+            :data:`~pdacrad.radiomics._neighbourhood_cpu.NEIGHBOURS_LCM`), floats with ``scale`` 1 on torch.
         cell_class: ``(K,)`` int64 class index of each kernel cell.
         pad: padding width (the kernel radius).
+        scale: see ``diff``.
     """
 
     diff: torch.Tensor
     cell_class: torch.Tensor
     pad: int
+    scale: int = 1
 
 
 def _shift_sum(volume: torch.Tensor, allowed: tuple[tuple[int, ...], ...]) -> torch.Tensor:
@@ -223,11 +228,12 @@ def volume_tones(
     backend: Backend | None = None,
 ) -> VolumeTones:
     """:class:`VolumeTones` of the ``(z, y, x)`` level-index volume for kernels of ``offsets`` (distance 1): compiled
-    on the compiled backend (default on CPU; 0 outside the ROI, where no kernel reads), torch shifted-volume sums
-    on the torch backend."""
-    if (backend or Backend.choose(level_index.device)).compiled:
+    exact integers on the compiled backend (default on CPU; 0 outside the ROI, where no kernel reads) for integer
+    grey levels (PyRadiomics' bin numbers), torch shifted-volume sums otherwise."""
+    compiled = (backend or Backend.choose(level_index.device)).compiled
+    if compiled and _neighbourhood_cpu.integer_tones(grey_levels, len(offsets)):
         diff, cell_class = _neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
-        return VolumeTones(diff=diff, cell_class=cell_class, pad=radius)
+        return VolumeTones(diff, cell_class, radius, _neighbourhood_cpu.NEIGHBOURS_LCM)
     return _torch_volume_tones(level_index, grey_levels, offsets, radius)
 
 
@@ -268,23 +274,28 @@ def prepare(
     return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
 
 
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` reads the batch's gathered kernels: not on the compiled backend at distance 1 (its
+    walk reads the engine's padded level volume)."""
+    return not (backend.compiled and common.setting_distances(settings) == [1])
+
+
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
-    """:func:`tone_differences` from :class:`VolumeTones` gathered at the batch's kernel cells (a compiled walk over
-    the kernel rows on the compiled backend)."""
-    if backend_of(batch).compiled and batch.voxels is not None:
-        n, s = _neighbourhood_cpu.tone_sums(
-            batch.levels, batch.voxels, batch.offsets, tones.diff, tones.cell_class, tones.pad, batch.n_levels
-        )
-        return ToneDifferences(n=n.to(batch.dtype), s=s.to(batch.dtype), ivector=batch.grey_levels)
+    """:func:`tone_differences` from :class:`VolumeTones` summed over the batch's kernel cells (the compiled walk
+    on the compiled backend, sliding when :attr:`Backend.sliding`)."""
+    backend = backend_of(batch)
+    if backend.compiled and batch.voxels is not None:
+        n, s, _ = _neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, backend.sliding)
+        sums = torch.from_numpy(s).to(torch.float64) / tones.scale
+        return ToneDifferences(torch.from_numpy(n).to(batch.dtype), sums.to(batch.dtype), batch.grey_levels)
     return _torch_gathered_tones(batch, tones)
 
 
 def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
     """:func:`_gathered_tones` by a torch gather and histograms (the CUDA path)."""
     inside = (batch.levels > 0).to(batch.dtype)
-    diff = (
-        common.gather_by_cell_class(tones.diff, tones.cell_class, tones.pad, batch).to(batch.dtype) * inside
-    )
+    gathered = common.gather_by_cell_class(tones.diff, tones.cell_class, tones.pad, batch)
+    diff = (gathered.to(torch.float64) / tones.scale).to(batch.dtype) * inside
     g = batch.n_levels + 1
     n = common.histogram(batch.levels, inside, g)[:, 1:]
     s = common.histogram(batch.levels, diff, g)[:, 1:]
@@ -317,4 +328,5 @@ def batch_cost(
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
     the other neighbourhood family)."""
-    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels)
+    gathers = needs_kernels(backend, features, settings)
+    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)
