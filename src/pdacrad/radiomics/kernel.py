@@ -1,7 +1,7 @@
 """Voxel neighbourhoods ("kernels") of PyRadiomics' voxel-based mode, gathered in batches.
 
 This module is the contract between the engine core (discretisation, image types, batching, map writing) and the
-feature families (``glcm.py``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
+feature families (``glcm/``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
 it into one value per target voxel for each requested feature.
 
 Semantics (PyRadiomics 3.1, ``RadiomicsFeaturesBase._initVoxelBasedCalculation`` and the C matrices): the kernel of
