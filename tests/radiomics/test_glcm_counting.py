@@ -17,9 +17,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.radiomics import cooccurrence, glcm, maps
+from pdacrad.radiomics import glcm, maps
 from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.filters import iter_image_types, prepare
+from pdacrad.radiomics.glcm import counting, sliding
 from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, kernel_offsets
 from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
@@ -67,8 +68,8 @@ def test_compiled_counts_equal_the_torch_counts(
     angles = glcm.glcm_angles(distances, force2d, dimension)
     for batch in _batches(radius, force2d, dimension, n_voxels):
         for symmetric in (True, False):
-            want = cooccurrence.sparse_pair_counts(batch, angles, symmetric)
-            got = cooccurrence.compiled_pair_counts(batch, angles, symmetric)
+            want = counting.sparse_pair_counts(batch, angles, symmetric)
+            got = sliding.compiled_pair_counts(batch, angles, symmetric)
             assert len(want[0]) > 0 or batch.levels.count_nonzero() == 0
             for name, w, h in zip(("codes", "counts"), want, got, strict=True):
                 assert h.dtype == torch.int64, name
@@ -85,8 +86,8 @@ def test_both_backends_give_the_same_values_and_say_which_ran(
     for batch in _batches(radius, force2d, dimension, 40):
         with (
             checks.spy(glcm, "fused_features") as fused_calls,
-            checks.spy(cooccurrence, "compiled_pair_counts") as compiled_counts,
-            checks.spy(cooccurrence, "sparse_pair_counts") as torch_counts,
+            checks.spy(counting, "compiled_pair_counts") as compiled_counts,
+            checks.spy(counting, "sparse_pair_counts") as torch_counts,
         ):
             compiled = glcm.compute(replace(batch, backend=COMPILED), ALL, settings)
             assert len(fused_calls) == int(fused) and len(compiled_counts) == 1 and torch_counts == []
@@ -168,15 +169,15 @@ def test_sliding_counts_equal_fresh_counts_bit_for_bit(
     angles = glcm.glcm_angles(distances, force2d, dimension)
     batch = checks.random_volume_batch(radius, radius, force2d, dimension, (4, 5, 26), 9)
     for symmetric in (True, False):
-        fresh = cooccurrence.compiled_pair_counts(batch, angles, symmetric, slide=False)
-        with slides(cooccurrence, "_pair_entries") as slid:
-            got = cooccurrence.compiled_pair_counts(batch, angles, symmetric)
+        fresh = sliding.compiled_pair_counts(batch, angles, symmetric, slide=False)
+        with slides(sliding, "_pair_entries") as slid:
+            got = sliding.compiled_pair_counts(batch, angles, symmetric)
         # kernels flat along x (force2D on x) change wholly per step: counted afresh, never slid
         assert (slid[0] > batch.n_voxels // 3) if not (force2d and dimension == 2) else slid == [0]
         assert (len(fresh[0]) > 0) == (max(distances) <= 2 * radius)  # distance 3 fits no r = 1 kernel
         for f, g in zip(fresh, got, strict=True):
             assert torch.equal(f, g), symmetric
-    torch_counts = cooccurrence.sparse_pair_counts(batch, angles, True)
+    torch_counts = counting.sparse_pair_counts(batch, angles, True)
     assert all(torch.equal(t, g) for t, g in zip(torch_counts, got[:2], strict=True)) or not symmetric
 
 
@@ -189,7 +190,7 @@ def test_sliding_features_equal_fresh_features_bit_for_bit(
     batch = checks.random_volume_batch(10 + radius, radius, force2d, dimension, (3, 4, 30), 12)
     fresh = glcm.compute(replace(batch, backend=replace(COMPILED, sliding=False)), ALL, settings)
     assert glcm.needs_kernels(COMPILED, ALL, settings)  # MCC's dense matrices come from the gathered kernels
-    with slides(glcm, "fused_features") as slid, slides(cooccurrence, "_pair_entries") as slid_mcc:
+    with slides(glcm, "fused_features") as slid, slides(sliding, "_pair_entries") as slid_mcc:
         got = glcm.compute(
             batch, ALL, settings
         )  # formulas slid over the volume, MCC's entries over the kernels
@@ -213,9 +214,9 @@ def test_long_runs_with_many_levels_restart_at_the_level_cap() -> None:
     # counted afresh with new run-local levels
     batch = checks.random_volume_batch(3, 2, False, 0, (2, 2, 70), 700)
     angles = glcm.glcm_angles([1])
-    with slides(cooccurrence, "_pair_entries") as slid:
-        got = cooccurrence.compiled_pair_counts(batch, angles, True)
-    want = cooccurrence.sparse_pair_counts(batch, angles, True)
+    with slides(sliding, "_pair_entries") as slid:
+        got = sliding.compiled_pair_counts(batch, angles, True)
+    want = counting.sparse_pair_counts(batch, angles, True)
     assert all(torch.equal(w, g) for w, g in zip(want, got, strict=True))
     runs_cut = batch.n_voxels - slid[0]
     line_starts = len(torch.unique(batch.voxels[:, :2], dim=0))

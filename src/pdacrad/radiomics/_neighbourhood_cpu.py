@@ -40,7 +40,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
-from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.kernel import KernelBatch, scan_step
 
 NEIGHBOURS_LCM = math.lcm(*range(1, 27))
 """``lcm(1..26)`` = 26,771,144,400: ``|i - Ā| · NEIGHBOURS_LCM`` is an integer for any count of 1..26 neighbours
@@ -202,16 +202,6 @@ def slide_limit(x_extent: int) -> int:
 
 
 @jit_inline
-def _scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cover - compiled
-    """The x step ``t`` from target voxel ``b - 1`` to ``b`` (``voxels`` ``(B, 3)`` z, y, x) when both lie on one
-    scan line and ``0 < t <= limit``; 0 otherwise."""
-    if b == 0 or limit <= 0 or voxels[b, 0] != voxels[b - 1, 0] or voxels[b, 1] != voxels[b - 1, 1]:
-        return 0
-    t = voxels[b, 2] - voxels[b - 1, 2]
-    return t if 0 < t <= limit else 0
-
-
-@jit_inline
 def _tally(
     src: np.ndarray,
     at: int,
@@ -263,12 +253,12 @@ def _walk(
     """Tables of every target ``b``'s kernel into row ``b`` of ``n_out`` (and ``s_out``, NGTDM), level 0 left out
     (``n``, ``s``: the running tables, one level row longer); returns how many kernels were slid. Kernel cell ``(z, y, x)`` of target ``b`` is ``src[corners[b] + z·sz + y·sy
     + x]`` and its class value ``data[class · size + vcorners[b] + z·vsz + y·vsy + x]``, ``dims`` int64 ``(ez, ey,
-    ex, sz, sy, vsz, vsy, size)``; ``width`` as :func:`_tally`; ``limit``: :func:`_scan_step`."""
+    ex, sz, sy, vsz, vsy, size)``; ``width`` as :func:`_tally`; ``limit``: :func:`~pdacrad.radiomics.kernel.scan_step`."""
     ex = dims[2]
     rows = max(width, 1)
     slid = 0
     for b in range(corners.shape[0]):
-        t = _scan_step(voxels, b, limit)
+        t = scan_step(voxels, b, limit)
         if t == 0:
             n[:] = 0
             s[:] = 0

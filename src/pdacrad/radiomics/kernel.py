@@ -1,7 +1,7 @@
 """Voxel neighbourhoods ("kernels") of PyRadiomics' voxel-based mode, gathered in batches.
 
 This module is the contract between the engine core (discretisation, image types, batching, map writing) and the
-feature families (``glcm.py``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
+feature families (``glcm/``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
 it into one value per target voxel for each requested feature.
 
 Semantics (PyRadiomics 3.1, ``RadiomicsFeaturesBase._initVoxelBasedCalculation`` and the C matrices): the kernel of
@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics._jit import jit_inline
 
 if TYPE_CHECKING:
     from pdacrad.radiomics.backend import Backend
@@ -163,3 +165,14 @@ def gather_kernels(
     pos = voxels + padded_by
     base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
     return volume.reshape(-1)[base[:, None] + flat_offsets[None, :]]
+
+
+@jit_inline
+def scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cover - compiled
+    """The x step ``s`` from target voxel ``b - 1`` to ``b`` (``voxels`` ``(B, 3)`` z, y, x, in the engine core's C
+    order) when both lie on one scan line and ``0 < s <= limit`` — a step a sliding family's compiled counting
+    takes by moving the previous kernel's tables; 0 otherwise (also without voxels, ``voxels`` of length 0)."""
+    if b == 0 or voxels.shape[0] == 0 or voxels[b, 0] != voxels[b - 1, 0] or voxels[b, 1] != voxels[b - 1, 1]:
+        return 0
+    s = voxels[b, 2] - voxels[b - 1, 2]
+    return s if 0 < s <= limit else 0

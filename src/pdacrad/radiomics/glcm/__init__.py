@@ -1,0 +1,161 @@
+"""Grey Level Co-occurrence Matrix (GLCM) features, voxel-wise, PyRadiomics 3.1 semantics.
+
+For each target voxel and each angle ``a`` (every offset whose Chebyshev norm is in ``distances``; 13 per distance
+in 3D, 4 in 2D), ``P(i, j | a)`` counts kernel voxel pairs ``(v, v + a)`` with grey levels ``(i, j)``, both inside
+the kernel. With ``symmetricalGLCM`` (default) ``P ← P + Pᵀ``. With ``weightingNorm`` the angles are summed with
+weights ``exp(-‖a·spacing‖²)`` into one matrix. Each angle's matrix is normalised to sum 1; an angle with no pair
+is NaN for that voxel and every feature averages angles with ``nanmean`` — except Joint Average (plain mean).
+Angles without a pair in *any* kernel of the ROI are removed first (PyRadiomics does this per voxel batch; its
+default batch is the whole ROI, which is what :func:`prepare` reproduces).
+
+Design (one formula per feature, counting per backend). Each feature is ONE registered function of
+:mod:`~pdacrad.radiomics.glcm.formulas` whose docstring is its formula, compiled by numba (arguments in the comment
+above the formulas there). It evaluates one *block* (one voxel and angle) from that block's non-zero entries
+``p(i,j)`` in ``(i, j)`` order and the sums all formulas share (:func:`~pdacrad.radiomics.glcm.drivers.block_sums`:
+marginals, μ, entropies, ``p_{x±y}``), so its cost follows the kernel's pairs, not ``G²``. Two drivers run these
+same functions, calling them directly (an unrolled loop over :data:`~pdacrad.radiomics.glcm.formulas.FORMULAS`,
+the registry's compiled formulas; no feature order is written anywhere):
+
+- :func:`~pdacrad.radiomics.glcm.drivers.fused_features` (compiled backend, CPU): counts each kernel's angles in
+  small tables of its run's own levels, slid from the previous target voxel's kernel along a scan line (counting
+  ∝ r², not r³; see :mod:`~pdacrad.radiomics.glcm.sliding`), and evaluates the formulas at once, nothing written
+  out;
+- :func:`~pdacrad.radiomics.glcm.drivers.entries_features` (torch backend: CUDA, or CPU tensors when asked; and
+  ``weightingNorm`` on every backend, angles merged into one float matrix): the backend's counted entries
+  (``O(pairs)``, :mod:`~pdacrad.radiomics.glcm.counting`, moved to the host) are evaluated by the same formulas.
+
+Both hand the formulas the same entries in the same order, so the two backends agree bit for bit
+(``tests/radiomics/test_glcm_counting.py``). Why not torch formulas for both: on CPU the per-block formulas run in
+cache next to the counting, measured ~2× faster than vectorised torch sums over the entries (paper GLCM features,
+r = 2); the cost on CUDA is the host copy of the entries. MCC alone is a torch formula (batched eigenvalues of
+dense per-block matrices built from the same counts). Formulas work in float64 whatever the batch dtype; values
+are cast back.
+
+Modules (each imports only those before it): :mod:`~pdacrad.radiomics.glcm.formulas` (the registered
+formulas, MCC, the shared-sum slots; its docstring lists the symbols), :mod:`~pdacrad.radiomics.glcm.sliding` (the
+compiled CPU sliding-window counting), :mod:`~pdacrad.radiomics.glcm.counting` (angles, :func:`prepare`, torch
+pair counts, angle weights, every backend's entries), :mod:`~pdacrad.radiomics.glcm.drivers` (the per-block sums
+and the compiled drivers), and this module: the family's face to the engine (:data:`FEATURES`, :func:`prepare`,
+:func:`compute`, :func:`counting_route`, :func:`needs_kernels`, :func:`batch_cost`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from pdacrad.radiomics.backend import (
+    CACHE_BATCH_BYTES,
+    COMPILED_BATCH,
+    Backend,
+    BatchCost,
+    backend_of,
+    kernel_cost,
+)
+from pdacrad.radiomics.glcm import counting, sliding
+from pdacrad.radiomics.glcm.counting import glcm_angles, prepare
+from pdacrad.radiomics.glcm.drivers import entries_features, fused_features
+from pdacrad.radiomics.glcm.formulas import COLUMNS, FEATURES, NEEDS, PLAIN_MEAN, mcc
+from pdacrad.radiomics.kernel import KernelBatch
+from pdacrad.radiomics.registry import check_features
+
+__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "needs_kernels", "prepare"]
+
+
+def _angles(settings: Mapping[str, Any]) -> torch.Tensor:
+    """The angles of the settings, less those without a pair in any kernel of the ROI (see :func:`prepare`)."""
+    angles = counting.angles_from_settings(settings)
+    present = settings.get("_glcm_angles_present")
+    if present is not None and len(angles) > 1 and not all(present) and any(present):
+        angles = angles[torch.tensor(present, dtype=torch.bool)]
+    return angles
+
+
+def counting_route(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> str:
+    """How :func:`compute` counts on ``backend`` (and what :func:`batch_cost` sizes for): ``"fused"`` (compiled
+    counting and formulas per kernel, nothing written out) on the compiled backend without ``weightingNorm``;
+    ``"entries"`` (the backend's counts written out as entries, then the formulas) otherwise. MCC additionally
+    builds dense matrices from entries on either route."""
+    return "fused" if backend.compiled and settings.get("weightingNorm") is None else "entries"
+
+
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether :func:`compute` reads the batch's gathered kernels: not on the fused route of a sliding compiled
+    backend without MCC, which reads the engine's padded level volume (:attr:`KernelBatch.volume`) itself."""
+    fused = counting_route(backend, features, settings) == "fused" and backend.sliding
+    return not fused or "MCC" in features
+
+
+def batch_cost(
+    backend: Backend,
+    n_cells: int,
+    n_levels: int,
+    n_angles: int,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+) -> BatchCost:
+    """Memory per voxel of :func:`compute` on ``backend`` for the route :func:`counting_route` takes."""
+    per_voxel = kernel_cost(n_cells, n_levels)
+    cap: int | None = None
+    if counting_route(backend, features, settings) == "fused":
+        cap = COMPILED_BATCH  # per-kernel scratch only
+    else:  # entries: ≤ 2 per pair and angle (codes, counts, bincount of each kernel's own levels)
+        local = min(n_cells, n_levels) + 1
+        per_voxel += 8 * n_cells * n_angles * 8 + 8 * n_angles * local * local
+        cap = COMPILED_BATCH if backend.compiled else None
+    if "MCC" in features:  # dense (A, G, G) p, M, S per voxel
+        dense = 8 * n_angles * n_levels * n_levels
+        per_voxel += 6 * dense
+        if backend.device.type == "cpu":
+            cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // dense))
+    return BatchCost(per_voxel, cap)
+
+
+def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
+    """``(G + 1,)`` float64 and int64 grey-level values by level index (0 at index 0)."""
+    grey = batch.grey_levels.detach().cpu().to(torch.float64)
+    values = np.concatenate([np.zeros(1), grey.numpy()])
+    return values, np.concatenate([np.zeros(1, np.int64), grey.round().to(torch.int64).numpy()])
+
+
+def compute(
+    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``, of its
+    dtype on its device, counted by its backend (:func:`~pdacrad.radiomics.backend.backend_of`)."""
+    check_features("glcm", features, FEATURES)
+    backend = backend_of(batch)
+    angles = _angles(settings)
+    symmetric = bool(settings.get("symmetricalGLCM", True))
+    names = [name for name in features if name != "MCC"]
+    out: dict[str, torch.Tensor] = {}
+    entries = None
+    if names:
+        want = np.array([name in names for name in COLUMNS])
+        plain = np.array([name in PLAIN_MEAN for name in COLUMNS])
+        needs = int(np.bitwise_or.reduce([NEEDS[name] for name in names]))
+        values, ints = _grey_tables(batch)
+        result = np.zeros((batch.n_voxels, len(COLUMNS)))
+        if counting_route(backend, names, settings) == "fused":
+            layout = sliding.kernel_layout(batch, angles, backend.sliding)
+            fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
+        else:
+            entries = counting.entries(batch, backend, angles, symmetric, settings)
+            codes, counts = (x.cpu().numpy() for x in entries[:2])
+            entries_features(codes, counts, entries[2], symmetric, values, ints, want, plain, needs, result)
+        table = torch.from_numpy(result).to(batch.device, batch.dtype)
+        out = {name: table[:, COLUMNS[name]].contiguous() for name in names}
+    if "MCC" in features:
+        codes_t, counts_t, n_angles = entries or counting.entries(batch, backend, angles, symmetric, settings)
+        g1 = batch.n_levels + 1
+        dense = torch.zeros(batch.n_voxels * n_angles * g1 * g1, dtype=torch.float64, device=codes_t.device)
+        dense.index_put_((codes_t,), counts_t)
+        dense = dense.reshape(batch.n_voxels, n_angles, g1, g1)[:, :, 1:, 1:]
+        total = dense.sum((2, 3))
+        p = dense / torch.where(total == 0, torch.full_like(total, math.nan), total)[:, :, None, None]
+        out["MCC"] = mcc(p.to(batch.dtype)).to(batch.device)
+    return {name: out[name] for name in features}
