@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py [--radius 2] [--dilate 2 | --dilate-mm 15]
         [--image CT --mask PANCREAS] [--families glcm,...] [--features Correlation,...] [--skip-families]
-        [--skip-paper] [--skip-memory]
+        [--skip-paper] [--skip-memory] [--startup]
         [--pyradiomics-voxels 300]
 
 ROI: the real abdominal CT of tests/data with its pancreas mask dilated by ``--dilate`` voxels (a few thousand ROI
@@ -15,9 +15,11 @@ pdacrad computes every ROI voxel (discretisation, kernel gathering, features). T
 second. Then the paper's eight map features (``paper_maps.yaml`` with its 1×1×2.5 mm resampling and filters) the
 same way, each group also timed in wall-clock seconds with pdacrad's default of one worker thread per core (the
 user's default; PyRadiomics stays single-threaded), with seconds per feature per case; and pdacrad's peak memory
-for the paper set at kernelRadius 5 on a 160×160×60 ROI. GLCM is also timed with sliding counting off
-(``Backend.sliding=False``: every kernel counted afresh, the code before sliding windows) in the same run, so the
-sliding speed-up is measured side by side.
+for the paper set at kernelRadius 5 on a 160×160×60 ROI. The sliding families (GLCM, NGTDM, GLDM) are also timed
+with sliding counting off (``Backend.sliding=False``: every kernel counted afresh) in the same run, so the sliding
+speed-up is measured side by side. ``--startup`` times ``pdacrad maps`` as a user starts it (a new process, the
+paper set on a 9-voxel mask): with a cold numba cache (a fresh ``NUMBA_CACHE_DIR``), then warm, next to
+``import torch`` alone.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ import importlib  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -50,7 +56,8 @@ from pdacrad.radiomics.settings import PARAMS_DIR, load_settings, settings_from_
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SINGLE_THREAD = Backend.choose("cpu", workers=1)
-PER_KERNEL = replace(SINGLE_THREAD, sliding=False)  # GLCM kernels counted afresh: the reference for sliding
+PER_KERNEL = replace(SINGLE_THREAD, sliding=False)  # kernels counted afresh: the reference for sliding
+SLIDING = ("glcm", "ngtdm", "gldm")  # the families whose compiled counting slides kernels along scan lines
 ALL_CORES = Backend.choose("cpu")  # the user's default: one worker thread per core
 CLASSES = {
     "firstorder": "RadiomicsFirstOrder",
@@ -144,7 +151,7 @@ def family_table(
         print(
             f"{family:12s} {1 / theirs:22.0f} {1 / ours:18.0f} {theirs / ours:7.1f}  ({len(names)} features)"
         )
-        if family == "glcm":
+        if family in SLIDING:
             fresh = ours_seconds_per_voxel(cropped, family, names, backend=PER_KERNEL)
             print(
                 f"{'  (sliding off)':12s} {'':22s} {1 / fresh:18.0f} {theirs / fresh:7.1f}"
@@ -178,10 +185,10 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
             theirs_total += per_voxel * n_roi
             ours_group = ours_seconds_per_voxel(filtered, family, feats, repeat=1) * n_roi
             ours_total += ours_group
-            if family == "glcm":
+            if family in SLIDING:
                 fresh = ours_seconds_per_voxel(filtered, family, feats, repeat=1, backend=PER_KERNEL) * n_roi
                 print(
-                    f"  {filtered.name}_glcm with sliding off: {fresh:6.2f} CPU-s ({fresh / ours_group:.2f}x)"
+                    f"  {filtered.name}_{family} with sliding off: {fresh:6.2f} CPU-s ({fresh / ours_group:.2f}x)"
                 )
             start_wall = time.perf_counter()
             _family_maps(filtered, family, feats, ALL_CORES, torch.float64, 1, None)
@@ -251,6 +258,45 @@ def peak_memory(radius: int = 5) -> None:
     print(f"peak RSS {peak[0] / 2**30:.2f} GiB (process baseline {base / 2**30:.2f} GiB); {elapsed:.1f} s")
 
 
+def _child_run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """``(CPU-s, wall s)`` of one child process (user + system time of the child, from ``RUSAGE_CHILDREN``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def startup(image: sitk.Image, mask: sitk.Image, repeat: int = 3) -> None:
+    """``pdacrad maps`` (paper set, ``--device cpu``) on a 9-voxel mask in new processes: cold numba cache, then
+    warm (best of ``repeat``), next to ``import torch`` alone (best of ``repeat``)."""
+    arr = sitk.GetArrayFromImage(mask)
+    centre = np.argwhere(arr > 0).mean(axis=0).round().astype(int)
+    small = np.zeros_like(arr)
+    small[centre[0], centre[1] - 1 : centre[1] + 2, centre[2] - 1 : centre[2] + 2] = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        small_mask = sitk.GetImageFromArray(small)
+        small_mask.CopyInformation(mask)
+        sitk.WriteImage(image, f"{tmp}/ct.nii.gz")
+        sitk.WriteImage(small_mask, f"{tmp}/mask.nii.gz")
+        env = {**os.environ, "NUMBA_CACHE_DIR": f"{tmp}/numba"}
+        cli = Path(sys.executable).parent / "pdacrad"
+        command = [str(cli), "maps", "--image", f"{tmp}/ct.nii.gz", "--mask", f"{tmp}/mask.nii.gz"]
+        command += ["--out", f"{tmp}/out", "--params", str(PARAMS_DIR / "paper_maps.yaml"), "--device", "cpu"]
+        cold = _child_run(command, env)
+        warm = min(_child_run(command, env) for _ in range(repeat))
+        torch_only = min(_child_run([sys.executable, "-c", "import torch"], env) for _ in range(repeat))
+    print("\n## Start-up of `pdacrad maps` (paper set, 9-voxel mask, --device cpu; a new process each)")
+    print(f"{'':34s} {'CPU-s':>7s} {'wall s':>7s}")
+    for label, (cpu, wall) in [
+        ("cold numba cache (first call ever)", cold),
+        (f"warm cache (best of {repeat})", warm),
+        (f"import torch alone (best of {repeat})", torch_only),
+    ]:
+        print(f"{label:34s} {cpu:7.2f} {wall:7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -268,6 +314,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-paper", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--startup", action="store_true", help="also time `pdacrad maps` start-up, cold and warm"
+    )
     args = parser.parse_args()
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     torch.set_num_threads(1)
@@ -283,6 +332,8 @@ def main() -> None:
         paper_set(image, mask, args.radius, args.pyradiomics_voxels)
     if not args.skip_memory:
         peak_memory()
+    if args.startup:
+        startup(image, mask)
 
 
 if __name__ == "__main__":
