@@ -25,7 +25,8 @@ previous one moved ``t`` voxels along x (one scan line), its tables are the prev
 out and put in: the ``t`` slices that leave, and the two whose truncation class changes (the new low face was
 inside, the old high face becomes inside), each removed with its old class and added with its new one —
 ``2·(t + 2)`` slices of ``(2r + 1)²`` cells instead of ``2r + 1`` slices, so it pays from kernelRadius 3 on
-(:func:`slide_limit`). The integer tables equal a fresh count bit for bit (``tests/radiomics/test_neighbourhood_cpu.py``).
+(:func:`slide_limit`). The integer tables equal a fresh count bit for bit
+(``tests/radiomics/test_neighbourhood_cpu.py``).
 The kernels release the GIL (``nogil``), so the engine's CPU worker threads run them in parallel.
 """
 
@@ -218,7 +219,8 @@ def _tally(
 ) -> None:  # pragma: no cover - compiled
     """Add (``sign`` 1) or take out (-1) the cells of x-index ``x0 <= x < x1`` of the kernel read at ``src[at]``
     whose class values sit at ``data[class · size + vat]`` (``dims``: see :func:`_walk`). NGTDM (``width`` 0):
-    ``n[i] += sign``, ``s[i] += sign · value``; GLDM (``width`` = dependence bins): ``n[i · width + value] += sign``."""
+    ``n[i] += sign``, ``s[i] += sign · value``; GLDM (``width`` = dependence bins):
+    ``n[i · width + value] += sign``."""
     ey, ex, sz, sy, vsz, vsy, size = dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7]
     for z in range(dims[0]):
         for y in range(ey):
@@ -251,9 +253,12 @@ def _walk(
     s_out: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Tables of every target ``b``'s kernel into row ``b`` of ``n_out`` (and ``s_out``, NGTDM), level 0 left out
-    (``n``, ``s``: the running tables, one level row longer); returns how many kernels were slid. Kernel cell ``(z, y, x)`` of target ``b`` is ``src[corners[b] + z·sz + y·sy
-    + x]`` and its class value ``data[class · size + vcorners[b] + z·vsz + y·vsy + x]``, ``dims`` int64 ``(ez, ey,
-    ex, sz, sy, vsz, vsy, size)``; ``width`` as :func:`_tally`; ``limit``: :func:`~pdacrad.radiomics.kernel.scan_step`."""
+    (``n``, ``s``: the running tables, one level row longer); returns how many kernels were slid.
+
+    Kernel cell ``(z, y, x)`` of target ``b`` is ``src[corners[b] + z·sz + y·sy + x]`` and its class value
+    ``data[class · size + vcorners[b] + z·vsz + y·vsy + x]``, ``dims`` int64 ``(ez, ey, ex, sz, sy, vsz, vsy,
+    size)``; ``width`` as :func:`_tally`; steps up to ``limit`` slide
+    (:func:`~pdacrad.radiomics.kernel.scan_step`)."""
     ex = dims[2]
     rows = max(width, 1)
     slid = 0

@@ -98,9 +98,10 @@ def begin_run(
     glob: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """Start a run at kernel ``b0``: the kernels ``b0..end-1`` whose target voxels follow each other on one scan
-    line (:func:`~pdacrad.radiomics.kernel.scan_step` within :func:`slide_limit`) until the run holds :data:`LEVEL_CAP` levels; renumber the levels present in their union
-    to ``1..L`` ascending (``lut`` ``(G + 1,)`` global → run-local, zero on entry; ``glob`` run-local → global).
-    The union is kernel ``b0`` and the entering x-slices of each later one. Returns ``(end, L + 1)``."""
+    line (:func:`~pdacrad.radiomics.kernel.scan_step` within :func:`slide_limit`) until the run holds
+    :data:`LEVEL_CAP` levels; renumber the levels present in their union to ``1..L`` ascending (``lut`` ``(G + 1,)``
+    global → run-local, zero on entry; ``glob`` run-local → global). The union is kernel ``b0`` and the entering
+    x-slices of each later one. Returns ``(end, L + 1)``."""
     n = _mark(src, corners[b0], dims, 0, lut, glob, 0)
     end = b0 + 1
     while end < corners.shape[0] and n < LEVEL_CAP:
@@ -167,8 +168,9 @@ def count_row(
     ``s`` voxels along x from kernel ``b - 1``: per angle, the pairs starting in the x-slices that left the angle's
     box are removed (read from kernel ``b - 1``), those starting in the slices that entered added (read from
     kernel ``b``); the pairs in between are the same cells of the image, hence the same counts. Lists the levels
-    present in the kernel, ascending, in ``present``; returns how many. ``steps`` ``(A, K)`` the kernel grid's neighbour table
-    (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`); ``local``, ``cells`` scratch."""
+    present in the kernel, ascending, in ``present``; returns how many. ``steps`` ``(A, K)`` the kernel grid's
+    neighbour table (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`); ``local``, ``cells``
+    scratch."""
     if s == 0:
         _fresh(src, corners[b], dims, steps, lut, tables, l1, hist, local, cells)
     else:
