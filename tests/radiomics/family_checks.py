@@ -15,7 +15,9 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.filters import FilteredImage, iter_image_types, prepare
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
 FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
@@ -160,3 +162,32 @@ def random_volume_batch(
     return KernelBatch(
         levels, grey, offsets, radius, voxels=voxels, backend=COMPILED_ONE_WORKER, volume=padded
     )
+
+
+@contextmanager
+def slides(module: ModuleType, name: str, at: int = 1) -> Iterator[list[int]]:
+    """Record how many kernels each call of the compiled counting ``module.name`` slid: its return value, or item
+    ``at`` of it when it returns a tuple."""
+    original, slid = getattr(module, name), []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        slid.append(int(result[at] if isinstance(result, tuple) else result))
+        return result
+
+    setattr(module, name, wrapper)
+    try:
+        yield slid
+    finally:
+        setattr(module, name, original)
+
+
+def original_image(image: sitk.Image, mask: sitk.Image, radius: int) -> FilteredImage:
+    """The engine core's input for ``image``/``mask`` (label 1) as a map of the Original image: binWidth 25,
+    kernelRadius ``radius``."""
+    params = {
+        "setting": {"binWidth": 25},
+        "voxelSetting": {"kernelRadius": radius},
+        "imageType": {"Original": {}},
+    }
+    return next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))

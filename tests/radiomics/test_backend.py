@@ -24,9 +24,7 @@ from pdacrad.radiomics import (
     ngtdm,
 )
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost
-from pdacrad.radiomics.filters import iter_image_types, prepare
 from pdacrad.radiomics.maps import _family_maps
-from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
 
@@ -49,21 +47,12 @@ def test_batch_size_follows_budget_cap_and_workers() -> None:
     assert backend.batch_size(BatchCost(8), 7) == 4  # a small ROI still feeds both workers
 
 
-def _original(image: sitk.Image, mask: sitk.Image, radius: int):  # type: ignore[no-untyped-def]
-    params = {
-        "setting": {"binWidth": 25},
-        "voxelSetting": {"kernelRadius": radius},
-        "imageType": {"Original": {}},
-    }
-    return next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
-
-
 @pytest.mark.parametrize("features", [["Contrast"], ["Correlation", "Imc2"], ["Contrast", "MCC"]])
 def test_glcm_dispatch_and_batch_size_agree(features: list[str]) -> None:
     # The disagreement this replaces: a map of Contrast alone took the compiled path but got cache-sized batches.
     backend = Backend.choose("cpu", workers=1)
     image, mask = real_ct_roi()
-    filtered = _original(image, mask, 1)
+    filtered = checks.original_image(image, mask, 1)
     n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
     sizes: list[int] = []
     original = glcm.compute
@@ -111,7 +100,7 @@ FAMILY_PATHS = [
 )
 def test_each_family_runs_its_torch_code_on_cpu_tensors(module, compiled_code, features) -> None:  # type: ignore[no-untyped-def]
     image, mask = real_ct_roi()
-    filtered = _original(image, mask, 2)
+    filtered = checks.original_image(image, mask, 2)
     results = {}
     for backend in (Backend.choose("cpu", workers=1), replace(TORCH, workers=1)):
         with checks.spy(*compiled_code) as calls:

@@ -6,11 +6,7 @@ Each test also asserts which counting code ran."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,10 +15,8 @@ import torch
 
 from pdacrad.radiomics import glcm, maps
 from pdacrad.radiomics.backend import Backend
-from pdacrad.radiomics.filters import iter_image_types, prepare
 from pdacrad.radiomics.glcm import counting, sliding
 from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, kernel_offsets
-from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
 
@@ -143,24 +137,6 @@ def test_float32_batches_get_float32_maps() -> None:
 SLIDING_KERNELS = [*checks.COMPILED_PATH_KERNELS, pytest.param(1, True, 1, id="r1-force2D-y")]
 
 
-@contextmanager
-def slides(module: ModuleType, name: str) -> Iterator[list[int]]:
-    """Record how many kernels each call of the compiled driver ``module.name`` slid (its return value, or the
-    second item of it)."""
-    original, slid = getattr(module, name), []
-
-    def wrapper(*args: Any) -> Any:
-        result = original(*args)
-        slid.append(int(result[1] if isinstance(result, tuple) else result))
-        return result
-
-    setattr(module, name, wrapper)
-    try:
-        yield slid
-    finally:
-        setattr(module, name, original)
-
-
 @pytest.mark.parametrize(("radius", "force2d", "dimension"), SLIDING_KERNELS)
 @pytest.mark.parametrize("distances", [[1], [1, 2], [3]])
 def test_sliding_counts_equal_fresh_counts_bit_for_bit(
@@ -170,7 +146,7 @@ def test_sliding_counts_equal_fresh_counts_bit_for_bit(
     batch = checks.random_volume_batch(radius, radius, force2d, dimension, (4, 5, 26), 9)
     for symmetric in (True, False):
         fresh = sliding.compiled_pair_counts(batch, angles, symmetric, slide=False)
-        with slides(sliding, "_pair_entries") as slid:
+        with checks.slides(sliding, "_pair_entries") as slid:
             got = sliding.compiled_pair_counts(batch, angles, symmetric)
         # kernels flat along x (force2D on x) change wholly per step: counted afresh, never slid
         assert (slid[0] > batch.n_voxels // 3) if not (force2d and dimension == 2) else slid == [0]
@@ -190,7 +166,7 @@ def test_sliding_features_equal_fresh_features_bit_for_bit(
     batch = checks.random_volume_batch(10 + radius, radius, force2d, dimension, (3, 4, 30), 12)
     fresh = glcm.compute(replace(batch, backend=replace(COMPILED, sliding=False)), ALL, settings)
     assert glcm.needs_kernels(COMPILED, ALL, settings)  # MCC's dense matrices come from the gathered kernels
-    with slides(glcm, "fused_features") as slid, slides(sliding, "_pair_entries") as slid_mcc:
+    with checks.slides(glcm, "fused_features") as slid, checks.slides(sliding, "_pair_entries") as slid_mcc:
         got = glcm.compute(
             batch, ALL, settings
         )  # formulas slid over the volume, MCC's entries over the kernels
@@ -200,7 +176,7 @@ def test_sliding_features_equal_fresh_features_bit_for_bit(
     assert all((n > batch.n_voxels // 3) if not flat_x else n == 0 for n in slid + slid_mcc)
     names = [name for name in ALL if name != "MCC"]
     assert not glcm.needs_kernels(COMPILED, names, settings)
-    with slides(glcm, "fused_features") as slid:  # as the engine runs it: nothing gathered
+    with checks.slides(glcm, "fused_features") as slid:  # as the engine runs it: nothing gathered
         from_volume = glcm.compute(replace(batch, levels=batch.levels[:, :0]), names, settings)
     assert len(slid) == 1 and ((slid[0] > batch.n_voxels // 3) if not flat_x else slid == [0])
     for name in ALL:
@@ -214,7 +190,7 @@ def test_long_runs_with_many_levels_restart_at_the_level_cap() -> None:
     # counted afresh with new run-local levels
     batch = checks.random_volume_batch(3, 2, False, 0, (2, 2, 70), 700)
     angles = glcm.glcm_angles([1])
-    with slides(sliding, "_pair_entries") as slid:
+    with checks.slides(sliding, "_pair_entries") as slid:
         got = sliding.compiled_pair_counts(batch, angles, True)
     want = counting.sparse_pair_counts(batch, angles, True)
     assert all(torch.equal(w, g) for w, g in zip(want, got, strict=True))
@@ -233,18 +209,12 @@ def test_long_runs_with_many_levels_restart_at_the_level_cap() -> None:
 def test_engine_slides_over_its_volume_without_gathering_kernels(radius: int, features: list[str]) -> None:
     # the engine core as it runs a map: GLCM on the compiled backend reads the padded level volume, gathers no
     # kernels, slides most of them, and gives the per-kernel counting's maps bit for bit
-    image, mask = real_ct_roi()
-    params = {
-        "setting": {"binWidth": 25},
-        "voxelSetting": {"kernelRadius": radius},
-        "imageType": {"Original": {}},
-    }
-    filtered = next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
+    filtered = checks.original_image(*real_ct_roi(), radius)
     n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
-    with checks.spy(maps, "gather_kernels") as gathered, slides(glcm, "fused_features") as slid:
+    with checks.spy(maps, "gather_kernels") as gathered, checks.slides(glcm, "fused_features") as slid:
         got = maps._family_maps(filtered, "glcm", features, COMPILED, torch.float64, 1, None)
     assert gathered == [] and sum(slid) > n_roi // 2
-    with checks.spy(maps, "gather_kernels") as gathered, slides(glcm, "fused_features") as slid:
+    with checks.spy(maps, "gather_kernels") as gathered, checks.slides(glcm, "fused_features") as slid:
         fresh = maps._family_maps(
             filtered, "glcm", features, replace(COMPILED, sliding=False), torch.float64, 1, None
         )

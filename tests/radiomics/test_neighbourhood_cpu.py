@@ -10,6 +10,7 @@ gives the tables of a fresh count bit for bit: they are integers.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 import numpy as np
@@ -19,9 +20,7 @@ import torch
 
 from pdacrad.radiomics import _neighbourhood_cpu, compute_maps, gldm, maps, ngtdm
 from pdacrad.radiomics._neighbourhood_cpu import NEIGHBOURS_LCM
-from pdacrad.radiomics.filters import iter_image_types, prepare
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
-from pdacrad.radiomics.settings import settings_from_dict
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
 from tests.radiomics.test_engine import _sub_mask, assert_same_maps, reference_maps
@@ -172,6 +171,12 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
 
 # --- Sliding: a kernel's tables moved along a scan line equal a fresh count ----------------------------------------
 
+
+def walk_slides() -> AbstractContextManager[list[int]]:
+    """Record how many kernels each compiled NGTDM/GLDM walk slid."""
+    return checks.slides(_neighbourhood_cpu, "walk", at=2)
+
+
 SLIDING_KERNELS = [
     *checks.COMPILED_PATH_KERNELS,
     pytest.param(3, False, 0, id="r3"),
@@ -243,35 +248,18 @@ def test_non_integer_grey_levels_take_the_float_walk_without_sliding() -> None:
 def test_engine_walks_its_volume_without_gathering_kernels(radius: int) -> None:
     # the engine core as it runs a map: NGTDM/GLDM on the compiled backend read the padded level volume, gather no
     # kernels, slide most of them at kernelRadius 5, and give the fresh count's maps bit for bit
-    image, mask = real_ct_roi()
-    params = {
-        "setting": {"binWidth": 25},
-        "voxelSetting": {"kernelRadius": radius},
-        "imageType": {"Original": {}},
-    }
-    filtered = next(iter_image_types(prepare(image, mask, settings_from_dict(params)), {"Original": {}}))
+    filtered = checks.original_image(*real_ct_roi(), radius)
     n_roi = int((sitk.GetArrayFromImage(filtered.mask) == 1).sum())
     compiled = checks.COMPILED_ONE_WORKER
-    slid: list[int] = []
-    original = _neighbourhood_cpu.walk
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        result = original(*args, **kwargs)
-        slid.append(result[2])
-        return result
-
     for family, features in [("ngtdm", ["Strength", "Coarseness"]), ("gldm", ["DependenceEntropy"])]:
-        slid.clear()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_neighbourhood_cpu, "walk", counting)
-            with checks.spy(maps, "gather_kernels") as gathered:
-                got = maps._family_maps(filtered, family, features, compiled, torch.float64, 1, None)
-            assert gathered == [] and (sum(slid) > n_roi // 2 if radius == 5 else sum(slid) == 0), family
-            slid.clear()
+        with checks.spy(maps, "gather_kernels") as gathered, walk_slides() as slid:
+            got = maps._family_maps(filtered, family, features, compiled, torch.float64, 1, None)
+        assert gathered == [] and (sum(slid) > n_roi // 2 if radius == 5 else sum(slid) == 0), family
+        with walk_slides() as slid:
             fresh = maps._family_maps(
                 filtered, family, features, replace(compiled, sliding=False), torch.float64, 1, None
             )
-            assert sum(slid) == 0
+        assert sum(slid) == 0
         for name in features:
             assert np.array_equal(got[name], fresh[name], equal_nan=True), name
             assert np.nanstd(got[name]) > 0, name
@@ -288,16 +276,7 @@ def test_slid_maps_match_live_pyradiomics() -> None:
         "imageType": {"Original": {}},
         "featureClass": {"ngtdm": sorted(ngtdm.FEATURES), "gldm": sorted(gldm.FEATURES)},
     }
-    slid: list[int] = []
-    original = _neighbourhood_cpu.walk
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        result = original(*args, **kwargs)
-        slid.append(result[2])
-        return result
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_neighbourhood_cpu, "walk", counting)
+    with walk_slides() as slid:
         ours = compute_maps(image, mask, params, device="cpu")
     assert sum(slid) > 0
     assert_same_maps(ours, reference_maps(image, mask, params), image)
