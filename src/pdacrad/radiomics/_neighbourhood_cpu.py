@@ -33,6 +33,8 @@ The kernels release the GIL (``nogil``), so the engine's CPU worker threads run 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -315,6 +317,12 @@ def walk(
     cells = cell_class.cpu().numpy()
     slid = _walk(src, corners, vcorners, voxels, dims, cells, flat, limit, width, *tables, n, s)
     return n, s, int(slid)
+
+
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether a GLDM or NGTDM ``compute`` reads the batch's gathered kernels: not on the compiled backend at
+    distance 1 (:func:`walk` reads the engine's padded level volume)."""
+    return not (backend.compiled and common.setting_distances(settings) == [1])
 
 
 def batch_cost(backend: Backend, n_cells: int, n_levels: int, gathers: bool) -> BatchCost:

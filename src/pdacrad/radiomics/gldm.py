@@ -268,10 +268,7 @@ def prepare(
     return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
 
 
-def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
-    """Whether :func:`compute` reads the batch's gathered kernels: not on the compiled backend at distance 1 (its
-    walk reads the engine's padded level volume)."""
-    return not (backend.compiled and common.setting_distances(settings) == [1])
+needs_kernels = _neighbourhood_cpu.needs_kernels
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:

@@ -185,8 +185,8 @@ class VolumeTones:
     sees neighbours at offset 0 or +1 along it, one on the high face -1 or 0, one inside all three, and along a
     ``force2D`` flat axis only 0. These per-axis choices (the cell's class) fix the neighbourhood, so ``Ā`` — and
     ``|i - Ā|`` — of every cell in every kernel is one of a few volume-level values, gathered per kernel cell.
-    Neighbour counts and sums add integer bin numbers, so they are exact and the values equal the per-kernel ones
-    bit for bit.
+    Neighbour counts and sums add integer bin numbers, so they are exact: the torch volumes' values equal the
+    per-kernel ones bit for bit (the same division and subtraction), the compiled ones are exact integer multiples.
 
     Attributes:
         diff: ``(C, Z', Y', X')`` ``|i - Ā| · scale`` (0 without neighbours) per class, padded by ``pad`` cells:
@@ -274,10 +274,7 @@ def prepare(
     return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
 
 
-def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
-    """Whether :func:`compute` reads the batch's gathered kernels: not on the compiled backend at distance 1 (its
-    walk reads the engine's padded level volume)."""
-    return not (backend.compiled and common.setting_distances(settings) == [1])
+needs_kernels = _neighbourhood_cpu.needs_kernels
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
@@ -295,7 +292,9 @@ def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDiffere
     """:func:`_gathered_tones` by a torch gather and histograms (the CUDA path)."""
     inside = (batch.levels > 0).to(batch.dtype)
     gathered = common.gather_by_cell_class(tones.diff, tones.cell_class, tones.pad, batch)
-    diff = (gathered.to(torch.float64) / tones.scale).to(batch.dtype) * inside
+    if tones.scale != 1:  # the compiled volumes' exact multiples
+        gathered = gathered.to(torch.float64) / tones.scale
+    diff = gathered.to(batch.dtype) * inside
     g = batch.n_levels + 1
     n = common.histogram(batch.levels, inside, g)[:, 1:]
     s = common.histogram(batch.levels, diff, g)[:, 1:]
