@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py [--radius 2] [--dilate 2 | --dilate-mm 15]
         [--image CT --mask PANCREAS] [--families glcm,...] [--features Correlation,...] [--skip-families]
-        [--skip-paper] [--skip-memory] [--startup]
+        [--skip-paper] [--skip-memory] [--startup] [--device cpu|cuda]
         [--pyradiomics-voxels 300]
 
 ROI: the real abdominal CT of tests/data with its pancreas mask dilated by ``--dilate`` voxels (a few thousand ROI
@@ -14,7 +14,8 @@ ROI) on ``--pyradiomics-voxels`` ROI voxels spread evenly over the ROI, and repo
 pdacrad computes every ROI voxel (discretisation, kernel gathering, features). The ratio is of voxels per CPU
 second. Then the paper's eight map features (``paper_maps.yaml`` with its 1×1×2.5 mm resampling and filters) the
 same way, each group also timed in wall-clock seconds with pdacrad's default of one worker thread per core (the
-user's default; PyRadiomics stays single-threaded), with seconds per feature per case; and pdacrad's peak memory
+user's default; PyRadiomics stays single-threaded) or, with ``--device cuda``, on the GPU (synchronised, after a
+warm-up call), with seconds per feature per case; and pdacrad's peak memory
 for the paper set at kernelRadius 5 on a 160×160×60 ROI. The sliding families (GLCM, NGTDM, GLDM) are also timed
 with sliding counting off (``Backend.sliding=False``: every kernel counted afresh) in the same run, so the sliding
 speed-up is measured side by side. ``--startup`` times ``pdacrad maps`` as a user starts it (a new process, the
@@ -58,7 +59,6 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SINGLE_THREAD = Backend.choose("cpu", workers=1)
 PER_KERNEL = replace(SINGLE_THREAD, sliding=False)  # kernels counted afresh: the reference for sliding
 SLIDING = ("glcm", "ngtdm", "gldm")  # the families whose compiled counting slides kernels along scan lines
-ALL_CORES = Backend.choose("cpu")  # the user's default: one worker thread per core
 CLASSES = {
     "firstorder": "RadiomicsFirstOrder",
     "glcm": "RadiomicsGLCM",
@@ -159,7 +159,20 @@ def family_table(
             )
 
 
-def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
+def _wall_seconds(filtered: FilteredImage, family: str, features: list[str], backend: Backend) -> float:
+    """Wall seconds of one map call on ``backend`` (on CUDA after a warm-up call, synchronised)."""
+    cuda = backend.device.type == "cuda"
+    if cuda:
+        _family_maps(filtered, family, features, backend, torch.float64, 1, None)
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    _family_maps(filtered, family, features, backend, torch.float64, 1, None)
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int, wall_backend: Backend) -> None:
     settings = load_settings(PARAMS_DIR / "paper_maps.yaml")
     params = settings.as_pyradiomics()
     params["voxelSetting"]["kernelRadius"] = radius
@@ -172,6 +185,7 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
     shared = time.process_time() - start  # pre-processing and filters: the same code for both
     theirs_total = ours_total = shared
     wall_total = 0.0
+    where = f"{wall_backend.workers} CPU workers" if wall_backend.compiled else wall_backend.device.type
     n_roi = int((sitk.GetArrayFromImage(case.mask) == 1).sum())
     for filtered in filtered_images:
         groups: dict[str, list[str]] = {}
@@ -190,14 +204,12 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
                 print(
                     f"  {filtered.name}_{family} with sliding off: {fresh:6.2f} CPU-s ({fresh / ours_group:.2f}x)"
                 )
-            start_wall = time.perf_counter()
-            _family_maps(filtered, family, feats, ALL_CORES, torch.float64, 1, None)
-            wall = time.perf_counter() - start_wall
+            wall = _wall_seconds(filtered, family, feats, wall_backend)
             wall_total += wall
             print(
                 f"  {filtered.name}_{family} {feats}: PyRadiomics {per_voxel * n_roi:7.1f} CPU-s, "
                 f"pdacrad {ours_group:6.2f} CPU-s 1 thread ({per_voxel * n_roi / ours_group:.1f}x), "
-                f"{wall:6.2f} s wall on {ALL_CORES.workers} workers; "
+                f"{wall:6.2f} s wall on {where}; "
                 f"{ours_group / len(feats):.2f} s per feature (1 thread)"
             )
     ours = ours_total
@@ -211,9 +223,9 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int) -> None:
     print(f"ratio, voxel-mode part: {(theirs_total - shared) / (ours - shared):.1f}x")
     print(f"ratio, including the shared filters: {theirs_total / ours:.1f}x")
     print(
-        f"pdacrad voxel-mode part on all cores ({ALL_CORES.workers} workers): {wall_total:.1f} s wall "
-        f"(vs {ours - shared:.1f} CPU-s single-thread); PyRadiomics single-thread / pdacrad all cores: "
-        f"{(theirs_total - shared) / wall_total:.1f}x; seconds per feature per case (all cores): "
+        f"pdacrad voxel-mode part on {where}: {wall_total:.1f} s wall "
+        f"(vs {ours - shared:.1f} CPU-s single-thread); PyRadiomics single-thread / pdacrad on {where}: "
+        f"{(theirs_total - shared) / wall_total:.1f}x; seconds per feature per case ({where}): "
         f"{wall_total / len(wanted):.2f}"
     )
 
@@ -317,7 +329,15 @@ def main() -> None:
     parser.add_argument(
         "--startup", action="store_true", help="also time `pdacrad maps` start-up, cold and warm"
     )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the paper set's wall-clock column runs: all CPU cores (default) or the GPU",
+    )
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here")
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     torch.set_num_threads(1)
     print(
@@ -329,7 +349,7 @@ def main() -> None:
         wanted = [f for f in args.features.split(",") if f] or None
         family_table(image, mask, args.radius, args.pyradiomics_voxels, args.families.split(","), wanted)
     if not args.skip_paper:
-        paper_set(image, mask, args.radius, args.pyradiomics_voxels)
+        paper_set(image, mask, args.radius, args.pyradiomics_voxels, Backend.choose(args.device))
     if not args.skip_memory:
         peak_memory()
     if args.startup:
