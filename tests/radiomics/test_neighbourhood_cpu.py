@@ -197,9 +197,7 @@ def _walks(batch: KernelBatch, data: torch.Tensor, cell_class: torch.Tensor, wid
 def test_sliding_tables_equal_fresh_tables_bit_for_bit(
     radius: int, force2d: bool, dim: int, longest_step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if (
-        longest_step == "largest"
-    ):  # slide every step the geometry allows (the default starts at kernelRadius 3)
+    if longest_step == "largest":  # every step the geometry allows (the default slides from kernelRadius 3)
         monkeypatch.setattr(_neighbourhood_cpu, "slide_limit", lambda extent: extent - 3)
     batch = checks.random_volume_batch(radius + dim, radius, force2d, dim, (4, 5, 30), 7)
     level_index = batch.volume[(slice(radius, -radius),) * 3] if radius else batch.volume
