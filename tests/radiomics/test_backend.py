@@ -147,3 +147,17 @@ def test_a_shipped_cache_seeds_an_empty_cache_dir_once(
     assert (target / "opt" / "pkg" / "kernel.nbi").read_bytes() == b"index"
     monkeypatch.setenv(_jit.SEED_ENV, str(tmp_path / "missing"))
     assert not _jit.seed_cache(tmp_path / "other")
+
+
+def test_ngtdm_pair_features_get_cache_sized_batches_on_cpu() -> None:
+    # NGTDM's pair features hold (B, G, G) tensors: on CPU their batches shrink to stay in cache as G grows (the
+    # paper's filtered images have few levels and keep full batches); Coarseness alone needs no pairs
+    compiled = Backend.choose("cpu", workers=1)
+    few = ngtdm.batch_cost(compiled, 1331, 10, 13, ["Strength"], {})
+    many = ngtdm.batch_cost(compiled, 1331, 120, 13, ["Strength", "Coarseness"], {})
+    alone = ngtdm.batch_cost(compiled, 1331, 120, 13, ["Coarseness"], {})
+    assert few.max_voxels == alone.max_voxels == COMPILED_BATCH
+    assert many.max_voxels is not None and 32 <= many.max_voxels < 256
+    assert many.bytes_per_voxel > alone.bytes_per_voxel + 8 * 120 * 120
+    on_gpu = Backend(torch.device("cuda"), compiled=False)
+    assert ngtdm.batch_cost(on_gpu, 1331, 120, 13, ["Strength"], {}).max_voxels is None

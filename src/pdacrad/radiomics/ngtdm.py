@@ -29,7 +29,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _neighbourhood_cpu
-from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
+from pdacrad.radiomics.backend import CACHE_BATCH_BYTES, COMPILED_BATCH, Backend, BatchCost, backend_of
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -75,6 +75,10 @@ class ToneDifferences:
     def pair_diff(self) -> torch.Tensor:
         """``(G, G)`` :math:`i - j`."""
         return self.ivector[:, None] - self.ivector[None, :]
+
+
+PAIR_FEATURES = frozenset({"Contrast", "Busyness", "Complexity", "Strength"})
+"""The features whose formulas sum over pairs of grey levels (``(B, G, G)`` tensors; see :func:`batch_cost`)."""
 
 
 def _safe_divide(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -325,7 +329,18 @@ def batch_cost(
     features: Sequence[str],
     settings: Mapping[str, Any],
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
-    the other neighbourhood family)."""
-    gathers = needs_kernels(backend, features, settings)
-    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)
+    """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`_neighbourhood_cpu.batch_cost`,
+    shared with the other neighbourhood family) plus, for the pair features (:data:`PAIR_FEATURES`), their
+    ``(B, G, G)`` temporaries. On CPU those pair terms are memory-bound elementwise passes: batches whose pair
+    matrices stay in cache (:data:`~pdacrad.radiomics.backend.CACHE_BATCH_BYTES`) ran 3× faster than 2,048-voxel
+    batches at kernelRadius 5 on raw CT (binWidth 25; measured, 11,241 voxels: 0.37–0.42 vs 1.17 CPU-s)."""
+    cost = _neighbourhood_cpu.batch_cost(
+        backend, n_cells, n_levels, needs_kernels(backend, features, settings)
+    )
+    if not PAIR_FEATURES.intersection(features):
+        return cost
+    pairs = 8 * n_levels * n_levels
+    cap = cost.max_voxels
+    if backend.device.type == "cpu":
+        cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // pairs))
+    return BatchCost(cost.bytes_per_voxel + 4 * pairs, cap)
