@@ -301,6 +301,7 @@ def walk(
         assert tuple(batch.volume.shape) == (nz, ny, nx)
         src, corners, sz, sy = batch.volume.detach().cpu().reshape(-1).numpy(), vcorners, ny * nx, nx
     else:
+        assert batch.levels.shape[1] == len(batch.offsets), "neither gathered kernels nor the level volume"
         src = batch.levels.contiguous().reshape(-1).numpy()
         corners = np.arange(batch.n_voxels, dtype=np.int64) * batch.levels.shape[1]
         sz, sy = ext[1] * ext[2], ext[2]
@@ -332,10 +333,8 @@ def batch_cost(backend: Backend, n_cells: int, n_levels: int, gathers: bool) -> 
     compiled walk over gathered ``(B, K)`` int64 levels ran 1.7× faster at kernelRadius 5 with batches whose
     levels stay within ~4 MB (cache) than with one batch of the ROI (measured, 3,315 voxels: ~500 vs 3,315 per
     batch; at kernelRadius 2 the 2,048 cap is as fast)."""
-    if backend.compiled and not gathers:
-        return BatchCost(
-            8 * (n_levels + 1) * 28, COMPILED_BATCH
-        )  # int64 tables: GLDM's 27 bins + 1 per level
+    if backend.compiled and not gathers:  # the int64 output tables: at most GLDM's 27 bins + 1 per level
+        return BatchCost(8 * (n_levels + 1) * 28, COMPILED_BATCH)
     if backend.compiled:
         return BatchCost(
             kernel_cost(n_cells, n_levels), min(max(1, 4 * 2**20 // (8 * n_cells)), COMPILED_BATCH)
