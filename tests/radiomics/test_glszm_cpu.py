@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _zones_cpu, glszm
+from pdacrad.radiomics import _zones_cpu, glszm, maps
 from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
 from tests.radiomics import family_checks as checks
+from tests.radiomics.reference import real_ct_roi
 
 
 def random_levels(generator: torch.Generator, n: int, k: int, n_levels: int, masked: float) -> torch.Tensor:
@@ -19,9 +21,15 @@ def random_levels(generator: torch.Generator, n: int, k: int, n_levels: int, mas
     return torch.where(out, torch.zeros_like(levels), levels)
 
 
+def compiled_zones(levels: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """:func:`_zones_cpu.zone_list` of gathered kernel rows ``levels``."""
+    grey = torch.ones(1, dtype=torch.float64)
+    return _zones_cpu.zone_list(KernelBatch(levels, grey, offsets, int(offsets.abs().max())))
+
+
 def assert_same_zones(levels: torch.Tensor, offsets: torch.Tensor) -> None:
     expected = glszm.propagated_zone_list(levels, offsets)
-    got = _zones_cpu.zone_list(levels, offsets)
+    got = compiled_zones(levels, offsets)
     for name, want, have in zip(("voxel", "level", "size"), expected, got, strict=True):
         assert have.dtype == torch.int64, name
         assert torch.equal(have, want), name
@@ -49,7 +57,7 @@ def test_empty_and_fully_masked_kernels() -> None:
     k = offsets.shape[0]
     assert_same_zones(torch.zeros((3, k), dtype=torch.int64), offsets)
     assert_same_zones(torch.zeros((0, k), dtype=torch.int64), offsets)
-    voxel, level, size = _zones_cpu.zone_list(torch.zeros((3, k), dtype=torch.int64), offsets)
+    voxel, level, size = compiled_zones(torch.zeros((3, k), dtype=torch.int64), offsets)
     assert voxel.numel() == level.numel() == size.numel() == 0
 
 
@@ -78,3 +86,24 @@ def test_each_cell_looks_back_at_half_its_neighbours(force2d: bool, expected: in
     for cell in range(k):
         linked = full[cell][full[cell] < cell]
         assert sorted(table[cell][table[cell] < k].tolist()) == sorted(linked.tolist()), cell
+
+
+@pytest.mark.parametrize("radius", [1, 5])
+def test_engine_reads_zones_from_its_volume(radius: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the engine core as it runs a map: GLSZM on the compiled backend reads the padded level volume, gathers no
+    # kernels, and gives the zones of the gathered kernels (the torch path's, test_backend) bit for bit
+    filtered = checks.original_image(*real_ct_roi(), radius)
+    names = list(glszm.FEATURES)
+    compiled = checks.COMPILED_ONE_WORKER
+    assert not glszm.needs_kernels(compiled, names, {}) and glszm.needs_kernels(
+        checks.TORCH_ON_CPU, names, {}
+    )
+    with checks.spy(maps, "gather_kernels") as gathered, checks.spy(_zones_cpu, "zone_list") as listed:
+        got = maps._family_maps(filtered, "glszm", names, compiled, torch.float64, 1, None)
+    assert gathered == [] and listed
+    monkeypatch.setattr(glszm, "needs_kernels", lambda *_: True)  # the same compiled zones from gathered rows
+    with checks.spy(maps, "gather_kernels") as gathered:
+        rows = maps._family_maps(filtered, "glszm", names, compiled, torch.float64, 1, None)
+    assert gathered
+    for name in names:
+        assert np.array_equal(got[name], rows[name], equal_nan=True), name

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics.kernel import KernelBatch, neighbour_index
+from pdacrad.radiomics.kernel import KernelBatch, grid_extent, neighbour_index
 
 EPS = float(torch.finfo(torch.float64).eps)
 """PyRadiomics' ``numpy.spacing(1)``: the epsilon inside ``log2(p + eps)`` of every entropy feature (also in
@@ -67,11 +67,6 @@ def neighbour_table(offsets: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor
         return torch.empty((0, k), dtype=torch.int64, device=offsets.device)
     table = torch.stack(rows)
     return torch.where(table < 0, torch.full_like(table, k), table)
-
-
-def grid_extent(offsets: torch.Tensor) -> tuple[int, ...]:
-    """Cells per axis of the grid spanned by a kernel's ``(K, 3)`` offsets (the cache key of its lookup tables)."""
-    return tuple(int(v) + 1 for v in (offsets.amax(dim=0) - offsets.amin(dim=0)).tolist())
 
 
 def grid_neighbour_table(offsets: torch.Tensor, shifts: torch.Tensor) -> np.ndarray:

@@ -43,7 +43,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
-from pdacrad.radiomics.kernel import KernelBatch, scan_step
+from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads, scan_step, volume_corners
 
 NEIGHBOURS_LCM = math.lcm(*range(1, 27))
 """``lcm(1..26)`` = 26,771,144,400: ``|i - Ā| · NEIGHBOURS_LCM`` is an integer for any count of 1..26 neighbours
@@ -293,18 +293,12 @@ def walk(
     ``slide`` and the tables are integers (float ``s`` sums are not the same in every order of addition), else
     each is counted afresh (the reference the tests compare with)."""
     assert batch.voxels is not None
-    ext = common.grid_extent(batch.offsets)
+    ext = grid_extent(batch.offsets)
     _, nz, ny, nx = data.shape
-    corner = (batch.voxels.cpu() + batch.radius + batch.offsets.cpu().amin(dim=0)).to(torch.int64)
-    vcorners = ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
-    if batch.volume is not None and (slide or batch.levels.shape[1] == 0):
-        assert tuple(batch.volume.shape) == (nz, ny, nx)
-        src, corners, sz, sy = batch.volume.detach().cpu().reshape(-1).numpy(), vcorners, ny * nx, nx
-    else:
-        assert batch.levels.shape[1] == len(batch.offsets), "neither gathered kernels nor the level volume"
-        src = batch.levels.contiguous().reshape(-1).numpy()
-        corners = np.arange(batch.n_voxels, dtype=np.int64) * batch.levels.shape[1]
-        sz, sy = ext[1] * ext[2], ext[2]
+    from_volume = batch.volume is not None and (slide or batch.levels.shape[1] == 0)
+    assert batch.volume is None or tuple(batch.volume.shape) == (nz, ny, nx)
+    src, corners, sz, sy = kernel_reads(batch, from_volume)
+    vcorners = volume_corners(batch, (nz, ny, nx))
     dims = np.array([*ext, sz, sy, ny * nx, nx, nz * ny * nx], dtype=np.int64)
     flat = data.contiguous().reshape(-1).numpy()
     g, rows = batch.n_levels, max(width, 1)

@@ -23,6 +23,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.kernel import grid_extent
 
 
 def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +36,7 @@ def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray,
     axis ``J`` of that angle's matrix). Read-only, shared between calls.
     """
     key = tuple(tuple(int(v) for v in a) for a in angles.tolist())
-    return _line_order_in_grid(common.grid_extent(offsets), key)
+    return _line_order_in_grid(grid_extent(offsets), key)
 
 
 @lru_cache(maxsize=32)

@@ -13,13 +13,17 @@ sweep. The kernel releases the GIL (``nogil``), so the engine's CPU worker threa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads
 
 
 def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
@@ -27,7 +31,7 @@ def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
     PyRadiomics' angles) that come *before* it in cell order, or ``K`` where that neighbour lies outside the
     kernel. ``offsets`` is the kernel's ``(K, 3)`` (z, y, x) offsets, a full grid in C order (read-only result,
     cached per kernel shape)."""
-    return _preceding_in_grid(common.grid_extent(offsets))
+    return _preceding_in_grid(grid_extent(offsets))
 
 
 @lru_cache(maxsize=16)
@@ -79,10 +83,12 @@ def _list_zones(
     slot: np.ndarray,
     zone_cell: np.ndarray,
     zone_size: np.ndarray,
+    zone_level: np.ndarray,
     n_zones: int,
 ) -> int:  # pragma: no cover
-    """Append one kernel's zones (root cell, size) to ``zone_cell``/``zone_size`` from position ``n_zones``, in root
-    order; returns the new zone count. ``slot`` ``(K,)`` is scratch (a root's position in the list)."""
+    """Append one kernel's zones (root cell, size, level) to ``zone_cell``/``zone_size``/``zone_level`` from
+    position ``n_zones``, in root order; returns the new zone count. ``slot`` ``(K,)`` is scratch (a root's
+    position in the list)."""
     for cell in range(parent.shape[0]):
         if row_levels[cell] == 0:
             continue
@@ -93,6 +99,7 @@ def _list_zones(
             slot[cell] = n_zones
             zone_cell[n_zones] = cell
             zone_size[n_zones] = 1
+            zone_level[n_zones] = row_levels[cell]
             n_zones += 1
         else:
             zone_size[slot[root]] += 1
@@ -101,40 +108,60 @@ def _list_zones(
 
 @jit
 def _find_zones(
-    levels: np.ndarray,
+    src: np.ndarray,
+    corners: np.ndarray,
+    dims: np.ndarray,
     preceding: np.ndarray,
     zone_cell: np.ndarray,
     zone_size: np.ndarray,
+    zone_level: np.ndarray,
     counts: np.ndarray,
 ) -> int:  # pragma: no cover
-    """The zones of every row of ``levels`` ``(B, K)``: each zone's root cell and size to ``zone_cell``/``zone_size``
-    (by row, then root), each row's zone count to ``counts``; returns the zone count."""
-    b, k = levels.shape
-    row_levels = np.zeros(k + 1, dtype=levels.dtype)  # slot K (outside the kernel) keeps level 0
+    """The zones of every kernel (cell ``(z, y, x)`` of kernel ``b`` is ``src[corners[b] + z·sz + y·sy + x]``,
+    ``dims`` ``(ez, ey, ex, sz, sy)``): each zone's root cell, size and level to ``zone_cell``/``zone_size``/
+    ``zone_level`` (by kernel, then root), each kernel's zone count to ``counts``; returns the zone count."""
+    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
+    k = ez * ey * ex
+    row_levels = np.zeros(k + 1, dtype=src.dtype)  # slot K (outside the kernel) keeps level 0
     parent = np.empty(k, dtype=np.int32)
     slot = np.empty(k, dtype=np.int32)
     n_zones = 0
-    for row in range(b):
-        row_levels[:k] = levels[row]
+    for row in range(corners.shape[0]):
+        cell = 0
+        for z in range(ez):
+            for y in range(ey):
+                line = corners[row] + z * sz + y * sy
+                for x in range(ex):
+                    row_levels[cell] = src[line + x]
+                    cell += 1
         _link_cells(row_levels, preceding, parent)
         first = n_zones
-        n_zones = _list_zones(row_levels, parent, slot, zone_cell, zone_size, n_zones)
+        n_zones = _list_zones(row_levels, parent, slot, zone_cell, zone_size, zone_level, n_zones)
         counts[row] = n_zones - first
     return n_zones
 
 
-def zone_list(levels: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The zones of every kernel row of CPU ``levels`` ``(B, K)`` (0 = not in the kernel): ``(voxel, level,
-    size)``, each ``(Z,)`` int64, ordered by row, then by the zone's smallest cell index."""
-    b, k = levels.shape
-    rows = levels.contiguous()
-    preceding = preceding_neighbours(offsets.cpu())
-    # Room for the worst case (every cell its own zone): 8 bytes per cell, against the torch path's 26 int16
+def zone_list(batch: KernelBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The zones of every kernel of the CPU ``batch``: ``(voxel, level, size)``, each ``(Z,)`` int64, ordered by
+    kernel, then by the zone's smallest cell index. The kernels are read from the padded level volume when the
+    batch carries it and gathered none (:func:`needs_kernels`), else from its gathered rows."""
+    b, k = batch.n_voxels, len(batch.offsets)
+    from_volume = batch.volume is not None and batch.levels.shape[1] == 0
+    src, corners, sz, sy = kernel_reads(batch, from_volume)
+    dims = np.array([*grid_extent(batch.offsets), sz, sy], dtype=np.int64)
+    preceding = preceding_neighbours(batch.offsets.cpu())
+    # Room for the worst case (every cell its own zone): 12 bytes per cell, against the torch path's 26 int16
     # neighbour masks per cell.
     zone_cell = np.empty(b * k, dtype=np.int32)
     zone_size = np.empty(b * k, dtype=np.int32)
+    zone_level = np.empty(b * k, dtype=np.int32)
     counts = np.empty(b, dtype=np.int64)
-    n = _find_zones(rows.numpy(), preceding, zone_cell, zone_size, counts)
+    n = _find_zones(src, corners, dims, preceding, zone_cell, zone_size, zone_level, counts)
     voxel = torch.repeat_interleave(torch.arange(b), torch.from_numpy(counts), output_size=n)
-    cell = torch.from_numpy(zone_cell[:n]).long()
-    return voxel, rows[voxel, cell].long(), torch.from_numpy(zone_size[:n]).long()
+    return voxel, torch.from_numpy(zone_level[:n]).long(), torch.from_numpy(zone_size[:n]).long()
+
+
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether GLSZM's ``compute`` reads the batch's gathered kernels: not on the compiled backend
+    (:func:`zone_list` reads the engine's padded level volume)."""
+    return not backend.compiled

@@ -272,7 +272,7 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     """The zones of every kernel of ``batch``: compiled union-find on the compiled backend, torch label
     propagation on the torch backend."""
     if backend_of(batch).compiled:
-        voxel, level, size = _zones_cpu.zone_list(batch.levels, batch.offsets)
+        voxel, level, size = _zones_cpu.zone_list(batch)
     else:
         voxel, level, size = propagated_zone_list(batch.levels, batch.offsets.to(batch.device))
     return SizeZones(
@@ -280,9 +280,12 @@ def size_zones(batch: KernelBatch) -> SizeZones:
         level=level,
         size=size,
         n_voxels=batch.n_voxels,
-        max_size=batch.levels.shape[1],
+        max_size=len(batch.offsets),
         ivector=batch.grey_levels,
     )
+
+
+needs_kernels = _zones_cpu.needs_kernels
 
 
 def compute(
@@ -306,8 +309,10 @@ def batch_cost(
     features: Sequence[str],
     settings: Mapping[str, Any],
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend``: compiled zone lists of ≤ 32 bytes per cell (capped at
-    :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels), or torch label propagation over the kernel."""
+    """Memory per voxel of :func:`compute` on ``backend``: compiled zone lists (≤ 12 bytes per cell, then ≤ 32 as
+    int64 tensors; kernels read from the level volume, capped at
+    :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels), or torch label propagation over the gathered
+    kernel."""
     if backend.compiled:
-        return BatchCost(8 * n_cells * 4 + 32 * n_cells, COMPILED_BATCH)
+        return BatchCost(12 * n_cells + 32 * n_cells, COMPILED_BATCH)
     return BatchCost(kernel_cost(n_cells, n_levels))

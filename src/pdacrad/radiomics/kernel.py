@@ -167,6 +167,37 @@ def gather_kernels(
     return volume.reshape(-1)[base[:, None] + flat_offsets[None, :]]
 
 
+def grid_extent(offsets: torch.Tensor) -> tuple[int, ...]:
+    """Cells per axis of the grid spanned by a kernel's ``(K, 3)`` offsets (the cache key of its lookup tables)."""
+    return tuple(int(v) + 1 for v in (offsets.amax(dim=0) - offsets.amin(dim=0)).tolist())
+
+
+def volume_corners(batch: KernelBatch, shape: tuple[int, ...]) -> np.ndarray:
+    """``(B,)`` int64 flat index, in a ``(Z', Y', X')`` volume of ``shape`` padded like :attr:`KernelBatch.volume`
+    (by :attr:`KernelBatch.radius`), of the first cell (smallest offsets) of each target voxel's kernel."""
+    assert batch.voxels is not None
+    _, ny, nx = shape
+    corner = (batch.voxels.cpu() + batch.radius + batch.offsets.cpu().amin(dim=0)).to(torch.int64)
+    return ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
+
+
+def kernel_reads(batch: KernelBatch, from_volume: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(src, corners, sz, sy)``: where compiled CPU counting reads the kernels of ``batch``. Cell ``(z, y, x)`` of
+    target ``b``'s kernel grid (C order over the offsets' extent) is ``src[corners[b] + z·sz + y·sy + x]``: in the
+    padded level volume :attr:`KernelBatch.volume` when ``from_volume`` (nothing gathered), else in the gathered
+    rows :attr:`KernelBatch.levels`."""
+    if from_volume:
+        assert batch.volume is not None
+        volume = batch.volume.detach().cpu()
+        _, ny, nx = volume.shape
+        return volume.reshape(-1).numpy(), volume_corners(batch, tuple(volume.shape)), ny * nx, nx
+    _, ey, ex = grid_extent(batch.offsets)
+    k = batch.levels.shape[1]
+    assert k == len(batch.offsets), "neither gathered kernels nor the level volume"
+    corners = np.arange(batch.n_voxels, dtype=np.int64) * k
+    return batch.levels.contiguous().reshape(-1).numpy(), corners, ey * ex, ex
+
+
 @jit_inline
 def scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cover - compiled
     """The x step ``s`` from target voxel ``b - 1`` to ``b`` (``voxels`` ``(B, 3)`` z, y, x, in the engine core's C

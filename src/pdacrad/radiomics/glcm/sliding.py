@@ -19,7 +19,7 @@ import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
-from pdacrad.radiomics.kernel import KernelBatch, scan_step
+from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads, scan_step
 
 LEVEL_CAP = 256
 """Grey levels a sliding run may gather before the next kernel of its scan line starts a new run: bounds the run's
@@ -38,19 +38,9 @@ def kernel_layout(
     ``(p, p + a)`` lies inside the kernel, ``z0, z1, y0, y1, x0, x1`` (inclusive; ``x0 > x1``: no pair fits) and the
     flat offset of ``a``; ``steps`` the grid's ``(A, K)`` neighbour table (fresh counts); ``voxels`` ``(B, 3)``
     z, y, x, or ``(0, 3)`` (every kernel counted afresh) unless ``slide``."""
-    ext = common.grid_extent(batch.offsets)
-    n = batch.n_voxels
+    ext = grid_extent(batch.offsets)
     vox = batch.voxels if slide else None
-    if vox is not None and batch.volume is not None:
-        vol = batch.volume.detach().cpu()
-        src, (_, ny, nx) = vol.reshape(-1).numpy(), vol.shape
-        corner = (vox.cpu() + batch.radius + batch.offsets.cpu().amin(dim=0)).to(torch.int64)
-        corners = ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
-        sz, sy = ny * nx, nx
-    else:
-        src = batch.levels.contiguous().reshape(-1).numpy()
-        corners = np.arange(n, dtype=np.int64) * batch.levels.shape[1]
-        sz, sy = ext[1] * ext[2], ext[2]
+    src, corners, sz, sy = kernel_reads(batch, vox is not None and batch.volume is not None)
     geom = np.zeros((len(angles), 7), dtype=np.int64)
     for row, a in enumerate(angles.tolist()):
         for d in range(3):
