@@ -21,6 +21,7 @@ from pdacrad.radiomics import (
     gldm,
     glrlm,
     glszm,
+    maps,
     ngtdm,
 )
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost
@@ -103,11 +104,13 @@ def test_each_family_runs_its_torch_code_on_cpu_tensors(module, compiled_code, f
     filtered = checks.original_image(image, mask, 2)
     results = {}
     for backend in (Backend.choose("cpu", workers=1), replace(TORCH, workers=1)):
-        with checks.spy(*compiled_code) as calls:
+        with checks.spy(*compiled_code) as calls, checks.spy(maps, "gather_kernels") as gathered:
             results[backend.name] = _family_maps(
                 filtered, module.__name__.rsplit(".", 1)[1], features, backend, torch.float64, 1, None
             )
         assert bool(calls) == backend.compiled, backend.name
+        # the compiled counting reads the engine's padded level volume; the torch path gathers the kernels
+        assert bool(gathered) != backend.compiled, backend.name
     # NGTDM's compiled s_i is exact (one rounding); torch rounds each cell's mean: a few ulps apart
     rtol = 1e-12 if module is ngtdm else 0.0
     for name in features:

@@ -4,12 +4,14 @@ kernels per batch."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics import _runs_cpu, glrlm, runs
-from pdacrad.radiomics.kernel import gather_kernels, kernel_offsets, pad_volume
+from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 
 N_LEVELS = 3
 
@@ -22,18 +24,31 @@ def _random_volume(seed: int, masked: float, shape: tuple[int, int, int] = (13, 
     return torch.where(torch.rand(shape, generator=gen) < masked, torch.zeros_like(levels), levels)
 
 
+def _batch(volume: torch.Tensor, voxels: torch.Tensor, offsets: torch.Tensor, radius: int) -> KernelBatch:
+    """The gathered kernels of ``voxels`` with the padded level volume they come from (as the engine core builds a
+    batch)."""
+    padded = pad_volume(volume, radius)
+    levels = gather_kernels(padded, voxels, offsets, padded_by=radius)
+    grey = torch.arange(1, N_LEVELS + 1, dtype=torch.float64)
+    return KernelBatch(levels, grey, offsets, radius, voxels=voxels, volume=padded)
+
+
 def _assert_same_counts(
     volume: torch.Tensor, voxels: torch.Tensor, radius: int, force2d: bool, dim: int
 ) -> None:
     offsets = kernel_offsets(radius, force2d, dim)
     angles = common.angles(offsets, bidirectional=False)
-    levels = gather_kernels(pad_volume(volume, radius), voxels, offsets, padded_by=radius)
+    batch = _batch(volume, voxels, offsets, radius)
+    levels = batch.levels
     volume_runs = runs.volume_runs(volume, angles, radius)
     cells = runs.KernelCells.of(levels, voxels, offsets, volume_runs)
     padded = common.pad_levels(levels).T.contiguous()
     for by_level in (True, False):
-        compiled = _runs_cpu.run_counts(levels, offsets, angles, N_LEVELS, by_level)
+        compiled = _runs_cpu.run_counts(batch, angles, by_level)
+        # as the engine runs it: nothing gathered, the kernels read from the padded level volume
+        from_engine_volume = _runs_cpu.run_counts(replace(batch, levels=levels[:, :0]), angles, by_level)
         assert len(compiled) == angles.shape[0]
+        assert all(torch.equal(c, e) for c, e in zip(compiled, from_engine_volume, strict=True))
         for a, angle in enumerate(angles):
             from_volume = runs.run_counts(cells, offsets, volume_runs, a, N_LEVELS, torch.float64, by_level)
             from_lines = glrlm._angle_matrix(
@@ -72,12 +87,12 @@ def test_empty_angles_and_one_cell_runs() -> None:
     _assert_same_counts(volume, voxels, 1, False, 0)
     offsets = kernel_offsets(1)
     angles = common.angles(offsets, bidirectional=False)
-    levels = gather_kernels(pad_volume(volume, 1), voxels, offsets, padded_by=1)
+    batch = _batch(volume, voxels, offsets, 1)
     along_x = next(a for a, angle in enumerate(angles.tolist()) if angle in ([0, 0, 1], [0, 0, -1]))
-    counts = _runs_cpu.run_counts(levels, offsets, angles, N_LEVELS)[along_x]
+    counts = _runs_cpu.run_counts(batch, angles)[along_x]
     assert counts[0].sum() == 3 and counts[0, :, 0].sum() == 3  # three 1-cell runs in one line: counted
     assert counts[2].sum() == 0  # (1, 1, 6): two ROI cells, in different lines along x: the angle is empty
-    for per_angle in _runs_cpu.run_counts(levels, offsets, angles, N_LEVELS):
+    for per_angle in _runs_cpu.run_counts(batch, angles):
         assert per_angle[1].sum() == 0  # (0, 0, 5): one ROI cell in its kernel, every angle empty
 
 

@@ -8,7 +8,8 @@ ends: the same runs that :func:`pdacrad.radiomics.glrlm._angle_matrix` (line tra
 PyRadiomics' "empty angle" rule (no line holds two ROI cells) zeroes an angle's counts; a run longer than one
 cell already proves it false, so the lines are walked a second time only for kernels without one.
 
-Work is ``O(A·K)`` integer steps per kernel on its ``(K,)`` row (in cache): ~1.5 ns a step where runs are long
+Work is ``O(A·K)`` integer steps per kernel on its ``(K,)`` row (copied from the engine's padded level volume, in
+cache): ~1.5 ns a step where runs are long
 (the paper's LBP image), ~3.5 ns on noise (mispredicted branches); no ``(B, K)`` temporaries and no image-level
 run volumes. The kernel releases the GIL (``nogil``), so the engine's CPU worker threads run it in parallel. The
 integers are those of the torch paths, bit for bit (``tests/radiomics/test_runs_cpu.py``).
@@ -16,14 +17,17 @@ integers are those of the torch paths, bit for bit (``tests/radiomics/test_runs_
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
-from pdacrad.radiomics.kernel import grid_extent
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads
 
 
 def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -72,16 +76,29 @@ def _line_order_in_grid(
 
 @jit
 def _count_runs(
-    levels: np.ndarray, order: np.ndarray, by_level: bool, counts: np.ndarray
+    src: np.ndarray,
+    corners: np.ndarray,
+    dims: np.ndarray,
+    order: np.ndarray,
+    by_level: bool,
+    counts: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; covered through run_counts
-    """Add each row's runs to ``counts`` ``(A, B, G, J)`` (zeroed; ``G = 1`` unless ``by_level``): a run of level
+    """Add each kernel's runs to ``counts`` ``(A, B, G, J)`` (zeroed; ``G = 1`` unless ``by_level``): a run of level
     index ``g`` and length ``j`` -> ``counts[a, b, g - 1, j - 1]``. Angles with no line of two ROI cells are
-    zeroed."""
-    n_rows, k = levels.shape
+    zeroed. Cell ``(z, y, x)`` of kernel ``b`` is ``src[corners[b] + z·sz + y·sy + x]``, ``dims`` ``(ez, ey, ex,
+    sz, sy)``."""
+    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
+    k = ez * ey * ex
     n_angles, n_steps = order.shape
-    row = np.zeros(k + 1, dtype=levels.dtype)  # slot K, the line-end sentinel, keeps level 0
-    for b in range(n_rows):
-        row[:k] = levels[b]
+    row = np.zeros(k + 1, dtype=src.dtype)  # slot K, the line-end sentinel, keeps level 0
+    for b in range(corners.shape[0]):
+        cell = 0
+        for z in range(ez):
+            for y in range(ey):
+                line = corners[b] + z * sz + y * sy
+                for x in range(ex):
+                    row[cell] = src[line + x]
+                    cell += 1
         for a in range(n_angles):
             out = counts[a, b]
             prev = 0  # level of the run being walked (0: none)
@@ -116,21 +133,28 @@ def _holds_two(
     return False
 
 
-def run_counts(
-    levels: torch.Tensor, offsets: torch.Tensor, angles: torch.Tensor, n_levels: int, by_level: bool = True
-) -> list[torch.Tensor]:
-    """Per angle, the ``(B, G, J_a)`` integer run counts of the CPU kernels ``levels`` ``(B, K)`` (level indices,
-    0 outside the kernel): grey-level index ``1..G`` × run length ``1..J_a`` (``J_a`` the longest line along
-    angle ``a``), zero where the angle is empty. ``G = 1`` (levels merged) with ``by_level=False``. The same
-    integers as ``glrlm._angle_matrix`` and ``runs.run_counts`` before their cast to float; views into one
-    ``(A, B, G, J)`` array of int16 (a count never exceeds ``K``; int32 for kernels of 2**15 cells or more):
-    ``2·A·G·J`` bytes per kernel, e.g. 2.1 kB at r = 2 and G = 16, where the torch volume path holds ~60 bytes
-    per ROI cell of the kernel (7.5 kB at r = 2)."""
-    order, lengths = line_order(offsets, angles)
-    rows = levels.contiguous().numpy()
-    n_codes = n_levels if by_level else 1
-    dtype = np.int16 if levels.shape[1] < 2**15 else np.int32
-    counts = np.zeros((order.shape[0], levels.shape[0], n_codes, int(lengths.max(initial=0))), dtype)
-    _count_runs(rows, order, by_level, counts)
+def run_counts(batch: KernelBatch, angles: torch.Tensor, by_level: bool = True) -> list[torch.Tensor]:
+    """Per angle, the ``(B, G, J_a)`` integer run counts of the CPU kernels of ``batch`` (read from the padded level
+    volume when the batch carries it and gathered none, :func:`needs_kernels`, else from its gathered rows):
+    grey-level index ``1..G`` × run length ``1..J_a`` (``J_a`` the longest line along angle ``a``), zero where the
+    angle is empty. ``G = 1`` (levels merged) with ``by_level=False``. The same integers as
+    ``glrlm._angle_matrix`` and ``runs.run_counts`` before their cast to float; views into one ``(A, B, G, J)``
+    array of int16 (a count never exceeds ``K``; int32 for kernels of 2**15 cells or more): ``2·A·G·J`` bytes per
+    kernel, e.g. 2.1 kB at r = 2 and G = 16, where the torch volume path holds ~60 bytes per ROI cell of the
+    kernel (7.5 kB at r = 2)."""
+    order, lengths = line_order(batch.offsets.cpu(), angles.cpu())
+    k = len(batch.offsets)
+    src, corners, sz, sy = kernel_reads(batch, batch.volume is not None and batch.levels.shape[1] == 0)
+    dims = np.array([*grid_extent(batch.offsets), sz, sy], dtype=np.int64)
+    n_codes = batch.n_levels if by_level else 1
+    dtype = np.int16 if k < 2**15 else np.int32
+    counts = np.zeros((order.shape[0], batch.n_voxels, n_codes, int(lengths.max(initial=0))), dtype)
+    _count_runs(src, corners, dims, order, by_level, counts)
     out = torch.from_numpy(counts)
     return [out[a, :, :, : int(n)] for a, n in enumerate(lengths)]
+
+
+def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether GLRLM's ``compute`` reads the batch's gathered kernels: not on the compiled backend
+    (:func:`run_counts` reads the engine's padded level volume)."""
+    return not backend.compiled

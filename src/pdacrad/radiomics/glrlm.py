@@ -339,7 +339,7 @@ def _angle_counts(
     carries its voxel positions, else by tracing the kernel's lines. All three give the same integers."""
     dtype = batch.dtype
     if backend_of(batch).compiled:
-        for counts in _runs_cpu.run_counts(batch.levels, offsets, angle_list, batch.n_levels, by_level):
+        for counts in _runs_cpu.run_counts(batch, angle_list, by_level):
             yield counts.to(dtype).contiguous()
         return
     runs = settings.get("_glrlm_runs")
@@ -354,6 +354,9 @@ def _angle_counts(
     ).T.contiguous()
     for angle in angle_list:
         yield _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
+
+
+needs_kernels = _runs_cpu.needs_kernels
 
 
 def _jvector(counts: torch.Tensor) -> torch.Tensor:
@@ -376,9 +379,9 @@ def batch_cost(
     settings: Mapping[str, Any],
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend``: compiled int16 run counts and their float copy per
-    angle, ``G × J`` with ``J`` (the longest line) ≤ sqrt(K) + 1, capped at
+    angle, ``G × J`` with ``J`` (the longest line) ≤ sqrt(K) + 1 (kernels read from the level volume), capped at
     :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels; torch line tracing otherwise."""
     if backend.compiled:
         runs = 10 * n_angles * (n_levels + 1) * (math.isqrt(n_cells) + 1)
-        return BatchCost(8 * n_cells * 4 + 32 * n_cells + runs, COMPILED_BATCH)
+        return BatchCost(32 * n_cells + runs, COMPILED_BATCH)
     return BatchCost(kernel_cost(n_cells, n_levels))
