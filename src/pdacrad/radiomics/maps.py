@@ -175,7 +175,8 @@ def _family_maps(
     levels_padded = pad_volume(level_volume, radius, 0)
     values_padded = None if value_volume is None else pad_volume(value_volume, radius, math.nan)
 
-    # A family whose counting reads the padded volume itself (compiled GLCM, NGTDM, GLDM) gathers nothing.
+    # Families whose compiled counting reads the padded volume itself (the matrix families, GLCM's MCC excepted)
+    # gather nothing.
     gathers = getattr(module, "needs_kernels", lambda *_: True)(backend, features, cfg)
 
     def run(start: int) -> dict[str, torch.Tensor]:
