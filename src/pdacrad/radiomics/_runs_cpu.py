@@ -27,7 +27,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
 from pdacrad.radiomics.backend import Backend
-from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads
+from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 
 def line_order(offsets: torch.Tensor, angles: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -87,18 +87,11 @@ def _count_runs(
     index ``g`` and length ``j`` -> ``counts[a, b, g - 1, j - 1]``. Angles with no line of two ROI cells are
     zeroed. Cell ``(z, y, x)`` of kernel ``b`` is ``src[corners[b] + z·sz + y·sy + x]``, ``dims`` ``(ez, ey, ex,
     sz, sy)``."""
-    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
-    k = ez * ey * ex
+    k = dims[0] * dims[1] * dims[2]
     n_angles, n_steps = order.shape
     row = np.zeros(k + 1, dtype=src.dtype)  # slot K, the line-end sentinel, keeps level 0
     for b in range(corners.shape[0]):
-        cell = 0
-        for z in range(ez):
-            for y in range(ey):
-                line = corners[b] + z * sz + y * sy
-                for x in range(ex):
-                    row[cell] = src[line + x]
-                    cell += 1
+        copy_kernel(src, corners[b], dims, row)
         for a in range(n_angles):
             out = counts[a, b]
             prev = 0  # level of the run being walked (0: none)

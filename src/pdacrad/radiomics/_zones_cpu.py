@@ -23,7 +23,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
 from pdacrad.radiomics.backend import Backend
-from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads
+from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 
 def preceding_neighbours(offsets: torch.Tensor) -> np.ndarray:
@@ -120,20 +120,13 @@ def _find_zones(
     """The zones of every kernel (cell ``(z, y, x)`` of kernel ``b`` is ``src[corners[b] + z·sz + y·sy + x]``,
     ``dims`` ``(ez, ey, ex, sz, sy)``): each zone's root cell, size and level to ``zone_cell``/``zone_size``/
     ``zone_level`` (by kernel, then root), each kernel's zone count to ``counts``; returns the zone count."""
-    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
-    k = ez * ey * ex
+    k = dims[0] * dims[1] * dims[2]
     row_levels = np.zeros(k + 1, dtype=src.dtype)  # slot K (outside the kernel) keeps level 0
     parent = np.empty(k, dtype=np.int32)
     slot = np.empty(k, dtype=np.int32)
     n_zones = 0
     for row in range(corners.shape[0]):
-        cell = 0
-        for z in range(ez):
-            for y in range(ey):
-                line = corners[row] + z * sz + y * sy
-                for x in range(ex):
-                    row_levels[cell] = src[line + x]
-                    cell += 1
+        copy_kernel(src, corners[row], dims, row_levels)
         _link_cells(row_levels, preceding, parent)
         first = n_zones
         n_zones = _list_zones(row_levels, parent, slot, zone_cell, zone_size, zone_level, n_zones)

@@ -207,3 +207,17 @@ def scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cove
         return 0
     s = voxels[b, 2] - voxels[b - 1, 2]
     return s if 0 < s <= limit else 0
+
+
+@jit_inline
+def copy_kernel(src: np.ndarray, corner: int, dims: np.ndarray, row: np.ndarray) -> None:  # pragma: no cover
+    """Copy one kernel, read as :func:`kernel_reads` says (``src[corner + z·sz + y·sy + x]``, ``dims`` ``(ez, ey,
+    ex, sz, sy)``), into ``row[:K]`` in grid C order."""
+    ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
+    cell = 0
+    for z in range(ez):
+        for y in range(ey):
+            line = corner + z * sz + y * sy
+            for x in range(ex):
+                row[cell] = src[line + x]
+                cell += 1
