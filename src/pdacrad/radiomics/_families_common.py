@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.kernel import KernelBatch, grid_extent, neighbour_index
 
 EPS = float(torch.finfo(torch.float64).eps)
@@ -156,3 +157,11 @@ def gather_by_cell_class(
     base = (pos[:, 0] * ny + pos[:, 1]) * nx + pos[:, 2]
     index = (base[:, None] + flat_offsets[None, :]).reshape(-1)
     return volumes.reshape(-1).index_select(0, index).reshape(batch.levels.shape)
+
+
+def needs_kernels_off_compiled(
+    backend: Backend, features: Sequence[str], settings: Mapping[str, Any]
+) -> bool:
+    """``needs_kernels`` of a family whose compiled counting always reads the engine's padded level volume (GLSZM,
+    GLRLM): gathered kernels only on the torch backend."""
+    return not backend.compiled

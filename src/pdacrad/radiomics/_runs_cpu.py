@@ -9,24 +9,21 @@ PyRadiomics' "empty angle" rule (no line holds two ROI cells) zeroes an angle's 
 cell already proves it false, so the lines are walked a second time only for kernels without one.
 
 Work is ``O(A·K)`` integer steps per kernel on its ``(K,)`` row (copied from the engine's padded level volume, in
-cache): ~1.5 ns a step where runs are long
-(the paper's LBP image), ~3.5 ns on noise (mispredicted branches); no ``(B, K)`` temporaries and no image-level
-run volumes. The kernel releases the GIL (``nogil``), so the engine's CPU worker threads run it in parallel. The
-integers are those of the torch paths, bit for bit (``tests/radiomics/test_runs_cpu.py``).
+cache): ~1.5 ns a step where runs are long (the paper's LBP image), ~3.5 ns on noise (mispredicted branches); no
+``(B, K)`` temporaries and no image-level run volumes. The kernel releases the GIL (``nogil``), so the engine's
+CPU worker threads run it in parallel. The integers are those of the torch paths, bit for bit
+(``tests/radiomics/test_runs_cpu.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
-from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 
@@ -128,7 +125,7 @@ def _holds_two(
 
 def run_counts(batch: KernelBatch, angles: torch.Tensor, by_level: bool = True) -> list[torch.Tensor]:
     """Per angle, the ``(B, G, J_a)`` integer run counts of the CPU kernels of ``batch`` (read from the padded level
-    volume when the batch carries it and gathered none, :func:`needs_kernels`, else from its gathered rows):
+    volume when the batch carries it and gathered none, as on the compiled backend, else from its gathered rows):
     grey-level index ``1..G`` × run length ``1..J_a`` (``J_a`` the longest line along angle ``a``), zero where the
     angle is empty. ``G = 1`` (levels merged) with ``by_level=False``. The same integers as
     ``glrlm._angle_matrix`` and ``runs.run_counts`` before their cast to float; views into one ``(A, B, G, J)``
@@ -145,9 +142,3 @@ def run_counts(batch: KernelBatch, angles: torch.Tensor, by_level: bool = True) 
     _count_runs(src, corners, dims, order, by_level, counts)
     out = torch.from_numpy(counts)
     return [out[a, :, :, : int(n)] for a, n in enumerate(lengths)]
-
-
-def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
-    """Whether GLRLM's ``compute`` reads the batch's gathered kernels: not on the compiled backend
-    (:func:`run_counts` reads the engine's padded level volume)."""
-    return not backend.compiled

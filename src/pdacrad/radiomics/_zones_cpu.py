@@ -13,16 +13,13 @@ sweep. The kernel releases the GIL (``nogil``), so the engine's CPU worker threa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
 
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
-from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 
@@ -137,7 +134,7 @@ def _find_zones(
 def zone_list(batch: KernelBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The zones of every kernel of the CPU ``batch``: ``(voxel, level, size)``, each ``(Z,)`` int64, ordered by
     kernel, then by the zone's smallest cell index. The kernels are read from the padded level volume when the
-    batch carries it and gathered none (:func:`needs_kernels`), else from its gathered rows."""
+    batch carries it and gathered none (the compiled backend), else from its gathered rows."""
     b, k = batch.n_voxels, len(batch.offsets)
     from_volume = batch.volume is not None and batch.levels.shape[1] == 0
     src, corners, sz, sy = kernel_reads(batch, from_volume)
@@ -152,9 +149,3 @@ def zone_list(batch: KernelBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     n = _find_zones(src, corners, dims, preceding, zone_cell, zone_size, zone_level, counts)
     voxel = torch.repeat_interleave(torch.arange(b), torch.from_numpy(counts), output_size=n)
     return voxel, torch.from_numpy(zone_level[:n]).long(), torch.from_numpy(zone_size[:n]).long()
-
-
-def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
-    """Whether GLSZM's ``compute`` reads the batch's gathered kernels: not on the compiled backend
-    (:func:`zone_list` reads the engine's padded level volume)."""
-    return not backend.compiled

@@ -356,7 +356,7 @@ def _angle_counts(
         yield _angle_matrix(padded, _lines(offsets, angle), batch.n_levels, dtype, by_level)
 
 
-needs_kernels = _runs_cpu.needs_kernels
+needs_kernels = common.needs_kernels_off_compiled
 
 
 def _jvector(counts: torch.Tensor) -> torch.Tensor:

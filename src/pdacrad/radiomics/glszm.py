@@ -285,7 +285,7 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     )
 
 
-needs_kernels = _zones_cpu.needs_kernels
+needs_kernels = common.needs_kernels_off_compiled
 
 
 def compute(
