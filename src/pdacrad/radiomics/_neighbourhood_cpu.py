@@ -43,7 +43,7 @@ import torch
 from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
-from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads, scan_step, volume_corners
+from pdacrad.radiomics.kernel import KernelBatch, kernel_reads, scan_step, volume_corners
 
 NEIGHBOURS_LCM = math.lcm(*range(1, 27))
 """``lcm(1..26)`` = 26,771,144,400: ``|i - Ā| · NEIGHBOURS_LCM`` is an integer for any count of 1..26 neighbours
@@ -293,13 +293,12 @@ def walk(
     ``slide`` and the tables are integers (float ``s`` sums are not the same in every order of addition), else
     each is counted afresh (the reference the tests compare with)."""
     assert batch.voxels is not None
-    ext = grid_extent(batch.offsets)
     _, nz, ny, nx = data.shape
     from_volume = batch.volume is not None and (slide or batch.levels.shape[1] == 0)
     assert batch.volume is None or tuple(batch.volume.shape) == (nz, ny, nx)
-    src, corners, sz, sy = kernel_reads(batch, from_volume)
+    src, corners, reads = kernel_reads(batch, from_volume)
     vcorners = volume_corners(batch, (nz, ny, nx))
-    dims = np.array([*ext, sz, sy, ny * nx, nx, nz * ny * nx], dtype=np.int64)
+    dims = np.concatenate([reads, [ny * nx, nx, nz * ny * nx]])
     flat = data.contiguous().reshape(-1).numpy()
     g, rows = batch.n_levels, max(width, 1)
     n = np.zeros((batch.n_voxels, g * rows), dtype=np.int64)
@@ -308,7 +307,7 @@ def walk(
     tables = np.zeros((g + 1) * rows, dtype=np.int64), np.zeros(g + 1, dtype=sums)
     voxels = batch.voxels.cpu().to(torch.int64).contiguous().numpy()
     exact = not np.issubdtype(flat.dtype, np.floating)
-    limit = slide_limit(ext[2]) if slide and exact else 0
+    limit = slide_limit(int(dims[2])) if slide and exact else 0
     cells = cell_class.cpu().numpy()
     slid = _walk(src, corners, vcorners, voxels, dims, cells, flat, limit, width, *tables, n, s)
     return n, s, int(slid)

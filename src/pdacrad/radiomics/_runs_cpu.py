@@ -134,8 +134,7 @@ def run_counts(batch: KernelBatch, angles: torch.Tensor, by_level: bool = True) 
     kernel (7.5 kB at r = 2)."""
     order, lengths = line_order(batch.offsets.cpu(), angles.cpu())
     k = len(batch.offsets)
-    src, corners, sz, sy = kernel_reads(batch, batch.volume is not None and batch.levels.shape[1] == 0)
-    dims = np.array([*grid_extent(batch.offsets), sz, sy], dtype=np.int64)
+    src, corners, dims = kernel_reads(batch, batch.volume is not None and batch.levels.shape[1] == 0)
     n_codes = batch.n_levels if by_level else 1
     dtype = np.int16 if k < 2**15 else np.int32
     counts = np.zeros((order.shape[0], batch.n_voxels, n_codes, int(lengths.max(initial=0))), dtype)

@@ -137,8 +137,7 @@ def zone_list(batch: KernelBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     batch carries it and gathered none (the compiled backend), else from its gathered rows."""
     b, k = batch.n_voxels, len(batch.offsets)
     from_volume = batch.volume is not None and batch.levels.shape[1] == 0
-    src, corners, sz, sy = kernel_reads(batch, from_volume)
-    dims = np.array([*grid_extent(batch.offsets), sz, sy], dtype=np.int64)
+    src, corners, dims = kernel_reads(batch, from_volume)
     preceding = preceding_neighbours(batch.offsets.cpu())
     # Room for the worst case (every cell its own zone): 12 bytes per cell, against the torch path's 26 int16
     # neighbour masks per cell.

@@ -181,21 +181,28 @@ def volume_corners(batch: KernelBatch, shape: tuple[int, ...]) -> np.ndarray:
     return ((corner[:, 0] * ny + corner[:, 1]) * nx + corner[:, 2]).numpy()
 
 
-def kernel_reads(batch: KernelBatch, from_volume: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """``(src, corners, sz, sy)``: where compiled CPU counting reads the kernels of ``batch``. Cell ``(z, y, x)`` of
-    target ``b``'s kernel grid (C order over the offsets' extent) is ``src[corners[b] + z·sz + y·sy + x]``: in the
-    padded level volume :attr:`KernelBatch.volume` when ``from_volume`` (nothing gathered), else in the gathered
-    rows :attr:`KernelBatch.levels`."""
+def kernel_reads(batch: KernelBatch, from_volume: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(src, corners, dims)``: where compiled CPU counting reads the kernels of ``batch``. Cell ``(z, y, x)`` of
+    target ``b``'s kernel grid (C order over the offsets' extent ``ez, ey, ex``) is ``src[corners[b] + z·sz + y·sy
+    + x]``, ``dims`` int64 ``(ez, ey, ex, sz, sy)``: in the padded level volume :attr:`KernelBatch.volume` when
+    ``from_volume`` (nothing gathered), else in the gathered rows :attr:`KernelBatch.levels`."""
+    ez, ey, ex = grid_extent(batch.offsets)
     if from_volume:
         assert batch.volume is not None
         volume = batch.volume.detach().cpu()
         _, ny, nx = volume.shape
-        return volume.reshape(-1).numpy(), volume_corners(batch, tuple(volume.shape)), ny * nx, nx
-    _, ey, ex = grid_extent(batch.offsets)
-    k = batch.levels.shape[1]
-    assert k == len(batch.offsets), "neither gathered kernels nor the level volume"
-    corners = np.arange(batch.n_voxels, dtype=np.int64) * k
-    return batch.levels.contiguous().reshape(-1).numpy(), corners, ey * ex, ex
+        src, corners, sz, sy = (
+            volume.reshape(-1).numpy(),
+            volume_corners(batch, tuple(volume.shape)),
+            ny * nx,
+            nx,
+        )
+    else:
+        k = batch.levels.shape[1]
+        assert k == len(batch.offsets), "neither gathered kernels nor the level volume"
+        src = batch.levels.contiguous().reshape(-1).numpy()
+        corners, sz, sy = np.arange(batch.n_voxels, dtype=np.int64) * k, ey * ex, ex
+    return src, corners, np.array([ez, ey, ex, sz, sy], dtype=np.int64)
 
 
 @jit_inline
@@ -211,8 +218,8 @@ def scan_step(voxels: np.ndarray, b: int, limit: int) -> int:  # pragma: no cove
 
 @jit_inline
 def copy_kernel(src: np.ndarray, corner: int, dims: np.ndarray, row: np.ndarray) -> None:  # pragma: no cover
-    """Copy one kernel, read as :func:`kernel_reads` says (``src[corner + z·sz + y·sy + x]``, ``dims`` ``(ez, ey,
-    ex, sz, sy)``), into ``row[:K]`` in grid C order."""
+    """Copy one kernel, read as :func:`kernel_reads` says (``src[corner + z·sz + y·sy + x]`` and its ``dims``), into
+    ``row[:K]`` in grid C order."""
     ez, ey, ex, sz, sy = dims[0], dims[1], dims[2], dims[3], dims[4]
     cell = 0
     for z in range(ez):

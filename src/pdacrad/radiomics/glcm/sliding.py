@@ -40,7 +40,8 @@ def kernel_layout(
     z, y, x, or ``(0, 3)`` (every kernel counted afresh) unless ``slide``."""
     ext = grid_extent(batch.offsets)
     vox = batch.voxels if slide else None
-    src, corners, sz, sy = kernel_reads(batch, vox is not None and batch.volume is not None)
+    src, corners, dims = kernel_reads(batch, vox is not None and batch.volume is not None)
+    sz, sy = int(dims[3]), int(dims[4])
     geom = np.zeros((len(angles), 7), dtype=np.int64)
     for row, a in enumerate(angles.tolist()):
         for d in range(3):
@@ -48,7 +49,7 @@ def kernel_layout(
         geom[row, 6] = a[0] * sz + a[1] * sy + a[2]
     voxels = np.zeros((0, 3), np.int64) if vox is None else vox.cpu().to(torch.int64).contiguous().numpy()
     steps = common.grid_neighbour_table(batch.offsets, angles)
-    return src, corners, voxels, np.array([*ext, sz, sy], dtype=np.int64), geom, steps
+    return src, corners, voxels, dims, geom, steps
 
 
 @jit_inline
