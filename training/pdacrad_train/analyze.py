@@ -6,13 +6,12 @@ writes CSVs, PNGs and ``report.md`` into ``--out``. No config YAML: the inputs a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
+from pdacrad.cli.plumbing import exit_on_error, fail
 
 app = typer.Typer(
     help="Radiomics statistics: robustness (ICC), harmonisation (ComBat), model comparison, calibration & "
@@ -28,25 +27,12 @@ _CLIN_VARS = typer.Option([], "--clinical-var", help="Clinical column to use as 
 _SEED = typer.Option(0, "--seed", help="Random seed of folds, splits and bootstraps.")
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Map pdacrad's errors to exit codes (2 invalid input, 1 otherwise) with one line on stderr."""
-    try:
-        yield
-    except InvalidInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
-    except PdacradError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None
-
-
 def _done(paths: list[Path]) -> None:
     typer.echo("\n".join(str(p) for p in paths))
 
 
 def _run(step: Callable[[], list[Path]]) -> None:
-    with _errors():
+    with exit_on_error():
         _done(step())
 
 
@@ -70,8 +56,7 @@ def robustness_command(
     from pdacrad.analysis.steps import robustness_step
 
     if icc not in ("ICC(3,1)", "ICC(2,1)"):
-        typer.echo(f"error: --icc {icc!r}: choose ICC(3,1) or ICC(2,1)", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT)
+        raise fail(f"--icc {icc!r}: choose ICC(3,1) or ICC(2,1)")
     config = RobustnessConfig(threshold, icc, id_column, perturbation_column)  # type: ignore[arg-type]
     _run(lambda: robustness_step(perturbed, out, config))
 
@@ -150,8 +135,7 @@ def calibration_command(
     from pdacrad.analysis.steps import calibration_step
 
     if recalibrate not in (None, "platt", "isotonic"):
-        typer.echo(f"error: --recalibrate {recalibrate!r}: choose platt or isotonic", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT)
+        raise fail(f"--recalibrate {recalibrate!r}: choose platt or isotonic")
     _run(lambda: calibration_step(predictions, out, label, probability, recalibrate, id_column, n_bins))
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
+from pdacrad.cli.plumbing import new_app
 from pdacrad.errors import InvalidInputError
-from pdacrad.typer_app import new_app
 from pdacrad_train import analyze, evaluate, global_features, maps_step, record, select
 from pdacrad_train.config import with_checkpoint
 from pdacrad_train.options import CHECKPOINT as _CHECKPOINT

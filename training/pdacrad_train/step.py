@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import typer
-
-from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
+from pdacrad.cli.plumbing import exit_on_error
 from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.workspace import Workspace, workspace
 
@@ -18,12 +16,6 @@ from pdacrad_train.workspace import Workspace, workspace
 @contextmanager
 def step(config_path: Path, work_dir: Path | None) -> Iterator[tuple[TrainConfig, Workspace]]:
     """Load the config and workspace; invalid input exits 2 with one line on stderr, other pdacrad errors 1."""
-    try:
+    with exit_on_error():
         config = load_config(config_path, work_dir)
         yield config, workspace(config)
-    except InvalidInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
-    except PdacradError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_INTERNAL) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdacrad.typer_app import new_app
+from pdacrad.cli.plumbing import new_app
 
 app = new_app(
     "pdacrad",

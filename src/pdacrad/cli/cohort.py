@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from pdacrad.cli._app import app
-from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
+from pdacrad.cli.plumbing import exit_on_error
+from pdacrad.errors import EXIT_INTERNAL
 
 
 @app.command("predict-cohort")
@@ -42,14 +42,8 @@ def predict_cohort(
     from pdacrad.cohort import CohortConfig, run_cohort
 
     config = CohortConfig(input_dir, output_dir, resources_dir, device, scheduler, workers, report_dir)
-    try:
+    with exit_on_error("pdacrad"):
         outcomes = run_cohort(config)
-    except InvalidInputError as error:
-        sys.stderr.write(f"pdacrad: invalid input: {error}\n")
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
-    except PdacradError as error:
-        sys.stderr.write(f"pdacrad: {error}\n")
-        raise typer.Exit(EXIT_INTERNAL) from None
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     typer.echo(
         f"{len(outcomes)} case(s): {counts['ok']} predicted, {counts['skipped']} skipped (finished earlier), "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ from typing import Any
 import typer
 
 from pdacrad.cli._app import app
-from pdacrad.errors import EXIT_INVALID_INPUT, InvalidInputError
+from pdacrad.cli.plumbing import exit_on_error
+from pdacrad.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +30,8 @@ def _read(path: Path, what: str) -> Any:
 
 def _run(job: Callable[[], None]) -> None:
     """Run ``job``; invalid input → one line on stderr and exit code 2."""
-    try:
+    with exit_on_error():
         job()
-    except InvalidInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
 
 
 @app.command("maps")

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from pdacrad.cli._app import app
-from pdacrad.errors import EXIT_INVALID_INPUT, InvalidInputError
+from pdacrad.cli.plumbing import exit_on_error
+from pdacrad.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def synth(
     """Write a synthetic PANORAMA-format cohort (see ``_HELP``); invalid options exit with code 2."""
     from pdacrad.synth import ConfounderRates, LesionMix, generate_cohort
 
-    try:
+    with exit_on_error("pdacrad synth: error"):
         size_xyz = _parse_numbers(size, 3, int, "--size")
         inplane = _parse_numbers(inplane_spacing, 2, float, "--inplane-spacing")
         slices = _parse_numbers(slice_spacing, 2, float, "--slice-spacing")
@@ -114,7 +115,4 @@ def synth(
             slice_spacing_mm=slices,
             progress=True,
         )
-    except InvalidInputError as err:
-        typer.echo(f"pdacrad synth: error: {err}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
     logger.debug("cases.csv:\n%s", table.to_string(index=False))
