@@ -27,12 +27,14 @@ the registry's compiled formulas; no feature order is written anywhere):
 Both hand the formulas the same entries in the same order, so the two backends agree bit for bit
 (``tests/radiomics/test_glcm_counting.py``). Why not torch formulas for both: on CPU the per-block formulas run in
 cache next to the counting, measured ~2× faster than vectorised torch sums over the entries (paper GLCM features,
-r = 2); the cost on CUDA is the host copy of the entries. MCC alone is a torch formula (batched eigenvalues of
-dense per-block matrices built from the same counts). Formulas work in float64 whatever the batch dtype; values
-are cast back.
+r = 2); the cost on CUDA is the host copy of the entries. MCC is computed beside the other formulas from the same
+entries on either route (eigenvalues of its matrix restricted to the block's own levels, ``O(L³)`` for a block of
+``L`` levels, not ``G³``; :func:`~pdacrad.radiomics.glcm.formulas.mcc`): requesting it never changes the route.
+Formulas work in float64 whatever the batch dtype; values are cast back.
 
-Modules (each imports only those before it): :mod:`~pdacrad.radiomics.glcm.formulas` (the registered
-formulas, MCC, the shared-sum slots; its docstring lists the symbols), :mod:`~pdacrad.radiomics.glcm.sliding` (the
+Modules (each imports only those before it): :mod:`~pdacrad.radiomics.glcm.eigen` (compiled eigenvalues of a small
+symmetric matrix, for MCC), :mod:`~pdacrad.radiomics.glcm.formulas` (the registered formulas, MCC, the shared-sum
+slots; its docstring lists the symbols), :mod:`~pdacrad.radiomics.glcm.sliding` (the
 compiled CPU sliding-window counting), :mod:`~pdacrad.radiomics.glcm.counting` (angles, :func:`prepare`, torch
 pair counts, angle weights, every backend's entries), :mod:`~pdacrad.radiomics.glcm.drivers` (the per-block sums
 and the compiled drivers), and this module: the family's face to the engine (:data:`FEATURES`, :func:`prepare`,
@@ -41,7 +43,6 @@ and the compiled drivers), and this module: the family's face to the engine (:da
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,7 +50,6 @@ import numpy as np
 import torch
 
 from pdacrad.radiomics.backend import (
-    CACHE_BATCH_BYTES,
     COMPILED_BATCH,
     Backend,
     BatchCost,
@@ -59,7 +59,7 @@ from pdacrad.radiomics.backend import (
 from pdacrad.radiomics.glcm import counting, sliding
 from pdacrad.radiomics.glcm.counting import glcm_angles, prepare
 from pdacrad.radiomics.glcm.drivers import entries_features, fused_features
-from pdacrad.radiomics.glcm.formulas import COLUMNS, FEATURES, NEEDS, PLAIN_MEAN, mcc
+from pdacrad.radiomics.glcm.formulas import COLUMNS, FEATURES, MCC_COLUMN, NEEDS, PLAIN_MEAN
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features
 
@@ -78,16 +78,15 @@ def _angles(settings: Mapping[str, Any]) -> torch.Tensor:
 def counting_route(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> str:
     """How :func:`compute` counts on ``backend`` (and what :func:`batch_cost` sizes for): ``"fused"`` (compiled
     counting and formulas per kernel, nothing written out) on the compiled backend without ``weightingNorm``;
-    ``"entries"`` (the backend's counts written out as entries, then the formulas) otherwise. MCC additionally
-    builds dense matrices from entries on either route."""
+    ``"entries"`` (the backend's counts written out as entries, then the formulas) otherwise. MCC is one of the
+    formulas on either route: it never changes the route."""
     return "fused" if backend.compiled and settings.get("weightingNorm") is None else "entries"
 
 
 def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[str, Any]) -> bool:
     """Whether :func:`compute` reads the batch's gathered kernels: not on the fused route of a sliding compiled
-    backend without MCC, which reads the engine's padded level volume (:attr:`KernelBatch.volume`) itself."""
-    fused = counting_route(backend, features, settings) == "fused" and backend.sliding
-    return not fused or "MCC" in features
+    backend, which reads the engine's padded level volume (:attr:`KernelBatch.volume`) itself."""
+    return not (counting_route(backend, features, settings) == "fused" and backend.sliding)
 
 
 def batch_cost(
@@ -107,11 +106,6 @@ def batch_cost(
         local = min(n_cells, n_levels) + 1
         per_voxel += 8 * n_cells * n_angles * 8 + 8 * n_angles * local * local
         cap = COMPILED_BATCH if backend.compiled else None
-    if "MCC" in features:  # dense (A, G, G) p, M, S per voxel
-        dense = 8 * n_angles * n_levels * n_levels
-        per_voxel += 6 * dense
-        if backend.device.type == "cpu":
-            cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // dense))
     return BatchCost(per_voxel, cap)
 
 
@@ -131,31 +125,19 @@ def compute(
     backend = backend_of(batch)
     angles = _angles(settings)
     symmetric = bool(settings.get("symmetricalGLCM", True))
-    names = [name for name in features if name != "MCC"]
-    out: dict[str, torch.Tensor] = {}
-    entries = None
-    if names:
-        want = np.array([name in names for name in COLUMNS])
-        plain = np.array([name in PLAIN_MEAN for name in COLUMNS])
-        needs = int(np.bitwise_or.reduce([NEEDS[name] for name in names]))
-        values, ints = _grey_tables(batch)
-        result = np.zeros((batch.n_voxels, len(COLUMNS)))
-        if counting_route(backend, names, settings) == "fused":
-            layout = sliding.kernel_layout(batch, angles, backend.sliding)
-            fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
-        else:
-            entries = counting.entries(batch, backend, angles, symmetric, settings)
-            codes, counts = (x.cpu().numpy() for x in entries[:2])
-            entries_features(codes, counts, entries[2], symmetric, values, ints, want, plain, needs, result)
-        table = torch.from_numpy(result).to(batch.device, batch.dtype)
-        out = {name: table[:, COLUMNS[name]].contiguous() for name in names}
-    if "MCC" in features:
-        codes_t, counts_t, n_angles = entries or counting.entries(batch, backend, angles, symmetric, settings)
-        g1 = batch.n_levels + 1
-        dense = torch.zeros(batch.n_voxels * n_angles * g1 * g1, dtype=torch.float64, device=codes_t.device)
-        dense.index_put_((codes_t,), counts_t)
-        dense = dense.reshape(batch.n_voxels, n_angles, g1, g1)[:, :, 1:, 1:]
-        total = dense.sum((2, 3))
-        p = dense / torch.where(total == 0, torch.full_like(total, math.nan), total)[:, :, None, None]
-        out["MCC"] = mcc(p.to(batch.dtype)).to(batch.device)
-    return {name: out[name] for name in features}
+    want = np.array([name in features for name in COLUMNS])
+    plain = np.array([name in PLAIN_MEAN for name in COLUMNS])
+    needs = int(np.bitwise_or.reduce([0, *(NEEDS[name] for name in features)]))
+    values, ints = _grey_tables(batch)
+    result = np.zeros((batch.n_voxels, len(COLUMNS)))
+    if counting_route(backend, features, settings) == "fused":
+        layout = sliding.kernel_layout(batch, angles, backend.sliding)
+        fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
+    else:
+        codes, counts, n_angles = counting.entries(batch, backend, angles, symmetric, settings)
+        codes_np, counts_np = codes.cpu().numpy(), counts.cpu().numpy()
+        entries_features(codes_np, counts_np, n_angles, symmetric, values, ints, want, plain, needs, result)
+    if batch.n_levels < 2:  # PyRadiomics: MCC = 1 when the ROI has one grey level (Q is 1 × 1)
+        result[:, MCC_COLUMN] = 1.0
+    table = torch.from_numpy(result).to(batch.device, batch.dtype)
+    return {name: table[:, COLUMNS[name]].contiguous() for name in features}

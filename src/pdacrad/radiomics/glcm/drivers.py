@@ -23,6 +23,7 @@ from pdacrad.radiomics.glcm.formulas import (
     HX,
     HXY,
     HY,
+    MCC_COLUMN,
     N_DIFF,
     N_G,
     N_SLOTS,
@@ -32,6 +33,7 @@ from pdacrad.radiomics.glcm.formulas import (
     SYMMETRIC,
     UX,
     UY,
+    mcc,
 )
 from pdacrad.radiomics.glcm.sliding import (
     begin_run,
@@ -156,6 +158,42 @@ def _scratch(l1: int, n_entries: int, n_g: int, symmetric: bool, n_f: int) -> tu
     )
 
 
+@jit
+def _mcc_scratch(l1: int, n_levels: int, want_mcc: bool) -> tuple:  # type: ignore[type-arg]
+    """Scratch of :func:`~pdacrad.radiomics.glcm.formulas.mcc` for blocks over level indices ``< l1`` holding at
+    most ``n_levels`` levels (1 × 1 when MCC is not wanted): ``slot`` (all -1), ``work``, ``d``, ``e``."""  # pragma: no cover - compiled
+    size = max(n_levels, 1) if want_mcc else 1
+    return (
+        np.full(2 * l1, -1, np.int32),
+        np.zeros((2, size, size)),
+        np.zeros(size),
+        np.zeros(size),
+    )
+
+
+@jit_inline
+def _evaluate_mcc(
+    want: np.ndarray,
+    n: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ep: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    symmetric: bool,
+    scratch: tuple,  # type: ignore[type-arg]
+    acc: np.ndarray,
+    cnt: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_evaluate` for MCC (column :data:`~pdacrad.radiomics.glcm.formulas.MCC_COLUMN`), beside the other
+    formulas on the same block (after :func:`block_sums`)."""
+    if want[MCC_COLUMN]:
+        value = mcc(ei, ej, ep, n, px, py, symmetric, scratch[0], scratch[1], scratch[2], scratch[3])
+        if value == value:
+            acc[MCC_COLUMN] += value
+            cnt[MCC_COLUMN] += 1
+
+
 @jit_inline
 def _evaluate(
     want: np.ndarray,
@@ -228,6 +266,7 @@ def fused_features(
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
         glob.shape[0], 2 * k, int(index.max()), symmetric, out.shape[1]
     )
+    eig = _mcc_scratch(glob.shape[0], min(k, glob.shape[0] - 1), want[MCC_COLUMN])
     slid, b0 = 0, 0
     while b0 < corners.shape[0]:
         end, l1 = begin_run(src, corners, voxels, b0, dims, lut, glob)
@@ -249,6 +288,7 @@ def fused_features(
                         ei, ej, ec, n, l1, values, ints, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq
                     )
                     _evaluate(want, n, l1, ei, ej, ep, px, py, values, s, sk, sq, dk, dq, acc, cnt)
+                    _evaluate_mcc(want, n, ei, ej, ep, px, py, symmetric, eig, acc, cnt)
                     n_valid += 1
             _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])
         end_run(tables, n_angles, l1, hist, lut, glob)
@@ -280,6 +320,7 @@ def entries_features(
     s, px, py, ep, terms, dense, sk, sq, dk, dq, acc, cnt = _scratch(
         g1, gg, int(index.max()), symmetric, out.shape[1]
     )
+    eig = _mcc_scratch(g1, g1 - 1, want[MCC_COLUMN])
     e = 0
     for b in range(out.shape[0]):
         n_valid = 0
@@ -292,5 +333,6 @@ def entries_features(
             if n:
                 block_sums(ei, ej, ec, n, g1, grey, index, needs, s, px, py, ep, terms, dense, sk, sq, dk, dq)
                 _evaluate(want, n, g1, ei, ej, ep, px, py, grey, s, sk, sq, dk, dq, acc, cnt)
+                _evaluate_mcc(want, n, ei, ej, ep, px, py, symmetric, eig, acc, cnt)
                 n_valid += 1
         _finish(acc, cnt, n_valid, n_angles, plain_mean, out[b])

@@ -4,8 +4,8 @@ Each formula evaluates one *block* (one voxel and angle) from that block's non-z
 ``(i, j)`` order and the sums all formulas share (:func:`~pdacrad.radiomics.glcm.drivers.block_sums` fills them
 into the slots named here), so its cost follows the kernel's pairs, not ``G²``. The drivers of
 :mod:`~pdacrad.radiomics.glcm.drivers` call every formula of :data:`FORMULAS` directly (an unrolled loop over the
-registry's compiled formulas; no feature order is written anywhere). MCC alone is a torch formula (batched
-eigenvalues of dense per-block matrices).
+registry's compiled formulas; no feature order is written anywhere). MCC, with its own scratch, is called
+beside them on the same entries (:func:`mcc`: eigenvalues of the block's matrix restricted to the block's levels).
 
 Symbols (PyRadiomics docs): ``p(i,j)`` the normalised matrix, ``i, j`` grey-level values present in the ROI,
 ``N_g`` the largest grey level of the ROI, ``p_x(i) = Σ_j p(i,j)``, ``p_y(j) = Σ_i p(i,j)``, ``μ_x = Σ i p(i,j)``,
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.glcm.eigen import second_largest, tridiagonal_eigenvalues, tridiagonalise
 from pdacrad.radiomics.registry import feature_registry
 
 UX, UY, HXY, HX, HY, N_G, N_SUM, N_DIFF, SYMMETRIC = range(9)
@@ -318,27 +319,78 @@ def sum_squares(i, j, p, n, px, py, v, l1, s, sk, sq, dk, dq):  # type: ignore[n
     return total
 
 
-@register("MCC")
-def mcc(p: torch.Tensor) -> torch.Tensor:
+@jit
+def mcc(i, j, p, n, px, py, symmetric, slot, work, d, e):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Maximal Correlation Coefficient = sqrt(λ₂), λ₂ the second largest eigenvalue of
-    Q(i,j) = Σ_k p(i,k) p(j,k) / (p_x(i) p_y(k)); 1 when the ROI has a single grey level. ``p`` ``(B, A, G, G)``
-    normalised matrices, NaN for angles without pairs.
+    Q(i,j) = Σ_k p(i,k) p(j,k) / (p_x(i) p_y(k)) (IBSI, PyRadiomics); 1 when the ROI has a single grey level (the
+    caller's rule: it needs the ROI's level count, not the block's).
 
-    Q is similar to the symmetric positive semi-definite S = M Mᵀ, M(i,k) = p(i,k) / sqrt(p_x(i) p_y(k)), so the
-    eigenvalues come from a batched symmetric solver (PyRadiomics uses a general LAPACK solver on Q with ``+ ε`` in
-    the denominator; both agree to ~1e-9, the accuracy of the reference itself). Rounding noise below 0 is clamped.
-    """
-    if p.shape[-1] < 2:
-        return torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
-    denom = torch.sqrt(p.sum(3)[:, :, :, None] * p.sum(2)[:, :, None, :])
-    m = torch.where(denom > 0, p / torch.where(denom > 0, denom, torch.ones_like(denom)), torch.zeros_like(p))
-    valid = ~torch.isnan(p[:, :, 0, 0])
-    s = torch.where(valid[:, :, None, None], m @ m.transpose(2, 3), torch.zeros_like(p))
-    value = torch.sqrt(torch.linalg.eigvalsh(s)[..., -2].clamp(min=0))
-    return torch.nanmean(torch.where(valid, value, torch.full_like(value, math.nan)), dim=1)
+    Restricted to the block's levels. A level ``i`` with ``p_x(i) = 0`` (absent from the kernel, or without a pair
+    along this angle) has a zero row in Q, and a zero column: ``Q(j,i) = Σ_k p(j,k) p(i,k) / ... = 0``. So Q is,
+    after a permutation, ``diag(Q_r, 0)`` with ``Q_r`` over the ``n_x`` levels with ``p_x > 0``: its spectrum is
+    Q_r's plus zeros, and λ₂ of the ROI's ``G × G`` matrix is λ₂ of ``Q_r`` (0 if ``n_x = 1``). Cost ∝ ``n_x³``
+    with ``n_x`` ≤ the kernel's levels, not the ROI's ``G`` (``tests/radiomics/test_glcm_mcc.py`` checks both
+    spectra on real kernels).
+
+    ``Q_r = D_x^{-1} P D_y^{-1} Pᵀ`` is similar to the symmetric ``S = M Mᵀ``, ``M = D_x^{-1/2} P D_y^{-1/2}``
+    (``M(i,k) = p(i,k) / sqrt(p_x(i) p_y(k))``); a symmetrical GLCM has ``M = Mᵀ``, so ``S = M²`` and λ₂ is the
+    second largest squared eigenvalue of M (no matrix product). Eigenvalues by
+    :func:`~pdacrad.radiomics.glcm.eigen.tridiagonal_eigenvalues` (backward stable; PyRadiomics' general LAPACK
+    solver on Q with ``+ ε`` in the denominator agrees to ~1e-9, its own accuracy); rounding noise below 0 is
+    clamped; NaN if the QL iteration does not converge.
+
+    Arguments: the block's ``n`` entries ``i, j, p`` in ``(i, j)`` order and ``p_x, p_y`` by level index (as the
+    other formulas); scratch ``slot`` int ``(2 l1,)`` all -1 (left so), ``work`` ``(2, L, L)``, ``d, e`` ``(L,)``
+    with ``L`` ≥ the block's levels."""
+    l1 = slot.shape[0] // 2
+    nx, ny = 0, 0
+    for x in range(n):  # compact rows (and columns): the block's levels, ascending
+        if slot[i[x]] < 0:
+            slot[i[x]] = nx
+            nx += 1
+        if not symmetric and slot[l1 + j[x]] < 0:
+            slot[l1 + j[x]] = ny
+            ny += 1
+    m, s = work[0], work[1]
+    cols = 0 if symmetric else l1
+    width = nx if symmetric else ny
+    m[:nx, :width] = 0.0
+    for x in range(n):
+        m[slot[i[x]], slot[cols + j[x]]] = p[x] / math.sqrt(px[i[x]] * py[j[x]])
+    for x in range(n):
+        slot[i[x]] = -1
+        slot[cols + j[x]] = -1
+    if nx < 2:
+        return 0.0
+    if symmetric:
+        a = m
+    else:
+        a = s
+        for r in range(nx):
+            for c in range(r + 1):
+                total = 0.0
+                for k in range(ny):
+                    total += m[r, k] * m[c, k]
+                a[r, c] = total
+    tridiagonalise(a, nx, d, e)
+    if not tridiagonal_eigenvalues(d, e, nx):
+        return np.nan
+    if symmetric:
+        for r in range(nx):
+            d[r] *= d[r]
+    return math.sqrt(max(second_largest(d, nx), 0.0))
+
+
+register("MCC")(mcc)  # type: ignore[type-var]
+NEEDS["MCC"] = 0
 
 
 FORMULAS = tuple(fn for name, fn in FEATURES.items() if name != "MCC")
-"""Every compiled formula, in registry order: column ``k`` of the drivers' output is ``FORMULAS[k]``."""
-COLUMNS = {name: k for k, name in enumerate(name for name in FEATURES if name != "MCC")}
-"""Column of each compiled formula's values in the drivers' output (by name, from the registry)."""
+"""Every block formula of the uniform signature, in registry order: column ``k`` of the drivers' output is
+``FORMULAS[k]``; MCC (its own signature and scratch) is the last column, :data:`MCC_COLUMN`."""
+MCC_COLUMN = len(FORMULAS)
+COLUMNS = {
+    **{name: k for k, name in enumerate(name for name in FEATURES if name != "MCC")},
+    "MCC": MCC_COLUMN,
+}
+"""Column of each feature's values in the drivers' output (by name, from the registry)."""
