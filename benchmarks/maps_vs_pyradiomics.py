@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py [--radius 2] [--dilate 2 | --dilate-mm 15]
         [--image CT --mask PANCREAS] [--families glcm,...] [--features Correlation,...] [--skip-families]
         [--skip-paper] [--skip-memory] [--startup] [--device cpu|cuda]
-        [--pyradiomics-voxels 300]
+        [--pyradiomics-voxels 300] [--goals [--radii 2,5]]
 
 ROI: the real abdominal CT of tests/data with its pancreas mask dilated by ``--dilate`` voxels (a few thousand ROI
 voxels, so fixed per-call overheads do not dominate), cropped like PyRadiomics' extractor. Both sides run
@@ -20,7 +20,9 @@ for the paper set at kernelRadius 5 on a 160×160×60 ROI. The sliding families 
 with sliding counting off (``Backend.sliding=False``: every kernel counted afresh) in the same run, so the sliding
 speed-up is measured side by side. ``--startup`` times ``pdacrad maps`` as a user starts it (a new process, the
 paper set on a 9-voxel mask): with a cold numba cache (a fresh ``NUMBA_CACHE_DIR``), then warm, next to
-``import torch`` alone.
+``import torch`` alone. ``--goals`` prints instead one table of issue #22's goals, met or not: every family at
+``--radii`` (2 and 5) on raw CT, end to end and with start-up removed, then the paper set at r = 5
+(:mod:`maps_goals`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 import torch  # noqa: E402
+from maps_goals import CLASSES, family_rows, print_table  # noqa: E402  (this folder: run as a script)
 
 from pdacrad.radiomics import compute_maps  # noqa: E402
 from pdacrad.radiomics.backend import Backend  # noqa: E402
@@ -59,14 +62,6 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SINGLE_THREAD = Backend.choose("cpu", workers=1)
 PER_KERNEL = replace(SINGLE_THREAD, sliding=False)  # kernels counted afresh: the reference for sliding
 SLIDING = ("glcm", "ngtdm", "gldm")  # the families whose compiled counting slides kernels along scan lines
-CLASSES = {
-    "firstorder": "RadiomicsFirstOrder",
-    "glcm": "RadiomicsGLCM",
-    "glrlm": "RadiomicsGLRLM",
-    "glszm": "RadiomicsGLSZM",
-    "gldm": "RadiomicsGLDM",
-    "ngtdm": "RadiomicsNGTDM",
-}
 
 
 def pyradiomics_seconds_per_voxel(
@@ -172,7 +167,11 @@ def _wall_seconds(filtered: FilteredImage, family: str, features: list[str], bac
     return time.perf_counter() - start
 
 
-def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int, wall_backend: Backend) -> None:
+def paper_set(
+    image: sitk.Image, mask: sitk.Image, radius: int, n: int, wall_backend: Backend
+) -> dict[str, float]:
+    """Prints the paper set's groups and totals; returns the voxel-mode parts: PyRadiomics' CPU-s (``theirs``),
+    pdacrad's single-thread CPU-s (``ours_cpu``) and wall s on ``wall_backend`` (``ours_wall``), its ``workers``."""
     settings = load_settings(PARAMS_DIR / "paper_maps.yaml")
     params = settings.as_pyradiomics()
     params["voxelSetting"]["kernelRadius"] = radius
@@ -228,6 +227,12 @@ def paper_set(image: sitk.Image, mask: sitk.Image, radius: int, n: int, wall_bac
         f"{(theirs_total - shared) / wall_total:.1f}x; seconds per feature per case ({where}): "
         f"{wall_total / len(wanted):.2f}"
     )
+    return {
+        "theirs": theirs_total - shared,
+        "ours_cpu": ours - shared,
+        "ours_wall": wall_total,
+        "workers": float(wall_backend.workers),
+    }
 
 
 def peak_memory(radius: int = 5) -> None:
@@ -335,6 +340,13 @@ def main() -> None:
         default="cpu",
         help="where the paper set's wall-clock column runs: all CPU cores (default) or the GPU",
     )
+    parser.add_argument(
+        "--goals",
+        action="store_true",
+        help="one table: every family at --radii on raw CT (marginal and end-to-end), the paper set at r = 5, "
+        "issue #22's goals met / not met",
+    )
+    parser.add_argument("--radii", default="2,5", help="kernel radii of the --goals family rows")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device here")
@@ -345,6 +357,14 @@ def main() -> None:
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     )
     image, mask = dilated_roi(args.dilate, args.image, args.mask, args.dilate_mm)
+    if args.goals:
+        radii = [int(r) for r in args.radii.split(",") if r]
+        rows = family_rows(image, mask, radii, args.families.split(","), SINGLE_THREAD)
+        paper = None
+        if not args.skip_paper:
+            paper = paper_set(image, mask, 5, args.pyradiomics_voxels, Backend.choose(args.device))
+        print_table(rows, paper)
+        return
     if not args.skip_families:
         wanted = [f for f in args.features.split(",") if f] or None
         family_table(image, mask, args.radius, args.pyradiomics_voxels, args.families.split(","), wanted)

@@ -134,28 +134,31 @@ SMALL_BOX = (slice(10, 22), slice(6, 16), slice(8, 14))
 
 
 @pytest.mark.parametrize(
-    ("radius", "box", "bin_width"),
+    ("radius", "bin_width", "symmetrical"),
     [
-        pytest.param(1, SMALL_BOX, 25, id="r1"),
-        pytest.param(2, SMALL_BOX, 25, id="r2"),
-        pytest.param(2, SMALL_BOX, 5, id="r2-binWidth5"),
-        pytest.param(5, SMALL_BOX, 25, id="r5"),
+        pytest.param(1, 25, True, id="r1"),
+        pytest.param(2, 25, True, id="r2"),
+        pytest.param(2, 5, True, id="r2-binWidth5"),
+        pytest.param(5, 25, True, id="r5"),
+        pytest.param(1, 10, False, id="r1-asymmetrical"),
     ],
 )
 def test_every_feature_with_mcc_matches_pyradiomics_on_real_ct(
-    radius: int, box: tuple, bin_width: int
+    radius: int, bin_width: int, symmetrical: bool
 ) -> None:
     # All 24 features in one call (MCC computed beside the others): MCC to 1e-8 relative (PyRadiomics' own LAPACK
     # accuracy on its non-symmetric Q), the others to 1e-9. Unmasked kernels: PyRadiomics' MCC raises for a whole
     # batch as soon as one kernel has an angle without pairs, so the reference only exists where none does.
     image, mask = real_ct_roi()
-    image, mask = image[box], mask[box]
+    image, mask = image[SMALL_BOX], mask[SMALL_BOX]
     settings = {"kernelRadius": radius, "binWidth": bin_width, "maskedKernel": False}
+    settings["symmetricalGLCM"] = symmetrical
     ref = pyradiomics_voxel_maps(image, mask, "glcm", ALL, **settings)
     ours, vox = _all_maps(image, mask, settings)
     mcc = ref["MCC"][tuple(vox.T)]
     assert np.isfinite(mcc).all() and np.ptp(mcc) > 0.04  # a real, varied reference
-    for name in ALL:
+    # asymmetrical GLCM: Correlation's "σ = 0" branch flips on summation order (see test_glcm.py)
+    for name in ALL if symmetrical else [f for f in ALL if f != "Correlation"]:
         rel, abs_ = (1e-8, 1e-8) if name == "MCC" else (1e-9, 1e-12)
         expected, got = ref[name][tuple(vox.T)], ours[name]
         assert np.array_equal(np.isnan(got), np.isnan(expected)), name
@@ -229,3 +232,30 @@ def test_entries_are_counted_only_where_the_route_needs_them(features: list[str]
             backend.name,
             settings,
         )
+
+
+@jit
+def _second(a: np.ndarray, u: np.ndarray, square: bool) -> float:  # pragma: no cover - compiled
+    k = a.shape[0]
+    return eigen.second_eigenvalue(a.copy(), k, u, square, np.zeros((k, k)), np.zeros(k), np.zeros(k))
+
+
+def test_deflated_second_eigenvalue_is_lapacks() -> None:
+    # MCC's matrices: M = D^-1/2 P D^-1/2 of random symmetric and asymmetric count tables with 2-12 levels (the
+    # closed forms at 2 and 3 levels, QL beyond), incl. disconnected levels (λ₂ = 1) and a checkerboard (μ = -1)
+    rng = np.random.default_rng(7)
+    tables = [rng.integers(0, 4, (k, k)).astype(float) for k in range(2, 13) for _ in range(30)]
+    tables += [np.kron(np.eye(2), np.ones((2, 2))), np.array([[0.0, 3.0], [3.0, 0.0]])]
+    for counts in tables:
+        for symmetric in (True, False):
+            p = counts + counts.T if symmetric else counts
+            p = p[p.sum(1) > 0][:, p.sum(0) > 0]  # the block's levels (as mcc restricts)
+            if min(p.shape) < 2 or (symmetric and p.shape[0] != p.shape[1]):
+                continue
+            p = p / p.sum()
+            px, py = p.sum(1), p.sum(0)
+            m = p / np.sqrt(np.outer(px, py))
+            a = m if symmetric else m @ m.T
+            want = np.sort(np.linalg.eigvalsh(a) ** (2 if symmetric else 1))[-2]
+            got = _second(np.ascontiguousarray(a), np.sqrt(px), symmetric)
+            assert abs(got - want) <= 1e-14, (p, symmetric, got, want)

@@ -161,11 +161,12 @@ def _scratch(l1: int, n_entries: int, n_g: int, symmetric: bool, n_f: int) -> tu
 @jit
 def _mcc_scratch(l1: int, n_levels: int, want_mcc: bool) -> tuple:  # type: ignore[type-arg]
     """Scratch of :func:`~pdacrad.radiomics.glcm.formulas.mcc` for blocks over level indices ``< l1`` holding at
-    most ``n_levels`` levels (1 × 1 when MCC is not wanted): ``slot`` (all -1), ``work``, ``d``, ``e``."""  # pragma: no cover - compiled
+    most ``n_levels`` levels (1 × 1 when MCC is not wanted): ``slot`` (all -1), ``work``, ``u``, ``d``, ``e``."""  # pragma: no cover - compiled
     size = max(n_levels, 1) if want_mcc else 1
     return (
         np.full(2 * l1, -1, np.int32),
         np.zeros((2, size, size)),
+        np.zeros(size),
         np.zeros(size),
         np.zeros(size),
     )
@@ -188,7 +189,7 @@ def _evaluate_mcc(
     """:func:`_evaluate` for MCC (column :data:`~pdacrad.radiomics.glcm.formulas.MCC_COLUMN`), beside the other
     formulas on the same block (after :func:`block_sums`)."""
     if want[MCC_COLUMN]:
-        value = mcc(ei, ej, ep, n, px, py, symmetric, scratch[0], scratch[1], scratch[2], scratch[3])
+        value = mcc(ei, ej, ep, n, px, py, symmetric, *scratch)
         if value == value:
             acc[MCC_COLUMN] += value
             cnt[MCC_COLUMN] += 1

@@ -5,7 +5,8 @@ kernel's block (a handful on CT): numba's ``np.linalg.eigvalsh`` costs ~2.7 µs 
 and LAPACK workspace per call), this ~1 µs. Method (Numerical Recipes 3rd ed., §11.4–11.5, eigenvalues only):
 Householder reduction of the lower triangle to a tridiagonal matrix, then the QL algorithm with implicit
 Wilkinson shifts. Both are backward stable: every eigenvalue comes out within a few ``ε ‖A‖`` of the exact one
-(``tests/radiomics/test_glcm_mcc.py`` checks it against LAPACK).
+(``tests/radiomics/test_glcm_mcc.py`` checks it against LAPACK). :func:`second_eigenvalue` first deflates the
+known top eigenvector (one row less; one- and two-row remainders in closed form).
 """
 
 from __future__ import annotations
@@ -92,14 +93,14 @@ def tridiagonal_eigenvalues(d: np.ndarray, e: np.ndarray, k: int) -> bool:  # pr
             if iterations > MAX_QL_ITERATIONS:
                 return False
             g = (d[low + 1] - d[low]) / (2.0 * e[low])
-            r = math.hypot(g, 1.0)
+            r = math.sqrt(g * g + 1.0)  # |g| ≤ ~1/ε here (else e[low] split): no overflow
             g = d[m] - d[low] + e[low] / (g + (r if g >= 0.0 else -r))
             s, c, p = 1.0, 1.0, 0.0
             underflow = False
             for i in range(m - 1, low - 1, -1):
                 f = s * e[i]
                 b = c * e[i]
-                r = math.hypot(f, g)
+                r = math.sqrt(f * f + g * g)  # entries are O(‖A‖) ≤ 1 for MCC: no overflow
                 e[i + 1] = r
                 if r == 0.0:  # recover from underflow: deflate and restart this eigenvalue
                     d[i + 1] -= p
@@ -122,13 +123,58 @@ def tridiagonal_eigenvalues(d: np.ndarray, e: np.ndarray, k: int) -> bool:  # pr
 
 
 @jit_inline
-def second_largest(d: np.ndarray, k: int) -> float:  # pragma: no cover - compiled
-    """The second largest of ``d[:k]`` (``k ≥ 2``), counting repeated values (``[1, 1, 0]`` → 1)."""
-    top, second = -np.inf, -np.inf
-    for i in range(k):
-        x = d[i]
-        if x > top:
-            top, second = x, top
-        elif x > second:
-            second = x
-    return second
+def second_eigenvalue(
+    a: np.ndarray, k: int, u: np.ndarray, square: bool, c: np.ndarray, d: np.ndarray, e: np.ndarray
+) -> float:  # pragma: no cover - compiled
+    """The second largest eigenvalue of ``f(A)`` (``f(μ) = μ²`` if ``square``, else ``μ``) for the symmetric
+    ``A = a[:k, :k]`` (``k ≥ 2``, lower triangle read) whose largest ``f``-eigenvalue has the known unit
+    eigenvector ``u[:k]`` with ``u[0] > 0`` (MCC: ``sqrt(p_x)``, eigenvalue 1). NaN if QL does not converge.
+
+    Deflation: the Householder reflection ``H = I - β w wᵀ``, ``w = u + e₁``, maps ``u`` to ``-e₁``, so
+    ``H A H = diag(λ₁, C)`` and the rest of the spectrum is ``C``'s, ``(k-1) × (k-1)`` (written to ``c``): the
+    answer is the largest ``f`` over ``C``'s eigenvalues. ``C`` of one or two rows in closed form; larger by
+    :func:`tridiagonalise` and :func:`tridiagonal_eigenvalues`. ``d, e`` scratch of ``k`` values."""
+    w, y = d, e
+    ww = 0.0
+    for r in range(k):
+        w[r] = u[r]
+        ww += u[r] * u[r]
+    norm = math.sqrt(ww)
+    for r in range(k):
+        w[r] /= norm
+    w[0] += 1.0
+    ww = 0.0
+    for r in range(k):
+        ww += w[r] * w[r]
+    beta = 2.0 / ww
+    wy = 0.0
+    for r in range(k):  # y = A w
+        total = 0.0
+        for col in range(r + 1):
+            total += a[r, col] * w[col]
+        for col in range(r + 1, k):
+            total += a[col, r] * w[col]
+        y[r] = total
+        wy += w[r] * total
+    half = 0.5 * beta * beta * wy
+    for r in range(k):  # z = β A w - (β² wᵀA w / 2) w; H A H = A - w zᵀ - z wᵀ
+        y[r] = beta * y[r] - half * w[r]
+    m = k - 1
+    for r in range(1, k):
+        for col in range(1, r + 1):
+            c[r - 1, col - 1] = a[r, col] - w[r] * y[col] - y[r] * w[col]
+    if m == 1:
+        mu = c[0, 0]
+        return mu * mu if square else mu
+    if m == 2:  # symmetric 2 × 2: mid ± sqrt(((p - q) / 2)² + b²), no cancellation in the larger magnitude
+        mid = 0.5 * (c[0, 0] + c[1, 1])
+        rad = math.sqrt(0.25 * (c[0, 0] - c[1, 1]) ** 2 + c[1, 0] * c[1, 0])
+        hi, lo = mid + rad, mid - rad
+        return max(hi * hi, lo * lo) if square else hi
+    tridiagonalise(c, m, d, e)
+    if not tridiagonal_eigenvalues(d, e, m):
+        return np.nan
+    best = -np.inf
+    for r in range(m):
+        best = max(best, d[r] * d[r] if square else d[r])
+    return best

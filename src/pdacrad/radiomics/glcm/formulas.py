@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from pdacrad.radiomics._jit import jit
-from pdacrad.radiomics.glcm.eigen import second_largest, tridiagonal_eigenvalues, tridiagonalise
+from pdacrad.radiomics.glcm.eigen import second_eigenvalue
 from pdacrad.radiomics.registry import feature_registry
 
 UX, UY, HXY, HX, HY, N_G, N_SUM, N_DIFF, SYMMETRIC = range(9)
@@ -320,7 +320,7 @@ def sum_squares(i, j, p, n, px, py, v, l1, s, sk, sq, dk, dq):  # type: ignore[n
 
 
 @jit
-def mcc(i, j, p, n, px, py, symmetric, slot, work, d, e):  # type: ignore[no-untyped-def]  # pragma: no cover
+def mcc(i, j, p, n, px, py, symmetric, slot, work, u, d, e):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Maximal Correlation Coefficient = sqrt(λ₂), λ₂ the second largest eigenvalue of
     Q(i,j) = Σ_k p(i,k) p(j,k) / (p_x(i) p_y(k)) (IBSI, PyRadiomics); 1 when the ROI has a single grey level (the
     caller's rule: it needs the ROI's level count, not the block's).
@@ -334,51 +334,47 @@ def mcc(i, j, p, n, px, py, symmetric, slot, work, d, e):  # type: ignore[no-unt
 
     ``Q_r = D_x^{-1} P D_y^{-1} Pᵀ`` is similar to the symmetric ``S = M Mᵀ``, ``M = D_x^{-1/2} P D_y^{-1/2}``
     (``M(i,k) = p(i,k) / sqrt(p_x(i) p_y(k))``); a symmetrical GLCM has ``M = Mᵀ``, so ``S = M²`` and λ₂ is the
-    second largest squared eigenvalue of M (no matrix product). Eigenvalues by
-    :func:`~pdacrad.radiomics.glcm.eigen.tridiagonal_eigenvalues` (backward stable; PyRadiomics' general LAPACK
-    solver on Q with ``+ ε`` in the denominator agrees to ~1e-9, its own accuracy); rounding noise below 0 is
-    clamped; NaN if the QL iteration does not converge.
+    second largest squared eigenvalue of M (no matrix product). The largest is 1, eigenvector ``sqrt(p_x)``
+    (``M sqrt(p_y) = sqrt(p_x)``), so it is deflated and λ₂ is the top of the remaining ``(n_x - 1)``-row
+    problem (:func:`~pdacrad.radiomics.glcm.eigen.second_eigenvalue`: closed form up to 3 levels, else
+    Householder + QL; backward stable; PyRadiomics' general LAPACK solver on Q with ``+ ε`` in the denominator
+    agrees to ~1e-9, its own accuracy); rounding noise below 0 is clamped; NaN if QL does not converge.
 
     Arguments: the block's ``n`` entries ``i, j, p`` in ``(i, j)`` order and ``p_x, p_y`` by level index (as the
-    other formulas); scratch ``slot`` int ``(2 l1,)`` all -1 (left so), ``work`` ``(2, L, L)``, ``d, e`` ``(L,)``
-    with ``L`` ≥ the block's levels."""
+    other formulas); scratch ``slot`` int ``(2 l1,)`` all -1 (left so), ``work`` ``(2, L, L)``, ``u, d, e``
+    ``(L,)`` with ``L`` ≥ the block's levels."""
     l1 = slot.shape[0] // 2
     nx, ny = 0, 0
-    for x in range(n):  # compact rows (and columns): the block's levels, ascending
+    for x in range(
+        n
+    ):  # compact rows (and columns): the block's levels, ascending; u = sqrt(p_x), v = sqrt(p_y)
         if slot[i[x]] < 0:
             slot[i[x]] = nx
+            u[nx] = math.sqrt(px[i[x]])
             nx += 1
         if not symmetric and slot[l1 + j[x]] < 0:
             slot[l1 + j[x]] = ny
+            e[ny] = math.sqrt(py[j[x]])
             ny += 1
-    m, s = work[0], work[1]
-    cols = 0 if symmetric else l1
-    width = nx if symmetric else ny
-    m[:nx, :width] = 0.0
+    a, m = work[0], work[1]
+    cols, v, width, out = (0, u, nx, a) if symmetric else (l1, e, ny, m)
+    out[:nx, :width] = 0.0
     for x in range(n):
-        m[slot[i[x]], slot[cols + j[x]]] = p[x] / math.sqrt(px[i[x]] * py[j[x]])
+        r, c = slot[i[x]], slot[cols + j[x]]
+        out[r, c] = p[x] / (u[r] * v[c])
     for x in range(n):
         slot[i[x]] = -1
         slot[cols + j[x]] = -1
     if nx < 2:
         return 0.0
-    if symmetric:
-        a = m
-    else:
-        a = s
+    if not symmetric:  # S = M Mᵀ, lower triangle
         for r in range(nx):
             for c in range(r + 1):
                 total = 0.0
                 for k in range(ny):
                     total += m[r, k] * m[c, k]
                 a[r, c] = total
-    tridiagonalise(a, nx, d, e)
-    if not tridiagonal_eigenvalues(d, e, nx):
-        return np.nan
-    if symmetric:
-        for r in range(nx):
-            d[r] *= d[r]
-    return math.sqrt(max(second_largest(d, nx), 0.0))
+    return math.sqrt(max(second_eigenvalue(a, nx, u, symmetric, m, d, e), 0.0))
 
 
 register("MCC")(mcc)  # type: ignore[type-var]
