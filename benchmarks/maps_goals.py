@@ -4,11 +4,13 @@ paper's eight maps at kernelRadius 5 on one core and on all cores; each goal mar
 
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py --goals [--radii 2,5] [--families glcm,...]
         [--image CT --mask PANCREAS] [--dilate 2 | --dilate-mm 15] [--pyradiomics-voxels 300] [--skip-paper]
+        [--voxel-batch -1]
 
 Family rows. Both sides run in this process on the same cropped image, single-threaded (``OMP_NUM_THREADS=1``,
 torch 1 thread, one pdacrad worker), each timed in process CPU seconds and wall seconds:
 - **end to end**: one call on the whole ROI. PyRadiomics: its feature class constructed and ``execute()``-d in
-  voxel mode (its default voxel batch, the whole ROI). pdacrad: the engine core for the family (``_family_maps``:
+  voxel mode (its default voxel batch, the whole ROI, unless ``--voxel-batch`` bounds its memory: its dense
+  ``(voxels, G, G, angles)`` GLCM needs ~2 GB per array at 11k voxels and 41 levels). pdacrad: the engine core for the family (``_family_maps``:
   discretisation, ROI-level preparation, batches, features) after one warm-up call (numba compiled or loaded).
 - **marginal**: the same call on a 9-voxel mask (3 × 3 voxels in one slice at the ROI's centre, same image)
   subtracted on each side, so fixed per-call costs (set-up, discretising the image, dispatch) drop out: the cost
@@ -76,11 +78,12 @@ def nine_voxel_mask(mask: sitk.Image) -> sitk.Image:
     return out
 
 
-def _pyradiomics(filtered: FilteredImage, family: str) -> Timing:
+def _pyradiomics(filtered: FilteredImage, family: str, voxel_batch: int) -> Timing:
     cls = getattr(importlib.import_module(f"radiomics.{family}"), CLASSES[family])
+    settings = {**filtered.settings, "voxelBased": True, "voxelBatch": voxel_batch}
 
     def run() -> None:
-        extractor = cls(filtered.image, filtered.mask, **{**filtered.settings, "voxelBased": True})
+        extractor = cls(filtered.image, filtered.mask, **settings)
         extractor.enableAllFeatures()
         extractor.execute()
 
@@ -98,9 +101,15 @@ def _pdacrad(filtered: FilteredImage, family: str, backend: Backend) -> Timing:
 
 
 def family_rows(
-    image: sitk.Image, mask: sitk.Image, radii: list[int], families: list[str], backend: Backend
+    image: sitk.Image,
+    mask: sitk.Image,
+    radii: list[int],
+    families: list[str],
+    backend: Backend,
+    voxel_batch: int = -1,
 ) -> list[dict[str, object]]:
-    """One row per (radius, family): end-to-end and 9-voxel timings of both sides on the cropped Original image."""
+    """One row per (radius, family): end-to-end and 9-voxel timings of both sides on the cropped Original image
+    (PyRadiomics with ``voxelBatch`` = ``voxel_batch``; -1, its default, is the whole ROI in one batch)."""
     rows = []
     for radius in radii:
         params = {
@@ -112,7 +121,10 @@ def family_rows(
         small = replace(full, mask=nine_voxel_mask(full.mask))
         n_roi = int((sitk.GetArrayFromImage(full.mask) == 1).sum())
         for family in [f for f in FAMILIES if f in families]:
-            theirs, theirs9 = _pyradiomics(full, family), _pyradiomics(small, family)
+            theirs, theirs9 = (
+                _pyradiomics(full, family, voxel_batch),
+                _pyradiomics(small, family, voxel_batch),
+            )
             ours, ours9 = _pdacrad(full, family, backend), _pdacrad(small, family, backend)
             marginal = (theirs.cpu - theirs9.cpu) / max(ours.cpu - ours9.cpu, 1e-9)
             goal = FAMILY_GOALS.get((family, radius))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/maps_vs_pyradiomics.py [--radius 2] [--dilate 2 | --dilate-mm 15]
         [--image CT --mask PANCREAS] [--families glcm,...] [--features Correlation,...] [--skip-families]
         [--skip-paper] [--skip-memory] [--startup] [--device cpu|cuda]
-        [--pyradiomics-voxels 300] [--goals [--radii 2,5]]
+        [--pyradiomics-voxels 300] [--goals [--radii 2,5] [--voxel-batch -1]]
 
 ROI: the real abdominal CT of tests/data with its pancreas mask dilated by ``--dilate`` voxels (a few thousand ROI
 voxels, so fixed per-call overheads do not dominate), cropped like PyRadiomics' extractor. Both sides run
@@ -347,6 +347,12 @@ def main() -> None:
         "issue #22's goals met / not met",
     )
     parser.add_argument("--radii", default="2,5", help="kernel radii of the --goals family rows")
+    parser.add_argument(
+        "--voxel-batch",
+        type=int,
+        default=-1,
+        help="PyRadiomics' voxelBatch in the --goals family rows (-1, its default: the whole ROI at once)",
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device here")
@@ -359,7 +365,7 @@ def main() -> None:
     image, mask = dilated_roi(args.dilate, args.image, args.mask, args.dilate_mm)
     if args.goals:
         radii = [int(r) for r in args.radii.split(",") if r]
-        rows = family_rows(image, mask, radii, args.families.split(","), SINGLE_THREAD)
+        rows = family_rows(image, mask, radii, args.families.split(","), SINGLE_THREAD, args.voxel_batch)
         paper = None
         if not args.skip_paper:
             paper = paper_set(image, mask, 5, args.pyradiomics_voxels, Backend.choose(args.device))
