@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.nnunet_ext.radiomics_net import build_radiomics_unet
+from pdacrad.nnunet_ext.networks.radiomics_net import build_radiomics_unet
 from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
 from pdacrad.resources import write_manifest
 from tests.random_model import write_random_resources

@@ -20,8 +20,8 @@ from pdacrad.inference.radiomics_inputs import (
     compute_map_channels,
     map_mask,
 )
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
-from pdacrad.nnunet_ext.radiomics_trainer import PLANS_KEY, nnUNetTrainerRadiomics
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.variants.radiomics import PLANS_KEY, nnUNetTrainerRadiomics
 from pdacrad.radiomics_spec import RadiomicsSpec
 from pdacrad.resources import write_manifest
 from tests.random_model import write_random_resources
@@ -241,7 +241,7 @@ def test_channel_order_mismatch_is_a_resource_error_naming_both_lists():
 def test_per_fold_settings_outrank_the_shared_plans_block(tmp_path):
     # per-fold selection: the folds of a CT-dataset `global` model share one plans.json, which holds the feature
     # list of the fold trained last; each fold's own pdacrad_radiomics.json is what its network was built from
-    from pdacrad.nnunet_ext.network import RadiomicsNetworkSettings, write_fold_settings
+    from pdacrad.nnunet_ext.networks.builder import RadiomicsNetworkSettings, write_fold_settings
 
     spec = tiny_spec()
     dataset = {"channel_names": {"0": "CT", "1": MAP_FEATURES[0], "2": MAP_FEATURES[1]}}

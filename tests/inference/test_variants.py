@@ -15,7 +15,7 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
 from pdacrad.inference.pipeline import Stage2Pipeline
-from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
+from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT
 from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
 from tests.random_model import PANORAMA_LABELS, write_random_model_folder
 

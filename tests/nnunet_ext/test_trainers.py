@@ -13,15 +13,13 @@ from pdacrad.nnunet_ext import (
     EXT_TRAINER_ENV,
     TRAINER_DIR,
     find_trainer,
-    picai_trainer,
-    radiomics_trainer,
     register_trainers,
-    trainers,
 )
-from pdacrad.nnunet_ext.network import PLAIN_TRAINERS, RADIOMICS_TRAINERS
-from pdacrad.nnunet_ext.picai_trainer import nnUNetTrainerPicai
-from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomics
-from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo
+from pdacrad.nnunet_ext.networks.builder import PLAIN_TRAINERS, RADIOMICS_TRAINERS
+from pdacrad.nnunet_ext.variants import picai, radiomics, schedules
+from pdacrad.nnunet_ext.variants.picai import nnUNetTrainerPicai
+from pdacrad.nnunet_ext.variants.radiomics import nnUNetTrainerRadiomics
+from pdacrad.nnunet_ext.variants.schedules import nnUNetTrainerDemo
 
 ALL_TRAINERS = sorted(PLAIN_TRAINERS | RADIOMICS_TRAINERS)
 
@@ -31,7 +29,7 @@ def _trainer_classes() -> dict[str, type]:
 
     return {
         name: cls
-        for module in (trainers, picai_trainer, radiomics_trainer)
+        for module in (schedules, picai, radiomics)
         for name, cls in vars(module).items()
         if inspect.isclass(cls) and issubclass(cls, nnUNetTrainer) and cls.__module__.startswith("pdacrad.")
     }

@@ -148,7 +148,7 @@ def test_fit_extends_a_finished_run_when_the_schedule_grows(
     """Runs last: it trains the module's model one epoch further."""
     import torch
 
-    from pdacrad.nnunet_ext.trainers import nnUNetTrainerSmoke
+    from pdacrad.nnunet_ext.variants.schedules import nnUNetTrainerSmoke
 
     config, _ = trained
     final = (

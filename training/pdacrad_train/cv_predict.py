@@ -28,7 +28,7 @@ from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
 from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
-from pdacrad.nnunet_ext.picai_selection import FINAL_CHECKPOINT
+from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.evaluate import predictions_dir

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME
+from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME
 from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import StageConfig, TrainConfig

@@ -33,7 +33,7 @@ import typer
 
 from pdacrad.evaluation.layout import is_finished_case
 from pdacrad.io import atomic_write, atomic_write_json
-from pdacrad.nnunet_ext.picai_selection import SELECTION_LOG
+from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir
 from pdacrad_train.options import CONFIG as _CONFIG

@@ -14,7 +14,7 @@ Each folder holds ``radiomics.json`` (SPEC: params, global features, scaler, map
 non-shape features, map params; ``inputs`` of the ``both`` variant — derive the others with
 ``RadiomicsSpec.for_variant``; ``preprocessing``: the Stage-2 ROI margins of the config and the map-mask
 dilation), ``global_vectors.json`` (every case of the dataset z-scored with that folder's scaler, the format of
-:mod:`pdacrad.nnunet_ext.global_vectors`) and ``selection_report.json``. ``<work_dir>/radiomics/
+:mod:`pdacrad.nnunet_ext.conditioning.global_vectors`) and ``selection_report.json``. ``<work_dir>/radiomics/
 selection_summary.json`` adds the radiomics-only SVM's cross-validation: its out-of-fold scores over the
 training-tree folds (honest in per-fold mode: each fold scored by the selection fitted without it) and the
 paper's 10-fold stratified CV, both with 95% bootstrap CIs (the paper: AUROC 0.824 ± 0.035, AP 0.667).
@@ -171,7 +171,7 @@ def write_selection(
     """``radiomics.json``, ``global_vectors.json`` (every case of ``everything``) and ``selection_report.json``
     into ``directory``."""
     from pdacrad.io.atomic import atomic_write_json
-    from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
+    from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
     from pdacrad.resources import RADIOMICS_NAME
 
     directory.mkdir(parents=True, exist_ok=True)

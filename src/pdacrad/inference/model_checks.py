@@ -25,7 +25,7 @@ from pdacrad.inference.radiomics_inputs import (
     model_channel_names,
     network_global_features,
 )
-from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
+from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT
 from pdacrad.radiomics_spec import RadiomicsSpec
 
 

@@ -45,7 +45,7 @@ MAP_DTYPE = "float64"
 #: Key of the plans configuration block written by ``nnUNetTrainerRadiomics`` (kept here as a string so that
 #: importing this module does not import nnU-Net).
 PLANS_KEY = "pdacrad_radiomics"
-#: Per-fold feature names and vectors written by the training tree (format of pdacrad.nnunet_ext.global_vectors).
+#: Per-fold feature names and vectors written by the training tree (format of pdacrad.nnunet_ext.conditioning.global_vectors).
 GLOBAL_VECTORS_NAME = "global_vectors.json"
 
 
@@ -154,7 +154,7 @@ def check_against_model(
             "same names in the same order are required; export radiomics.json together with the Stage-2 model it "
             "was trained with"
         )
-    from pdacrad.nnunet_ext.network import FOLD_SETTINGS_FILENAME, read_fold_settings
+    from pdacrad.nnunet_ext.networks.builder import FOLD_SETTINGS_FILENAME, read_fold_settings
 
     per_fold = [(Path(f), read_fold_settings(f)) for f in fold_dirs]
     sources = [

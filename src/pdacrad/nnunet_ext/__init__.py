@@ -1,5 +1,5 @@
 """nnU-Net v2 extensions: trainer variants, the radiomics-conditioned Stage-2 network, and a network builder for
-inference that imports no training code (:func:`build_network`, :mod:`pdacrad.nnunet_ext.network`).
+inference that imports no training code (:func:`build_network`, :mod:`pdacrad.nnunet_ext.networks.builder`).
 
 A trained-model folder records its trainer by class name (``nnUNetTrainerDemo__nnUNetPlans__3d_fullres``);
 nnU-Net looks that name up in its own trainer folder first and then in the folders listed in the
@@ -17,13 +17,13 @@ import os
 from pathlib import Path
 
 from pdacrad.errors import ResourceError
-from pdacrad.nnunet_ext.network import build_network
+from pdacrad.nnunet_ext.networks.builder import build_network
 
 #: nnU-Net's environment variable listing extra trainer folders.
 EXT_TRAINER_ENV = "nnUNet_extTrainer"
 #: The value to put on ``nnUNet_extTrainer``: a folder whose one module re-exports our trainer classes (see
-#: :mod:`pdacrad.nnunet_ext.nnunet_trainers.pdacrad_trainers` for why not this package's own folder).
-TRAINER_DIR: Path = Path(__file__).resolve().parent / "nnunet_trainers"
+#: :mod:`pdacrad.nnunet_ext.variants.nnunet_trainers.pdacrad_trainers` for why not this package's own folder).
+TRAINER_DIR: Path = Path(__file__).resolve().parent / "variants" / "nnunet_trainers"
 
 
 def register_trainers() -> None:
@@ -34,17 +34,17 @@ def register_trainers() -> None:
 
 
 def find_trainer(name: str) -> type:
-    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.trainers`,
-    :mod:`pdacrad.nnunet_ext.picai_trainer`, :mod:`pdacrad.nnunet_ext.radiomics_trainer`) or one of
+    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.variants.schedules`,
+    :mod:`pdacrad.nnunet_ext.variants.picai`, :mod:`pdacrad.nnunet_ext.variants.radiomics`) or one of
     nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...). Imports nnU-Net's training code; inference
     builds networks with :func:`build_network` instead.
 
     Raises:
         ResourceError: no trainer of that name exists.
     """
-    from pdacrad.nnunet_ext import picai_trainer, radiomics_trainer, trainers
+    from pdacrad.nnunet_ext.variants import picai, radiomics, schedules
 
-    for module in (trainers, picai_trainer, radiomics_trainer):
+    for module in (schedules, picai, radiomics):
         ours = getattr(module, name, None)
         if isinstance(ours, type):
             return ours
@@ -54,7 +54,7 @@ def find_trainer(name: str) -> type:
         return recursive_find_trainer_class_by_name(name)
     except RuntimeError as error:
         raise ResourceError(
-            f"Unknown nnU-Net trainer {name!r}: neither in pdacrad.nnunet_ext.trainers nor in nnunetv2."
+            f"Unknown nnU-Net trainer {name!r}: neither in pdacrad.nnunet_ext.variants.schedules nor in nnunetv2."
         ) from error
 
 

@@ -1,7 +1,7 @@
 """nnU-Net 2.8.1's ``train_step`` and ``validation_step`` with the network called as ``network(x, g)``.
 
 ``g`` is the batch's ``(B, F)`` global vector matrix, ``batch['global_vector']``, put there by the data loader
-(:mod:`pdacrad.nnunet_ext.data_loading`) row by row in batch order. Everything else is nnU-Net's: targets to the
+(:mod:`pdacrad.nnunet_ext.conditioning.data_loading`) row by row in batch order. Everything else is nnU-Net's: targets to the
 device, autocast on CUDA only, Dice + CE loss with deep supervision, gradient scaling, gradient-norm clipping at
 12, the pseudo-Dice counts of the validation step. ``g`` is an ordinary second input of the forward call, so DDP
 (each rank's batches carry their own vectors; the reducer sees a normal forward) and torch.compile (a graph input,
@@ -18,7 +18,7 @@ from nnunetv2.utilities.helpers import dummy_context
 from torch import autocast
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.data_loading import GLOBAL_VECTOR_KEY
+from pdacrad.nnunet_ext.conditioning.data_loading import GLOBAL_VECTOR_KEY
 
 
 def _on_device(trainer: Any, batch: dict) -> tuple[torch.Tensor, Any, torch.Tensor]:

@@ -1,5 +1,5 @@
 """nnU-Net's training data loader with the two things our trainers add; built by
-:meth:`pdacrad.nnunet_ext.trainers.PdacradTrainer.get_dataloaders` (no module name of nnU-Net is rebound).
+:meth:`pdacrad.nnunet_ext.variants.schedules.PdacradTrainer.get_dataloaders` (no module name of nnU-Net is rebound).
 
 * **Lesion-focused patches**: a patch forced onto foreground is centred on the lesion label with probability
   ``lesion_probability`` when the case has lesion voxels. nnU-Net picks the class of a foreground patch uniformly
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 
-from pdacrad.nnunet_ext.global_vectors import GlobalVectors
+from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
 
 #: Batch key of the ``(B, F)`` global vectors.
 GLOBAL_VECTOR_KEY = "global_vector"

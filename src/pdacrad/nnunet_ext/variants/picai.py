@@ -1,12 +1,12 @@
 """PI-CAI checkpoint selection for nnU-Net trainers (:class:`nnUNetTrainerPicai` and its schedules).
 
-What differs from :class:`~pdacrad.nnunet_ext.trainers.PdacradTrainer` (nnU-Net's trainer with a schedule):
+What differs from :class:`~pdacrad.nnunet_ext.variants.schedules.PdacradTrainer` (nnU-Net's trainer with a schedule):
 every :attr:`~nnUNetTrainerPicai.picai_every` epochs and at the last epoch, ``on_epoch_end`` first predicts the
 fold's validation cases (preprocessed space, sliding window, no mirroring by default) and scores them by the PI-CAI
 ranking score 0.5·(AUROC + AP); ``checkpoint_best_picai.pth`` is saved when the score improves, and the history
-goes to ``picai_selection.json`` (see :mod:`pdacrad.nnunet_ext.picai_selection`, which also says which checkpoint
+goes to ``picai_selection.json`` (see :mod:`pdacrad.nnunet_ext.checkpoint_selection`, which also says which checkpoint
 inference loads). nnU-Net's own ``checkpoint_best.pth`` (EMA pseudo Dice) and ``checkpoint_final.pth`` are
-unchanged. The network is nnU-Net's plain plans network; :class:`~pdacrad.nnunet_ext.radiomics_trainer.
+unchanged. The network is nnU-Net's plain plans network; :class:`~pdacrad.nnunet_ext.variants.radiomics.
 nnUNetTrainerRadiomics` builds on this class and only changes how one case is predicted
 (:meth:`~nnUNetTrainerPicai.predict_validation_case`).
 
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.picai_selection import (
+from pdacrad.nnunet_ext.checkpoint_selection import (
     BEST_PICAI_CHECKPOINT,
     PicaiScore,
     SelectionState,
@@ -33,7 +33,7 @@ from pdacrad.nnunet_ext.picai_selection import (
     picai_score,
     save_selection_state,
 )
-from pdacrad.nnunet_ext.trainers import PdacradTrainer
+from pdacrad.nnunet_ext.variants.schedules import PdacradTrainer
 
 
 class nnUNetTrainerPicai(PdacradTrainer):
@@ -147,7 +147,7 @@ class nnUNetTrainerPicai(PdacradTrainer):
 class Stage2DemoSchedule:
     """The CPU demo schedule of the Stage-2 variants (mixed in before the trainer class): 600 epochs × 10
     iterations (6,000) at nnU-Net's initial learning rate 1e-2, 1 validation iteration, a checkpoint every 4
-    epochs, lesion-focused sampling as :class:`~pdacrad.nnunet_ext.trainers.nnUNetTrainerDemo`, PI-CAI selection
+    epochs, lesion-focused sampling as :class:`~pdacrad.nnunet_ext.variants.schedules.nnUNetTrainerDemo`, PI-CAI selection
     every 100 epochs (each predicts every validation case, about a minute on the CPU). Measured on the demo cohort
     (PI-CAI score on its training cases, every 100 epochs): the lesion class is not learned before ~300 epochs
     (AUROC ≈ 0.5), then AUROC 0.77–0.84 / AP 0.45–0.65 from epoch 400 on; 160 epochs at 2e-2 never got past

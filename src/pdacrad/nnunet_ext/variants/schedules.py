@@ -13,7 +13,7 @@ already holds the whole schedule or can be trained further.
 
 Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader), the Stage-1 schedules
 :class:`nnUNetTrainerDemo` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
-:mod:`pdacrad.nnunet_ext.picai_trainer`; the radiomics network: :mod:`pdacrad.nnunet_ext.radiomics_trainer`.
+:mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from batchgenerators.dataloading.single_threaded_augmenter import SingleThreaded
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
-from pdacrad.nnunet_ext.data_loading import PdacradDataLoader
-from pdacrad.nnunet_ext.global_vectors import GlobalVectors
+from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
+from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
 
 
 class PdacradTrainer(nnUNetTrainer):
     """nnU-Net's trainer with its schedule taken from the class constants below (per-epoch LR decay as nnU-Net's
     own poly schedule over ``EPOCHS``) and its data loaders built by :meth:`build_data_loader`
-    (:class:`~pdacrad.nnunet_ext.data_loading.PdacradDataLoader`: lesion-focused patches, and the global vector
+    (:class:`~pdacrad.nnunet_ext.conditioning.data_loading.PdacradDataLoader`: lesion-focused patches, and the global vector
     in the batch when :meth:`loader_global_vectors` gives one). The constants' defaults are nnU-Net's."""
 
     EPOCHS = 1000

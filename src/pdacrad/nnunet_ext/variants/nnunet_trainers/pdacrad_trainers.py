@@ -7,17 +7,17 @@ time, ``isinstance`` and module state would not be shared). Through this one mod
 :mod:`pdacrad.nnunet_ext` themselves. No ``__init__.py`` here: the folder is not a package of ours.
 """
 
-from pdacrad.nnunet_ext.picai_trainer import (
+from pdacrad.nnunet_ext.variants.picai import (
     nnUNetTrainerPicai,
     nnUNetTrainerPicaiDemo,
     nnUNetTrainerPicaiSmoke,
 )
-from pdacrad.nnunet_ext.radiomics_trainer import (
+from pdacrad.nnunet_ext.variants.radiomics import (
     nnUNetTrainerRadiomics,
     nnUNetTrainerRadiomicsDemo,
     nnUNetTrainerRadiomicsSmoke,
 )
-from pdacrad.nnunet_ext.trainers import (
+from pdacrad.nnunet_ext.variants.schedules import (
     PdacradTrainer,
     nnUNetTrainerDemo,
     nnUNetTrainerDemoLong,

@@ -1,22 +1,22 @@
 """nnU-Net trainer variant for the radiomics-enhanced Stage 2 (:class:`nnUNetTrainerRadiomics`).
 
-Built on :class:`~pdacrad.nnunet_ext.picai_trainer.nnUNetTrainerPicai` (PI-CAI checkpoint selection, schedule
-constants); targets nnunetv2 2.8.1 (see :mod:`pdacrad.nnunet_ext.trainers`). What differs from nnU-Net — nothing
+Built on :class:`~pdacrad.nnunet_ext.variants.picai.nnUNetTrainerPicai` (PI-CAI checkpoint selection, schedule
+constants); targets nnunetv2 2.8.1 (see :mod:`pdacrad.nnunet_ext.variants.schedules`). What differs from nnU-Net — nothing
 else does (augmentation, Dice + CE loss with deep supervision, optimiser, AMP, DDP, checkpoint format are nnU-Net's):
 
-* **network**: :class:`~pdacrad.nnunet_ext.radiomics_net.RadiomicsUNet` (plans' U-Net + bottleneck cross-attention
+* **network**: :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet` (plans' U-Net + bottleneck cross-attention
   to the global vector). The parametric maps are ordinary input channels of the nnU-Net dataset.
 * **global vectors, per fold**: ``<nnUNet_results>/<dataset>/<trainer>__<plans>__<conf>/fold_<k>/
   global_vectors.json`` when the training tree wrote one there (per-fold feature selection: that fold's features
   and scaler), else ``$nnUNet_preprocessed/<dataset>/global_vectors.json`` (one list for every fold).
 * **the vector travels with the case**: training and validation batches carry ``batch['global_vector']`` (B, F)
-  from the data loader (:mod:`~pdacrad.nnunet_ext.data_loading`), and ``train_step`` / ``validation_step`` call
-  ``network(x, g)`` (:mod:`~pdacrad.nnunet_ext.vector_steps`); nnU-Net's final validation gets each case's vector
-  from the dataset that loads the case (:mod:`~pdacrad.nnunet_ext.case_vectors`); the PI-CAI selection predicts
+  from the data loader (:mod:`~pdacrad.nnunet_ext.conditioning.data_loading`), and ``train_step`` / ``validation_step`` call
+  ``network(x, g)`` (:mod:`~pdacrad.nnunet_ext.conditioning.vector_steps`); nnU-Net's final validation gets each case's vector
+  from the dataset that loads the case (:mod:`~pdacrad.nnunet_ext.conditioning.case_vectors`); the PI-CAI selection predicts
   each case inside ``network.conditioned_on(its vector)``.
 * **settings per fold**: the feature names and attention settings go to ``fold_<k>/pdacrad_radiomics.json`` at the
   start of training and into the plans' ``"pdacrad_radiomics"`` block (plans.json of the model folder, the last
-  trained fold's); :mod:`pdacrad.nnunet_ext.network` says why and how inference reads them.
+  trained fold's); :mod:`pdacrad.nnunet_ext.networks.builder` says why and how inference reads them.
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ import torch
 from torch import nn
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext import vector_steps
-from pdacrad.nnunet_ext.case_vectors import LoadOrderConditioner, dataset_class_with_vectors
-from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME, GlobalVectors, load_global_vectors
-from pdacrad.nnunet_ext.network import (
+from pdacrad.nnunet_ext.conditioning import vector_steps
+from pdacrad.nnunet_ext.conditioning.case_vectors import LoadOrderConditioner, dataset_class_with_vectors
+from pdacrad.nnunet_ext.conditioning.global_vectors import (
+    GLOBAL_VECTORS_FILENAME,
+    GlobalVectors,
+    load_global_vectors,
+)
+from pdacrad.nnunet_ext.networks.builder import (
     PLANS_KEY,
     RadiomicsNetworkSettings,
     build_radiomics_network,
@@ -39,8 +43,8 @@ from pdacrad.nnunet_ext.network import (
     read_fold_settings,
     write_fold_settings,
 )
-from pdacrad.nnunet_ext.picai_trainer import Stage2DemoSchedule, Stage2SmokeSchedule, nnUNetTrainerPicai
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.variants.picai import Stage2DemoSchedule, Stage2SmokeSchedule, nnUNetTrainerPicai
 
 __all__ = [
     "PLANS_KEY",
@@ -127,7 +131,7 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
     ) -> nn.Module:
         """The plans' U-Net (input channels = CT + maps) wrapped in a :class:`RadiomicsUNet` sized by the plans'
         ``"pdacrad_radiomics"`` block (this fold's settings during training; nnU-Net's predictor sees the
-        model folder's plans.json — see :mod:`pdacrad.nnunet_ext.network`)."""
+        model folder's plans.json — see :mod:`pdacrad.nnunet_ext.networks.builder`)."""
         settings = radiomics_settings(configuration_manager.configuration)
         return build_radiomics_network(
             configuration_manager, num_input_channels, num_output_channels, settings, enable_deep_supervision
@@ -135,7 +139,7 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
 
     def initialize(self) -> None:
         """nnU-Net's ``initialize``; then the dataset class it chose is extended so that every loaded case carries
-        its vector (:func:`~pdacrad.nnunet_ext.case_vectors.dataset_class_with_vectors`)."""
+        its vector (:func:`~pdacrad.nnunet_ext.conditioning.case_vectors.dataset_class_with_vectors`)."""
         super().initialize()
         self.dataset_class = dataset_class_with_vectors(
             self.dataset_class, self._require_global_vectors(), self._conditioner
@@ -185,7 +189,7 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
         """nnU-Net's final validation (``nnUNetv2_train`` runs it after training; ``--val`` alone), each case
         predicted under its own vector: the dataset that loads a case binds its vector to the network until the
-        next case is loaded (:class:`~pdacrad.nnunet_ext.case_vectors.LoadOrderConditioner`, which raises if
+        next case is loaded (:class:`~pdacrad.nnunet_ext.conditioning.case_vectors.LoadOrderConditioner`, which raises if
         nnU-Net ever loads ahead of its predictions)."""
         with self._conditioner.conditioning(self.network_module()):
             super().perform_actual_validation(save_probabilities)
@@ -199,9 +203,9 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
 
 class nnUNetTrainerRadiomicsDemo(Stage2DemoSchedule, nnUNetTrainerRadiomics):
     """:class:`nnUNetTrainerRadiomics` on the Stage-2 CPU demo schedule
-    (:class:`~pdacrad.nnunet_ext.picai_trainer.Stage2DemoSchedule`)."""
+    (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2DemoSchedule`)."""
 
 
 class nnUNetTrainerRadiomicsSmoke(Stage2SmokeSchedule, nnUNetTrainerRadiomics):
     """:class:`nnUNetTrainerRadiomics` on the CI smoke schedule
-    (:class:`~pdacrad.nnunet_ext.picai_trainer.Stage2SmokeSchedule`)."""
+    (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2SmokeSchedule`)."""

@@ -3,7 +3,7 @@
 nnU-Net rebuilds a network through the trainer class named in the checkpoint
 (``trainer_class.build_network_architecture(...)``), which imports nnU-Net's whole training stack (data loaders,
 augmentation, losses) and our trainer variants. :func:`build_network` does the same for our trainer names with
-only nnU-Net's network builder (``get_network_from_plans``) and :mod:`pdacrad.nnunet_ext.radiomics_net`; any other
+only nnU-Net's network builder (``get_network_from_plans``) and :mod:`pdacrad.nnunet_ext.networks.radiomics_net`; any other
 name falls back to nnU-Net's trainer look-up.
 
 **Radiomics settings per fold.** Per-fold feature selection gives each fold of a Stage-2 model its own feature
@@ -52,7 +52,7 @@ PLAIN_TRAINERS = frozenset(
         "nnUNetTrainerPicaiSmoke",
     }
 )
-#: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.radiomics_net.RadiomicsUNet`.
+#: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet`.
 RADIOMICS_TRAINERS = frozenset(
     {"nnUNetTrainerRadiomics", "nnUNetTrainerRadiomicsDemo", "nnUNetTrainerRadiomicsSmoke"}
 )
@@ -182,7 +182,7 @@ def build_radiomics_network(
     deep_supervision: bool,
 ) -> nn.Module:
     """The plans network (input channels = CT + maps) wrapped in a RadiomicsUNet with ``settings``."""
-    from pdacrad.nnunet_ext.radiomics_net import build_radiomics_unet
+    from pdacrad.nnunet_ext.networks.radiomics_net import build_radiomics_unet
 
     return build_radiomics_unet(
         configuration_manager.network_arch_class_name,

@@ -9,7 +9,7 @@ import pytest
 from picai_eval import evaluate
 
 from pdacrad.inference.model_checks import checkpoint_names
-from pdacrad.nnunet_ext.picai_selection import (
+from pdacrad.nnunet_ext.checkpoint_selection import (
     BEST_PICAI_CHECKPOINT,
     FINAL_CHECKPOINT,
     PicaiScore,

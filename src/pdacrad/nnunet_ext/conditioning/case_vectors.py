@@ -18,7 +18,7 @@ but the order of those two calls tells the network which case it sees. So:
 Each DDP rank runs its own conditioner on its own share of the validation cases (nnU-Net shards the keys per rank
 and predicts sequentially on each), so the binding is per process. The dataset class pickles as nnU-Net's own
 class (data-augmentation workers receive plain datasets; the training batches carry their vectors from the data
-loader, see :mod:`pdacrad.nnunet_ext.data_loading`).
+loader, see :mod:`pdacrad.nnunet_ext.conditioning.data_loading`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pdacrad.nnunet_ext.global_vectors import GlobalVectors
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
 #: Key of a loaded case's vector in the properties ``load_case`` returns.
 GLOBAL_VECTOR_PROPERTY = "pdacrad_global_vector"

@@ -1,0 +1,1 @@
+"""nnU-Net trainer variants of pdacrad (import nnU-Net's training stack)."""
