@@ -86,8 +86,10 @@ plans = PlansManager({str(tiny_dataset.preprocessed / "nnUNetPlans.json")!r})
 conf = plans.get_configuration({CONFIGURATION!r})
 nets = [build_network("nnUNetTrainerPicaiDemo", plans, conf, 3, 3),
         build_network("nnUNetTrainerRadiomicsSmoke", plans, conf, 3, 3, fold_folder={str(tmp_path)!r})]
-watched = ["nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "pdacrad.nnunet_ext.variants.schedules",
-           "pdacrad.nnunet_ext.variants.picai", "pdacrad.nnunet_ext.variants.radiomics"]
+watched = ["nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "pdacrad.nnunet_ext.variants",
+           "pdacrad.nnunet_ext.variants.schedules", "pdacrad.nnunet_ext.variants.picai",
+           "pdacrad.nnunet_ext.variants.radiomics", "pdacrad.nnunet_ext.conditioning.data_loading",
+           "pdacrad.nnunet_ext.conditioning.vector_steps"]
 print(json.dumps({{"types": [type(n).__name__ for n in nets], "features": nets[1].num_global_features,
                   "imported": [m for m in watched if m in sys.modules]}}))
 """

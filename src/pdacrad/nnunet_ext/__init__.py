@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pdacrad.errors import ResourceError
 from pdacrad.nnunet_ext.networks.builder import build_network
+from pdacrad.nnunet_ext.trainer_names import nnunet_trainer
 
 #: nnU-Net's environment variable listing extra trainer folders.
 EXT_TRAINER_ENV = "nnUNet_extTrainer"
@@ -34,10 +34,9 @@ def register_trainers() -> None:
 
 
 def find_trainer(name: str) -> type:
-    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.variants.schedules`,
-    :mod:`pdacrad.nnunet_ext.variants.picai`, :mod:`pdacrad.nnunet_ext.variants.radiomics`) or one of
-    nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``, ...). Imports nnU-Net's training code; inference
-    builds networks with :func:`build_network` instead.
+    """The nnU-Net trainer class called ``name``: one of ours (:mod:`pdacrad.nnunet_ext.variants`, named in
+    :mod:`pdacrad.nnunet_ext.trainer_names`) or one of nnU-Net's own (``nnUNetTrainer``, ``nnUNetTrainer_5epochs``,
+    ...). Imports nnU-Net's training code; inference builds networks with :func:`build_network` instead.
 
     Raises:
         ResourceError: no trainer of that name exists.
@@ -48,14 +47,7 @@ def find_trainer(name: str) -> type:
         ours = getattr(module, name, None)
         if isinstance(ours, type):
             return ours
-    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
-
-    try:
-        return recursive_find_trainer_class_by_name(name)
-    except RuntimeError as error:
-        raise ResourceError(
-            f"Unknown nnU-Net trainer {name!r}: neither in pdacrad.nnunet_ext.variants.schedules nor in nnunetv2."
-        ) from error
+    return nnunet_trainer(name)
 
 
 __all__ = ["EXT_TRAINER_ENV", "TRAINER_DIR", "build_network", "find_trainer", "register_trainers"]

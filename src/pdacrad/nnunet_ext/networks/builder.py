@@ -2,9 +2,9 @@
 
 nnU-Net rebuilds a network through the trainer class named in the checkpoint
 (``trainer_class.build_network_architecture(...)``), which imports nnU-Net's whole training stack (data loaders,
-augmentation, losses) and our trainer variants. :func:`build_network` does the same for our trainer names with
-only nnU-Net's network builder (``get_network_from_plans``) and :mod:`pdacrad.nnunet_ext.networks.radiomics_net`; any other
-name falls back to nnU-Net's trainer look-up.
+augmentation, losses) and our trainer variants. :func:`build_network` does the same for our trainer names
+(:mod:`pdacrad.nnunet_ext.trainer_names`) with only nnU-Net's network builder (``get_network_from_plans``) and
+:mod:`pdacrad.nnunet_ext.networks.radiomics_net`; any other name falls back to nnU-Net's trainer look-up.
 
 **Radiomics settings per fold.** Per-fold feature selection gives each fold of a Stage-2 model its own feature
 list and scaler (its own ``global_vectors.json``), while nnU-Net keeps one ``plans.json`` per model folder. So:
@@ -25,7 +25,7 @@ folders trained before the fold file existed).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,29 +33,13 @@ from typing import Any
 from torch import nn
 
 from pdacrad.errors import ResourceError
+from pdacrad.nnunet_ext.trainer_names import PLAIN_TRAINERS, RADIOMICS_TRAINERS, nnunet_trainer
 
 #: Key of the configuration in plans.json that holds the radiomics settings of the network.
 PLANS_KEY = "pdacrad_radiomics"
 #: Per-fold radiomics settings, in ``<model folder>/fold_<k>/``.
 FOLD_SETTINGS_FILENAME = "pdacrad_radiomics.json"
 FOLD_SETTINGS_VERSION = 1
-
-#: Our trainer variants whose network is nnU-Net's plain plans network.
-PLAIN_TRAINERS = frozenset(
-    {
-        "PdacradTrainer",
-        "nnUNetTrainerDemo",
-        "nnUNetTrainerDemoLong",
-        "nnUNetTrainerSmoke",
-        "nnUNetTrainerPicai",
-        "nnUNetTrainerPicaiDemo",
-        "nnUNetTrainerPicaiSmoke",
-    }
-)
-#: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet`.
-RADIOMICS_TRAINERS = frozenset(
-    {"nnUNetTrainerRadiomics", "nnUNetTrainerRadiomicsDemo", "nnUNetTrainerRadiomicsSmoke"}
-)
 
 
 @dataclass(frozen=True)
@@ -208,8 +192,8 @@ def build_network(
 ) -> nn.Module:
     """The network of a model trained with ``trainer_name``, untrained (load the checkpoint's weights after).
 
-    Our plain trainers (:data:`PLAIN_TRAINERS`) → nnU-Net's plans network; our radiomics trainers
-    (:data:`RADIOMICS_TRAINERS`) → RadiomicsUNet sized by :func:`radiomics_settings` of ``fold_folder`` (pass the
+    Our plain trainers (:data:`~pdacrad.nnunet_ext.trainer_names.PLAIN_TRAINERS`) → nnU-Net's plans network; our
+    radiomics trainers (:data:`~pdacrad.nnunet_ext.trainer_names.RADIOMICS_TRAINERS`) → RadiomicsUNet sized by :func:`radiomics_settings` of ``fold_folder`` (pass the
     fold whose weights will be loaded); any other name → nnU-Net's trainer look-up and that trainer's static
     ``build_network_architecture`` (this path imports nnU-Net's training code).
 
@@ -228,17 +212,10 @@ def build_network(
         )
     import inspect
 
-    from pdacrad.nnunet_ext import find_trainer
-
-    trainer_class: Any = find_trainer(trainer_name)
+    trainer_class: Any = nnunet_trainer(trainer_name)
     build = getattr(trainer_class, "build_network_architecture", None)
     if build is None or "plans_manager" not in inspect.signature(build).parameters:
         raise ResourceError(f"trainer {trainer_name} uses nnU-Net's old build_network_architecture signature")
     return build(
         plans_manager, configuration_manager, num_input_channels, num_output_channels, deep_supervision
     )
-
-
-def trainer_names() -> Sequence[str]:
-    """Every trainer name :func:`build_network` builds without nnU-Net's look-up (sorted)."""
-    return sorted(PLAIN_TRAINERS | RADIOMICS_TRAINERS)
