@@ -44,15 +44,9 @@ class nnUNetTrainerPicai(PdacradTrainer):
     #: Mirroring test-time augmentation in the selection pass (off: 8× cheaper; inference may use it).
     picai_use_mirroring: bool = False
 
-    def __init__(
-        self,
-        plans: dict,
-        configuration: str,
-        fold: int,
-        dataset_json: dict,
-        device: torch.device = torch.device("cuda"),
-    ):
-        super().__init__(plans, configuration, fold, dataset_json, device)
+    def init_variant(self) -> None:
+        """The PI-CAI selection history starts unread (loaded from the fold folder at the first selection)."""
+        super().init_variant()
         self._picai_state: SelectionState | None = None
 
     def network_module(self) -> nn.Module:

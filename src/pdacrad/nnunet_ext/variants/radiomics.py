@@ -73,15 +73,10 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
     #: Query tokens projected from the global vector.
     attention_tokens: int = 1
 
-    def __init__(
-        self,
-        plans: dict,
-        configuration: str,
-        fold: int,
-        dataset_json: dict,
-        device: torch.device = torch.device("cuda"),
-    ):
-        super().__init__(plans, configuration, fold, dataset_json, device)
+    def init_variant(self) -> None:
+        """Load the global vectors (the fold folder's, else the preprocessed dataset's) and write this fold's
+        radiomics settings into the plans."""
+        super().init_variant()
         self.global_vectors: GlobalVectors | None = None
         self.global_vectors_file: Path | None = None
         for folder in (self.output_folder, self.preprocessed_dataset_folder_base):
@@ -92,7 +87,7 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
         self.radiomics_settings = self._settings_of_this_fold()
         # the configuration manager holds a deep copy of the plans' configuration: update both
         block = self.radiomics_settings.as_dict()
-        self.plans_manager.plans["configurations"][configuration][PLANS_KEY] = block
+        self.plans_manager.plans["configurations"][self.configuration_name][PLANS_KEY] = block
         self.configuration_manager.configuration[PLANS_KEY] = block
         self._conditioner = LoadOrderConditioner()
 

@@ -11,8 +11,9 @@ variant loads like any other in ``nnUNetPredictor`` (given :func:`pdacrad.nnunet
 (``EPOCHS``, ...) so that the training tree can tell, without building a trainer, whether a final checkpoint
 already holds the whole schedule or can be trained further.
 
-Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader), the Stage-1 schedules
-:class:`nnUNetTrainerDemo` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
+Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader; a variant sets up its own state
+in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules :class:`nnUNetTrainerDemo`,
+:class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
 :mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
 """
 
@@ -63,6 +64,13 @@ class PdacradTrainer(nnUNetTrainer):
         self.save_every = self.SAVE_EVERY
         self.initial_lr = self.INITIAL_LR
         self.oversample_foreground_percent = self.OVERSAMPLE_FOREGROUND
+        self.init_variant()
+
+    def init_variant(self) -> None:
+        """Set up what a variant adds, at the end of ``__init__`` (after nnU-Net's and the schedule constants);
+        an override calls ``super().init_variant()`` first. Nothing here. Variants override this instead of
+        ``__init__``, so the one ``__init__`` keeps nnU-Net's signature (which nnU-Net records in the checkpoint
+        as ``init_args``)."""
 
     def loader_global_vectors(self) -> GlobalVectors | None:
         """Global vectors the data loaders put into every batch (None here: plain network)."""
