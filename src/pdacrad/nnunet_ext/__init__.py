@@ -1,9 +1,33 @@
-"""nnU-Net v2 extensions: trainer variants, the radiomics-conditioned Stage-2 network, and a network builder for
-inference that imports no training code (:func:`build_network`, :mod:`pdacrad.nnunet_ext.networks.builder`).
+"""nnU-Net v2 extensions for pdacrad's two stages, laid out like nnU-Net's ``training/nnUNetTrainer/variants/``.
+
+Layout (what each part is for, and what it may import):
+
+* ``variants/`` — the trainer variants, each overriding what it says and nothing else (they import nnU-Net's
+  training stack): :mod:`~pdacrad.nnunet_ext.variants.schedules` (:class:`PdacradTrainer`, schedule from class
+  constants and our data loader; the Stage-1 schedules ``nnUNetTrainerDemo``, ``nnUNetTrainerDemoLong``,
+  ``nnUNetTrainerSmoke``), :mod:`~pdacrad.nnunet_ext.variants.picai` (``nnUNetTrainerPicai``: PI-CAI checkpoint
+  selection, and the Stage-2 schedules), :mod:`~pdacrad.nnunet_ext.variants.radiomics` (``nnUNetTrainerRadiomics``:
+  the network conditioned on the global vector), and ``variants/nnunet_trainers/``, the folder nnU-Net's trainer
+  look-up walks (:data:`TRAINER_DIR`).
+* ``networks/`` — the networks, buildable at inference without training code:
+  :mod:`~pdacrad.nnunet_ext.networks.builder` (:func:`build_network` by trainer name, the per-fold radiomics
+  settings) and :mod:`~pdacrad.nnunet_ext.networks.radiomics_net` (``RadiomicsUNet``: nnU-Net's U-Net with
+  cross-attention to the global vector at the bottleneck).
+* ``conditioning/`` — the per-case global radiomics vector on its way into training:
+  :mod:`~pdacrad.nnunet_ext.conditioning.global_vectors` (the ``global_vectors.json`` file),
+  :mod:`~pdacrad.nnunet_ext.conditioning.data_loading` (batches carry the vector; lesion-focused patches),
+  :mod:`~pdacrad.nnunet_ext.conditioning.case_vectors` (nnU-Net's final validation, one case at a time),
+  :mod:`~pdacrad.nnunet_ext.conditioning.vector_steps` (nnU-Net's train/validation step with ``network(x, g)``).
+* :mod:`~pdacrad.nnunet_ext.trainer_names` — the one list of our trainer names and the network each builds.
+* :mod:`~pdacrad.nnunet_ext.checkpoint_selection` — the PI-CAI score, its history file and the checkpoint names
+  (read by inference and the training tree).
+
+Inference imports only this package's top, ``networks/``, ``trainer_names`` and ``checkpoint_selection``; none of
+them imports ``variants/`` or nnU-Net's training code (``tests/nnunet_ext/test_network.py`` checks it).
 
 A trained-model folder records its trainer by class name (``nnUNetTrainerDemo__nnUNetPlans__3d_fullres``);
 nnU-Net looks that name up in its own trainer folder first and then in the folders listed in the
-``nnUNet_extTrainer`` environment variable. :func:`register_trainers` adds this package's folder to that list,
+``nnUNet_extTrainer`` environment variable. :func:`register_trainers` adds our folder to that list,
 so that ``nnUNetPredictor.initialize_from_trained_model_folder`` and ``nnunetv2.run.run_training.run_training``
 find our variants without patching nnU-Net. For nnU-Net's command line, export the folder yourself::
 
