@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pdacrad.logging_setup import configure_progress
+from pdacrad.cli.logging_setup import configure_progress
 
 configure_progress(sys.stderr)  # before pdacrad.inference imports tqdm: progress bars only on a terminal
 

@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=4242)
     args = parser.parse_args()
 
-    from pdacrad.logging_setup import configure_logging
+    from pdacrad.cli.logging_setup import configure_logging
 
     configure_logging()
     log = logging.getLogger("pdacrad.bench")

@@ -20,10 +20,10 @@ from pdacrad.inference.radiomics_inputs import (
     compute_map_channels,
     map_mask,
 )
+from pdacrad.model.manifest import write_manifest
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
 from pdacrad.nnunet_ext.radiomics_trainer import PLANS_KEY, nnUNetTrainerRadiomics
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import write_manifest
 from tests.random_model import write_random_resources
 
 MAP_FEATURES = ("original_firstorder_Mean", "original_glcm_Idm")

@@ -146,7 +146,7 @@ def test_gc_model_dir_without_a_resources_manifest_is_ignored_with_a_warning(
 
 
 def test_process_main_uses_the_gc_model_dir_unless_resources_is_given(tmp_path, monkeypatch):
-    from pdacrad import logging_setup
+    from pdacrad.cli import logging_setup
     from pdacrad.inference import entry
     from pdacrad.io import gc
 

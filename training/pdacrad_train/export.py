@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad.resources import RADIOMICS_NAME, STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, write_manifest
+from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
+from pdacrad.model.manifest import RADIOMICS_NAME, STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, write_manifest
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.workspace import Workspace
 

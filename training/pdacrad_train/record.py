@@ -31,7 +31,7 @@ from pathlib import Path
 
 import typer
 
-from pdacrad.evaluation.layout import is_finished_case
+from pdacrad.io.predictions import is_finished_case
 from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.nnunet_ext.picai_selection import SELECTION_LOG
 from pdacrad_train.config import TrainConfig

@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
+from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
 from pdacrad_train.map_cache import image_type_of
 from pdacrad_train.radiomics_config import RadiomicsConfig, SelectionConfig
 

@@ -39,7 +39,7 @@ def predict_cohort(
 
     Exit codes: 0 every case ok or skipped; 1 some case failed, or a resource/internal error; 2 invalid input.
     """
-    from pdacrad.cohort import CohortConfig, run_cohort
+    from pdacrad.inference.cohort import CohortConfig, run_cohort
 
     config = CohortConfig(input_dir, output_dir, resources_dir, device, scheduler, workers, report_dir)
     with exit_on_error("pdacrad"):

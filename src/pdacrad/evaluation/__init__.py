@@ -7,12 +7,12 @@ reliability), ``subgroups`` (AUROC per lesion kind, size, confounder from a case
 (pictures where variants disagree), ``plots``, ``html``, ``output``.
 """
 
-from pdacrad.evaluation.layout import CasePrediction, discover_predictions
 from pdacrad.evaluation.metrics import DetectionScores, evaluate_cases
 from pdacrad.evaluation.output import CaseSources, EvaluationFiles, write_evaluation
-from pdacrad.evaluation.stats import ConfidenceInterval, PairedTest, delong_test, paired_bootstrap_test
 from pdacrad.evaluation.study import EvaluationConfig, EvaluationResult, evaluate_predictions
 from pdacrad.evaluation.subgroups import read_case_table
+from pdacrad.io.predictions import CasePrediction, discover_predictions
+from pdacrad.stats import ConfidenceInterval, PairedTest, delong_test, paired_bootstrap_test
 
 __all__ = [
     "CasePrediction",

@@ -11,10 +11,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pdacrad.cli.logging_setup import stream_is_tty
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, InvalidInputError, ResourceError
 from pdacrad.io import GcOutputs, GcPaths, find_input_image, load_ct, resolve_resources_dir, write_gc_outputs
 from pdacrad.io.gc import case_id_of
-from pdacrad.logging_setup import stream_is_tty
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def run_case(
     report_dir: Path | None = None,
 ) -> GcOutputs:
     """Run the algorithm on the one CT under ``input_dir`` and write the outputs under ``output_dir``; with
-    ``report_dir``, also a PNG + JSON report of the case there (:func:`pdacrad.report.write_case_report`).
+    ``report_dir``, also a PNG + JSON report of the case there (:func:`pdacrad.inference.report.write_case_report`).
 
     The input is found and validated before the models are loaded, so a bad input fails fast.
 
@@ -51,7 +51,7 @@ def run_case(
     outputs = write_gc_outputs(output_dir, result.detection_map, result.likelihood)
     logger.info("wrote %s and %s", outputs.map_path, outputs.likelihood_path)
     if report_dir is not None:
-        from pdacrad.report import write_case_report
+        from pdacrad.inference.report import write_case_report
 
         write_case_report(result, ct, Path(report_dir), case_id_of(image_path))
         logger.info("wrote the case report to %s", report_dir)
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None, default_resources: Path = Path("reso
     ``default_resources`` is the baked-in model, used unless ``--resources`` is given or Grand Challenge's model
     folder holds one (:func:`pdacrad.io.resolve_resources_dir`).
     """
-    from pdacrad.logging_setup import configure_logging
+    from pdacrad.cli.logging_setup import configure_logging
 
     args = parse_args(argv, default_resources)
     configure_logging(args.verbose)

@@ -25,10 +25,18 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference.config import InferenceConfig
 from pdacrad.inference.device import resolve_device
-from pdacrad.inference.model_checks import check_stage2_model, checkpoint_names
 from pdacrad.inference.predictor import StageModel
 from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.model.checks import check_stage2_model, checkpoint_names
+from pdacrad.model.manifest import (
+    RADIOMICS_NAME,
+    STAGE1_DIRNAME,
+    STAGE2_DIRNAME,
+    ResourceManifest,
+    verify_resources,
+)
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.postprocessing import (
     extract_candidates,
     pancreas_region,
@@ -38,14 +46,6 @@ from pdacrad.postprocessing import (
 )
 from pdacrad.preprocessing.intensity import IntensityCheck, check_ct_intensities
 from pdacrad.preprocessing.roi import RoiBox, roi_from_mask
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import (
-    RADIOMICS_NAME,
-    STAGE1_DIRNAME,
-    STAGE2_DIRNAME,
-    ResourceManifest,
-    verify_resources,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from pdacrad.errors import ResourceError
+from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.model.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.preprocessing.roi import largest_component
-from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad.resources import RADIOMICS_NAME
 
 logger = logging.getLogger(__name__)
 #: Precision of the parametric maps: the float64 reference. (float32 would be faster, but its batched eigen solve

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.resources import MANIFEST_NAME
+from pdacrad.model.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pdacrad.inference.radiomics_inputs import (
     model_channel_names,
     network_global_features,
 )
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
-from pdacrad.radiomics_spec import RadiomicsSpec
 
 
 def checkpoint_names(

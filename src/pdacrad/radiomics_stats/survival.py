@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pdacrad.analysis.metrics import Estimate
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.discrimination import Estimate
 
 if TYPE_CHECKING:
     import numpy as np

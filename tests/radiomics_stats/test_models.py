@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pdacrad.analysis.metrics import auroc, delong_covariance, delong_test
-from pdacrad.analysis.models import ComparisonConfig, ModelSpec, compare_models, tuned_pipeline
+from pdacrad.radiomics_stats.discrimination import auroc, delong_covariance, delong_test
+from pdacrad.radiomics_stats.models import ComparisonConfig, ModelSpec, compare_models, tuned_pipeline
 
 SMALL = ComparisonConfig(outer_folds=3, inner_folds=2, n_bootstrap=200, n_estimators=30)
 
@@ -73,7 +73,7 @@ class _RecordingClassifier(ClassifierMixin, BaseEstimator):
 def test_held_out_fold_is_never_seen_by_any_fit(wisconsin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from sklearn.preprocessing import FunctionTransformer
 
-    import pdacrad.analysis.models as models
+    import pdacrad.radiomics_stats.models as models
 
     x, y = wisconsin
     ids = np.arange(len(y))

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pdacrad.analysis.metrics import Estimate, auroc, average_precision, delong_test
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.discrimination import Estimate, auroc, average_precision, delong_test
 
 if TYPE_CHECKING:
     import numpy as np

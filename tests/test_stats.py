@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from pdacrad.evaluation.stats import (
+from pdacrad.stats import (
     auroc_replicates,
     bootstrap_indices,
     delong_test,

@@ -9,8 +9,8 @@ from sksurv.compare import compare_survival
 from sksurv.datasets import load_gbsg2
 from sksurv.metrics import concordance_index_censored
 
-from pdacrad.analysis.survival import SurvivalConfig, event_time, survival_analysis, survival_array
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.survival import SurvivalConfig, event_time, survival_analysis, survival_array
 
 
 @pytest.fixture(scope="module")
