@@ -14,12 +14,8 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
-from pdacrad.inference.radiomics_inputs import (
-    MAP_MASK_DILATION_MM,
-    check_against_model,
-    compute_map_channels,
-    map_mask,
-)
+from pdacrad.inference.radiomics_inputs import MAP_MASK_DILATION_MM, compute_map_channels, map_mask
+from pdacrad.model.checks import check_against_model
 from pdacrad.model.manifest import write_manifest
 from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet

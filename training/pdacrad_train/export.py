@@ -97,7 +97,7 @@ def export_radiomics(
     """Write ``out/radiomics.json`` for the exported Stage 2 and check it against the exported model."""
     import json
 
-    from pdacrad.inference.radiomics_inputs import is_radiomics_model
+    from pdacrad.model.checks import is_radiomics_model
 
     source = ws.model_folder(stage)
     specs = [RadiomicsSpec.load(p) for f in folds if (p := source / f"fold_{f}" / RADIOMICS_NAME).is_file()]

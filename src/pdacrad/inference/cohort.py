@@ -49,7 +49,7 @@ PLUGIN_NAME = "pdacrad-pipeline"
 
 
 @dataclass(frozen=True)
-class CohortConfig:
+class CohortRunConfig:
     """One ``predict-cohort`` run.
 
     Attributes:
@@ -192,7 +192,7 @@ def _skipped_outcome(case: str, case_dir: Path) -> CaseOutcome:
 
 
 @contextmanager
-def _client(config: CohortConfig, cores_per_worker: int) -> Iterator[Client]:
+def _client(config: CohortRunConfig, cores_per_worker: int) -> Iterator[Client]:
     from distributed import Client, LocalCluster
 
     if config.scheduler:
@@ -228,7 +228,7 @@ def write_summary(outcomes: list[CaseOutcome], path: Path) -> Path:
     return path
 
 
-def run_cohort(config: CohortConfig) -> list[CaseOutcome]:
+def run_cohort(config: CohortRunConfig) -> list[CaseOutcome]:
     """Predict every case of ``config.input_dir`` not finished yet, on Dask; write ``summary.csv``.
 
     Raises:
