@@ -14,7 +14,7 @@ import torch
 from pdacrad.inference import InferenceConfig, Pipeline
 from pdacrad.inference.config import MIN_PANCREAS_ML
 from pdacrad.inference.pipeline import Stage2Pipeline
-from pdacrad.report import write_case_report
+from pdacrad.inference.report import write_case_report
 
 
 @pytest.fixture(scope="module")

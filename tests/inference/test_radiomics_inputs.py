@@ -14,16 +14,12 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
-from pdacrad.inference.radiomics_inputs import (
-    MAP_MASK_DILATION_MM,
-    check_against_model,
-    compute_map_channels,
-    map_mask,
-)
+from pdacrad.inference.radiomics_inputs import MAP_MASK_DILATION_MM, compute_map_channels, map_mask
+from pdacrad.model.checks import check_against_model
+from pdacrad.model.manifest import write_manifest
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 from pdacrad.nnunet_ext.variants.radiomics import PLANS_KEY, nnUNetTrainerRadiomics
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import write_manifest
 from tests.random_model import write_random_resources
 
 MAP_FEATURES = ("original_firstorder_Mean", "original_glcm_Idm")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from picai_eval import evaluate
 
-from pdacrad.inference.model_checks import checkpoint_names
+from pdacrad.model.checks import checkpoint_names
 from pdacrad.nnunet_ext.checkpoint_selection import (
     BEST_PICAI_CHECKPOINT,
     FINAL_CHECKPOINT,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from pdacrad.inference.model_checks import checkpoint_names
+from pdacrad.model.checks import checkpoint_names
 from pdacrad.nnunet_ext import build_network, find_trainer
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG
 from pdacrad.nnunet_ext.conditioning.data_loading import GLOBAL_VECTOR_KEY, PdacradDataLoader

@@ -15,7 +15,7 @@ from pdacrad_train.cli import app
 from typer.testing import CliRunner
 
 from pdacrad.errors import ResourceError
-from pdacrad.resources import verify_resources
+from pdacrad.model.manifest import verify_resources
 from tests.training.conftest import TINY_STAGE as TINY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"

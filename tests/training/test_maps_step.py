@@ -30,7 +30,7 @@ from pdacrad.inference.radiomics_inputs import (
     on_grid,
     radiomics_pancreas,
 )
-from pdacrad.radiomics_spec import Preprocessing, RadiomicsSpec
+from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 MAPS = ("original_firstorder_Mean", "original_firstorder_Variance")

@@ -1,4 +1,4 @@
-"""``pdacrad-train analyze <step>``: radiomics statistics around the detector (``pdacrad.analysis``).
+"""``pdacrad-train analyze <step>``: radiomics statistics around the detector (``pdacrad.radiomics_stats``).
 
 Each step reads tables (CSV or parquet; a features table + a clinical/labels table joined on ``case``) and
 writes CSVs, PNGs and ``report.md`` into ``--out``. No config YAML: the inputs are tables, not the training tree.
@@ -52,8 +52,8 @@ def robustness_command(
 ) -> None:
     """ICC(3,1) and ICC(2,1) per feature across segmentation perturbations; writes robust_features.txt (the
     optional first filter of `select`), icc.csv, icc.png, report.md."""
-    from pdacrad.analysis.robustness import RobustnessConfig
-    from pdacrad.analysis.steps import robustness_step
+    from pdacrad.radiomics_stats.robustness import RobustnessConfig
+    from pdacrad.radiomics_stats.steps import robustness_step
 
     if icc not in ("ICC(3,1)", "ICC(2,1)"):
         raise fail(f"--icc {icc!r}: choose ICC(3,1) or ICC(2,1)")
@@ -75,7 +75,7 @@ def harmonise_command(
     id_column: str = _ID,
 ) -> None:
     """ComBat by centre/scanner fitted on training cases only, applied to new cases; before/after plots."""
-    from pdacrad.analysis.steps import harmonisation_step
+    from pdacrad.radiomics_stats.steps import harmonisation_step
 
     _run(
         lambda: harmonisation_step(
@@ -103,8 +103,8 @@ def compare_models_command(
 ) -> None:
     """Nested CV of LASSO-logistic, SVM, random forest, XGBoost, MLP: AUROC/AP with 95% CIs, DeLong vs the best,
     out-of-fold probabilities (input of `calibration`), ROC and SHAP summary plots."""
-    from pdacrad.analysis.models import MODEL_NAMES, ComparisonConfig
-    from pdacrad.analysis.steps import comparison_step
+    from pdacrad.radiomics_stats.models import MODEL_NAMES, ComparisonConfig
+    from pdacrad.radiomics_stats.steps import comparison_step
 
     config = ComparisonConfig(
         tuple(model) or MODEL_NAMES, outer_folds, inner_folds, n_bootstrap, n_estimators, seed
@@ -132,7 +132,7 @@ def calibration_command(
 ) -> None:
     """Reliability diagram, Brier, calibration slope/intercept, Hosmer–Lemeshow, optional recalibration, and
     decision-curve analysis (net benefit vs treat-all / treat-none)."""
-    from pdacrad.analysis.steps import calibration_step
+    from pdacrad.radiomics_stats.steps import calibration_step
 
     if recalibrate not in (None, "platt", "isotonic"):
         raise fail(f"--recalibrate {recalibrate!r}: choose platt or isotonic")
@@ -159,8 +159,8 @@ def survival_command(
 ) -> None:
     """Penalised Cox and random survival forest: C-index with CI, time-dependent AUC, Kaplan–Meier curves of
     risk groups split at the training median, log-rank test."""
-    from pdacrad.analysis.steps import survival_step
-    from pdacrad.analysis.survival import SurvivalConfig
+    from pdacrad.radiomics_stats.steps import survival_step
+    from pdacrad.radiomics_stats.survival import SurvivalConfig
 
     config = SurvivalConfig(tuple(horizons), test_fraction, n_estimators, seed=seed)
     _run(lambda: survival_step(features, clinical, out, time, event, id_column, clinical_var, config))
@@ -180,7 +180,7 @@ def map_contrast_command(
 ) -> None:
     """How visible each lesion is in each input channel (CT and every map): voxel AUROC of lesion vs the rest of
     the pancreas as |AUROC − 0.5| × 2, per case and its median per lesion kind; CSVs and a heat map."""
-    from pdacrad.analysis.map_contrast import map_contrast, write_map_contrast
     from pdacrad.evaluation.subgroups import read_case_table
+    from pdacrad.radiomics_stats.map_contrast import map_contrast, write_map_contrast
 
     _run(lambda: write_map_contrast(map_contrast(dataset, read_case_table(cases) if cases else None), out))

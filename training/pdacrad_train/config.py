@@ -276,7 +276,7 @@ def _validate(config: TrainConfig) -> None:
         raise InvalidInputError(
             "splits: source 'baseline' needs baseline_stage1 and baseline_stage2 fold files."
         )
-    from pdacrad.radiomics_spec import VARIANTS
+    from pdacrad.model.radiomics_spec import VARIANTS
 
     unknown = [v for v in config.experiment.variants if v not in VARIANTS]
     if unknown or not config.experiment.variants:

@@ -5,7 +5,7 @@ For variant ``v`` and fold ``k``: the fold's model folder (``pdacrad_train.varia
 ``fold_k``, the fold's ``radiomics.json`` (written into ``fold_k/`` before training: which inputs, which features,
 which preprocessing), and for each validation case of fold k its CT and its **out-of-fold Stage-1 mask** go through
 :class:`pdacrad.inference.Stage2Pipeline` — ROI, radiomics inputs, Stage 2, post-processing, paste-back — exactly as
-``process.py`` after its Stage 1. Outputs in :mod:`pdacrad.evaluation.layout`'s layout::
+``process.py`` after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout::
 
     <work_dir>/cv_predictions/<variant>/fold_<k>/<case>/detection_map.mha, likelihood.json
 
@@ -25,11 +25,11 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
 from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
+from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
+from pdacrad.model.manifest import RADIOMICS_NAME
 from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
-from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.evaluate import predictions_dir
 from pdacrad_train.fit import fold_folder

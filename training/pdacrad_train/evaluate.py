@@ -1,7 +1,7 @@
 """``evaluate``: PI-CAI / PANORAMA metrics of the cross-validation predictions of each ablation variant.
 
 Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
-of :mod:`pdacrad.evaluation.layout`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
+of :mod:`pdacrad.io.predictions`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
 validation cases with that fold's model), variants ``base``, ``maps``, ``global``, ``both``; labels from the
 cohort's ``labelsTr``; the case table ``cases.csv`` (lesion kind, size, confounder flags; what ``pdacrad synth``
 writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation/``

@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME
-from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.fit import fold_folder, is_validated, plan_stage, preprocess_stage, train_fold
 from pdacrad_train.ledger import Ledger
@@ -235,7 +235,7 @@ def run_experiment(
     Raises:
         InvalidInputError: an unknown step, variant or fold, or a step whose inputs are missing.
     """
-    from pdacrad.radiomics_spec import VARIANTS
+    from pdacrad.model.radiomics_spec import VARIANTS
 
     variants = tuple(variants or config.experiment.variants)
     folds = tuple(config.folds if folds is None else folds)

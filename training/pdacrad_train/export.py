@@ -22,8 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad.resources import RADIOMICS_NAME, STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, write_manifest
+from pdacrad.model.manifest import (
+    RADIOMICS_NAME,
+    STAGE1_DIRNAME,
+    STAGE2_DIRNAME,
+    ResourceManifest,
+    write_manifest,
+)
+from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.workspace import Workspace
 
@@ -97,7 +103,7 @@ def export_radiomics(
     """Write ``out/radiomics.json`` for the exported Stage 2 and check it against the exported model."""
     import json
 
-    from pdacrad.inference.radiomics_inputs import is_radiomics_model
+    from pdacrad.model.checks import is_radiomics_model
 
     source = ws.model_folder(stage)
     specs = [RadiomicsSpec.load(p) for f in folds if (p := source / f"fold_{f}" / RADIOMICS_NAME).is_file()]

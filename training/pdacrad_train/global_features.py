@@ -31,7 +31,7 @@ import typer
 import yaml
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import Preprocessing
+from pdacrad.model.radiomics_spec import Preprocessing
 from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
 from pdacrad_train.options import CONFIG as _CONFIG
 from pdacrad_train.options import WORK_DIR as _WORK_DIR

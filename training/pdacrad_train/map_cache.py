@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pdacrad.radiomics_spec import Preprocessing, RadiomicsSpec
+from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 
 logger = logging.getLogger(__name__)
 

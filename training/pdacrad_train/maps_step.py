@@ -31,7 +31,7 @@ from typing import Any
 import typer
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import RadiomicsSpec
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.global_features import dask_client, feature_folder, training_cases
 from pdacrad_train.map_cache import MapCaseJob, MapFeature, cache_root, ensure_maps, map_features, map_path

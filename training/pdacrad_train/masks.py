@@ -36,7 +36,7 @@ from pdacrad_train.workspace import Workspace
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-    from pdacrad.radiomics_spec import Preprocessing
+    from pdacrad.model.radiomics_spec import Preprocessing
 
 logger = logging.getLogger(__name__)
 

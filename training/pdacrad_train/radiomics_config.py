@@ -22,7 +22,7 @@ import yaml
 
 import pdacrad
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM
+from pdacrad.model.radiomics_spec import MAP_MASK_DILATION_MM
 from pdacrad_train.config import TrainConfig, _build
 
 #: The paper's global-feature params file, shipped with the radiomics engine.

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import typer
 
-from pdacrad.evaluation.layout import is_finished_case
 from pdacrad.io import atomic_write, atomic_write_json
+from pdacrad.io.predictions import is_finished_case
 from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir

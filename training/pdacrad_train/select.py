@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from pdacrad.radiomics_spec import RadiomicsSpec
+    from pdacrad.model.radiomics_spec import RadiomicsSpec
     from pdacrad_train.selection import CVResult, Fold
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,8 @@ def load_selection(ws: Workspace, fold: int | None) -> RadiomicsSpec:
     Raises:
         InvalidInputError: it has not been written (run ``select`` in the matching mode).
     """
-    from pdacrad.radiomics_spec import RadiomicsSpec
-    from pdacrad.resources import RADIOMICS_NAME
+    from pdacrad.model.manifest import RADIOMICS_NAME
+    from pdacrad.model.radiomics_spec import RadiomicsSpec
 
     path = selection_dir(ws, fold) / RADIOMICS_NAME
     if not path.is_file():
@@ -171,8 +171,8 @@ def write_selection(
     """``radiomics.json``, ``global_vectors.json`` (every case of ``everything``) and ``selection_report.json``
     into ``directory``."""
     from pdacrad.io.atomic import atomic_write_json
+    from pdacrad.model.manifest import RADIOMICS_NAME
     from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME, save_global_vectors
-    from pdacrad.resources import RADIOMICS_NAME
 
     directory.mkdir(parents=True, exist_ok=True)
     spec.save(directory / RADIOMICS_NAME)
@@ -220,7 +220,7 @@ def run_select(
     import numpy as np
 
     from pdacrad.io.atomic import atomic_write_json
-    from pdacrad.radiomics_spec import Preprocessing
+    from pdacrad.model.radiomics_spec import Preprocessing
     from pdacrad_train.selection import cross_validate, fit_pipeline, spec_from_pipeline, stratified_folds
 
     start = time.perf_counter()

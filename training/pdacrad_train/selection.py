@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
+from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
 from pdacrad_train.map_cache import image_type_of
 from pdacrad_train.radiomics_config import RadiomicsConfig, SelectionConfig
 
@@ -158,15 +158,13 @@ def bootstrap_ci(
     are redrawn). ``(nan, nan)`` when ``n`` is 0."""
     if n == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    values: list[float] = []
-    while len(values) < n:
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            values.append(float(metric(y[idx], scores[idx])))
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return (float(low), float(high))
+    from pdacrad.stats import bootstrap_ci as percentile_ci
+    from pdacrad.stats import case_indices
+
+    ci = percentile_ci(
+        lambda i: float(metric(y[i], scores[i])), case_indices(len(y), n, seed, labels=y), level
+    )
+    return (ci.low, ci.high)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
-from pdacrad.resources import sha256_file
+from pdacrad.model.manifest import sha256_file
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.fit import fold_folder, is_validated
 from pdacrad_train.workspace import Workspace

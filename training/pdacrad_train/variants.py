@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from pdacrad.radiomics_spec import ModelInputs
+from pdacrad.model.radiomics_spec import ModelInputs
 from pdacrad_train.config import StageConfig, TrainConfig
 
 SelectionMode = Literal["per-fold", "pooled"]

@@ -39,9 +39,9 @@ def predict_cohort(
 
     Exit codes: 0 every case ok or skipped; 1 some case failed, or a resource/internal error; 2 invalid input.
     """
-    from pdacrad.cohort import CohortConfig, run_cohort
+    from pdacrad.inference.cohort import CohortRunConfig, run_cohort
 
-    config = CohortConfig(input_dir, output_dir, resources_dir, device, scheduler, workers, report_dir)
+    config = CohortRunConfig(input_dir, output_dir, resources_dir, device, scheduler, workers, report_dir)
     with exit_on_error("pdacrad"):
         outcomes = run_cohort(config)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from pdacrad import __version__
-from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.study import EvaluationResult
+from pdacrad.io.predictions import variant_label
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

@@ -14,11 +14,11 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from pdacrad.evaluation.calibration import Calibration
-from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.metrics import case_scores
 from pdacrad.evaluation.study import VariantResult
 from pdacrad.evaluation.subgroups import SubgroupResult
 from pdacrad.io import atomic_write
+from pdacrad.io.predictions import variant_label
 
 PLOT_NAMES: tuple[str, ...] = ("roc", "pr", "froc")
 

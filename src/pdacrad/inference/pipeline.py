@@ -25,10 +25,18 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference.config import InferenceConfig
 from pdacrad.inference.device import resolve_device
-from pdacrad.inference.model_checks import check_stage2_model, checkpoint_names
 from pdacrad.inference.predictor import StageModel
 from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.model.checks import check_stage2_model, checkpoint_names
+from pdacrad.model.manifest import (
+    RADIOMICS_NAME,
+    STAGE1_DIRNAME,
+    STAGE2_DIRNAME,
+    ResourceManifest,
+    verify_resources,
+)
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.postprocessing import (
     extract_candidates,
     pancreas_region,
@@ -38,14 +46,6 @@ from pdacrad.postprocessing import (
 )
 from pdacrad.preprocessing.intensity import IntensityCheck, check_ct_intensities
 from pdacrad.preprocessing.roi import RoiBox, roi_from_mask
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import (
-    RADIOMICS_NAME,
-    STAGE1_DIRNAME,
-    STAGE2_DIRNAME,
-    ResourceManifest,
-    verify_resources,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class PipelineResult:
 
 
 @dataclass(frozen=True)
-class PreparedCase:
+class Stage2Case:
     """The Stage-2 input of one case, as :meth:`Stage2Pipeline.prepare` made it.
 
     Attributes:
@@ -150,7 +150,7 @@ class Stage2Pipeline:
         """ROI margins in mm, physical (x, y, z): the config's override, else the model's preprocessing."""
         return self.config.roi_margins_mm or self.spec.preprocessing.roi_margins_mm_xyz
 
-    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> PreparedCase:
+    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> Stage2Case:
         """Radiomics pancreas of ``stage1_mask`` (raw Stage-1 output on ``ct``'s grid, any non-zero = pancreas),
         its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes."""
         seconds: dict[str, float] = {}
@@ -161,7 +161,7 @@ class Stage2Pipeline:
         warning = self._pancreas_warning(n_voxels, ml)
         if warning is not None:
             logger.warning("%s", warning)
-            return PreparedCase(pancreas, ml, None, None, (warning,), MappingProxyType(seconds))
+            return Stage2Case(pancreas, ml, None, None, (warning,), MappingProxyType(seconds))
         roi = roi_from_mask(pancreas, self.margins_mm)
         ct_roi = roi.crop(ct)
         seconds["roi"] = time.perf_counter() - t0
@@ -186,7 +186,7 @@ class Stage2Pipeline:
                 "no" if vector is None else len(vector),
                 len(maps),
             )
-        return PreparedCase(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
+        return Stage2Case(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
 
     def _pancreas_warning(self, n_voxels: int, ml: float) -> str | None:
         fallback = (

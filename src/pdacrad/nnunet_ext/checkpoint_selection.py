@@ -5,7 +5,7 @@ Score = 0.5 · (AUROC + AP), computed by ``picai_eval.evaluate`` (its ``Metrics.
 a ground-truth lesion). Detection maps are lesion candidates from ``report_guided_annotation``'s
 ``extract_lesion_candidates`` with its defaults, as the PANORAMA baseline and our inference do.
 
-Which checkpoint inference uses: :func:`pdacrad.inference.model_checks.checkpoint_names` —
+Which checkpoint inference uses: :func:`pdacrad.model.checks.checkpoint_names` —
 ``checkpoint_best_picai.pth`` when every fold of the model folder has one, else nnU-Net's ``checkpoint_final.pth``.
 """
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from pdacrad.errors import ResourceError
-from pdacrad.resources import DEMO_WARNING, load_manifest, sha256_file, verify_resources, write_manifest
+from pdacrad.model.manifest import DEMO_WARNING, load_manifest, sha256_file, verify_resources, write_manifest
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_verify_passes_and_logs_the_demo_warning(package):
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("pdacrad.resources")
+    logger = logging.getLogger("pdacrad.model.manifest")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

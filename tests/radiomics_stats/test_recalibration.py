@@ -8,14 +8,14 @@ import statsmodels.api as sm
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, confusion_matrix
 
-from pdacrad.analysis.calibration import (
+from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.recalibration import (
     calibration_metrics,
     cross_fitted_recalibration,
     decision_curve,
     fit_recalibration,
     logit,
 )
-from pdacrad.errors import InvalidInputError
 
 
 def _simulated(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

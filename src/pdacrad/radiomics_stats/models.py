@@ -18,12 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pdacrad.analysis.metrics import Estimate, auroc, average_precision, delong_test
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.discrimination import auroc, average_precision
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from pdacrad.stats import ConfidenceInterval
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,8 @@ class ModelResult:
 
     name: str
     probability: np.ndarray
-    auroc: Estimate
-    average_precision: Estimate
+    auroc: ConfidenceInterval
+    average_precision: ConfidenceInterval
     delong_difference: float
     delong_p: float
     chosen_params: tuple[dict[str, Any], ...]
@@ -81,10 +83,10 @@ class ComparisonResult:
             [
                 {
                     "model": r.name,
-                    "auroc": r.auroc.value,
+                    "auroc": r.auroc.estimate,
                     "auroc_ci_low": r.auroc.low,
                     "auroc_ci_high": r.auroc.high,
-                    "ap": r.average_precision.value,
+                    "ap": r.average_precision.estimate,
                     "ap_ci_low": r.average_precision.low,
                     "ap_ci_high": r.average_precision.high,
                     "delong_diff_vs_best": r.delong_difference,
@@ -201,10 +203,12 @@ def compare_models(
         logger.info("%s: out-of-fold AUROC %.3f", name, float(np.mean(cv["test_score"])))
 
     aurocs = {n: auroc(y_arr, p, config.n_bootstrap, config.seed) for n, p in probabilities.items()}
-    best = max(aurocs, key=lambda n: aurocs[n].value)
+    best = max(aurocs, key=lambda n: aurocs[n].estimate)
     results = []
     for name, probability in probabilities.items():
-        difference, p = (0.0, 1.0) if name == best else delong_test(y_arr, probabilities[best], probability)
+        difference, p = (
+            (0.0, 1.0) if name == best else _delong_vs_best(y_arr, probabilities[best], probability)
+        )
         results.append(
             ModelResult(
                 name,
@@ -217,6 +221,14 @@ def compare_models(
             )
         )
     return ComparisonResult(tuple(results), best, outer_fold)
+
+
+def _delong_vs_best(y: np.ndarray, best: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """DeLong's test of a model against the best one: ``(AUC_best − AUC_other, two-sided p)``."""
+    from pdacrad.stats import delong_test
+
+    test = delong_test(y, other, best)
+    return test.difference, test.p_value
 
 
 def fit_final(spec: ModelSpec, x: np.ndarray, y: np.ndarray, config: ComparisonConfig) -> Any:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from pdacrad.cohort import SUMMARY_COLUMNS, CohortConfig, case_id_of, list_cases, run_cohort
 from pdacrad.errors import InvalidInputError
-from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
+from pdacrad.inference.cohort import SUMMARY_COLUMNS, CohortRunConfig, case_id_of, list_cases, run_cohort
+from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
 from pdacrad.synth import case_id, generate_case
 from tests.inference.conftest import SMALL  # the inference tests' small plans: seconds per case
 from tests.random_model import write_random_resources
@@ -52,8 +52,8 @@ def _summary(out: Path) -> dict[str, dict[str, str]]:
         return {row["case"]: row for row in reader}
 
 
-def _config(images: Path, out: Path, resources: Path, **kw) -> CohortConfig:
-    return CohortConfig(images, out, resources, device="cpu", processes=False, **kw)
+def _config(images: Path, out: Path, resources: Path, **kw) -> CohortRunConfig:
+    return CohortRunConfig(images, out, resources, device="cpu", processes=False, **kw)
 
 
 def test_corrupt_case_is_recorded_and_the_rest_is_predicted(

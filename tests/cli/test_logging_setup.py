@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pdacrad.logging_setup import TQDM_DISABLE_ENV, configure_progress
+from pdacrad.cli.logging_setup import TQDM_DISABLE_ENV, configure_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
 _SCRIPT = """
-from pdacrad.logging_setup import configure_logging
+from pdacrad.cli.logging_setup import configure_logging
 configure_logging()
 import radiomics  # imported after logging was configured, as the pipeline does (it resets its own logger)
 import logging

@@ -5,13 +5,13 @@ Input: a folder of CT images, one case per file (any of :data:`pdacrad.io.gc.IMA
 the file name without its suffix and without nnU-Net's channel suffix ``_0000`` (``imagesTr/<case>_0000.nii.gz``
 → ``<case>``, so outputs line up with ``labelsTr/<case>.nii.gz``).
 
-Output (the layout of :mod:`pdacrad.evaluation.layout`, so a cohort folder is directly evaluable)::
+Output (the layout of :mod:`pdacrad.io.predictions`, so a cohort folder is directly evaluable)::
 
     <out>/<case>/detection_map.mha   float32, the input's geometry (written atomically, first)
     <out>/<case>/case.json           runtime, seconds per step, input path, pancreas found
     <out>/<case>/likelihood.json     bare float (written atomically, last: it marks the case finished)
     <out>/summary.csv                case, likelihood, runtime_s, status (ok | skipped | failed), message
-    <report>/<case>.png, .json       with ``--report`` (:mod:`pdacrad.report`)
+    <report>/<case>.png, .json       with ``--report`` (:mod:`pdacrad.inference.report`)
 
 A case whose ``detection_map.mha`` and ``likelihood.json`` both exist is skipped (``skipped``: outputs of an
 earlier run); failed cases are retried on the next run.
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from distributed import WorkerPlugin
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.evaluation.layout import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case, read_likelihood
 from pdacrad.io.gc import IMAGE_SUFFIXES, case_id_of, is_image_file
+from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case, read_likelihood
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -49,7 +49,7 @@ PLUGIN_NAME = "pdacrad-pipeline"
 
 
 @dataclass(frozen=True)
-class CohortConfig:
+class CohortRunConfig:
     """One ``predict-cohort`` run.
 
     Attributes:
@@ -158,7 +158,7 @@ def predict_case(case: str, image_path: Path, output_dir: Path, report_dir: Path
         case_dir = Path(output_dir) / case
         atomic_write_image(result.detection_map, case_dir / DETECTION_MAP_NAME)
         if report_dir is not None:
-            from pdacrad.report import write_case_report
+            from pdacrad.inference.report import write_case_report
 
             write_case_report(result, ct, Path(report_dir), case)
         runtime = time.perf_counter() - t0
@@ -192,7 +192,7 @@ def _skipped_outcome(case: str, case_dir: Path) -> CaseOutcome:
 
 
 @contextmanager
-def _client(config: CohortConfig, cores_per_worker: int) -> Iterator[Client]:
+def _client(config: CohortRunConfig, cores_per_worker: int) -> Iterator[Client]:
     from distributed import Client, LocalCluster
 
     if config.scheduler:
@@ -228,7 +228,7 @@ def write_summary(outcomes: list[CaseOutcome], path: Path) -> Path:
     return path
 
 
-def run_cohort(config: CohortConfig) -> list[CaseOutcome]:
+def run_cohort(config: CohortRunConfig) -> list[CaseOutcome]:
     """Predict every case of ``config.input_dir`` not finished yet, on Dask; write ``summary.csv``.
 
     Raises:
@@ -240,7 +240,7 @@ def run_cohort(config: CohortConfig) -> list[CaseOutcome]:
 
     from pdacrad.inference import InferenceConfig
     from pdacrad.inference.device import resolve_device
-    from pdacrad.resources import verify_resources
+    from pdacrad.model.manifest import verify_resources
 
     cases = list_cases(config.input_dir)
     verify_resources(config.resources_dir)  # fail fast and clearly, not once per worker

@@ -1,8 +1,21 @@
-"""Uncertainty and comparisons of case-level detection metrics: stratified bootstrap CIs, paired bootstrap tests
-and DeLong's test for two correlated AUROCs.
+"""The statistics of case-level scores, one module for the whole tree (numpy and scipy only): bootstrap resampling of
+cases, percentile-bootstrap confidence intervals, the paired bootstrap test, and DeLong's covariance and test for
+correlated AUROCs.
 
-All functions work on case-aligned arrays (one entry per case, the same case order for every variant), so that
-a *paired* comparison resamples the same cases for both variants.
+Callers: :mod:`pdacrad.evaluation` (the ablation table: stratified bootstrap, paired tests, DeLong),
+:mod:`pdacrad.radiomics_stats` (model comparison and survival C-index CIs, DeLong) and the training tree's feature
+selection (``pdacrad-train select``: AUROC / AP CIs).
+
+Three resampling schemes, each a ``(B, n)`` matrix of case indices, so that a *paired* comparison resamples the same
+cases for both models:
+
+* :func:`bootstrap_indices` — stratified: resampled within each class, every replicate keeps the cohort's numbers
+  of positive and negative cases (the evaluation's);
+* :func:`case_indices` — whole cases, ``n`` draws with replacement per replicate; with ``labels``, a replicate that
+  holds one class only is redrawn so that AUROC / AP are defined (the radiomics statistics' and the feature
+  selection's; without labels, the survival C-index's).
+
+All functions work on case-aligned arrays (one entry per case, the same case order for every model).
 """
 
 from __future__ import annotations
@@ -62,6 +75,30 @@ def bootstrap_indices(labels: np.ndarray, n_bootstrap: int, seed: int | None = N
     return out
 
 
+def case_indices(
+    n_cases: int, n_bootstrap: int, seed: int | None = None, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n_bootstrap, n_cases)`` case indices, each replicate ``n_cases`` draws with replacement from all cases.
+
+    Replicates are drawn one after the other from one generator (``rng.integers(0, n_cases, n_cases)`` each), so a
+    seed gives the same replicates whatever ``n_bootstrap`` follows. With ``labels`` (shape ``(n_cases,)``), a
+    replicate whose cases all share one label is discarded and drawn again.
+    """
+    rng = np.random.default_rng(seed)
+    labels = None if labels is None else np.asarray(labels)
+    if labels is not None and (labels.shape != (n_cases,) or np.unique(labels).size < 2):
+        raise ValueError(f"labels must hold both classes and have shape ({n_cases},), got {labels!r}")
+    out = np.empty((n_bootstrap, n_cases), dtype=np.intp)
+    row = 0
+    while row < n_bootstrap:
+        draw = rng.integers(0, n_cases, n_cases)
+        if labels is not None and np.all(labels[draw] == labels[draw[0]]):
+            continue
+        out[row] = draw
+        row += 1
+    return out
+
+
 def auroc_replicates(labels: np.ndarray, scores: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """AUROC of each bootstrap replicate, vectorised: the Mann–Whitney statistic with ties counted as ½,
     which equals the trapezoidal area under sklearn's (and so picai_eval's) ROC curve.
@@ -93,6 +130,22 @@ def percentile_interval(estimate: float, replicates: np.ndarray, level: float = 
         return ConfidenceInterval(estimate, float("nan"), float("nan"), level, 0)
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
     return ConfidenceInterval(float(estimate), float(low), float(high), level, int(values.size))
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float], indices: np.ndarray, level: float = 0.95
+) -> ConfidenceInterval:
+    """``statistic`` of all cases with its percentile-bootstrap interval over the replicates ``indices``.
+
+    Args:
+        statistic: the statistic of the cases at the given indices (e.g.
+            ``lambda i: roc_auc_score(y[i], score[i])``).
+        indices: ``(B, n)`` case indices (:func:`bootstrap_indices` or :func:`case_indices`); the estimate is the
+            statistic of ``arange(n)``.
+    """
+    indices = np.asarray(indices)
+    replicates = [statistic(row) for row in indices]
+    return percentile_interval(statistic(np.arange(indices.shape[1])), np.asarray(replicates), level)
 
 
 def paired_bootstrap_test(
@@ -130,11 +183,39 @@ def paired_bootstrap_from_replicates(metric: str, observed: float, deltas: np.nd
     )
 
 
-def delong_test(labels: np.ndarray, reference: np.ndarray, variant: np.ndarray) -> PairedTest:
-    """DeLong's test for two correlated AUROCs on the same cases (fast midrank form of Sun & Xu, 2014).
+def delong_covariance(labels: np.ndarray, *scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC of each score vector and their DeLong covariance matrix, for scores of the same cases (DeLong, DeLong
+    & Clarke-Pearson 1988, in the fast mid-rank form of Sun & Xu 2014, IEEE SPL 21:1389).
 
-    The AUROC of each score vector is the Mann–Whitney statistic; its structural components give the
-    covariance of the two AUROCs, and ``z = (AUC_v − AUC_r) / sd`` is referred to the standard normal.
+    The AUROC is the Mann–Whitney statistic (ties count ½). Its structural components are the placement values
+    ``V10_i`` (per positive case: the share of negatives it outranks) and ``V01_j`` (per negative case: the share of
+    positives that outrank it), and ``cov = S10 / m + S01 / n`` with ``S10``, ``S01`` their sample covariances
+    across scores, ``m`` and ``n`` the numbers of positives and negatives.
+
+    Args:
+        labels: case labels 0/1, shape ``(n_cases,)``; both classes required.
+        scores: ``k`` score vectors, each shape ``(n_cases,)``.
+
+    Returns:
+        ``(aucs (k,), covariance (k, k))``.
+    """
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("DeLong's test needs both positive and negative cases")
+    stacked = np.stack([np.asarray(s, np.float64) for s in scores])
+    pos, neg = stacked[:, y], stacked[:, ~y]
+    m, n = pos.shape[1], neg.shape[1]
+    rank_all = stats.rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    rank_pos, rank_neg = stats.rankdata(pos, axis=1), stats.rankdata(neg, axis=1)
+    aucs = (rank_all[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+    v10 = (rank_all[:, :m] - rank_pos) / n  # per positive case: share of negatives it outranks
+    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m  # per negative case: share of positives outranking it
+    return aucs, np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
+
+
+def delong_test(labels: np.ndarray, reference: np.ndarray, variant: np.ndarray) -> PairedTest:
+    """DeLong's test for two correlated AUROCs on the same cases (:func:`delong_covariance`):
+    ``z = (AUC_v − AUC_r) / sd`` referred to the standard normal.
 
     Args:
         labels: case labels 0/1, shape ``(n,)``; both classes required.
@@ -144,18 +225,7 @@ def delong_test(labels: np.ndarray, reference: np.ndarray, variant: np.ndarray) 
         difference ``AUC_variant − AUC_reference`` and the two-sided p-value (1.0 when the variance is 0,
         e.g. identical score rankings).
     """
-    y = np.asarray(labels).astype(bool)
-    if y.all() or not y.any():
-        raise ValueError("DeLong's test needs both positive and negative cases")
-    scores = np.stack([np.asarray(reference, np.float64), np.asarray(variant, np.float64)])
-    pos, neg = scores[:, y], scores[:, ~y]
-    m, n = pos.shape[1], neg.shape[1]
-    rank_all = stats.rankdata(np.concatenate([pos, neg], axis=1), axis=1)
-    rank_pos, rank_neg = stats.rankdata(pos, axis=1), stats.rankdata(neg, axis=1)
-    aucs = (rank_all[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    v10 = (rank_all[:, :m] - rank_pos) / n  # per positive case: share of negatives it outranks
-    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m  # per negative case: share of positives outranking it
-    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
+    aucs, cov = delong_covariance(labels, reference, variant)
     contrast = np.array([-1.0, 1.0])
     variance = float(contrast @ cov @ contrast)
     difference = float(aucs[1] - aucs[0])

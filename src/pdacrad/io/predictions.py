@@ -12,7 +12,7 @@ Cross-validation predictions (input of ``pdacrad-train evaluate``)::
     <root>/<variant>/<case>/...            (no fold_* folders: one pooled set, reported as fold "all")
 
 ``<variant>`` is ``base`` (CT only), ``maps`` (+ parametric maps), ``global`` (+ global radiomics vector) or
-``both`` (:data:`pdacrad.radiomics_spec.VARIANTS`); other folder names are evaluated too, after these. ``base`` is
+``both`` (:data:`pdacrad.model.radiomics_spec.VARIANTS`); other folder names are evaluated too, after these. ``base`` is
 the reference of paired tests.
 Labels are PANORAMA label maps ``<labels_dir>/<case>.nii.gz`` (label 1 = PDAC) on the same grid as the maps.
 """

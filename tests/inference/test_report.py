@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from matplotlib.image import imread
 
 from pdacrad.inference import PipelineResult
-from pdacrad.report import lesion_candidates, render_case_figure, write_case_report
+from pdacrad.inference.report import lesion_candidates, render_case_figure, write_case_report
 from pdacrad.synth import generate_case
 
 SPACING = (1.8, 1.8, 3.0)

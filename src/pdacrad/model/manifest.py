@@ -21,10 +21,10 @@ from types import MappingProxyType
 from typing import Any
 
 from pdacrad.errors import ResourceError
+from pdacrad.io.gc import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT_VERSION = 1
 STAGE1_DIRNAME = "stage1"
 STAGE2_DIRNAME = "stage2"

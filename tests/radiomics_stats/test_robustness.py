@@ -7,8 +7,8 @@ import pandas as pd
 import pingouin
 import pytest
 
-from pdacrad.analysis.robustness import RobustnessConfig, feature_icc, robust_features
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.robustness import RobustnessConfig, feature_icc, robust_features
 
 
 def _long_table(n_cases: int, seed: int) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pdacrad.errors import InvalidInputError, ResourceError
-from pdacrad.radiomics_spec import VARIANTS, ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
+from pdacrad.model.radiomics_spec import VARIANTS, ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}}}
 MAP_PARAMS = {

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pdacrad.analysis.io import numeric_feature_columns, require_columns
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.tables import numeric_feature_columns, require_columns
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pdacrad.analysis.metrics import auroc, delong_covariance, delong_test
-from pdacrad.analysis.models import ComparisonConfig, ModelSpec, compare_models, tuned_pipeline
+from pdacrad.radiomics_stats.discrimination import auroc
+from pdacrad.radiomics_stats.models import ComparisonConfig, ModelSpec, compare_models, tuned_pipeline
 
 SMALL = ComparisonConfig(outer_folds=3, inner_folds=2, n_bootstrap=200, n_estimators=30)
 
@@ -33,7 +33,7 @@ def test_all_five_models_reach_published_wisconsin_auroc(comparison, wisconsin) 
     assert (table["auroc_ci_low"] < table["auroc"]).all() and (table["auroc"] < table["auroc_ci_high"]).all()
     for r in comparison.results:
         assert not np.isnan(r.probability).any()  # every case predicted exactly once, out of fold
-        assert r.auroc.value == pytest.approx(roc_auc_score(y, r.probability), abs=1e-12)
+        assert r.auroc.estimate == pytest.approx(roc_auc_score(y, r.probability), abs=1e-12)
     assert table.loc[comparison.best, "delong_p_vs_best"] == 1.0
 
 
@@ -73,7 +73,7 @@ class _RecordingClassifier(ClassifierMixin, BaseEstimator):
 def test_held_out_fold_is_never_seen_by_any_fit(wisconsin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from sklearn.preprocessing import FunctionTransformer
 
-    import pdacrad.analysis.models as models
+    import pdacrad.radiomics_stats.models as models
 
     x, y = wisconsin
     ids = np.arange(len(y))
@@ -97,22 +97,11 @@ def test_held_out_fold_is_never_seen_by_any_fit(wisconsin, monkeypatch) -> None:
     )
 
 
-def test_delong_agrees_with_sklearn_auc_and_bootstrap_variance(wisconsin) -> None:  # type: ignore[no-untyped-def]
+def test_auroc_has_a_bootstrap_ci(wisconsin) -> None:  # type: ignore[no-untyped-def]
+    """(DeLong's test and covariance are pdacrad.stats', tested in tests/test_stats.py.)"""
     x, y = wisconsin
     y = y.to_numpy()
-    a, b = x["mean radius"].to_numpy(), x["mean texture"].to_numpy()
-    auc, cov = delong_covariance(y, a, b)
-    assert auc == pytest.approx([roc_auc_score(y, a), roc_auc_score(y, b)], abs=1e-12)
-    rng = np.random.default_rng(0)
-    boot = []
-    for _ in range(400):
-        i = rng.integers(0, len(y), len(y))
-        boot.append(roc_auc_score(y[i], b[i]))
-    assert cov[1, 1] == pytest.approx(np.var(boot), rel=0.3)
-    difference, p = delong_test(y, a, b)
-    assert difference == pytest.approx(auc[0] - auc[1]) and p < 1e-6
-    assert delong_test(y, a, a) == (0.0, 1.0)
-    assert delong_test(y, a, 2 * a + 1)[1] == 1.0  # same ranking, same AUC
+    a = x["mean radius"].to_numpy()
     assert str(auroc(y, a, n_bootstrap=50)).count("[") == 1
 
 

@@ -145,7 +145,7 @@ def kaplan_meier_plot(y: np.ndarray, high_risk: np.ndarray, title: str, path: Pa
     """Kaplan–Meier curves (scikit-survival estimator, 95% CI bands) of the low- and high-risk groups."""
     from sksurv.nonparametric import kaplan_meier_estimator
 
-    from pdacrad.analysis.survival import event_time
+    from pdacrad.radiomics_stats.survival import event_time
 
     event, time = event_time(y)
     figure, ax = _figure()

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from neuroCombat import neuroCombat
 
-from pdacrad.analysis.harmonisation import apply_combat, fit_combat
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.harmonisation import apply_combat, fit_combat
 
 # Empirical Bayes pools batch effects across features; 20 features is still far fewer than a radiomics table.
 FEATURES = [f"f{i}" for i in range(20)]

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pdacrad.analysis.io import require_columns
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.tables import require_columns
 
 if TYPE_CHECKING:
     import numpy as np

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pdacrad.analysis.metrics import Estimate
 from pdacrad.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from pdacrad.stats import ConfidenceInterval
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class SurvivalModelResult:
     the test risk scores (higher = worse)."""
 
     name: str
-    c_index: Estimate
+    c_index: ConfidenceInterval
     time_auc: dict[float, float]
     cutoff: float
     logrank_chi2: float
@@ -72,7 +73,7 @@ class SurvivalResult:
         for r in self.results:
             row: dict[str, Any] = {
                 "model": r.name,
-                "c_index": r.c_index.value,
+                "c_index": r.c_index.estimate,
                 "c_index_ci_low": r.c_index.low,
                 "c_index_ci_high": r.c_index.high,
             }
@@ -133,20 +134,19 @@ def survival_models(config: SurvivalConfig) -> dict[str, Any]:
     return {"cox_penalised": cox, "random_survival_forest": forest}
 
 
-def bootstrap_c_index(y: np.ndarray, risk: np.ndarray, n_bootstrap: int, seed: int) -> Estimate:
-    """Harrell's C (scikit-survival) with a percentile bootstrap 95% CI over cases."""
-    import numpy as np
+def bootstrap_c_index(y: np.ndarray, risk: np.ndarray, n_bootstrap: int, seed: int) -> ConfidenceInterval:
+    """Harrell's C (scikit-survival) with a percentile bootstrap 95% CI over cases (whole cases resampled,
+    :func:`pdacrad.stats.case_indices`)."""
     from sksurv.metrics import concordance_index_censored
+
+    from pdacrad.stats import bootstrap_ci, case_indices
 
     event, time = event_time(y)
 
     def c(idx: np.ndarray) -> float:
         return float(concordance_index_censored(event[idx], time[idx], risk[idx])[0])
 
-    rng = np.random.default_rng(seed)
-    values = [c(rng.integers(0, len(y), len(y))) for _ in range(n_bootstrap)]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return Estimate(c(np.arange(len(y))), float(low), float(high))
+    return bootstrap_ci(c, case_indices(len(y), n_bootstrap, seed))
 
 
 def _evaluate(

@@ -13,8 +13,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-from pdacrad.analysis.map_contrast import map_contrast, separation, write_map_contrast
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics_stats.map_contrast import map_contrast, separation, write_map_contrast
 
 
 def _write(path: Path, array: np.ndarray) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pdacrad.analysis import plots
-from pdacrad.analysis.io import (
+from pdacrad.radiomics_stats import figures
+from pdacrad.radiomics_stats.tables import (
     join_cases,
     markdown_table,
     numeric_feature_columns,
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 def robustness_step(perturbed: Path, out_dir: Path, config: object | None = None) -> list[Path]:
     """ICC per feature of a long (case × perturbation) table → ``icc.csv``, ``robust_features.txt``,
     ``icc.png``, ``report.md``."""
-    from pdacrad.analysis.robustness import RobustnessConfig, feature_icc
+    from pdacrad.radiomics_stats.robustness import RobustnessConfig, feature_icc
 
     cfg = config if isinstance(config, RobustnessConfig) else RobustnessConfig()
     result = feature_icc(read_table(perturbed), config=cfg)
@@ -36,7 +36,7 @@ def robustness_step(perturbed: Path, out_dir: Path, config: object | None = None
     paths = [out_dir / "icc.csv", out_dir / "robust_features.txt"]
     result.table.to_csv(paths[0], index=False)
     paths[1].write_text("".join(f"{name}\n" for name in result.robust), encoding="utf-8")
-    paths.append(plots.icc_plot(result.table, cfg.icc, cfg.threshold, out_dir / "icc.png"))
+    paths.append(figures.icc_plot(result.table, cfg.icc, cfg.threshold, out_dir / "icc.png"))
     worst = result.table.sort_values(cfg.icc).head(10)[["feature", "ICC(3,1)", "ICC(2,1)", "robust"]]
     paths.append(
         write_report(
@@ -69,7 +69,7 @@ def harmonisation_step(
 ) -> list[Path]:
     """ComBat fitted on the ``train`` table (features + batch + covariates), applied to it and to ``new``
     → ``harmonised_train.csv``, ``harmonised_new.csv``, ``combat_train.png``, ``report.md``."""
-    from pdacrad.analysis.harmonisation import apply_combat, fit_combat
+    from pdacrad.radiomics_stats.harmonisation import apply_combat, fit_combat
 
     table = read_table(train)
     exclude = (id_column, batch_column, *categorical, *continuous)
@@ -79,7 +79,7 @@ def harmonisation_step(
     paths = [out_dir / "harmonised_train.csv"]
     harmonised.to_csv(paths[0], index=False)
     paths.append(
-        plots.batch_boxplots(table, harmonised, features, batch_column, out_dir / "combat_train.png")
+        figures.batch_boxplots(table, harmonised, features, batch_column, out_dir / "combat_train.png")
     )
     lines = [
         f"ComBat ({'parametric' if parametric else 'non-parametric'} empirical Bayes, neuroCombat) on "
@@ -122,7 +122,7 @@ def comparison_step(
     ``shap_summary.png`` (best model refitted on all cases), ``report.md``."""
     import pandas as pd
 
-    from pdacrad.analysis.models import (
+    from pdacrad.radiomics_stats.models import (
         ComparisonConfig,
         compare_models,
         default_models,
@@ -142,10 +142,10 @@ def comparison_step(
     for r in result.results:
         oof[r.name] = r.probability
     oof.to_csv(paths[1], index=False)
-    paths.append(plots.roc_curves(y, {r.name: r.probability for r in result.results}, out_dir / "roc.png"))
+    paths.append(figures.roc_curves(y, {r.name: r.probability for r in result.results}, out_dir / "roc.png"))
     final = fit_final(default_models(cfg)[result.best], x, y, cfg)
     paths.append(
-        plots.shap_summary(
+        figures.shap_summary(
             shap_values(final, x, n_samples=shap_samples, seed=cfg.seed), out_dir / "shap_summary.png"
         )
     )
@@ -184,7 +184,11 @@ def calibration_step(
     cross-fitted recalibrated version ``<column>_<method>``."""
     import pandas as pd
 
-    from pdacrad.analysis.calibration import calibration_metrics, cross_fitted_recalibration, decision_curve
+    from pdacrad.radiomics_stats.recalibration import (
+        calibration_metrics,
+        cross_fitted_recalibration,
+        decision_curve,
+    )
 
     table = read_table(predictions)
     require_columns(table, [label_column, *probability_columns], "predictions table")
@@ -220,8 +224,8 @@ def calibration_step(
     paths = [out_dir / "calibration.csv", out_dir / "decision_curve.csv"]
     summary.to_csv(paths[0], index=False)
     pd.concat([c.assign(model=n) for n, c in dca.items()]).to_csv(paths[1], index=False)
-    paths.append(plots.reliability_diagram(curves, probabilities, out_dir / "reliability.png"))
-    paths.append(plots.decision_curve_plot(dca, out_dir / "decision_curve.png"))
+    paths.append(figures.reliability_diagram(curves, probabilities, out_dir / "reliability.png"))
+    paths.append(figures.decision_curve_plot(dca, out_dir / "decision_curve.png"))
     paths.append(
         write_report(
             out_dir / "report.md",
@@ -251,7 +255,7 @@ def survival_step(
     config: object | None = None,
 ) -> list[Path]:
     """Penalised Cox and random survival forest → ``survival.csv``, ``km_<model>.png``, ``report.md``."""
-    from pdacrad.analysis.survival import SurvivalConfig, survival_analysis, survival_array
+    from pdacrad.radiomics_stats.survival import SurvivalConfig, survival_analysis, survival_array
 
     cfg = config if isinstance(config, SurvivalConfig) else SurvivalConfig()
     clinical_table = read_table(clinical)
@@ -270,7 +274,7 @@ def survival_step(
     table.to_csv(paths[0], index=False)
     for r in result.results:
         paths.append(
-            plots.kaplan_meier_plot(
+            figures.kaplan_meier_plot(
                 result.y_test, r.test_risk > r.cutoff, r.name, out_dir / f"km_{r.name}.png", r.logrank_p
             )
         )
