@@ -42,6 +42,16 @@ _REPORT = typer.Option(
     help="Also write <case>.png (axial slices through the top lesions, pancreas contour, detection overlay) "
     "and <case>.json (lesion candidates: centre in mm, volume in mL, confidence) to this folder.",
 )
+ALLOW_NON_CT = typer.Option(
+    False,
+    "--allow-non-ct",
+    # = pdacrad.inference.config.ALLOW_NON_CT_ENV, written out: importing it would load torch for `--help`;
+    # tests/test_process.py sets the variable by that constant
+    envvar="PDACRAD_ALLOW_NON_CT",
+    help="Score an input whose values are not Hounsfield units at all (an MR, a CT stored with an offset), with a "
+    "warning. Without it such an input exits 2 and nothing is written. Unusual but plausible CT (low dose, thick "
+    "slices, a partial field of view) runs either way.",
+)
 _HELP = """Detect PDAC on one portal-venous CT: Stage-1 pancreas → ROI → Stage-2 nnU-Net → lesion candidates.
 
 Exit codes: 0 success; 2 invalid input (nothing written); 1 resource or internal error.
@@ -54,6 +64,7 @@ def run_and_report(
     resources_dir: Path,
     device: str = "auto",
     report_dir: Path | None = None,
+    allow_non_ct: bool = False,
 ) -> int:
     """:func:`pdacrad.inference.case.run_case` with errors turned into one line on stderr and an exit code; on
     success prints where the outputs went (stdout) and returns 0. nnU-Net's progress bars only when stderr is a
@@ -62,7 +73,7 @@ def run_and_report(
 
     try:
         outputs = run_case(
-            input_dir, output_dir, resources_dir, device, report_dir, stream_is_tty(sys.stderr)
+            input_dir, output_dir, resources_dir, device, report_dir, stream_is_tty(sys.stderr), allow_non_ct
         )
     except InvalidInputError as exc:
         sys.stderr.write(f"pdacrad: invalid input: {exc}\n")
@@ -87,13 +98,14 @@ def _predict(
     resources_dir: Path | None,
     device: str,
     report_dir: Path | None,
+    allow_non_ct: bool,
     default_resources: Path,
 ) -> None:
     """Run the case with the model folder :func:`pdacrad.io.resolve_resources_dir` picks; exit with its code."""
     from pdacrad.io import resolve_resources_dir
 
     resources = resolve_resources_dir(resources_dir, default_resources)
-    code = run_and_report(input_dir, output_dir, resources, device, report_dir)
+    code = run_and_report(input_dir, output_dir, resources, device, report_dir, allow_non_ct)
     if code:
         raise typer.Exit(code)
 
@@ -105,9 +117,10 @@ def predict(
     resources_dir: Path | None = _RESOURCES,
     device: str = _DEVICE,
     report_dir: Path | None = _REPORT,
+    allow_non_ct: bool = ALLOW_NON_CT,
 ) -> None:
     """``pdacrad predict``; the default model is ``./resources``."""
-    _predict(input_dir, output_dir, resources_dir, device, report_dir, Path("resources"))
+    _predict(input_dir, output_dir, resources_dir, device, report_dir, allow_non_ct, Path("resources"))
 
 
 def process_app(default_resources: Path) -> typer.Typer:
@@ -123,10 +136,11 @@ def process_app(default_resources: Path) -> typer.Typer:
         resources_dir: Path | None = _RESOURCES,
         device: str = _DEVICE,
         report_dir: Path | None = _REPORT,
+        allow_non_ct: bool = ALLOW_NON_CT,
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug-level logging."),
     ) -> None:
         configure_logging(verbose)  # before any pipeline import: tqdm reads its switch when imported
-        _predict(input_dir, output_dir, resources_dir, device, report_dir, default_resources)
+        _predict(input_dir, output_dir, resources_dir, device, report_dir, allow_non_ct, default_resources)
 
     return single
 

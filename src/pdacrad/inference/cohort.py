@@ -61,6 +61,7 @@ class CohortRunConfig:
         workers: LocalCluster worker processes (each loads both models once).
         report_dir: where per-case PNG/JSON reports go; ``None`` for none.
         processes: LocalCluster workers as processes (``False``: threads of this process, e.g. for tests).
+        allow_non_ct: score inputs whose values are not HU at all (otherwise such a case fails, the others go on).
     """
 
     input_dir: Path
@@ -71,6 +72,7 @@ class CohortRunConfig:
     workers: int = 1
     report_dir: Path | None = None
     processes: bool = True
+    allow_non_ct: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def predict_case(case: str, image_path: Path, output_dir: Path, report_dir: Path
     try:
         pipeline = _worker_pipeline()
         ct = load_ct(image_path)
-        result = pipeline.predict(ct)
+        result = pipeline.predict(ct, source=str(image_path))
         case_dir = Path(output_dir) / case
         atomic_write_image(result.detection_map, case_dir / DETECTION_MAP_NAME)
         if report_dir is not None:
@@ -253,7 +255,10 @@ def run_cohort(config: CohortRunConfig) -> list[CaseOutcome]:
     if todo:
         threads = max(1, (os.cpu_count() or 1) // max(1, config.workers))
         inference = InferenceConfig(
-            resources_dir=Path(config.resources_dir).resolve(), device=config.device, show_progress=False
+            resources_dir=Path(config.resources_dir).resolve(),
+            device=config.device,
+            show_progress=False,
+            allow_non_ct=config.allow_non_ct,
         )
         report_dir = Path(config.report_dir).resolve() if config.report_dir is not None else None
         with _client(config, threads) as client:

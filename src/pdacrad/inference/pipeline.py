@@ -22,8 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from pdacrad.errors import ResourceError
-from pdacrad.inference.config import InferenceConfig
+from pdacrad.errors import InvalidInputError, ResourceError
+from pdacrad.inference.config import ALLOW_NON_CT_ENV, InferenceConfig
 from pdacrad.inference.device import resolve_device
 from pdacrad.inference.predictor import StageModel
 from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
@@ -283,14 +283,26 @@ class Pipeline:
             self.device,
         )
 
-    def predict(self, ct: sitk.Image) -> PipelineResult:
-        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
+    def predict(self, ct: sitk.Image, source: str = "the input") -> PipelineResult:
+        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood.
+
+        Raises:
+            InvalidInputError: ``ct``'s values are not HU at all (an MR, a CT with an offset; ``source`` names it
+                in the message), unless the config's ``allow_non_ct``. Unusual but plausible CT runs with a
+                warning in the log and in :attr:`PipelineResult.warnings`.
+        """
         warnings: list[str] = []
         intensity = check_ct_intensities(ct)
-        if not intensity.looks_like_hu:
-            warnings.append(
-                "the input does not look like a CT in Hounsfield units: " + "; ".join(intensity.problems)
+        if not intensity.in_hu and not self.config.allow_non_ct:
+            raise InvalidInputError(
+                f"{source} does not look like a CT in Hounsfield units ({intensity.not_hu_reason}); nothing was "
+                f"scored. Give a CT in HU, or run it anyway with --allow-non-ct (container: {ALLOW_NON_CT_ENV}=1)"
             )
+        if not intensity.looks_like_hu or not intensity.in_hu:
+            problems = (
+                intensity.problems if intensity.in_hu else (intensity.not_hu_reason, *intensity.problems)
+            )
+            warnings.append("the input does not look like a CT in Hounsfield units: " + "; ".join(problems))
             logger.warning("%s", warnings[-1])
         t0 = time.perf_counter()
         stage1_mask = run_stage1(self.stage1, ct)
