@@ -10,7 +10,7 @@ Steps (``--steps``, default all, in this order):
                variants) — skipped when only ``base`` runs
 ``stage2``     every variant × fold: the fold's ``radiomics.json`` (and global vectors) into the fold folder, then
                nnU-Net training with PI-CAI checkpoint selection and final validation
-``predict``    cross-validated predictions through the container's Stage-2 code (:mod:`pdacrad_train.cv_predict`)
+``predict``    cross-validated predictions through the container's Stage-2 code (:mod:`pdacrad_train.steps.predict`)
 ``evaluate``   the ablation table (AUROC, AP, PI-CAI score, 95% bootstrap CIs, paired tests against ``base``),
                ROC/PR/FROC plots and report.html in ``<work_dir>/evaluation``
 
@@ -32,8 +32,8 @@ from pdacrad.nnunet_ext.global_vectors import GLOBAL_VECTORS_FILENAME
 from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.resources import RADIOMICS_NAME
 from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.fit import fold_folder, is_validated, plan_stage, preprocess_stage, train_fold
 from pdacrad_train.ledger import Ledger
+from pdacrad_train.nnunet_run import fold_folder, is_validated, plan_stage, preprocess_stage, train_fold
 from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.variants import SelectionMode, maps_dataset, stage2_for
 from pdacrad_train.workspace import Workspace
@@ -68,7 +68,7 @@ def variant_spec(
             inputs=inputs,
             preprocessing=Preprocessing(roi_margins_mm_xyz=config.stage2.margins_mm_xyz),
         )
-    from pdacrad_train.select import load_selection
+    from pdacrad_train.steps.radiomics.select import load_selection
 
     return load_selection(ws, fold if mode == "per-fold" else None).for_variant(variant)
 
@@ -78,7 +78,7 @@ def prepare_fold_inputs(
 ) -> StageConfig:
     """Write the fold's ``radiomics.json`` (and, for the global-vector variants, its ``global_vectors.json``) into
     the Stage-2 fold folder before training; returns the fold's stage."""
-    from pdacrad_train.select import selection_dir
+    from pdacrad_train.steps.radiomics.select import selection_dir
 
     stage = stage2_for(config, variant, fold, mode)
     folder = fold_folder(stage, ws, fold)
@@ -114,8 +114,8 @@ def _prepared_dataset(config: TrainConfig, ws: Workspace, stage: StageConfig, do
 
 
 def run_prepare(config: TrainConfig, ws: Workspace, ledger: Ledger) -> None:
-    from pdacrad_train.convert import convert
     from pdacrad_train.splits import write_splits
+    from pdacrad_train.steps.prepare import convert
 
     ledger.run("prepare:convert", lambda: convert(config, ws), complete=ws.cases_table.is_file)
     ledger.run(
@@ -141,9 +141,9 @@ def run_radiomics(
     config: TrainConfig, ws: Workspace, rcfg: RadiomicsConfig, ledger: Ledger, variants: Sequence[str]
 ) -> None:
     """Global features of the OOF masks, feature selection, and the map datasets the variants need."""
-    from pdacrad_train.global_features import run_global_features
-    from pdacrad_train.maps_step import materialise_map_dataset
-    from pdacrad_train.select import load_selection, run_select
+    from pdacrad_train.steps.radiomics.global_features import run_global_features
+    from pdacrad_train.steps.radiomics.maps import materialise_map_dataset
+    from pdacrad_train.steps.radiomics.select import load_selection, run_select
 
     needs = [ModelInputs.of_variant(v) for v in variants]
     if not any(i.maps or i.global_vector for i in needs):
@@ -209,7 +209,7 @@ def run_predict(
     folds: Sequence[int],
     mode: SelectionMode,
 ) -> None:
-    from pdacrad_train.cv_predict import is_predicted, predict_fold
+    from pdacrad_train.steps.predict import is_predicted, predict_fold
 
     step = _unit("predict", config)
     for variant in variants:
@@ -259,7 +259,7 @@ def run_experiment(
     if "stage1" in steps:
         run_stage1(config, ws, ledger, folds)
     if "oof" in steps:
-        from pdacrad_train.stage1_oof import collect_oof_masks
+        from pdacrad_train.steps.oof import collect_oof_masks
 
         ledger.run("stage1:oof", lambda: collect_oof_masks(config, ws), lambda: False)
     if "radiomics" in steps:
@@ -270,7 +270,7 @@ def run_experiment(
         run_predict(config, ws, ledger, variants, folds, mode)
     if "evaluate" not in steps:
         return None
-    from pdacrad_train.evaluate import run_evaluate
+    from pdacrad_train.steps.evaluate import run_evaluate
 
     _, files = ledger.run(
         _unit("evaluate", config),

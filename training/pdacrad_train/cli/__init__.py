@@ -10,12 +10,15 @@ import typer
 
 from pdacrad.cli.plumbing import new_app
 from pdacrad.errors import InvalidInputError
-from pdacrad_train import analyze, evaluate, global_features, maps_step, record, select
+from pdacrad_train.cli import analyze
+from pdacrad_train.cli.common import CHECKPOINT as _CHECKPOINT
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step as _step
 from pdacrad_train.config import with_checkpoint
-from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step as _step
+from pdacrad_train.steps import evaluate, record
+from pdacrad_train.steps.radiomics import global_features, select
+from pdacrad_train.steps.radiomics import maps as maps_step
 
 app = new_app(
     "pdacrad-train",
@@ -45,7 +48,7 @@ def convert_command(config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR) -
     around the ground-truth pancreas with margins x 100 / y 50 / z 15 mm, clipped to the image. With
     `cohort.source: synth` the synthetic cohort is generated first. Writes <work_dir>/cases.csv. Resumable.
     """
-    from pdacrad_train.convert import convert
+    from pdacrad_train.steps.prepare import convert
 
     with _step(config, work_dir) as (cfg, ws):
         convert(cfg, ws)
@@ -83,8 +86,8 @@ def fit_command(
     Every part is skipped when its output exists; training resumes from checkpoint_latest.pth. For all folds, the
     out-of-fold masks and the four Stage-2 variants, use `experiment`.
     """
-    from pdacrad_train.convert import stage_of
-    from pdacrad_train.fit import fit_stage
+    from pdacrad_train.nnunet_run import fit_stage
+    from pdacrad_train.steps.prepare import stage_of
 
     with _step(config, work_dir) as (cfg, ws):
         chosen = None if fold is None else fold if fold == "all" else int(fold)
@@ -174,7 +177,7 @@ def export_command(
     Only what inference needs (dataset.json, plans.json, fold_*/checkpoint without optimizer state); the
     manifest lists the sha256 of every file in the folder.
     """
-    from pdacrad_train.export import export
+    from pdacrad_train.steps.export import export
 
     with _step(config, work_dir) as (cfg, ws):
         export(cfg, ws, out)

@@ -30,16 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.steps.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir
+from pdacrad_train.workspace import Workspace
 
 from pdacrad.evaluation.layout import is_finished_case
 from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.nnunet_ext.picai_selection import SELECTION_LOG
-from pdacrad_train.config import TrainConfig
-from pdacrad_train.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step
-from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     half-written case in the record.
     """
     from pdacrad_train.experiment import ledger_of
-    from pdacrad_train.fit import fold_folder
-    from pdacrad_train.global_features import feature_folder
+    from pdacrad_train.nnunet_run import fold_folder
     from pdacrad_train.radiomics_config import load_radiomics_config
+    from pdacrad_train.steps.radiomics.global_features import feature_folder
     from pdacrad_train.variants import stage2_for
 
     out.mkdir(parents=True, exist_ok=True)

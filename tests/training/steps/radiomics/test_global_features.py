@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from pdacrad_train.global_features import (
+from pdacrad_train.masks import resolve_mask_source
+from pdacrad_train.radiomics_config import RadiomicsConfig
+from pdacrad_train.steps.radiomics.global_features import (
     case_jobs,
     compute_global_features,
     dask_client,
@@ -20,8 +22,6 @@ from pdacrad_train.global_features import (
     load_params,
     run_global_features,
 )
-from pdacrad_train.masks import resolve_mask_source
-from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError

@@ -1,6 +1,6 @@
 """``select``: the global radiomics features of Stage 2 and their ``radiomics.json``, without leakage by default.
 
-Reads the features table of ``global-features``. The selection (:mod:`pdacrad_train.selection`: usable columns
+Reads the features table of ``global-features``. The selection (:mod:`pdacrad_train.feature_selection`: usable columns
 → z-score → univariate test + Benjamini–Hochberg FDR → SVM-RFE) is one scikit-learn pipeline fitted on the cases
 it is given and nothing else. ``selection.mode`` (or ``--mode``) says on which cases:
 
@@ -31,23 +31,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
+from pdacrad_train.steps.radiomics.global_features import (
+    feature_folder,
+    features_table_path,
+    load_params,
+    training_cases,
+)
+from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError
-from pdacrad_train.config import TrainConfig
-from pdacrad_train.global_features import feature_folder, features_table_path, load_params, training_cases
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
-from pdacrad_train.step import step
-from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    from pdacrad_train.feature_selection import CVResult, Fold
     from sklearn.pipeline import Pipeline
 
     from pdacrad.radiomics_spec import RadiomicsSpec
-    from pdacrad_train.selection import CVResult, Fold
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +140,7 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
     """The Stage-2 ``splits_final.json`` folds as row indices of ``cases`` (cases not in ``cases``, e.g. with
     empty masks, are left out); stratified folds of ``config.splits`` when the file does not exist yet."""
     import numpy as np
-
-    from pdacrad_train.selection import stratified_folds
+    from pdacrad_train.feature_selection import stratified_folds
 
     splits = stage2_splits(config, ws)
     if splits is None:
@@ -218,10 +222,15 @@ def run_select(
         InvalidInputError: no features table, or per-fold mode without Stage 2's ``splits_final.json``.
     """
     import numpy as np
+    from pdacrad_train.feature_selection import (
+        cross_validate,
+        fit_pipeline,
+        spec_from_pipeline,
+        stratified_folds,
+    )
 
     from pdacrad.io.atomic import atomic_write_json
     from pdacrad.radiomics_spec import Preprocessing
-    from pdacrad_train.selection import cross_validate, fit_pipeline, spec_from_pipeline, stratified_folds
 
     start = time.perf_counter()
     s = rcfg.selection

@@ -29,18 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.map_cache import MapCaseJob, MapFeature, cache_root, ensure_maps, map_features, map_path
+from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
+from pdacrad_train.radiomics_config import load_radiomics_config
+from pdacrad_train.steps.radiomics.global_features import dask_client, feature_folder, training_cases
+from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.global_features import dask_client, feature_folder, training_cases
-from pdacrad_train.map_cache import MapCaseJob, MapFeature, cache_root, ensure_maps, map_features, map_path
-from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import load_radiomics_config
-from pdacrad_train.step import step
-from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -239,9 +239,10 @@ def run_maps(
 ) -> dict[int | None, Path]:
     """The ``maps`` step: the map dataset of every selection of ``mode`` (pooled: one; per-fold: one per fold
     of ``config.folds``), maps of all of them computed in one parallel pass first. Returns fold → dataset."""
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
-    from pdacrad_train.select import load_selection
+    from pdacrad_train.steps.radiomics.select import load_selection
     from pdacrad_train.variants import maps_dataset
+
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
 
     if mode not in ("per-fold", "pooled"):
         raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")

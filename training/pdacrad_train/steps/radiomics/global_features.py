@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step
+from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
+from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
+from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics_spec import Preprocessing
-from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
-from pdacrad_train.step import step
-from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,10 +114,10 @@ def extract_case(
     """Compute one case on its radiomics pancreas and write its cache JSON atomically (runs on a Dask worker).
     Returns ``"ok"`` or ``"empty"`` (no pancreas: the cache holds no features and the table row is NaN)."""
     import SimpleITK as sitk
+    from pdacrad_train.masks import read_pancreas
 
     from pdacrad.io.atomic import atomic_write_json
     from pdacrad.radiomics import compute_features
-    from pdacrad_train.masks import read_pancreas
 
     # PyRadiomics warns once per case about settings it ignores (e.g. GLCM SumAverage); keep worker logs quiet.
     logging.getLogger("radiomics").setLevel(logging.ERROR)

@@ -10,8 +10,8 @@ import pytest
 import SimpleITK as sitk
 import yaml
 from pdacrad_train.config import load_config
-from pdacrad_train.fit import fold_folder
-from pdacrad_train.stage1_oof import PROVENANCE, collect_oof_masks
+from pdacrad_train.nnunet_run import fold_folder
+from pdacrad_train.steps.oof import PROVENANCE, collect_oof_masks
 from pdacrad_train.workspace import workspace
 
 from pdacrad.errors import InvalidInputError

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.workspace import Workspace
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
-from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

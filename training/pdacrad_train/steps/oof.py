@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.nnunet_run import fold_folder, is_validated
+from pdacrad_train.workspace import Workspace
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 from pdacrad.resources import sha256_file
-from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.fit import fold_folder, is_validated
-from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -13,15 +13,7 @@ import pytest
 import yaml
 from pdacrad_train.cli import app
 from pdacrad_train.config import load_config
-from pdacrad_train.global_features import features_table_path, run_global_features
-from pdacrad_train.radiomics_config import (
-    MapParamsConfig,
-    RadiomicsConfig,
-    SelectionConfig,
-    load_radiomics_config,
-)
-from pdacrad_train.select import load_selection, run_select, selection_dir
-from pdacrad_train.selection import (
+from pdacrad_train.feature_selection import (
     FDRFilter,
     cross_validate,
     fit_pipeline,
@@ -30,7 +22,15 @@ from pdacrad_train.selection import (
     spec_from_pipeline,
     stratified_folds,
 )
+from pdacrad_train.radiomics_config import (
+    MapParamsConfig,
+    RadiomicsConfig,
+    SelectionConfig,
+    load_radiomics_config,
+)
 from pdacrad_train.splits import nnunet_splits
+from pdacrad_train.steps.radiomics.global_features import features_table_path, run_global_features
+from pdacrad_train.steps.radiomics.select import load_selection, run_select, selection_dir
 from pdacrad_train.workspace import NNUNET_FOLDERS, Workspace, workspace
 from typer.testing import CliRunner
 
@@ -324,8 +324,8 @@ def _small() -> dict[str, int]:
 
 
 def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
-    from pdacrad_train.global_features import load_params
     from pdacrad_train.radiomics_config import PAPER_GLOBAL_PARAMS
+    from pdacrad_train.steps.radiomics.global_features import load_params
 
     from pdacrad.errors import InvalidInputError
 

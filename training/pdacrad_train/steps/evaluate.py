@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-
+from pdacrad_train.cli.common import CHECKPOINT as _CHECKPOINT
+from pdacrad_train.cli.common import CONFIG as _CONFIG
+from pdacrad_train.cli.common import WORK_DIR as _WORK_DIR
+from pdacrad_train.cli.common import step
 from pdacrad_train.config import StudyCheckpoint, TrainConfig, with_checkpoint
-from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ import pytest
 import SimpleITK as sitk
 import yaml
 from pdacrad_train.config import load_config
-from pdacrad_train.convert import convert
-from pdacrad_train.global_features import feature_folder
 from pdacrad_train.map_cache import cache_root, map_features
-from pdacrad_train.maps_step import MAPS_MANIFEST, channel_path, materialise_map_dataset, run_maps
-from pdacrad_train.select import selection_dir
+from pdacrad_train.steps.prepare import convert
+from pdacrad_train.steps.radiomics.global_features import feature_folder
+from pdacrad_train.steps.radiomics.maps import MAPS_MANIFEST, channel_path, materialise_map_dataset, run_maps
+from pdacrad_train.steps.radiomics.select import selection_dir
 from pdacrad_train.variants import maps_dataset
 from pdacrad_train.workspace import workspace
 

@@ -1,8 +1,17 @@
-"""Command-line options shared by every ``pdacrad-train`` step."""
+"""What every ``pdacrad-train`` command shares: the common options, and :func:`step`, which loads the config and
+workspace and maps pdacrad's errors to exit codes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
+
+from pdacrad.cli.plumbing import exit_on_error
+from pdacrad_train.config import TrainConfig, load_config
+from pdacrad_train.workspace import Workspace, workspace
 
 #: ``--config``: the training recipe every step reads.
 CONFIG = typer.Option(
@@ -18,3 +27,11 @@ CHECKPOINT = typer.Option(
     "schedule; nothing selected on the scored cases). Own folders: cv_predictions[_final], evaluation[_final]. "
     "Default: the config's experiment.checkpoint.",
 )
+
+
+@contextmanager
+def step(config_path: Path, work_dir: Path | None) -> Iterator[tuple[TrainConfig, Workspace]]:
+    """Load the config and workspace; invalid input exits 2 with one line on stderr, other pdacrad errors 1."""
+    with exit_on_error():
+        config = load_config(config_path, work_dir)
+        yield config, workspace(config)

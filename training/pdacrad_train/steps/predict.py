@@ -22,6 +22,12 @@ import logging
 from pathlib import Path
 
 import SimpleITK as sitk
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.nnunet_run import fold_folder
+from pdacrad_train.steps.evaluate import predictions_dir
+from pdacrad_train.steps.oof import read_splits
+from pdacrad_train.variants import SelectionMode, stage2_for
+from pdacrad_train.workspace import Workspace
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
@@ -30,12 +36,6 @@ from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 from pdacrad.nnunet_ext.picai_selection import FINAL_CHECKPOINT
 from pdacrad.resources import RADIOMICS_NAME
-from pdacrad_train.config import TrainConfig
-from pdacrad_train.evaluate import predictions_dir
-from pdacrad_train.fit import fold_folder
-from pdacrad_train.stage1_oof import read_splits
-from pdacrad_train.variants import SelectionMode, stage2_for
-from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
