@@ -107,6 +107,8 @@ class RunConfig:
 
 StudyCheckpoint = Literal["picai", "final"]
 """The checkpoint of each Stage-2 fold model that makes the CV predictions (:class:`ExperimentConfig`)."""
+#: Every :data:`StudyCheckpoint`, the paper's first.
+CHECKPOINTS: tuple[StudyCheckpoint, ...] = ("picai", "final")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,18 @@ class TrainConfig:
         return (
             self.experiment.folds if self.experiment.folds is not None else tuple(range(self.splits.n_folds))
         )
+
+
+def stage_of(config: TrainConfig, stage: str) -> StageConfig:
+    """``config.stage1`` or ``config.stage2`` by name ("1"/"2"/"stage1"/"stage2").
+
+    Raises:
+        InvalidInputError: another name.
+    """
+    key = stage.removeprefix("stage")
+    if key not in ("1", "2"):
+        raise InvalidInputError(f"Unknown stage {stage!r}: use 1 or 2.")
+    return config.stage1 if key == "1" else config.stage2
 
 
 def with_checkpoint(config: TrainConfig, checkpoint: str | None) -> TrainConfig:

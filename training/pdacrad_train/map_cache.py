@@ -113,11 +113,6 @@ class MapCaseJob:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cache_root(root: Path) -> Path:
-    """``<root>/map_cache`` (``root`` = ``<work_dir>/radiomics``)."""
-    return root / "map_cache"
-
-
 def map_path(cache: Path, feature: MapFeature, case: str) -> Path:
     """The cached map of one feature and case."""
     return cache / feature.key / f"{case}.nii.gz"

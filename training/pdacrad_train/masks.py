@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import typer
-
 from pdacrad.errors import InvalidInputError
 from pdacrad.labels import PANCREAS_LABELS
 from pdacrad_train.workspace import Workspace
@@ -136,17 +134,3 @@ def resolve_mask_source(
             "needs its mask (no mixing of sources)."
         )
     return source
-
-
-MASKS_OPTION = typer.Option(
-    None,
-    "--masks",
-    help="Folder of Stage-1 pancreas masks <case>.nii.gz on the full CT grid (non-zero = pancreas), one per "
-    "training case. Default: <work_dir>/stage1_oof (the out-of-fold Stage-1 predictions).",
-)
-ALLOW_GT_OPTION = typer.Option(
-    False,
-    "--allow-gt-masks",
-    help="Without Stage-1 masks, use the ground-truth pancreas (labels 1, 4, 5) instead of failing "
-    "(also config experiment.allow_gt_masks). Logged as a warning: optimistic on real data.",
-)

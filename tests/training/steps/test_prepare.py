@@ -16,7 +16,7 @@ from pdacrad_train.workspace import workspace
 
 from pdacrad.errors import InvalidInputError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "training" / "configs"
 
 
 def tiny_config(tmp_path: Path, cohort: Path, **stage_overrides) -> Path:

@@ -27,6 +27,26 @@ CHECKPOINT = typer.Option(
     "schedule; nothing selected on the scored cases). Own folders: cv_predictions[_final], evaluation[_final]. "
     "Default: the config's experiment.checkpoint.",
 )
+#: ``--masks``: the radiomics steps' Stage-1 masks (default: the out-of-fold ones).
+MASKS = typer.Option(
+    None,
+    "--masks",
+    help="Folder of Stage-1 pancreas masks <case>.nii.gz on the full CT grid (non-zero = pancreas), one per "
+    "training case. Default: <work_dir>/stage1_oof (the out-of-fold Stage-1 predictions).",
+)
+#: ``--allow-gt-masks``: the ground-truth pancreas where Stage-1 masks are missing.
+ALLOW_GT_MASKS = typer.Option(
+    False,
+    "--allow-gt-masks",
+    help="Without Stage-1 masks, use the ground-truth pancreas (labels 1, 4, 5) instead of failing "
+    "(also config experiment.allow_gt_masks). Logged as a warning: optimistic on real data.",
+)
+#: ``--scheduler``: a running Dask scheduler for the radiomics steps.
+SCHEDULER = typer.Option(
+    None,
+    "--scheduler",
+    help="Address of a running Dask scheduler (default: a LocalCluster, one worker per core).",
+)
 
 
 @contextmanager

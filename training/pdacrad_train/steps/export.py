@@ -21,12 +21,11 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.workspace import Workspace
-
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.resources import RADIOMICS_NAME, STAGE1_DIRNAME, STAGE2_DIRNAME, ResourceManifest, write_manifest
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def export_radiomics(
     if specs:
         spec = specs[0]
     elif is_radiomics_model(configuration):
-        from pdacrad_train.steps.radiomics.select import load_selection
+        from pdacrad_train.variants import load_selection
 
         spec = load_selection(ws, None)
     else:

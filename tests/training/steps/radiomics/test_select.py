@@ -29,14 +29,15 @@ from pdacrad_train.radiomics_config import (
     load_radiomics_config,
 )
 from pdacrad_train.splits import nnunet_splits
-from pdacrad_train.steps.radiomics.global_features import features_table_path, run_global_features
-from pdacrad_train.steps.radiomics.select import load_selection, run_select, selection_dir
+from pdacrad_train.steps.radiomics.global_features import run_global_features
+from pdacrad_train.steps.radiomics.select import run_select
+from pdacrad_train.variants import load_selection
 from pdacrad_train.workspace import NNUNET_FOLDERS, Workspace, workspace
 from typer.testing import CliRunner
 
 from pdacrad.synth import generate_cohort
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[4] / "training" / "configs"
 TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
 
@@ -205,7 +206,7 @@ def test_texture_only_lesions_select_texture_features(
     rcfg = load_radiomics_config(config)
     assert rcfg.params_path == root / "texture.yaml" and rcfg.selection.bootstrap == 500
     run_global_features(ws, rcfg, processes=False, allow_gt_masks=True)
-    assert pd.read_csv(features_table_path(ws)).shape == (40, 1 + 14 + 3 * 75)
+    assert pd.read_csv(ws.global_features_table).shape == (40, 1 + 14 + 3 * 75)
 
     result = CliRunner().invoke(app, ["select", "--config", str(config_path), "--mode", "pooled"])
     assert result.exit_code == 0, result.output
@@ -214,7 +215,7 @@ def test_texture_only_lesions_select_texture_features(
     assert "AUROC" in line and "95% CI" in line and "AP" in line
     assert "LEAK" in result.output
 
-    pooled = selection_dir(ws, None)
+    pooled = ws.selection_dir(None)
     spec = load_selection(ws, None)
     assert len(spec.global_features) == 10
     assert all(f.split("_")[1] in TEXTURE_CLASSES for f in spec.global_features), spec.global_features
@@ -248,8 +249,8 @@ def _per_fold_setup(tmp_path: Path, n: int = 48) -> tuple[object, Workspace, Rad
     ws.root.mkdir(parents=True)
     pd.DataFrame({"case": X.index, "label": y}).to_csv(ws.cases_table, index=False)
     X.index.name = "case"
-    features_table_path(ws).parent.mkdir(parents=True)
-    X.to_csv(features_table_path(ws))
+    ws.global_features_table.parent.mkdir(parents=True)
+    X.to_csv(ws.global_features_table)
     folds = [list(X.index[i::3]) for i in range(3)]
     splits = nnunet_splits(folds)
     target = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
@@ -260,7 +261,7 @@ def _per_fold_setup(tmp_path: Path, n: int = 48) -> tuple[object, Workspace, Rad
 
 
 def _fold_outputs(ws: Workspace, k: int) -> tuple[str, dict, dict]:
-    folder = selection_dir(ws, k)
+    folder = ws.selection_dir(k)
     vectors = json.loads((folder / "global_vectors.json").read_text())["vectors"]
     report = json.loads((folder / "selection_report.json").read_text())
     return (folder / "radiomics.json").read_text(), vectors, report
@@ -273,7 +274,7 @@ def test_per_fold_selection_ignores_its_validation_cases(tmp_path: Path) -> None
     config, ws, rcfg, splits = _per_fold_setup(tmp_path)
     result = run_select(config, ws, rcfg)
     assert result.mode == "per-fold" and [s.fold for s in result.selections] == [0, 1, 2]
-    assert not selection_dir(ws, None).exists()
+    assert not ws.selection_dir(None).exists()
     clean = {k: _fold_outputs(ws, k) for k in range(3)}
     spec = load_selection(ws, 1)
     assert spec.variant == "both" and spec.preprocessing.roi_margins_mm_xyz == config.stage2.margins_mm_xyz
@@ -281,17 +282,17 @@ def test_per_fold_selection_ignores_its_validation_cases(tmp_path: Path) -> None
     _, vectors, report = clean[1]
     assert report["n_train_cases"] == len(splits[1]["train"]) and report["leakage"].startswith("none")
     assert set(vectors) == set(splits[0]["train"]) | set(splits[0]["val"])  # every case of the dataset
-    train = pd.read_csv(features_table_path(ws), index_col="case").loc[splits[1]["train"]]
+    train = pd.read_csv(ws.global_features_table, index_col="case").loc[splits[1]["train"]]
     z = np.array([vectors[c] for c in splits[1]["train"]])
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)  # the scaler was fitted on these cases only
     np.testing.assert_allclose(spec.mean, train[list(spec.global_features)].mean().to_numpy())
 
-    table = pd.read_csv(features_table_path(ws), index_col="case", dtype={"case": str})
+    table = pd.read_csv(ws.global_features_table, index_col="case", dtype={"case": str})
     val = splits[1]["val"]
     table.loc[val, table.columns[3:]] = 1e12
     table.loc[val, "original_glcm_F0"] = np.nan
     table.loc[val, "original_glcm_F1"] *= -50.0
-    table.to_csv(features_table_path(ws))
+    table.to_csv(ws.global_features_table)
     run_select(config, ws, rcfg)
     poisoned = {k: _fold_outputs(ws, k) for k in range(3)}
     assert poisoned[1][0] == clean[1][0]  # radiomics.json byte for byte: features, scaler, map params
@@ -313,7 +314,7 @@ def test_per_fold_needs_the_stage2_splits_and_pooled_states_its_leak(tmp_path: P
         load_selection(ws, 0)
     result = run_select(config, ws, RadiomicsConfig(selection=SelectionConfig(mode="pooled", **_small())))
     assert [s.fold for s in result.selections] == [None]
-    report = json.loads((selection_dir(ws, None) / "selection_report.json").read_text())
+    report = json.loads((ws.selection_dir(None) / "selection_report.json").read_text())
     assert "LEAK" in report["leakage"] and report["n_cases"] == 40
     summary = json.loads(result.summary.read_text())
     assert summary["mode"] == "pooled" and len(summary["cv_stratified"]["fold_auroc"]) == 4
@@ -324,8 +325,7 @@ def _small() -> dict[str, int]:
 
 
 def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
-    from pdacrad_train.radiomics_config import PAPER_GLOBAL_PARAMS
-    from pdacrad_train.steps.radiomics.global_features import load_params
+    from pdacrad_train.radiomics_config import PAPER_GLOBAL_PARAMS, load_params
 
     from pdacrad.errors import InvalidInputError
 
