@@ -20,7 +20,7 @@ from pdacrad.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
-class CohortConfig:
+class CohortSource:
     """Where the PANORAMA-layout training data comes from.
 
     ``source: synth`` generates ``n`` phantoms with :func:`pdacrad.synth.generate_cohort` into
@@ -160,7 +160,7 @@ class TrainConfig:
 
     name: str
     work_dir: str
-    cohort: CohortConfig
+    cohort: CohortSource
     stage1: StageConfig
     stage2: StageConfig
     holdout: HoldoutConfig = HoldoutConfig()

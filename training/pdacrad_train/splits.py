@@ -25,7 +25,7 @@ def size_bin(lesion_voxels: int, bin_size_voxels: int = 500) -> int:
     return 0 if lesion_voxels <= 0 else math.ceil(lesion_voxels / bin_size_voxels)
 
 
-def stratified_folds(
+def size_stratified_folds(
     table: pd.DataFrame, n_folds: int = 5, bin_size_voxels: int = 500, seed: int = 12345
 ) -> list[list[str]]:
     """Validation case ids of each fold from a table with ``case`` and ``lesion_voxels`` columns."""

@@ -33,7 +33,7 @@ from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.splits import baseline_folds, nnunet_splits, stratified_folds
+from pdacrad_train.splits import baseline_folds, nnunet_splits, size_stratified_folds
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def write_splits(config: TrainConfig, ws: Workspace) -> dict[str, Path]:
         if s.source == "baseline":
             folds = baseline_folds(Path(str(baseline)), list(table["case"]))
         else:
-            folds = stratified_folds(table, s.n_folds, s.bin_size_voxels, s.seed)
+            folds = size_stratified_folds(table, s.n_folds, s.bin_size_voxels, s.seed)
         target = ws.splits_file(stage)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(nnunet_splits(folds), indent=2))

@@ -1,10 +1,9 @@
-"""select: no leakage across CV folds, FDR + SVM-RFE behaviour, radiomics.json, and selection on a synthetic cohort
-whose lesions differ from the pancreas only in texture."""
+"""select: per-fold selection without leakage, pooled selection with its leak stated, and selection on a synthetic
+cohort whose lesions differ from the pancreas only in texture."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,7 @@ import pytest
 import yaml
 from pdacrad_train.cli import app
 from pdacrad_train.config import load_config
-from pdacrad_train.feature_selection import (
-    FDRFilter,
-    cross_validate,
-    fit_pipeline,
-    image_type_of,
-    selected_columns,
-    spec_from_pipeline,
-    stratified_folds,
-)
 from pdacrad_train.radiomics_config import (
-    MapParamsConfig,
     RadiomicsConfig,
     SelectionConfig,
     load_radiomics_config,
@@ -36,127 +25,10 @@ from pdacrad_train.workspace import NNUNET_FOLDERS, Workspace, workspace
 from typer.testing import CliRunner
 
 from pdacrad.synth import generate_cohort
+from tests.training.conftest import informative_table
 
 CONFIGS = Path(__file__).resolve().parents[4] / "training" / "configs"
 TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
-
-
-def _table(n: int = 60, n_features: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Columns f0..f2 shift with the label; the rest is noise."""
-    rng = np.random.default_rng(seed)
-    y = np.tile([0, 1], n // 2)
-    X = rng.normal(size=(n, n_features))
-    X[:, :3] += 1.5 * y[:, None]
-    names = [f"original_glcm_F{i}" for i in range(n_features)]
-    return pd.DataFrame(X, index=[f"c{i:03d}" for i in range(n)], columns=names), y
-
-
-def test_held_out_rows_never_reach_any_fitted_step() -> None:
-    """Poisoning the held-out rows (huge values, NaN) changes nothing that a fold's pipeline fitted — usable
-    columns, scaler, FDR p-values, RFE choice, SVM weights — only the held-out scores."""
-    X, y = _table()
-    s = SelectionConfig(n_features=3, bootstrap=0)
-    folds = stratified_folds(y, 5, seed=1)
-    clean, clean_fits = cross_validate(X, y, folds, s)
-    for k, (train, held_out) in enumerate(folds):
-        poisoned = X.copy()
-        poisoned.iloc[held_out, 0] = np.nan
-        poisoned.iloc[held_out, 3:] = 1e12
-        dirty, (fit,) = cross_validate(poisoned, y, [folds[k]], s)
-        ref = clean_fits[k]
-        assert (
-            fit.named_steps["scale"].n_samples_seen_ == ref.named_steps["scale"].n_samples_seen_ == len(train)
-        )
-        np.testing.assert_array_equal(fit.named_steps["finite"].support_, ref.named_steps["finite"].support_)
-        np.testing.assert_array_equal(fit.named_steps["scale"].mean_, ref.named_steps["scale"].mean_)
-        np.testing.assert_array_equal(fit.named_steps["fdr"].pvalues_, ref.named_steps["fdr"].pvalues_)
-        np.testing.assert_array_equal(selected_columns(fit), selected_columns(ref))
-        np.testing.assert_array_equal(
-            fit.named_steps["rfe"].estimator_.coef_, ref.named_steps["rfe"].estimator_.coef_
-        )
-        assert dirty.fold_features[0] == clean.fold_features[k]
-        # The poison did reach prediction, and only prediction.
-        held = X.index[held_out]
-        assert [dirty.scores[c] for c in held] != [clean.scores[c] for c in held]
-
-
-def test_selection_finds_the_informative_columns_and_scores_them() -> None:
-    X, y = _table(n=80)
-    s = SelectionConfig(n_features=3, bootstrap=200)
-    result, _ = cross_validate(X, y, stratified_folds(y, 10, 0), s)
-    assert all(
-        set(f) == {"original_glcm_F0", "original_glcm_F1", "original_glcm_F2"} for f in result.fold_features
-    )
-    assert result.auroc > 0.85 and result.auroc_ci[0] < result.auroc < result.auroc_ci[1]
-    assert (
-        result.ap_ci[0] < result.ap <= result.ap_ci[1] and len(result.scores) == 80 and result.n_folds == 10
-    )
-
-
-def test_fdr_filter_tests_and_fallback(caplog: pytest.LogCaptureFixture) -> None:
-    X, y = _table(n=80)
-    for test in ("mannwhitneyu", "ttest"):
-        fdr = FDRFilter(test, alpha=0.05, min_keep=2).fit(X.to_numpy(), y)
-        kept = set(np.flatnonzero(fdr.get_support()))
-        assert {0, 1, 2} <= kept and len(kept) <= 5  # FDR 5%: a false discovery or two may pass
-        assert np.all(fdr.qvalues_ >= fdr.pvalues_)
-    noise = np.random.default_rng(5).normal(size=(40, 30))
-    with caplog.at_level(logging.WARNING):
-        fdr = FDRFilter(alpha=1e-6, min_keep=4).fit(noise, np.tile([0, 1], 20))
-    assert fdr.get_support().sum() == 4 and "no feature passes FDR" in caplog.text
-    assert set(np.flatnonzero(fdr.get_support())) == set(np.argsort(fdr.pvalues_)[:4])
-
-
-def test_spec_keeps_shape_global_only_and_maps_only_the_used_image_types() -> None:
-    X, y = _table(n=60, n_features=6)
-    X.columns = [
-        "original_shape_Sphericity",
-        "log-sigma-2-0-mm-3D_glszm_ZoneEntropy",
-        "wavelet-LLH_glcm_Idmn",
-        "original_glcm_Idn",
-        "original_firstorder_Mean",
-        "lbp-2D_glrlm_RunEntropy",
-    ]
-    s = SelectionConfig(n_features=3, bootstrap=0)
-    params = {"imageType": {"Original": {}, "LoG": {"sigma": [2.0, 4.0]}, "Wavelet": {}, "LBP2D": {}}}
-    spec = spec_from_pipeline(
-        fit_pipeline(s, X.to_numpy(), y), list(X.columns), params, RadiomicsConfig(selection=s)
-    )
-    assert spec.global_features == (
-        "original_shape_Sphericity",
-        "log-sigma-2-0-mm-3D_glszm_ZoneEntropy",
-        "wavelet-LLH_glcm_Idmn",
-    )
-    assert spec.map_features == ("log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "wavelet-LLH_glcm_Idmn")
-    np.testing.assert_allclose(spec.mean, X.iloc[:, :3].mean().to_numpy())
-    np.testing.assert_allclose(spec.std, X.iloc[:, :3].std(ddof=0).to_numpy())
-    assert spec.map_params["imageType"] == {"LoG": {"sigma": [2.0, 4.0]}, "Wavelet": {}}
-    assert spec.map_params["featureClass"] == {"glcm": None, "glszm": None}
-    # The paper code's map settings: kernel radius 5 on 1 × 1 × 2.5 mm, HU window 40 ± 200, bin width 20.
-    assert spec.map_params["voxelSetting"]["kernelRadius"] == 5
-    assert spec.map_params["setting"]["resampledPixelSpacing"] == [1.0, 1.0, 2.5]
-    assert spec.map_params["setting"]["binWidth"] == 20
-    assert spec.map_params["pdacrad"]["intensityWindow"] == [-160.0, 240.0]
-    assert MapParamsConfig(window_level_hu=50, window_width_hu=350).params({}, [])["pdacrad"] == {
-        "intensityWindow": [-125.0, 225.0]
-    }
-
-
-@pytest.mark.parametrize(
-    ("feature", "key"),
-    [
-        ("original_glcm_Idmn", "Original"),
-        ("log-sigma-1-0-mm-3D_glcm_Idmn", "LoG"),
-        ("wavelet-HHL_glcm_Idmn", "Wavelet"),
-        ("lbp-2D_glcm_Idmn", "LBP2D"),
-        ("squareroot_glcm_Idmn", "SquareRoot"),
-        ("square_glcm_Idmn", "Square"),
-        ("logarithm_glcm_Idmn", "Logarithm"),
-    ],
-)
-def test_image_type_of_feature_names(feature: str, key: str) -> None:
-    types = {k: {} for k in ("Original", "LoG", "Wavelet", "LBP2D", "Square", "SquareRoot", "Logarithm")}
-    assert image_type_of(feature, types) == key
 
 
 # --- the synthetic cohort: lesions with the pancreas' mean HU, different texture ----------------------------
@@ -245,7 +117,7 @@ def _per_fold_setup(tmp_path: Path, n: int = 48) -> tuple[object, Workspace, Rad
     splits_final.json with 3 folds."""
     config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
     ws = Workspace(tmp_path / "work", tmp_path / "cohort", *(tmp_path / k for k in ("raw", "pre", "res")))
-    X, y = _table(n=n, n_features=30, seed=3)
+    X, y = informative_table(n=n, n_features=30, seed=3)
     ws.root.mkdir(parents=True)
     pd.DataFrame({"case": X.index, "label": y}).to_csv(ws.cases_table, index=False)
     X.index.name = "case"
@@ -322,28 +194,3 @@ def test_per_fold_needs_the_stage2_splits_and_pooled_states_its_leak(tmp_path: P
 
 def _small() -> dict[str, int]:
     return {"n_features": 3, "bootstrap": 0, "cv_folds": 4}
-
-
-def test_radiomics_side_files_load_and_typos_fail(tmp_path: Path) -> None:
-    from pdacrad_train.radiomics_config import PAPER_GLOBAL_PARAMS, load_params
-
-    from pdacrad.errors import InvalidInputError
-
-    demo = load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"))
-    assert demo.params_path == CONFIGS / "params" / "demo_global.yaml" and demo.maps == MapParamsConfig()
-    assert "LoG" in load_params(demo.params_path)["imageType"]
-    paper = load_radiomics_config(
-        load_config(CONFIGS / "panorama.yaml")
-    )  # its side file spells out the paper's recipe (the defaults)
-    assert paper.params_path == PAPER_GLOBAL_PARAMS and PAPER_GLOBAL_PARAMS.is_file()
-    assert paper.selection == SelectionConfig() and paper.selection.n_features == 10
-    assert paper.selection.mode == "per-fold" and paper.maps.mask_dilation_mm == 5.0
-    radiomics_demo = load_radiomics_config(load_config(CONFIGS / "synthetic-demo-radiomics.yaml"))
-    assert radiomics_demo.selection.mode == "pooled" and radiomics_demo.maps.kernel_radius == 1
-    bad = tmp_path / "r.yaml"
-    bad.write_text("selection:\n  n_feature: 5\n")
-    with pytest.raises(InvalidInputError, match=r"selection: unknown key\(s\) n_feature"):
-        load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"), bad)
-    bad.write_text("selection:\n  cv_folds: 1\n")
-    with pytest.raises(InvalidInputError, match="cv_folds ≥ 2"):
-        load_radiomics_config(load_config(CONFIGS / "synthetic-demo.yaml"), bad)

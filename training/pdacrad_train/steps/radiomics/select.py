@@ -110,12 +110,12 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
     empty masks, are left out); stratified folds of ``config.splits`` when the file does not exist yet."""
     import numpy as np
 
-    from pdacrad_train.feature_selection import stratified_folds
+    from pdacrad_train.feature_selection import label_stratified_folds
 
     splits = stage2_splits(config, ws)
     if splits is None:
         logger.info("no Stage-2 splits_final.json: stratified %d-fold splits instead", config.splits.n_folds)
-        return stratified_folds(y, config.splits.n_folds, config.splits.seed)
+        return label_stratified_folds(y, config.splits.n_folds, config.splits.seed)
     position = {c: i for i, c in enumerate(cases)}
 
     def rows(names: list[str]) -> np.ndarray:
@@ -198,8 +198,8 @@ def run_select(
     from pdacrad_train.feature_selection import (
         cross_validate,
         fit_pipeline,
+        label_stratified_folds,
         spec_from_pipeline,
-        stratified_folds,
     )
 
     start = time.perf_counter()
@@ -221,7 +221,9 @@ def run_select(
     names = list(table.columns)
     folds = training_tree_folds(config, ws, table.index, y)
     tree_cv, fits = cross_validate(table, y, folds, s, "training-tree folds")
-    cv, _ = cross_validate(table, y, stratified_folds(y, s.cv_folds, s.seed), s, f"{s.cv_folds}-fold CV")
+    cv, _ = cross_validate(
+        table, y, label_stratified_folds(y, s.cv_folds, s.seed), s, f"{s.cv_folds}-fold CV"
+    )
     common = {
         "params_file": str(rcfg.params_path),
         "features_table": str(ws.global_features_table),
