@@ -10,7 +10,7 @@ Steps (``--steps``, default all, in this order):
                variants) — skipped when only ``base`` runs
 ``stage2``     every variant × fold: the fold's ``radiomics.json`` (and global vectors) into the fold folder, then
                nnU-Net training with PI-CAI checkpoint selection and final validation
-``predict``    cross-validated predictions through the container's Stage-2 code (:mod:`pdacrad_train.steps.predict`)
+``predict``    cross-validated predictions through the container's Stage-2 code
 ``evaluate``   the ablation table (AUROC, AP, PI-CAI score, 95% bootstrap CIs, paired tests against ``base``),
                ROC/PR/FROC plots and report.html in ``<work_dir>/evaluation``
 

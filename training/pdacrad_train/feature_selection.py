@@ -8,6 +8,7 @@ given and nothing else::
                   → RFE(LinearSVC) to n features (its final SVM is the radiomics-only classifier)
 
 :func:`cross_validate` fits a fresh pipeline per fold on that fold's training rows and scores its held-out rows.
+The ``select`` step (:mod:`pdacrad_train.steps.radiomics.select`) decides on which cases.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``fit``: nnU-Net planning, preprocessing and training of one stage, each fold through nnU-Net's own entry.
+"""nnU-Net runs: planning, preprocessing and training of one stage, each fold through nnU-Net's own entry (the
+``fit`` command, and the experiment's ``stage1`` and ``stage2`` steps).
 
 1. fingerprint + plan with nnU-Net's ``ExperimentPlanner`` (``target_spacing_zyx`` → its
    ``overwrite_target_spacing`` for 3d_fullres);

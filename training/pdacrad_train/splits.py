@@ -1,9 +1,11 @@
 """Cross-validation folds of the training tree, and nnU-Net's ``splits_final.json`` that holds them.
 
-The ``splits`` command (:mod:`pdacrad_train.steps.prepare`) writes them for both stages. Stratified by lesion size: bin 0 holds the negatives, bin k ≥ 1 the positives with lesion volume in
-((k−1)·500, k·500] voxels. Within each bin the cases are shuffled (seeded) and dealt to the folds in turn,
-the turn carrying over from bin to bin; so a bin with at least ``n_folds`` cases reaches every fold, fold
-sizes differ by at most one case, and the result depends only on the case table and the seed.
+The ``splits`` command (:mod:`pdacrad_train.steps.prepare`) writes them for both stages.
+:func:`size_stratified_folds` stratifies by lesion size: bin 0 holds the negatives, bin k ≥ 1 the positives with
+lesion volume in ((k−1)·500, k·500] voxels. Within each bin the cases are shuffled (seeded) and dealt to the folds
+in turn, the turn carrying over from bin to bin; so a bin with at least ``n_folds`` cases reaches every fold, fold
+sizes differ by at most one case, and the result depends only on the case table and the seed. (The feature
+selection's own CV folds, stratified by label, are :func:`pdacrad_train.feature_selection.label_stratified_folds`.)
 """
 
 from __future__ import annotations

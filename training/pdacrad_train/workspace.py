@@ -81,7 +81,8 @@ class Workspace:
 
     @property
     def map_cache(self) -> Path:
-        """The per-feature cache of parametric maps, ``<work_dir>/radiomics/map_cache`` (:mod:`pdacrad_train.map_cache`)."""
+        """The per-feature cache of parametric maps, ``<work_dir>/radiomics/map_cache``
+        (:mod:`pdacrad_train.map_cache`)."""
         return self.radiomics / "map_cache"
 
     def predictions_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:

@@ -1,4 +1,5 @@
-"""Out-of-fold Stage-1 pancreas masks: each training case's Stage-1 prediction by the fold model that held it out.
+"""``oof``: out-of-fold Stage-1 pancreas masks, each training case's Stage-1 prediction by the fold model that held
+it out.
 
 nnU-Net's final validation of Stage-1 fold k writes ``fold_k/validation/<case>.nii.gz`` for fold k's validation
 cases, in the raw image's geometry (the full CT: Stage 1's raw images are the cohort's CT files byte for byte).

@@ -1,5 +1,5 @@
-"""Cross-validated predictions: each Stage-2 fold model predicts the cases it was validated on, through the code the
-container runs.
+"""``predict``: cross-validated predictions, each Stage-2 fold model predicting the cases it was validated on,
+through the code the container runs.
 
 For variant ``v`` and fold ``k``: the fold's model folder (``pdacrad_train.variants.stage2_for``) restricted to
 ``fold_k``, the fold's ``radiomics.json`` (written into ``fold_k/`` before training: which inputs, which features,

@@ -5,8 +5,8 @@ Stage-1 mask — out-of-fold predictions by default, so that a case's features n
 see :mod:`pdacrad_train.masks` for the sources (``--masks``, ``<work_dir>/stage1_oof``, the ground truth only with
 ``--allow-gt-masks``).
 
-Cases run in parallel on a Dask cluster (a ``distributed.LocalCluster`` with one single-threaded worker process
-per core by default, or an existing scheduler). Each case is cached as ``<work_dir>/radiomics/global_features/
+Cases run in parallel on a Dask cluster (:mod:`pdacrad_train.parallel`: a ``distributed.LocalCluster`` with one
+single-threaded worker process per core by default, or an existing scheduler). Each case is cached as ``<work_dir>/radiomics/global_features/
 <case>.json`` stamped with a key of what produced it: the params, the mask source's kind and the sha256 of the
 case's mask file, the pancreas rule and the CT file (path, size, mtime). A run skips cases whose stamp matches,
 so an interrupted run resumes and new masks or params recompute. A case whose pancreas is empty gets a row of
