@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pdacrad_train.splits import baseline_folds, nnunet_splits, size_bin, stratified_folds
+from pdacrad_train.splits import baseline_folds, nnunet_splits, size_bin, size_stratified_folds
 
 from pdacrad.errors import InvalidInputError
 
@@ -24,7 +24,7 @@ def test_size_bins_of_500_voxels() -> None:
 
 def test_folds_are_disjoint_complete_balanced_and_stratified() -> None:
     table = _table()
-    folds = stratified_folds(table, n_folds=5)
+    folds = size_stratified_folds(table, n_folds=5)
     all_cases = [c for f in folds for c in f]
     assert sorted(all_cases) == sorted(table["case"]) and len(set(all_cases)) == len(all_cases)
     assert max(map(len, folds)) - min(map(len, folds)) <= 1
@@ -37,17 +37,19 @@ def test_folds_are_disjoint_complete_balanced_and_stratified() -> None:
 
 def test_folds_are_deterministic_and_depend_on_the_seed() -> None:
     table = _table()
-    assert stratified_folds(table, seed=3) == stratified_folds(table.sample(frac=1, random_state=1), seed=3)
-    assert stratified_folds(table, seed=3) != stratified_folds(table, seed=4)
+    assert size_stratified_folds(table, seed=3) == size_stratified_folds(
+        table.sample(frac=1, random_state=1), seed=3
+    )
+    assert size_stratified_folds(table, seed=3) != size_stratified_folds(table, seed=4)
 
 
 def test_too_few_cases_is_an_error() -> None:
     with pytest.raises(InvalidInputError, match="cannot fill 5 folds"):
-        stratified_folds(_table().head(3))
+        size_stratified_folds(_table().head(3))
 
 
 def test_nnunet_splits_train_is_the_complement() -> None:
-    folds = stratified_folds(_table())
+    folds = size_stratified_folds(_table())
     for i, split in enumerate(nnunet_splits(folds)):
         assert split["val"] == folds[i]
         assert set(split["train"]).isdisjoint(split["val"])

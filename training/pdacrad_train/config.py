@@ -20,7 +20,7 @@ from pdacrad.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
-class CohortConfig:
+class CohortSource:
     """Where the PANORAMA-layout training data comes from.
 
     ``source: synth`` generates ``n`` phantoms with :func:`pdacrad.synth.generate_cohort` into
@@ -107,6 +107,8 @@ class RunConfig:
 
 StudyCheckpoint = Literal["picai", "final"]
 """The checkpoint of each Stage-2 fold model that makes the CV predictions (:class:`ExperimentConfig`)."""
+#: Every :data:`StudyCheckpoint`, the paper's first.
+CHECKPOINTS: tuple[StudyCheckpoint, ...] = ("picai", "final")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ class TrainConfig:
 
     name: str
     work_dir: str
-    cohort: CohortConfig
+    cohort: CohortSource
     stage1: StageConfig
     stage2: StageConfig
     holdout: HoldoutConfig = HoldoutConfig()
@@ -174,6 +176,18 @@ class TrainConfig:
         return (
             self.experiment.folds if self.experiment.folds is not None else tuple(range(self.splits.n_folds))
         )
+
+
+def stage_of(config: TrainConfig, stage: str) -> StageConfig:
+    """``config.stage1`` or ``config.stage2`` by name ("1"/"2"/"stage1"/"stage2").
+
+    Raises:
+        InvalidInputError: another name.
+    """
+    key = stage.removeprefix("stage")
+    if key not in ("1", "2"):
+        raise InvalidInputError(f"Unknown stage {stage!r}: use 1 or 2.")
+    return config.stage1 if key == "1" else config.stage2
 
 
 def with_checkpoint(config: TrainConfig, checkpoint: str | None) -> TrainConfig:

@@ -156,3 +156,21 @@ def load_radiomics_config(config: TrainConfig, path: str | Path | None = None) -
             f"{path}: maps.mask_dilation_mm must be ≥ 0, got {rcfg.maps.mask_dilation_mm}."
         )
     return dataclasses.replace(rcfg, source=str(path))
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """A PyRadiomics params YAML as a dict (pdacrad's optional ``pdacrad:`` section kept).
+
+    Raises:
+        InvalidInputError: the file is missing, not a mapping, or fails PyRadiomics' schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"radiomics params file not found: {path}.")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"radiomics params file {path} must hold a mapping of PyRadiomics sections.")
+    from pdacrad.radiomics.settings import settings_from_dict
+
+    settings_from_dict(data, where=str(path))  # PyRadiomics' own schema: fail here, not on every worker
+    return data

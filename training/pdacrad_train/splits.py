@@ -1,15 +1,16 @@
-"""``splits``: cross-validation folds written as nnU-Net ``splits_final.json`` for both stages.
+"""Cross-validation folds of the training tree, and nnU-Net's ``splits_final.json`` that holds them.
 
-Stratified by lesion size: bin 0 holds the negatives, bin k ≥ 1 the positives with lesion volume in
-((k−1)·500, k·500] voxels. Within each bin the cases are shuffled (seeded) and dealt to the folds in turn,
-the turn carrying over from bin to bin; so a bin with at least ``n_folds`` cases reaches every fold, fold
-sizes differ by at most one case, and the result depends only on the case table and the seed.
+The ``splits`` command (:mod:`pdacrad_train.steps.prepare`) writes them for both stages.
+:func:`size_stratified_folds` stratifies by lesion size: bin 0 holds the negatives, bin k ≥ 1 the positives with
+lesion volume in ((k−1)·500, k·500] voxels. Within each bin the cases are shuffled (seeded) and dealt to the folds
+in turn, the turn carrying over from bin to bin; so a bin with at least ``n_folds`` cases reaches every fold, fold
+sizes differ by at most one case, and the result depends only on the case table and the seed. (The feature
+selection's own CV folds, stratified by label, are :func:`pdacrad_train.feature_selection.label_stratified_folds`.)
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from pathlib import Path
 
@@ -17,10 +18,8 @@ import numpy as np
 import pandas as pd
 
 from pdacrad.errors import InvalidInputError
-from pdacrad_train.config import TrainConfig
+from pdacrad_train.config import StageConfig
 from pdacrad_train.workspace import Workspace
-
-logger = logging.getLogger(__name__)
 
 
 def size_bin(lesion_voxels: int, bin_size_voxels: int = 500) -> int:
@@ -28,7 +27,7 @@ def size_bin(lesion_voxels: int, bin_size_voxels: int = 500) -> int:
     return 0 if lesion_voxels <= 0 else math.ceil(lesion_voxels / bin_size_voxels)
 
 
-def stratified_folds(
+def size_stratified_folds(
     table: pd.DataFrame, n_folds: int = 5, bin_size_voxels: int = 500, seed: int = 12345
 ) -> list[list[str]]:
     """Validation case ids of each fold from a table with ``case`` and ``lesion_voxels`` columns."""
@@ -79,28 +78,13 @@ def nnunet_splits(folds: list[list[str]]) -> list[dict[str, list[str]]]:
     ]
 
 
-def write_splits(config: TrainConfig, ws: Workspace) -> dict[str, Path]:
-    """Run the ``splits`` step: ``splits_final.json`` in each stage's nnUNet_preprocessed dataset folder.
+def read_splits(ws: Workspace, stage: StageConfig) -> list[dict[str, list[str]]]:
+    """nnU-Net's ``splits_final.json`` of ``stage`` (written by ``splits``): per fold ``{"train": [...], "val": [...]}``.
 
-    Stage 1 and Stage 2 share the case ids and (with ``source: stratified``) the folds, so that a case never
-    validates one stage while training the other.
+    Raises:
+        InvalidInputError: it has not been written yet.
     """
-    if not ws.cases_table.is_file():
-        raise InvalidInputError(f"{ws.cases_table} not found: run `pdacrad-train convert` first.")
-    table = pd.read_csv(ws.cases_table)
-    s = config.splits
-    written = {}
-    for key, stage, baseline in (
-        ("stage1", config.stage1, s.baseline_stage1),
-        ("stage2", config.stage2, s.baseline_stage2),
-    ):
-        if s.source == "baseline":
-            folds = baseline_folds(Path(str(baseline)), list(table["case"]))
-        else:
-            folds = stratified_folds(table, s.n_folds, s.bin_size_voxels, s.seed)
-        target = ws.preprocessed_dataset(stage) / "splits_final.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(nnunet_splits(folds), indent=2))
-        logger.info("%s: %d folds of sizes %s → %s", key, len(folds), [len(f) for f in folds], target)
-        written[key] = target
-    return written
+    path = ws.splits_file(stage)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} not found: run `pdacrad-train splits` first.")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]

@@ -14,11 +14,9 @@ import pytest
 import SimpleITK as sitk
 import yaml
 from pdacrad_train.config import load_config
-from pdacrad_train.convert import convert
-from pdacrad_train.global_features import feature_folder
-from pdacrad_train.map_cache import cache_root, map_features
-from pdacrad_train.maps_step import MAPS_MANIFEST, channel_path, materialise_map_dataset, run_maps
-from pdacrad_train.select import selection_dir
+from pdacrad_train.map_cache import map_features
+from pdacrad_train.steps.prepare import convert
+from pdacrad_train.steps.radiomics.maps import MAPS_MANIFEST, channel_path, materialise_map_dataset, run_maps
 from pdacrad_train.variants import maps_dataset
 from pdacrad_train.workspace import workspace
 
@@ -32,7 +30,7 @@ from pdacrad.inference.radiomics_inputs import (
 )
 from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[4] / "training" / "configs"
 MAPS = ("original_firstorder_Mean", "original_firstorder_Variance")
 CASES = ("case_000", "case_001", "case_002")
 
@@ -127,7 +125,7 @@ def test_map_dataset_links_stage2_and_adds_cached_maps_in_order(converted, caplo
     # Resumable: nothing recomputed or relinked. Another selection sharing the features reuses their maps.
     files = [channel_path(images, c, k) for c in CASES for k in (1, 2)]
     before = _mtimes(files)
-    cache = cache_root(feature_folder(ws))
+    cache = ws.map_cache
     cached = sorted(cache.glob("*/*.nii.gz"))
     materialise_map_dataset(config, ws, _spec(MAPS), target, allow_gt_masks=True, processes=False)
     assert _mtimes(files) == before
@@ -197,9 +195,9 @@ def test_maps_step_builds_one_dataset_per_fold_sharing_the_cache(converted, capl
     )
     with pytest.raises(InvalidInputError, match=r"fold_0.*selection\.mode per-fold"):
         run_maps(config, ws, "per-fold", processes=False)
-    _spec(MAPS).save(selection_dir(ws, 0) / "radiomics.json")
-    _spec(MAPS[1:]).save(selection_dir(ws, 1) / "radiomics.json")
-    _spec(MAPS[:1]).save(selection_dir(ws, 2) / "radiomics.json")  # fold 2 is not in experiment.folds
+    _spec(MAPS).save(ws.selection_dir(0) / "radiomics.json")
+    _spec(MAPS[1:]).save(ws.selection_dir(1) / "radiomics.json")
+    _spec(MAPS[:1]).save(ws.selection_dir(2) / "radiomics.json")  # fold 2 is not in experiment.folds
     datasets = run_maps(config, ws, "per-fold", processes=False)
     assert datasets == {k: ws.raw_dataset(maps_dataset(config, "per-fold", k)) for k in (0, 1)}
     assert json.loads((datasets[1] / "dataset.json").read_text())["channel_names"] == {
@@ -209,10 +207,10 @@ def test_maps_step_builds_one_dataset_per_fold_sharing_the_cache(converted, capl
     # The Variance map of every case was computed once and serves both folds.
     variance = map_features(_spec(MAPS[1:]), MAP_DTYPE)[0]
     for case in CASES:
-        shared = cache_root(feature_folder(ws)) / variance.key / f"{case}.nii.gz"
+        shared = ws.map_cache / variance.key / f"{case}.nii.gz"
         assert os.path.samefile(channel_path(datasets[0] / "imagesTr", case, 2), shared)
         assert os.path.samefile(channel_path(datasets[1] / "imagesTr", case, 1), shared)
-    assert len(list(cache_root(feature_folder(ws)).glob("*/*.nii.gz"))) == 2 * len(CASES)
+    assert len(list(ws.map_cache.glob("*/*.nii.gz"))) == 2 * len(CASES)
 
 
 def test_stage2_itself_can_take_the_maps_in_place(converted):

@@ -1,5 +1,5 @@
-"""Cross-validated predictions: each Stage-2 fold model predicts the cases it was validated on, through the code the
-container runs.
+"""``predict``: cross-validated predictions, each Stage-2 fold model predicting the cases it was validated on,
+through the code the container runs.
 
 For variant ``v`` and fold ``k``: the fold's model folder (``pdacrad_train.variants.stage2_for``) restricted to
 ``fold_k``, the fold's ``radiomics.json`` (written into ``fold_k/`` before training: which inputs, which features,
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -31,9 +32,8 @@ from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finis
 from pdacrad.model.manifest import RADIOMICS_NAME
 from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.evaluate import predictions_dir
-from pdacrad_train.fit import fold_folder
-from pdacrad_train.stage1_oof import read_splits
+from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.splits import read_splits
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 def fold_predictions(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> Path:
     """``<work_dir>/cv_predictions[_final]/<variant>/fold_<k>`` (``experiment.checkpoint``)."""
-    return predictions_dir(ws, config.experiment.checkpoint) / variant / f"fold_{fold}"
+    return ws.fold_predictions(config.experiment.checkpoint, variant, fold)
 
 
 def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
@@ -65,7 +65,7 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
 
     stage = stage2_for(config, variant, fold, mode)
     model = ws.model_folder(stage)
-    spec = fold_folder(stage, ws, fold) / RADIOMICS_NAME
+    spec = ws.fold_folder(stage, fold) / RADIOMICS_NAME
     if not spec.is_file():
         raise InvalidInputError(
             f"{spec} missing: train Stage 2 first (`pdacrad-train experiment --steps stage2`)."
@@ -84,7 +84,7 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
     out = fold_predictions(config, ws, variant, fold)
     cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
     for case in tqdm(cases, desc=f"predict {variant} fold {fold}", unit="case"):
-        mask_path = ws.stage1_oof / f"{case}.nii.gz"
+        mask_path = ws.oof_mask(case)
         if not mask_path.is_file():
             raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
         ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")  # as process.py reads its input
@@ -93,3 +93,23 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
         atomic_write_json(float(result.likelihood), out / case / LIKELIHOOD_NAME)
     logger.info("%s fold %d: %d case(s) predicted → %s", variant, fold, len(cases), out)
     return out
+
+
+def run_predict(
+    config: TrainConfig,
+    ws: Workspace,
+    ledger: Ledger,
+    variants: Sequence[str],
+    folds: Sequence[int],
+    mode: SelectionMode,
+) -> None:
+    """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
+    final checkpoints)."""
+    step = checkpoint_unit("predict", config.experiment.checkpoint)
+    for variant in variants:
+        for k in folds:
+            ledger.run(
+                f"{step}:{variant}:fold{k}",
+                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
+                complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
+            )

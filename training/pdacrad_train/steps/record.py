@@ -29,16 +29,10 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import typer
-
 from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.io.predictions import is_finished_case
 from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
-from pdacrad_train.config import TrainConfig
-from pdacrad_train.evaluate import CHECKPOINTS, evaluation_dir, predictions_dir
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step
+from pdacrad_train.config import CHECKPOINTS, TrainConfig
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -71,16 +65,13 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     Predictions are copied per finished case only (both outputs present), so a run still going leaves no
     half-written case in the record.
     """
-    from pdacrad_train.experiment import ledger_of
-    from pdacrad_train.fit import fold_folder
-    from pdacrad_train.global_features import feature_folder
     from pdacrad_train.radiomics_config import load_radiomics_config
     from pdacrad_train.variants import stage2_for
 
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for checkpoint in CHECKPOINTS:
-        root = predictions_dir(ws, checkpoint)
+        root = ws.predictions_dir(checkpoint)
         finished = [d for d in sorted(root.glob("*/*/*")) if d.is_dir() and is_finished_case(d)]
         if finished or checkpoint == "picai":
             counts[root.name] = sum(_copy_tree(d, out / d.relative_to(ws.root)) for d in finished)
@@ -91,26 +82,26 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     counts["stage1_oof"] = _copy_tree(ws.stage1_oof, out / "stage1_oof")
     counts["radiomics"] = sum(
         _copy_tree(folder, out / "radiomics" / folder.name, "*.json")
-        for folder in sorted(feature_folder(ws).glob("*"))
+        for folder in sorted(ws.radiomics.glob("*"))
         if folder.is_dir() and (folder.name == "pooled" or folder.name.startswith("fold_"))
     )
     counts["stage2"] = 0
     mode = load_radiomics_config(config, None).selection.mode
     for variant in config.experiment.variants:
         for fold in range(config.splits.n_folds):
-            log = fold_folder(stage2_for(config, variant, fold, mode), ws, fold) / SELECTION_LOG
+            log = ws.fold_folder(stage2_for(config, variant, fold, mode), fold) / SELECTION_LOG
             if log.is_file():
                 (out / "stage2" / variant / f"fold_{fold}").mkdir(parents=True, exist_ok=True)
                 shutil.copy2(log, out / "stage2" / variant / f"fold_{fold}" / SELECTION_LOG)
                 counts["stage2"] += 1
-    ledger = ledger_of(ws)
+    ledger = ws.ledger
     counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
     status = "".join(f"{line}\n" for line in ledger.status_lines())
     atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
     for checkpoint in CHECKPOINTS:
-        if evaluation_dir(ws, checkpoint).is_dir():
-            name = evaluation_dir(ws, checkpoint).name
-            counts[name] = _copy_tree(evaluation_dir(ws, checkpoint), out / name)
+        if ws.evaluation_dir(checkpoint).is_dir():
+            name = ws.evaluation_dir(checkpoint).name
+            counts[name] = _copy_tree(ws.evaluation_dir(checkpoint), out / name)
     atomic_write_json(
         {
             "config": config.source or config.name,
@@ -128,18 +119,3 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     )
     logger.info("%s: recorded %s → %s", config.name, counts, out)
     return counts
-
-
-def command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
-    out: Path = typer.Option(..., "--out", help="Folder to write the record into (e.g. docs/ablation)."),
-) -> None:
-    """Copy a study's small, table-making artefacts out of its work folder: every finished CV prediction, the
-    cohort's labels and case table, each feature selection, each Stage-2 model's PI-CAI checkpoint choice,
-    the run ledger and the evaluation. `pdacrad-train evaluate --predictions <out>/cv_predictions --labels
-    <out>/labels --cases <out>/cases.csv` then reproduces the table without the work folder.
-    """
-    with step(config, work_dir) as (cfg, ws):
-        counts = run_record(cfg, ws, out)
-        typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" → {out}")

@@ -8,6 +8,7 @@ given and nothing else::
                   → RFE(LinearSVC) to n features (its final SVM is the radiomics-only classifier)
 
 :func:`cross_validate` fits a fresh pipeline per fold on that fold's training rows and scores its held-out rows.
+The ``select`` step (:mod:`pdacrad_train.steps.radiomics.select`) decides on which cases.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec, is_shape_feature
-from pdacrad_train.map_cache import image_type_of
+from pdacrad_train.map_cache import image_type_key
 from pdacrad_train.radiomics_config import RadiomicsConfig, SelectionConfig
 
 logger = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def cross_validate(
     return result, fitted
 
 
-def stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> list[Fold]:
+def label_stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> list[Fold]:
     """Stratified k-fold indices; ``n_folds`` shrinks (with a warning) to the minority-class count."""
     minority = int(min(y.sum(), len(y) - y.sum()))
     if minority < 2:
@@ -274,7 +275,7 @@ def spec_from_pipeline(
     selected = [str(names[i]) for i in keep]
     maps = [f for f in selected if not is_shape_feature(f)]
     image_types: Mapping[str, Any] = params.get("imageType") or {"Original": {}}
-    used = {image_type_of(f, image_types) for f in maps}
+    used = {image_type_key(f, image_types) for f in maps}
     map_types = {k: v or {} for k, v in image_types.items() if k in used}
     if preprocessing is None:
         preprocessing = Preprocessing(map_mask_dilation_mm=rcfg.maps.mask_dilation_mm)

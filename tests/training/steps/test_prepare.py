@@ -11,12 +11,12 @@ import pytest
 import SimpleITK as sitk
 import yaml
 from pdacrad_train.config import load_config
-from pdacrad_train.convert import convert
+from pdacrad_train.steps.prepare import convert
 from pdacrad_train.workspace import workspace
 
 from pdacrad.errors import InvalidInputError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "training" / "configs"
 
 
 def tiny_config(tmp_path: Path, cohort: Path, **stage_overrides) -> Path:
@@ -117,7 +117,7 @@ def test_nnunet_environment_variables_win(tmp_path: Path, tiny_cohort: Path, mon
 def test_a_synth_cohort_in_the_config_is_the_synth_command(tmp_path: Path) -> None:
     """The synth keys of `cohort:` give the bytes `pdacrad synth` gives with the same options (lesion mix,
     balanced sizes, confounders), so a study's config alone makes its cohort; bad shares fail at load."""
-    from pdacrad_train.convert import prepare_cohort
+    from pdacrad_train.steps.prepare import prepare_cohort
     from typer.testing import CliRunner
 
     from pdacrad.cli import app as pdacrad_app

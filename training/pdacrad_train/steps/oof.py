@@ -1,4 +1,5 @@
-"""Out-of-fold Stage-1 pancreas masks: each training case's Stage-1 prediction by the fold model that held it out.
+"""``oof``: out-of-fold Stage-1 pancreas masks, each training case's Stage-1 prediction by the fold model that held
+it out.
 
 nnU-Net's final validation of Stage-1 fold k writes ``fold_k/validation/<case>.nii.gz`` for fold k's validation
 cases, in the raw image's geometry (the full CT: Stage 1's raw images are the cohort's CT files byte for byte).
@@ -22,21 +23,14 @@ from tqdm import tqdm
 from pdacrad.errors import InvalidInputError
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 from pdacrad.model.manifest import sha256_file
-from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.fit import fold_folder, is_validated
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.nnunet_run import is_validated
+from pdacrad_train.splits import read_splits
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 PROVENANCE = "provenance.json"
-
-
-def read_splits(ws: Workspace, stage: StageConfig) -> list[dict[str, list[str]]]:
-    """nnU-Net's ``splits_final.json`` of ``stage`` (written by ``splits``)."""
-    path = ws.preprocessed_dataset(stage) / "splits_final.json"
-    if not path.is_file():
-        raise InvalidInputError(f"{path} not found: run `pdacrad-train splits` first.")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
@@ -56,7 +50,7 @@ def collect_oof_masks(config: TrainConfig, ws: Workspace) -> Path:
         InvalidInputError: a fold is not trained and validated yet, or a prediction is missing.
     """
     splits = read_splits(ws, config.stage1)
-    missing = [k for k in range(len(splits)) if not is_validated(fold_folder(config.stage1, ws, k))]
+    missing = [k for k in range(len(splits)) if not is_validated(ws.fold_folder(config.stage1, k))]
     if missing:
         raise InvalidInputError(
             f"Stage-1 fold(s) {missing} not trained and validated yet; out-of-fold masks need every fold: run "
@@ -69,13 +63,13 @@ def collect_oof_masks(config: TrainConfig, ws: Workspace) -> Path:
     jobs = [(k, case) for k, split in enumerate(splits) for case in split["val"]]
     written = 0
     for k, case in tqdm(jobs, desc="stage-1 OOF masks", unit="case"):
-        source = fold_folder(config.stage1, ws, k) / "validation" / f"{case}.nii.gz"
+        source = ws.fold_folder(config.stage1, k) / "validation" / f"{case}.nii.gz"
         if not source.is_file():
             raise InvalidInputError(
                 f"{source} missing: rerun Stage-1 fold {k}'s validation (`--steps stage1`)."
             )
         digest = sha256_file(source)
-        target = out / f"{case}.nii.gz"
+        target = ws.oof_mask(case)
         record = {"fold": k, "source": str(source), "sha256": digest}
         if target.is_file() and provenance.get(case) == record:
             continue
@@ -91,9 +85,7 @@ def collect_oof_masks(config: TrainConfig, ws: Workspace) -> Path:
         provenance[case] = record
         written += 1
     atomic_write_json(provenance, provenance_path)
-    empty = [
-        c for _, c in jobs if not sitk.GetArrayViewFromImage(sitk.ReadImage(str(out / f"{c}.nii.gz"))).any()
-    ]
+    empty = [c for _, c in jobs if not sitk.GetArrayViewFromImage(sitk.ReadImage(str(ws.oof_mask(c)))).any()]
     if empty:
         logger.warning(
             "Stage 1 found no pancreas in %d training case(s) out of fold: %s", len(empty), empty[:10]

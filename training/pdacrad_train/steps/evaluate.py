@@ -17,13 +17,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
-from pdacrad_train.config import StudyCheckpoint, TrainConfig, with_checkpoint
-from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step
+from pdacrad_train.config import StudyCheckpoint, TrainConfig
+from pdacrad_train.radiomics_config import load_radiomics_config
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -31,9 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
-_SUFFIX: dict[StudyCheckpoint, str] = {"picai": "", "final": "_final"}
-CHECKPOINTS: tuple[StudyCheckpoint, ...] = tuple(_SUFFIX)
 
 CHECKPOINT_NOTE: dict[StudyCheckpoint, str] = {
     "picai": "Checkpoint: each fold model's PI-CAI-selected one (the paper's), chosen on the same validation fold "
@@ -43,23 +35,9 @@ CHECKPOINT_NOTE: dict[StudyCheckpoint, str] = {
 }
 
 
-def predictions_dir(ws: Workspace, checkpoint: StudyCheckpoint = "picai") -> Path:
-    """Cross-validation predictions root: ``<work_dir>/cv_predictions`` (``cv_predictions_final`` for the final
-    checkpoints)."""
-    return ws.root / f"cv_predictions{_SUFFIX[checkpoint]}"
-
-
-def evaluation_dir(ws: Workspace, checkpoint: StudyCheckpoint = "picai") -> Path:
-    """Evaluation output folder: ``<work_dir>/evaluation`` (``evaluation_final`` for the final checkpoints)."""
-    return ws.root / f"evaluation{_SUFFIX[checkpoint]}"
-
-
 def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
     """How the predictions were made, for the report: feature-selection mode (and its leak when pooled), where the
     training cases' radiomics came from, and the run ledger's time per step."""
-    from pdacrad_train.experiment import ledger_of
-    from pdacrad_train.radiomics_config import load_radiomics_config
-
     mode = load_radiomics_config(cfg, None).selection.mode
     notes = [
         f"Config {cfg.source or cfg.name}; {cfg.splits.n_folds}-fold CV ({cfg.splits.source} splits, seed "
@@ -78,7 +56,7 @@ def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
         ),
     ]
     totals: dict[str, float] = {}
-    for entry in ledger_of(ws).entries():
+    for entry in ws.ledger.entries():
         totals[entry.unit.split(":")[0]] = totals.get(entry.unit.split(":")[0], 0.0) + entry.seconds
     if totals:
         notes.append(
@@ -116,7 +94,7 @@ def run_evaluate(
         write_evaluation,
     )
 
-    predictions = predictions or predictions_dir(ws, cfg.experiment.checkpoint)
+    predictions = predictions or ws.predictions_dir(cfg.experiment.checkpoint)
     labels = labels or ws.cohort / "labelsTr"
     cases = cases or _existing(ws.cohort / "cases.csv")
     images = images or _existing(ws.cohort / "imagesTr")
@@ -129,77 +107,7 @@ def run_evaluate(
         n_figures=n_figures,
     )
     files = write_evaluation(
-        result, out or evaluation_dir(ws, cfg.experiment.checkpoint), study_notes(cfg, ws), sources
+        result, out or ws.evaluation_dir(cfg.experiment.checkpoint), study_notes(cfg, ws), sources
     )
     logger.info("%s: evaluated %d variant(s) → %s", cfg.name, len(result.variants), files.html)
     return result, files
-
-
-def command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
-    predictions: Path | None = typer.Option(
-        None,
-        "--predictions",
-        help="CV predictions root (default <work_dir>/cv_predictions, or cv_predictions_final with --checkpoint "
-        "final).",
-    ),
-    labels: Path | None = typer.Option(
-        None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Output folder (default <work_dir>/evaluation, or evaluation_final)."
-    ),
-    n_bootstrap: int = typer.Option(
-        1000, "--n-bootstrap", min=10, help="Bootstrap replicates for CIs and tests."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
-    cases: Path | None = typer.Option(
-        None,
-        "--cases",
-        help="Case table CSV with a 'case' column (lesion_kind, lesion_diameter_mm, 0/1 confounder flags) for "
-        "the subgroup AUROCs (default: the cohort's cases.csv if present).",
-    ),
-    images: Path | None = typer.Option(
-        None,
-        "--images",
-        help="CTs <case>_0000.nii.gz for the case pictures (default: the cohort's imagesTr).",
-    ),
-    case_figures: int = typer.Option(
-        4, "--case-figures", min=0, help="Pictures of the cases on which the variants disagree most."
-    ),
-    checkpoint: str | None = _CHECKPOINT,
-) -> None:
-    """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
-
-    Reads <predictions>/<variant>/fold_<k>/<case>/detection_map.mha and likelihood.json for the variants
-    base, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
-    variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots, calibration (Brier score,
-    reliability diagram), AUROC per subgroup of a case table (lesion kind, size, confounders), pictures of
-    the cases where the variants disagree, and one self-contained report.html in <work_dir>/evaluation.
-    """
-    with step(config, work_dir) as (cfg, ws):
-        result, files = run_evaluate(
-            with_checkpoint(cfg, checkpoint),
-            ws,
-            predictions,
-            labels,
-            out,
-            n_bootstrap,
-            seed,
-            cases,
-            images,
-            case_figures,
-        )
-        for v in result.variants:
-            ci = v.intervals
-            typer.echo(
-                f"{v.variant:>9}: AUROC {ci['AUROC']}  AP {ci['AP']}  score {ci['score']}  (n={v.pooled.n_cases})"
-            )
-        for c in result.comparisons:
-            tests = ", ".join(
-                f"{t.metric} {t.method.split(' (')[0]} Δ={t.difference:+.3f} p={t.p_value:.3g}"
-                for t in c.tests
-            )
-            typer.echo(f"{c.variant} vs {c.reference}: {tests}")
-        typer.echo(f"→ {files.html}")

@@ -122,7 +122,7 @@ def export_radiomics(
     if specs:
         spec = specs[0]
     elif is_radiomics_model(configuration):
-        from pdacrad_train.select import load_selection
+        from pdacrad_train.variants import load_selection
 
         spec = load_selection(ws, None)
     else:

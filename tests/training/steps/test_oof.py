@@ -10,13 +10,12 @@ import pytest
 import SimpleITK as sitk
 import yaml
 from pdacrad_train.config import load_config
-from pdacrad_train.fit import fold_folder
-from pdacrad_train.stage1_oof import PROVENANCE, collect_oof_masks
+from pdacrad_train.steps.oof import PROVENANCE, collect_oof_masks
 from pdacrad_train.workspace import workspace
 
 from pdacrad.errors import InvalidInputError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "training" / "configs"
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def fake_run(tmp_path: Path, tiny_cohort: Path, monkeypatch: pytest.MonkeyPatch)
     (ws.preprocessed_dataset(config.stage1) / "splits_final.json").write_text(json.dumps(splits))
 
     def validate(fold: int) -> None:
-        folder = fold_folder(config.stage1, ws, fold)
+        folder = ws.fold_folder(config.stage1, fold)
         (folder / "validation").mkdir(parents=True)
         (folder / "checkpoint_final.pth").write_bytes(b"x")
         (folder / "validation" / "summary.json").write_text("{}")
@@ -85,7 +84,7 @@ def test_a_retrained_fold_replaces_only_its_own_masks(fake_run) -> None:
     validate(1)
     out = collect_oof_masks(config, ws)
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.nii.gz")}
-    source = fold_folder(config.stage1, ws, 1) / "validation" / "case_002.nii.gz"
+    source = ws.fold_folder(config.stage1, 1) / "validation" / "case_002.nii.gz"
     image = sitk.ReadImage(str(source))
     array = sitk.GetArrayFromImage(image)
     array[1, 1, 1] = 1

@@ -1,4 +1,7 @@
-"""``convert``: a PANORAMA-layout cohort → the two nnU-Net v2 raw datasets.
+"""``prepare``: ``convert`` (a PANORAMA-layout cohort → the two nnU-Net v2 raw datasets) and ``splits`` (the
+cross-validation folds as nnU-Net ``splits_final.json`` for both stages, :mod:`pdacrad_train.splits`).
+
+``convert``:
 
 * Stage 1: the whole CT, label = pancreas incl. tumour and duct (PANORAMA labels 1, 4, 5 → 1). Its plans
   resample to a low target spacing, so at inference the full-resolution CT goes in as-is.
@@ -28,7 +31,9 @@ from tqdm import tqdm
 from pdacrad.errors import InvalidInputError
 from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
-from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.ledger import Ledger
+from pdacrad_train.splits import baseline_folds, nnunet_splits, size_stratified_folds
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -171,9 +176,38 @@ def convert(config: TrainConfig, ws: Workspace, progress: bool = True) -> pd.Dat
     return table
 
 
-def stage_of(config: TrainConfig, stage: str) -> StageConfig:
-    """``config.stage1`` or ``config.stage2`` by name ("1"/"2"/"stage1"/"stage2")."""
-    key = stage.removeprefix("stage")
-    if key not in ("1", "2"):
-        raise InvalidInputError(f"Unknown stage {stage!r}: use 1 or 2.")
-    return config.stage1 if key == "1" else config.stage2
+def write_splits(config: TrainConfig, ws: Workspace) -> dict[str, Path]:
+    """Run the ``splits`` step: ``splits_final.json`` in each stage's nnUNet_preprocessed dataset folder.
+
+    Stage 1 and Stage 2 share the case ids and (with ``source: stratified``) the folds, so that a case never
+    validates one stage while training the other.
+    """
+    if not ws.cases_table.is_file():
+        raise InvalidInputError(f"{ws.cases_table} not found: run `pdacrad-train convert` first.")
+    table = pd.read_csv(ws.cases_table)
+    s = config.splits
+    written = {}
+    for key, stage, baseline in (
+        ("stage1", config.stage1, s.baseline_stage1),
+        ("stage2", config.stage2, s.baseline_stage2),
+    ):
+        if s.source == "baseline":
+            folds = baseline_folds(Path(str(baseline)), list(table["case"]))
+        else:
+            folds = size_stratified_folds(table, s.n_folds, s.bin_size_voxels, s.seed)
+        target = ws.splits_file(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(nnunet_splits(folds), indent=2))
+        logger.info("%s: %d folds of sizes %s → %s", key, len(folds), [len(f) for f in folds], target)
+        written[key] = target
+    return written
+
+
+def run_prepare(config: TrainConfig, ws: Workspace, ledger: Ledger) -> None:
+    """The experiment's ``prepare`` step: ``convert`` and ``splits``, each a ledger unit."""
+    ledger.run("prepare:convert", lambda: convert(config, ws), complete=ws.cases_table.is_file)
+    ledger.run(
+        "prepare:splits",
+        lambda: write_splits(config, ws),
+        complete=ws.splits_file(config.stage2).is_file,
+    )

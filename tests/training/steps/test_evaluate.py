@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.evaluation.conftest import write_cv_predictions
 
-CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "synthetic-demo.yaml"
+CONFIG = Path(__file__).resolve().parents[3] / "training" / "configs" / "synthetic-demo.yaml"
 
 
 def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:

@@ -1,5 +1,4 @@
-"""The ``pdacrad-train`` command line: one resumable step per sub-command, configured by a YAML in
-``training/configs/``."""
+"""``pdacrad-train`` commands of the study itself: ``convert``, ``splits``, ``fit``, ``experiment``, ``export``."""
 
 from __future__ import annotations
 
@@ -8,66 +7,39 @@ from pathlib import Path
 
 import typer
 
-from pdacrad.cli.plumbing import new_app
 from pdacrad.errors import InvalidInputError
-from pdacrad_train import analyze, evaluate, global_features, maps_step, record, select
-from pdacrad_train.config import with_checkpoint
-from pdacrad_train.options import CHECKPOINT as _CHECKPOINT
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.step import step as _step
-
-app = new_app(
-    "pdacrad-train",
-    help=(
-        "Training tree of pdacrad. `experiment` runs the whole cross-validated study (all folds, out-of-fold "
-        "Stage 1, four Stage-2 variants, ablation table); its steps stay callable alone, in order: convert → splits "
-        "→ fit → global-features → select → maps → fit → evaluate → export. Each step is resumable and reads the "
-        "same config YAML "
-        "(training/configs/synthetic-demo.yaml runs end to end on CPU; panorama.yaml is the real recipe). "
-        "nnU-Net's nnUNet_raw, nnUNet_preprocessed and nnUNet_results environment variables are respected."
-    ),
-    # The training tree logs under its own package name, through the same handler as pdacrad's.
-    log_packages=("pdacrad", "pdacrad_train"),
-)
+from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
+from pdacrad_train.config import stage_of, with_checkpoint
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-@app.command("convert")
-def convert_command(config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR) -> None:
+def convert_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
     """PANORAMA layout (imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz, labels 0–6) → nnU-Net raw datasets.
 
     Stage 1: whole CT with a binary pancreas label (labels 1, 4, 5 → 1). Stage 2: CT and labels 0–6 cropped
     around the ground-truth pancreas with margins x 100 / y 50 / z 15 mm, clipped to the image. With
     `cohort.source: synth` the synthetic cohort is generated first. Writes <work_dir>/cases.csv. Resumable.
     """
-    from pdacrad_train.convert import convert
+    from pdacrad_train.steps.prepare import convert
 
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         convert(cfg, ws)
 
 
-@app.command("splits")
-def splits_command(config: Path = _CONFIG, work_dir: Path | None = _WORK_DIR) -> None:
+def splits_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
     """Cross-validation folds → nnUNet_preprocessed/<dataset>/splits_final.json for both stages.
 
     Stratified by lesion-size bins of 500 voxels (bin 0 = negatives), seeded; or the PANORAMA baseline fold
     files with `splits.source: baseline`. Needs `convert` first.
     """
-    from pdacrad_train.splits import write_splits
+    from pdacrad_train.steps.prepare import write_splits
 
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         write_splits(cfg, ws)
 
 
-@app.command("fit")
 def fit_command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
     stage: list[str] = typer.Option(["1", "2"], "--stage", "-s", help="Stage(s) to fit: 1, 2 (repeatable)."),
     fold: str | None = typer.Option(
         None,
@@ -83,19 +55,17 @@ def fit_command(
     Every part is skipped when its output exists; training resumes from checkpoint_latest.pth. For all folds, the
     out-of-fold masks and the four Stage-2 variants, use `experiment`.
     """
-    from pdacrad_train.convert import stage_of
-    from pdacrad_train.fit import fit_stage
+    from pdacrad_train.nnunet_run import fit_stage
 
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         chosen = None if fold is None else fold if fold == "all" else int(fold)
         for key in stage:
             fit_stage(stage_of(cfg, key), cfg.run, ws, chosen)
 
 
-@app.command("experiment")
 def experiment_command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
     variants: str | None = typer.Option(
         None,
         "--variants",
@@ -119,7 +89,7 @@ def experiment_command(
     status: bool = typer.Option(
         False, "--status", help="Print the run ledger (finished units, times) and exit."
     ),
-    checkpoint: str | None = _CHECKPOINT,
+    checkpoint: str | None = CHECKPOINT,
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
@@ -131,22 +101,23 @@ def experiment_command(
     Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
     share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node).
     """
-    from pdacrad_train.experiment import STEPS, ledger_of, run_experiment
     from pdacrad_train.radiomics_config import load_radiomics_config
 
     def _list(value: str | None) -> list[str] | None:
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         cfg = with_checkpoint(cfg, checkpoint)
         if allow_gt_masks:
             cfg = dataclasses.replace(
                 cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
             )
         if status:
-            for line in ledger_of(ws).status_lines():
+            for line in ws.ledger.status_lines():
                 typer.echo(line)
             return
+        from pdacrad_train.experiment import STEPS, run_experiment
+
         try:
             fold_list = None if folds is None else [int(f) for f in _list(folds) or []]
         except ValueError:
@@ -163,10 +134,9 @@ def experiment_command(
             typer.echo(f"→ {report}")
 
 
-@app.command("export")
 def export_command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
     out: Path | None = typer.Option(None, "--out", help="Target folder (default: the config's export.dir)."),
 ) -> None:
     """Trained Stage-1/Stage-2 model folders → resources/stage1, resources/stage2 and resources/manifest.json.
@@ -174,15 +144,7 @@ def export_command(
     Only what inference needs (dataset.json, plans.json, fold_*/checkpoint without optimizer state); the
     manifest lists the sha256 of every file in the folder.
     """
-    from pdacrad_train.export import export
+    from pdacrad_train.steps.export import export
 
-    with _step(config, work_dir) as (cfg, ws):
+    with step(config, work_dir) as (cfg, ws):
         export(cfg, ws, out)
-
-
-app.command("global-features")(global_features.command)
-app.command("select")(select.command)
-app.command("maps")(maps_step.command)
-app.command("evaluate")(evaluate.command)
-app.command("record")(record.command)
-app.add_typer(analyze.app, name="analyze")

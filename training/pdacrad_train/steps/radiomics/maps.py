@@ -28,18 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import RadiomicsSpec
+from pdacrad_train.cases import training_cases
 from pdacrad_train.config import StageConfig, TrainConfig
-from pdacrad_train.global_features import dask_client, feature_folder, training_cases
-from pdacrad_train.map_cache import MapCaseJob, MapFeature, cache_root, ensure_maps, map_features, map_path
-from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import load_radiomics_config
-from pdacrad_train.step import step
+from pdacrad_train.map_cache import MapCaseJob, MapFeature, ensure_maps, map_features, map_path
+from pdacrad_train.masks import MaskSource, resolve_mask_source
+from pdacrad_train.parallel import dask_client
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -112,7 +107,7 @@ def _link_dataset(
     from tqdm import tqdm
 
     source, raw = ws.raw_dataset(config.stage2), ws.raw_dataset(target)
-    cache, tmp = cache_root(feature_folder(ws)), raw / ".pdacrad_tmp"
+    cache, tmp = ws.map_cache, raw / ".pdacrad_tmp"
     in_place = source.resolve() == raw.resolve()
     placed, stamps = 0, {}
     for job in tqdm(jobs, desc=f"link {target.dataset_folder_name}", unit="case"):
@@ -184,7 +179,7 @@ def materialise_map_dataset(
     source = resolve_mask_source(ws, cases, masks, allow_gt_masks or config.experiment.allow_gt_masks)
     jobs = case_jobs(config, ws, cases, source)
     features = map_features(spec, MAP_DTYPE)
-    cache = cache_root(feature_folder(ws))
+    cache = ws.map_cache
     if client is None:
         with dask_client(scheduler, n_workers, processes) as own:
             counts = ensure_maps(jobs, features, spec.preprocessing, cache, own, device)
@@ -240,8 +235,7 @@ def run_maps(
     """The ``maps`` step: the map dataset of every selection of ``mode`` (pooled: one; per-fold: one per fold
     of ``config.folds``), maps of all of them computed in one parallel pass first. Returns fold → dataset."""
     from pdacrad.inference.radiomics_inputs import MAP_DTYPE
-    from pdacrad_train.select import load_selection
-    from pdacrad_train.variants import maps_dataset
+    from pdacrad_train.variants import load_selection, maps_dataset
 
     if mode not in ("per-fold", "pooled"):
         raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
@@ -262,61 +256,10 @@ def run_maps(
             jobs = case_jobs(config, ws, cases, resolve_mask_source(ws, cases, masks, allow))
             for group in by_preprocessing.values():  # one pass over every fold's features: full parallelism
                 union = [f for spec in group for f in map_features(spec, MAP_DTYPE)]
-                ensure_maps(
-                    jobs, union, group[0].preprocessing, cache_root(feature_folder(ws)), client, device
-                )
+                ensure_maps(jobs, union, group[0].preprocessing, ws.map_cache, client, device)
         for fold, spec in specs.items():
             target = maps_dataset(config, "pooled" if fold is None else "per-fold", fold)
             out[fold] = materialise_map_dataset(
                 config, ws, spec, target, masks, allow, device=device, client=client
             )
     return out
-
-
-_RADIOMICS = typer.Option(
-    None,
-    "--radiomics-config",
-    help="Radiomics settings YAML, for selection.mode and n_workers (default: <config stem>.radiomics.yaml).",
-)
-_MODE = typer.Option(
-    None,
-    "--mode",
-    help="Which selections: per-fold (one dataset per fold) or pooled (default: selection.mode).",
-)
-_SCHEDULER = typer.Option(
-    None,
-    "--scheduler",
-    help="Address of a running Dask scheduler (default: a LocalCluster, one worker per core).",
-)
-_DEVICE = typer.Option("cpu", "--device", help="Where maps are computed: auto, cpu or cuda.")
-
-
-def command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
-    radiomics_config: Path | None = _RADIOMICS,
-    mode: str | None = _MODE,
-    masks: Path | None = MASKS_OPTION,
-    allow_gt_masks: bool = ALLOW_GT_OPTION,
-    scheduler: str | None = _SCHEDULER,
-    device: str = _DEVICE,
-) -> None:
-    """Parametric maps of the selected map features → nnU-Net raw datasets of the map variants (maps, both).
-
-    For each selection of the mode (pooled: <work_dir>/radiomics/pooled → dataset maps_dataset_id; per-fold:
-    fold_<k> → maps_dataset_id + 1 + k, for the experiment's folds): CT crops and labels of the Stage-2 dataset
-    (hard links) + channels _0001.. = radiomics.json map_features in order, computed on the ROI inside the
-    largest component of each case's Stage-1 mask dilated by the selection's map_mask_dilation_mm (masks: --masks,
-    else <work_dir>/stage1_oof; the ground truth only with --allow-gt-masks). Maps are cached per feature and
-    case in <work_dir>/radiomics/map_cache (keyed by the feature's settings, the mask file's sha256 and the CT),
-    shared between folds; a rerun computes only what is missing or stale. Needs convert, global-features and
-    select first.
-    """
-    with step(config, work_dir) as (cfg, ws):
-        rcfg = load_radiomics_config(cfg, radiomics_config)
-        allow = allow_gt_masks or cfg.experiment.allow_gt_masks
-        datasets = run_maps(
-            cfg, ws, mode or rcfg.selection.mode, masks, allow, scheduler, rcfg.n_workers, device
-        )
-        for fold, path in datasets.items():
-            typer.echo(f"{'pooled' if fold is None else f'fold {fold}'} → {path}")

@@ -5,8 +5,8 @@ Stage-1 mask — out-of-fold predictions by default, so that a case's features n
 see :mod:`pdacrad_train.masks` for the sources (``--masks``, ``<work_dir>/stage1_oof``, the ground truth only with
 ``--allow-gt-masks``).
 
-Cases run in parallel on a Dask cluster (a ``distributed.LocalCluster`` with one single-threaded worker process
-per core by default, or an existing scheduler). Each case is cached as ``<work_dir>/radiomics/global_features/
+Cases run in parallel on a Dask cluster (:mod:`pdacrad_train.parallel`: a ``distributed.LocalCluster`` with one
+single-threaded worker process per core by default, or an existing scheduler). Each case is cached as ``<work_dir>/radiomics/global_features/
 <case>.json`` stamped with a key of what produced it: the params, the mask source's kind and the sha256 of the
 case's mask file, the pancreas rule and the CT file (path, size, mtime). A run skips cases whose stamp matches,
 so an interrupted run resumes and new masks or params recompute. A case whose pancreas is empty gets a row of
@@ -19,24 +19,18 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-import yaml
-
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import Preprocessing
-from pdacrad_train.masks import ALLOW_GT_OPTION, MASKS_OPTION, MaskSource, resolve_mask_source
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
-from pdacrad_train.step import step
+from pdacrad_train.cases import training_cases
+from pdacrad_train.masks import MaskSource, resolve_mask_source
+from pdacrad_train.parallel import dask_client
+from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -55,30 +49,6 @@ class CaseJob:
     mask: Path
     labels: tuple[int, ...] | None = None
     mask_sha256: str = ""
-
-
-def feature_folder(ws: Workspace) -> Path:
-    """``<work_dir>/radiomics``: the per-case cache, the features table, and the ``select`` outputs."""
-    return ws.root / "radiomics"
-
-
-def features_table_path(ws: Workspace) -> Path:
-    """The case × feature table written by ``global-features`` and read by ``select``."""
-    return feature_folder(ws) / "global_features.csv"
-
-
-def load_params(path: str | Path) -> dict[str, Any]:
-    """A PyRadiomics params YAML as a dict (pdacrad's optional ``pdacrad:`` section kept)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"radiomics params file not found: {path}.")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"radiomics params file {path} must hold a mapping of PyRadiomics sections.")
-    from pdacrad.radiomics.settings import settings_from_dict
-
-    settings_from_dict(data, where=str(path))  # PyRadiomics' own schema: fail here, not on every worker
-    return data
 
 
 def file_stamp(path: Path) -> dict[str, Any]:
@@ -149,31 +119,6 @@ def is_cached(cache_dir: Path, case: str, key: str) -> bool:
         return json.loads(path.read_text()).get("key") == key
     except json.JSONDecodeError:
         return False
-
-
-@contextmanager
-def dask_client(
-    scheduler: str | None = None, n_workers: int | None = None, processes: bool = True
-) -> Iterator[Any]:
-    """A ``distributed.Client``: on ``scheduler`` (an address such as ``tcp://host:8786``) if given, else on a
-    new ``LocalCluster`` with ``n_workers`` single-threaded worker processes (default: one per CPU core), or
-    with ``processes=False`` one in-process worker thread."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with Client(scheduler) as client:
-            yield client
-        return
-    # One single-threaded worker *process* per core: PyRadiomics' params validation (pykwalify) is not
-    # thread-safe, and its C extensions hold the GIL. In-process (``processes=False``, for tests) means one thread.
-    workers = (n_workers or os.cpu_count() or 1) if processes else 1
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def compute_global_features(
@@ -249,17 +194,6 @@ def case_jobs(ws: Workspace, cases: Sequence[str], source: MaskSource) -> list[C
     return jobs
 
 
-def training_cases(ws: Workspace) -> pd.DataFrame:
-    """``case`` and ``label`` (0/1 PDAC) of every training case: ``convert``'s cases.csv, else the cohort's."""
-    import pandas as pd
-
-    for table in (ws.cases_table, ws.cohort / "cases.csv"):
-        if table.is_file():
-            frame = pd.read_csv(table, dtype={"case": str})
-            return frame[["case", "label"]]
-    raise InvalidInputError(f"{ws.cases_table} not found: run `pdacrad-train convert` first.")
-
-
 def run_global_features(
     ws: Workspace,
     rcfg: RadiomicsConfig,
@@ -280,11 +214,11 @@ def run_global_features(
     source = resolve_mask_source(ws, cases, masks, allow_gt_masks)
     jobs = case_jobs(ws, cases, source)
     params = load_params(rcfg.params_path)
-    cache_dir = feature_folder(ws) / "global_features"
+    cache_dir = ws.global_features_cache
     with dask_client(scheduler, rcfg.n_workers, processes) as client:
         counts = compute_global_features(jobs, params, cache_dir, client)
     table = features_table(cases, cache_dir)
-    target = features_table_path(ws)
+    target = ws.global_features_table
     atomic_write(target, lambda tmp: table.to_csv(tmp))
     logger.info(
         "global features: %d cases × %d features from %s (%d computed, %d cached, %d empty) in %.1f s → %s",
@@ -297,39 +231,3 @@ def run_global_features(
         target,
     )
     return target
-
-
-_RADIOMICS = typer.Option(
-    None,
-    "--radiomics-config",
-    help="Radiomics settings YAML (default: <config stem>.radiomics.yaml beside --config, else the paper's).",
-)
-_SCHEDULER = typer.Option(
-    None,
-    "--scheduler",
-    help="Address of a running Dask scheduler (default: a LocalCluster, one worker per core).",
-)
-
-
-def command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
-    radiomics_config: Path | None = _RADIOMICS,
-    masks: Path | None = MASKS_OPTION,
-    allow_gt_masks: bool = ALLOW_GT_OPTION,
-    scheduler: str | None = _SCHEDULER,
-) -> None:
-    """Segment-level PyRadiomics features of the whole pancreas of every training case → features table.
-
-    Pancreas = the largest component of each case's Stage-1 mask: --masks DIR, else the out-of-fold Stage-1
-    predictions in <work_dir>/stage1_oof (every case must be there); the ground-truth pancreas only with
-    --allow-gt-masks (or experiment.allow_gt_masks), with a warning. Parallel over cases with Dask; each case
-    cached as <work_dir>/radiomics/global_features/<case>.json keyed by params, the mask file's sha256 and the
-    CT, so a rerun computes only what is missing or stale. Writes <work_dir>/radiomics/global_features.csv
-    (case × feature; an empty pancreas gives a row of NaN).
-    """
-    with step(config, work_dir) as (cfg, ws):
-        allow = allow_gt_masks or cfg.experiment.allow_gt_masks
-        rcfg = load_radiomics_config(cfg, radiomics_config)
-        table = run_global_features(ws, rcfg, masks, scheduler, allow_gt_masks=allow)
-        typer.echo(f"→ {table}")

@@ -11,17 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from pdacrad_train.global_features import (
+from pdacrad_train.masks import resolve_mask_source
+from pdacrad_train.parallel import dask_client
+from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
+from pdacrad_train.steps.radiomics.global_features import (
     case_jobs,
     compute_global_features,
-    dask_client,
     features_table,
-    features_table_path,
-    load_params,
     run_global_features,
 )
-from pdacrad_train.masks import resolve_mask_source
-from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError
@@ -100,7 +98,7 @@ def test_resumable_on_a_local_cluster_with_nan_row_for_an_empty_mask(
     assert set(table.columns) == FEATURES
     assert table.loc[EMPTY].isna().all()
     assert np.isfinite(table.drop(index=EMPTY).to_numpy()).all()
-    assert features_table_path(ws) == table_path
+    assert ws.global_features_table == table_path
     on_disk = pd.read_csv(table_path, index_col="case", dtype={"case": str})
     pd.testing.assert_frame_equal(on_disk, table, check_like=True, check_names=False)
 

@@ -1,4 +1,5 @@
-"""``fit``: nnU-Net planning, preprocessing and training of one stage, each fold through nnU-Net's own entry.
+"""nnU-Net runs: planning, preprocessing and training of one stage, each fold through nnU-Net's own entry (the
+``fit`` command, and the experiment's ``stage1`` and ``stage2`` steps).
 
 1. fingerprint + plan with nnU-Net's ``ExperimentPlanner`` (``target_spacing_zyx`` → its
    ``overwrite_target_spacing`` for 3d_fullres);
@@ -173,11 +174,6 @@ def _device(run: RunConfig) -> Any:
     return torch.device(run.device)
 
 
-def fold_folder(stage: StageConfig, ws: Workspace, fold: int | str) -> Path:
-    """``<nnUNet_results>/<dataset>/<trainer>__<plans>__3d_fullres/fold_<fold>``."""
-    return ws.model_folder(stage) / f"fold_{fold}"
-
-
 def is_validated(folder: Path) -> bool:
     """Whether a fold folder holds a final checkpoint and nnU-Net's final validation (``validation/summary.json``)."""
     return (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
@@ -201,7 +197,7 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
     register_trainers()
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
-    folder = fold_folder(stage, ws, fold)
+    folder = ws.fold_folder(stage, fold)
     final = folder / "checkpoint_final.pth"
     planned = getattr(find_trainer(stage.trainer), "EPOCHS", None)
     grown = final.is_file() and planned is not None and _trained_epochs(final) < planned

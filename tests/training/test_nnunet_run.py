@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from pdacrad_train.config import StageConfig
-from pdacrad_train.fit import apply_plans_overrides
+from pdacrad_train.nnunet_run import apply_plans_overrides
 
 
 def _plans() -> dict:
@@ -67,7 +67,7 @@ def test_raw_dataset_digest_changes_when_a_channel_or_dataset_json_changes(tmp_p
     """The preprocessing marker: maps recomputed from other masks must not reuse old preprocessed arrays."""
     import os
 
-    from pdacrad_train.fit import raw_dataset_digest
+    from pdacrad_train.nnunet_run import raw_dataset_digest
 
     raw = tmp_path / "Dataset901_X"
     (raw / "imagesTr").mkdir(parents=True)

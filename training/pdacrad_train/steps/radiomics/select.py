@@ -1,6 +1,6 @@
 """``select``: the global radiomics features of Stage 2 and their ``radiomics.json``, without leakage by default.
 
-Reads the features table of ``global-features``. The selection (:mod:`pdacrad_train.selection`: usable columns
+Reads the features table of ``global-features``. The selection (:mod:`pdacrad_train.feature_selection`: usable columns
 → z-score → univariate test + Benjamini–Hochberg FDR → SVM-RFE) is one scikit-learn pipeline fitted on the cases
 it is given and nothing else. ``selection.mode`` (or ``--mode``) says on which cases:
 
@@ -23,22 +23,16 @@ Cheap to rerun: it always recomputes from the features table.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from pdacrad.errors import InvalidInputError
+from pdacrad_train.cases import training_cases
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.global_features import feature_folder, features_table_path, load_params, training_cases
-from pdacrad_train.options import CONFIG as _CONFIG
-from pdacrad_train.options import WORK_DIR as _WORK_DIR
-from pdacrad_train.radiomics_config import RadiomicsConfig, load_radiomics_config
-from pdacrad_train.step import step
+from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -47,7 +41,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from pdacrad.model.radiomics_spec import RadiomicsSpec
-    from pdacrad_train.selection import CVResult, Fold
+    from pdacrad_train.feature_selection import CVResult, Fold
 
 logger = logging.getLogger(__name__)
 
@@ -56,27 +50,6 @@ POOLED_LEAK = (
     "validation fold helped choose its own inputs; cross-validated Stage-2 scores of these inputs are optimistic. "
     "Use selection.mode: per-fold for the ablation."
 )
-
-
-def selection_dir(ws: Workspace, fold: int | None) -> Path:
-    """Where a selection lives: ``<work_dir>/radiomics/pooled`` (``fold=None``) or ``.../fold_<k>``."""
-    return feature_folder(ws) / ("pooled" if fold is None else f"fold_{fold}")
-
-
-def load_selection(ws: Workspace, fold: int | None) -> RadiomicsSpec:
-    """The ``radiomics.json`` of a selection (``fold=None``: pooled).
-
-    Raises:
-        InvalidInputError: it has not been written (run ``select`` in the matching mode).
-    """
-    from pdacrad.model.manifest import RADIOMICS_NAME
-    from pdacrad.model.radiomics_spec import RadiomicsSpec
-
-    path = selection_dir(ws, fold) / RADIOMICS_NAME
-    if not path.is_file():
-        mode = "pooled" if fold is None else "per-fold"
-        raise InvalidInputError(f"{path} not found: run `pdacrad-train select` with selection.mode {mode}.")
-    return RadiomicsSpec.load(path)
 
 
 @dataclass(frozen=True)
@@ -104,7 +77,7 @@ def read_features(ws: Workspace) -> pd.DataFrame:
     """The case × feature table of ``global-features`` (index ``case``)."""
     import pandas as pd
 
-    path = features_table_path(ws)
+    path = ws.global_features_table
     if not path.is_file():
         raise InvalidInputError(f"{path} not found: run `pdacrad-train global-features` first.")
     return pd.read_csv(path, index_col="case", dtype={"case": str})
@@ -127,8 +100,9 @@ def usable_cases(table: pd.DataFrame, ws: Workspace) -> tuple[pd.DataFrame, np.n
 
 def stage2_splits(config: TrainConfig, ws: Workspace) -> list[dict[str, list[str]]] | None:
     """Stage 2's ``splits_final.json`` (per fold ``{"train": [...], "val": [...]}``), or ``None`` if not written."""
-    path = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    from pdacrad_train.splits import read_splits
+
+    return read_splits(ws, config.stage2) if ws.splits_file(config.stage2).is_file() else None
 
 
 def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: np.ndarray) -> list[Fold]:
@@ -136,12 +110,12 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
     empty masks, are left out); stratified folds of ``config.splits`` when the file does not exist yet."""
     import numpy as np
 
-    from pdacrad_train.selection import stratified_folds
+    from pdacrad_train.feature_selection import label_stratified_folds
 
     splits = stage2_splits(config, ws)
     if splits is None:
         logger.info("no Stage-2 splits_final.json: stratified %d-fold splits instead", config.splits.n_folds)
-        return stratified_folds(y, config.splits.n_folds, config.splits.seed)
+        return label_stratified_folds(y, config.splits.n_folds, config.splits.seed)
     position = {c: i for i, c in enumerate(cases)}
 
     def rows(names: list[str]) -> np.ndarray:
@@ -221,7 +195,12 @@ def run_select(
 
     from pdacrad.io.atomic import atomic_write_json
     from pdacrad.model.radiomics_spec import Preprocessing
-    from pdacrad_train.selection import cross_validate, fit_pipeline, spec_from_pipeline, stratified_folds
+    from pdacrad_train.feature_selection import (
+        cross_validate,
+        fit_pipeline,
+        label_stratified_folds,
+        spec_from_pipeline,
+    )
 
     start = time.perf_counter()
     s = rcfg.selection
@@ -230,7 +209,7 @@ def run_select(
         raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
     if mode == "per-fold" and stage2_splits(config, ws) is None:
         raise InvalidInputError(
-            f"per-fold selection needs Stage 2's {ws.preprocessed_dataset(config.stage2) / 'splits_final.json'}: "
+            f"per-fold selection needs Stage 2's {ws.splits_file(config.stage2)}: "
             "run `pdacrad-train splits` first (or use --mode pooled)."
         )
     everything = read_features(ws)
@@ -242,10 +221,12 @@ def run_select(
     names = list(table.columns)
     folds = training_tree_folds(config, ws, table.index, y)
     tree_cv, fits = cross_validate(table, y, folds, s, "training-tree folds")
-    cv, _ = cross_validate(table, y, stratified_folds(y, s.cv_folds, s.seed), s, f"{s.cv_folds}-fold CV")
+    cv, _ = cross_validate(
+        table, y, label_stratified_folds(y, s.cv_folds, s.seed), s, f"{s.cv_folds}-fold CV"
+    )
     common = {
         "params_file": str(rcfg.params_path),
-        "features_table": str(features_table_path(ws)),
+        "features_table": str(ws.global_features_table),
         "n_features_in": len(names),
         "selection": {**asdict(s), "mode": mode},
     }
@@ -254,7 +235,7 @@ def run_select(
         for k, ((train, val), fit) in enumerate(zip(folds, fits, strict=True)):
             spec = spec_from_pipeline(fit, names, params, rcfg, preprocessing)
             report = {**_fold_report(fit, k, train, val, y, tree_cv), **common}
-            selections.append(write_selection(selection_dir(ws, k), spec, everything, report))
+            selections.append(write_selection(ws.selection_dir(k), spec, everything, report))
     else:
         final = fit_pipeline(s, table.to_numpy(dtype=np.float64), y)
         spec = spec_from_pipeline(final, names, params, rcfg, preprocessing)
@@ -270,9 +251,9 @@ def run_select(
             "cv_stratified": cv.as_dict(),
             "cv_training_tree_folds": tree_cv.as_dict(),
         }
-        selections.append(write_selection(selection_dir(ws, None), spec, everything, report))
+        selections.append(write_selection(ws.selection_dir(None), spec, everything, report))
         logger.warning(POOLED_LEAK)
-    summary = feature_folder(ws) / "selection_summary.json"
+    summary = ws.selection_summary
     atomic_write_json(
         {
             "mode": mode,
@@ -292,47 +273,6 @@ def run_select(
         s.n_features,
         len(y),
         time.perf_counter() - start,
-        feature_folder(ws),
+        ws.radiomics,
     )
     return SelectionResult(mode, tuple(selections), cv, tree_cv, summary)
-
-
-_RADIOMICS = typer.Option(
-    None,
-    "--radiomics-config",
-    help="Radiomics settings YAML (default: <config stem>.radiomics.yaml beside --config, else the paper's).",
-)
-_MODE = typer.Option(
-    None,
-    "--mode",
-    help="per-fold (fit on each Stage-2 fold's training cases; no leakage) or pooled (the paper's: one fit on "
-    "every case; leaks). Default: selection.mode of the radiomics config (per-fold).",
-)
-
-
-def command(
-    config: Path = _CONFIG,
-    work_dir: Path | None = _WORK_DIR,
-    radiomics_config: Path | None = _RADIOMICS,
-    mode: str | None = _MODE,
-) -> None:
-    """Select the Stage-2 global radiomics features and write radiomics.json + global_vectors.json.
-
-    Pipeline: z-score → Mann–Whitney U (or t-test) with Benjamini–Hochberg FDR → SVM-RFE (linear SVM) to 10
-    features. per-fold (default): one selection per fold of Stage 2's splits_final.json, fitted on that fold's
-    training cases only → <work_dir>/radiomics/fold_<k>/. pooled (the paper's): one fit on all cases →
-    <work_dir>/radiomics/pooled/, its leak stated in the report. Prints the radiomics-only SVM's cross-validated
-    AUROC and AP with 95% bootstrap CIs. Needs `global-features` (and `splits` for per-fold) first.
-    """
-    with step(config, work_dir) as (cfg, ws):
-        result = run_select(cfg, ws, load_radiomics_config(cfg, radiomics_config), mode)
-        for sel in result.selections:
-            name = "pooled" if sel.fold is None else f"fold {sel.fold}"
-            typer.echo(f"{name}: {', '.join(sel.spec.global_features)}")
-        typer.echo(f"radiomics-only SVM, {result.cv.n_folds}-fold stratified CV: {result.cv.summary()}")
-        typer.echo(
-            f"radiomics-only SVM, training-tree folds ({result.tree_cv.n_folds}): {result.tree_cv.summary()}"
-        )
-        if result.mode == "pooled":
-            typer.echo(POOLED_LEAK)
-        typer.echo(f"→ {result.summary.parent}")
