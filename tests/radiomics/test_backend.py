@@ -13,18 +13,9 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import (
-    _neighbourhood_cpu,
-    _runs_cpu,
-    _zones_cpu,
-    glcm,
-    gldm,
-    glrlm,
-    glszm,
-    maps,
-    ngtdm,
-)
+from pdacrad.radiomics import glcm, gldm, glrlm, glszm, maps, ngtdm
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost
+from pdacrad.radiomics.counting import neighbourhood_cpu, runs_cpu, zones_cpu
 from pdacrad.radiomics.maps import _family_maps
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -89,10 +80,10 @@ def test_glcm_route_follows_backend_and_weighting() -> None:
 
 # family, counting code of the compiled backend (module, name), features
 FAMILY_PATHS = [
-    (glszm, (_zones_cpu, "zone_list"), ["SizeZoneNonUniformityNormalized", "ZoneEntropy"]),
-    (glrlm, (_runs_cpu, "run_counts"), ["LongRunEmphasis", "ShortRunEmphasis"]),
-    (gldm, (_neighbourhood_cpu, "walk"), ["DependenceEntropy", "LargeDependenceEmphasis"]),
-    (ngtdm, (_neighbourhood_cpu, "walk"), ["Strength", "Busyness"]),
+    (glszm, (zones_cpu, "zone_list"), ["SizeZoneNonUniformityNormalized", "ZoneEntropy"]),
+    (glrlm, (runs_cpu, "run_counts"), ["LongRunEmphasis", "ShortRunEmphasis"]),
+    (gldm, (neighbourhood_cpu, "walk"), ["DependenceEntropy", "LargeDependenceEmphasis"]),
+    (ngtdm, (neighbourhood_cpu, "walk"), ["Strength", "Busyness"]),
 ]
 
 

@@ -10,7 +10,8 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import _runs_cpu, glrlm
+from pdacrad.radiomics import glrlm
+from pdacrad.radiomics.counting import runs_cpu
 from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import (
@@ -149,17 +150,17 @@ def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
 
 @pytest.mark.parametrize("settings", [*VOLUME_RUN_SETTINGS, {"kernelRadius": 1, "weightingNorm": "infinity"}])
 def test_compiled_cpu_counting_equals_the_torch_path(settings: dict) -> None:
-    # CPU kernels are counted by _runs_cpu (the parity tests above run it); the torch path stays CUDA's
+    # CPU kernels are counted by runs_cpu (the parity tests above run it); the torch path stays CUDA's
     image, mask = real_ct_roi()
     settings = {**settings, SPACING_KEY: (2.5, 0.8, 0.8)}
     batch, _ = reference_kernel_batch(image, mask, **settings)
     names = list(glrlm.FEATURES)
     assert glrlm.prepare(batch.levels.new_zeros((2, 2, 2)), torch.ones(2, 2, 2), 1, settings) == {}
     compiled = glrlm.compute(batch, names, settings)
-    with spy(_runs_cpu, "run_counts") as calls:
+    with spy(runs_cpu, "run_counts") as calls:
         torch_path = glrlm.compute(replace(batch, backend=TORCH), names, settings)
     assert calls == []  # the torch backend ran, not the compiled one
-    with spy(_runs_cpu, "run_counts") as calls:
+    with spy(runs_cpu, "run_counts") as calls:
         glrlm.compute(batch, names, settings)
     assert calls  # the compiled backend is the CPU default
     for name in names:

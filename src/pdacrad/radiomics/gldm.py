@@ -8,7 +8,7 @@ DependencePercentage are not offered, as PyRadiomics does not enable them).
 
 Engine path (distance 1, :func:`prepare`): each cell's dependent-neighbour count once per image and kernel
 truncation class (:class:`VolumeDependence`), summed per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same integers, kernels slid along scan lines), on CUDA they are
+(:mod:`pdacrad.radiomics.counting.neighbourhood_cpu`, the same integers, kernels slid along scan lines), on CUDA they are
 torch.
 
 Symbols: :math:`N_z = \\sum P` (the kernel's ROI cells; 1 where 0), :math:`p_g(i) = \\sum_j P(i,j)`,
@@ -25,9 +25,8 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
+from pdacrad.radiomics.counting import common, neighbourhood_cpu
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -185,7 +184,7 @@ def dependence_matrix(batch: KernelBatch, distances: Sequence[int], alpha: float
 @dataclass(frozen=True)
 class VolumeDependence:
     """Dependent-neighbour counts of every cell of a whole image, once per kernel truncation class (distance 1;
-    see :func:`~pdacrad.radiomics._families_common.truncation_classes`): a cell's neighbours inside the kernel
+    see :func:`~pdacrad.radiomics.counting.common.truncation_classes`): a cell's neighbours inside the kernel
     depend only on which faces of the cube it lies on, so its count in any kernel is one of these.
 
     Attributes:
@@ -213,7 +212,7 @@ def volume_dependence(
     compiled backend (default on CPU; 0 outside the ROI, where no kernel reads), torch shifted-volume comparisons on
     the torch backend."""
     if (backend or Backend.choose(level_index.device)).compiled:
-        dependent, cell_class = _neighbourhood_cpu.volume_dependence(
+        dependent, cell_class = neighbourhood_cpu.volume_dependence(
             level_index, grey_levels, offsets, radius, alpha
         )
         n_dep = common.angles(offsets, (1,), bidirectional=True).shape[0] + 1
@@ -268,7 +267,7 @@ def prepare(
     return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
 
 
-needs_kernels = _neighbourhood_cpu.needs_kernels
+needs_kernels = neighbourhood_cpu.needs_kernels
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
@@ -276,7 +275,7 @@ def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMat
     walk on the compiled backend, sliding when :attr:`Backend.sliding`)."""
     backend = backend_of(batch)
     if backend.compiled and batch.voxels is not None:
-        n, _, _ = _neighbourhood_cpu.walk(batch, vol.dependent, vol.cell_class, vol.n_dep, backend.sliding)
+        n, _, _ = neighbourhood_cpu.walk(batch, vol.dependent, vol.cell_class, vol.n_dep, backend.sliding)
         counts = torch.from_numpy(n).reshape(batch.n_voxels, batch.n_levels, vol.n_dep).to(batch.dtype)
         return DependenceMatrix(P=counts, ivector=batch.grey_levels)
     return _torch_gathered_matrix(batch, vol)
@@ -315,7 +314,7 @@ def batch_cost(
     features: Sequence[str],
     settings: Mapping[str, Any],
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
+    """Memory per voxel of :func:`compute` on ``backend`` (:func:`neighbourhood_cpu.batch_cost`, shared with
     the other neighbourhood family)."""
     gathers = needs_kernels(backend, features, settings)
-    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)
+    return neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)

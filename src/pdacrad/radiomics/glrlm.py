@@ -15,8 +15,8 @@ A *run* along angle :math:`\\theta` is a maximal line of consecutive kernel voxe
   ``settings[kernel.SPACING_KEY]`` (set by the engine core).
 
 Counting (same integers on every path, ``tests/radiomics/test_runs_cpu.py``): CPU kernels by the compiled line
-walk of :mod:`pdacrad.radiomics._runs_cpu`; on CUDA from the volume-level run lengths of
-:mod:`pdacrad.radiomics.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
+walk of :mod:`pdacrad.radiomics.counting.runs_cpu`; on CUDA from the volume-level run lengths of
+:mod:`pdacrad.radiomics.counting.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
 in torch (:func:`_angle_matrix`).
 
 Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run lengths, :math:`i` the grey-level
@@ -35,9 +35,9 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _runs_cpu
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
+from pdacrad.radiomics.counting import common, runs_cpu
+from pdacrad.radiomics.counting.runs import KernelCells, run_counts, volume_runs
 from pdacrad.radiomics.kernel import (
     KernelBatch,
     neighbour_index,
@@ -45,7 +45,6 @@ from pdacrad.radiomics.kernel import (
     voxel_spacing,
 )
 from pdacrad.radiomics.registry import check_features, feature_registry
-from pdacrad.radiomics.runs import KernelCells, run_counts, volume_runs
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +282,7 @@ def prepare(
     backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Image-level context for :func:`compute` on the torch backend: the volume run lengths of
-    :mod:`pdacrad.radiomics.runs` for the kernel's angles (``_glrlm_runs``), used for batches that carry their voxel
+    :mod:`pdacrad.radiomics.counting.runs` for the kernel's angles (``_glrlm_runs``), used for batches that carry their voxel
     positions. Nothing on the compiled backend (default on CPU), where the counting reads the kernels alone (and
     the 2 × 13 run volumes would only cost time and memory)."""
     if (backend or Backend.choose(level_index.device)).compiled:
@@ -339,7 +338,7 @@ def _angle_counts(
     carries its voxel positions, else by tracing the kernel's lines. All three give the same integers."""
     dtype = batch.dtype
     if backend_of(batch).compiled:
-        for counts in _runs_cpu.run_counts(batch, angle_list, by_level):
+        for counts in runs_cpu.run_counts(batch, angle_list, by_level):
             yield counts.to(dtype).contiguous()
         return
     runs = settings.get("_glrlm_runs")

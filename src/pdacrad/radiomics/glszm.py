@@ -4,7 +4,7 @@ A *zone* is a connected set of kernel voxels with the same grey level (26-connec
 ``force2D``; PyRadiomics 3.1 ``cmatrices.c: calculate_glszm`` grows regions over the kernel's bounding box,
 restricted to ``maskArray``). :math:`P(i, j)` counts zones of grey level :math:`i` and size :math:`j` voxels.
 
-On CPU, zones are found kernel by kernel by a compiled union-find scan (:mod:`pdacrad.radiomics._zones_cpu`).
+On CPU, zones are found kernel by kernel by a compiled union-find scan (:mod:`pdacrad.radiomics.counting.zones_cpu`).
 Elsewhere (CUDA) they are found for all kernels of a batch at once by min-label propagation
 (:func:`zone_labels`): every ROI cell starts with its own index as label, takes the smallest label of its
 same-level neighbours (sweeping the 26 neighbour directions in turn), then jumps to its label's label; this
@@ -25,9 +25,8 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _zones_cpu
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
+from pdacrad.radiomics.counting import common, zones_cpu
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -272,7 +271,7 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     """The zones of every kernel of ``batch``: compiled union-find on the compiled backend, torch label
     propagation on the torch backend."""
     if backend_of(batch).compiled:
-        voxel, level, size = _zones_cpu.zone_list(batch)
+        voxel, level, size = zones_cpu.zone_list(batch)
     else:
         voxel, level, size = propagated_zone_list(batch.levels, batch.offsets.to(batch.device))
     return SizeZones(

@@ -7,7 +7,7 @@ neighbours — the cells at Chebyshev distance in ``distances`` (default 1: the 
 
 Engine path (distance 1, :func:`prepare`): ``|i - \\bar{A}|`` of every cell once per image and kernel truncation
 class (:class:`VolumeTones`), summed per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`: exact integers, kernels slid along scan lines), on CUDA they are
+(:mod:`pdacrad.radiomics.counting.neighbourhood_cpu`: exact integers, kernels slid along scan lines), on CUDA they are
 torch.
 
 The per-kernel neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
@@ -27,9 +27,8 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.backend import CACHE_BATCH_BYTES, COMPILED_BATCH, Backend, BatchCost, backend_of
+from pdacrad.radiomics.counting import common, neighbourhood_cpu
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
@@ -195,7 +194,7 @@ class VolumeTones:
     Attributes:
         diff: ``(C, Z', Y', X')`` ``|i - Ā| · scale`` (0 without neighbours) per class, padded by ``pad`` cells:
             exact int64 multiples on the compiled backend (``scale`` =
-            :data:`~pdacrad.radiomics._neighbourhood_cpu.NEIGHBOURS_LCM`), floats with ``scale`` 1 on torch.
+            :data:`~pdacrad.radiomics.counting.neighbourhood_cpu.NEIGHBOURS_LCM`), floats with ``scale`` 1 on torch.
         cell_class: ``(K,)`` int64 class index of each kernel cell.
         pad: padding width (the kernel radius).
         scale: see ``diff``.
@@ -235,9 +234,9 @@ def volume_tones(
     exact integers on the compiled backend (default on CPU; 0 outside the ROI, where no kernel reads) for integer
     grey levels (PyRadiomics' bin numbers), torch shifted-volume sums otherwise."""
     compiled = (backend or Backend.choose(level_index.device)).compiled
-    if compiled and _neighbourhood_cpu.integer_tones(grey_levels, len(offsets)):
-        diff, cell_class = _neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
-        return VolumeTones(diff, cell_class, radius, _neighbourhood_cpu.NEIGHBOURS_LCM)
+    if compiled and neighbourhood_cpu.integer_tones(grey_levels, len(offsets)):
+        diff, cell_class = neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
+        return VolumeTones(diff, cell_class, radius, neighbourhood_cpu.NEIGHBOURS_LCM)
     return _torch_volume_tones(level_index, grey_levels, offsets, radius)
 
 
@@ -278,7 +277,7 @@ def prepare(
     return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
 
 
-needs_kernels = _neighbourhood_cpu.needs_kernels
+needs_kernels = neighbourhood_cpu.needs_kernels
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
@@ -286,7 +285,7 @@ def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
     on the compiled backend, sliding when :attr:`Backend.sliding`)."""
     backend = backend_of(batch)
     if backend.compiled and batch.voxels is not None:
-        n, s, _ = _neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, backend.sliding)
+        n, s, _ = neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, backend.sliding)
         sums = torch.from_numpy(s).to(torch.float64) / tones.scale
         return ToneDifferences(torch.from_numpy(n).to(batch.dtype), sums.to(batch.dtype), batch.grey_levels)
     return _torch_gathered_tones(batch, tones)
@@ -329,12 +328,12 @@ def batch_cost(
     features: Sequence[str],
     settings: Mapping[str, Any],
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`_neighbourhood_cpu.batch_cost`,
+    """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`neighbourhood_cpu.batch_cost`,
     shared with the other neighbourhood family) plus, for the pair features (:data:`PAIR_FEATURES`), their
     ``(B, G, G)`` temporaries. On CPU those pair terms are memory-bound elementwise passes: batches whose pair
     matrices stay in cache (:data:`~pdacrad.radiomics.backend.CACHE_BATCH_BYTES`) ran 3× faster than 2,048-voxel
     batches at kernelRadius 5 on raw CT (binWidth 25; measured, 11,241 voxels: 0.37–0.42 vs 1.17 CPU-s)."""
-    cost = _neighbourhood_cpu.batch_cost(
+    cost = neighbourhood_cpu.batch_cost(
         backend, n_cells, n_levels, needs_kernels(backend, features, settings)
     )
     if not PAIR_FEATURES.intersection(features):

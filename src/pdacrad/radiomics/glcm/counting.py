@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.counting import common
 from pdacrad.radiomics.glcm.sliding import compiled_pair_counts
 from pdacrad.radiomics.kernel import KernelBatch, voxel_spacing
 
