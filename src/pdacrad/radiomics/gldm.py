@@ -27,10 +27,12 @@ import torch
 
 from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
 from pdacrad.radiomics.counting import common, neighbourhood_cpu
+from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -250,21 +252,15 @@ def _torch_volume_dependence(
 
 
 def prepare(
-    level_index: torch.Tensor,
-    roi: torch.Tensor,
-    radius: int,
-    settings: Mapping[str, Any],
-    features: Sequence[str] = (),
-    grey_levels: torch.Tensor | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeDependence` under
-    ``_gldm_dependence``. ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
-    if common.setting_distances(settings) != [1] or grey_levels is None:
-        return {}
-    offsets = settings_offsets(radius, settings, level_index.device)
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> VolumeDependence | None:
+    """Image-level state for :func:`compute` (distance 1 only, else ``None``): the :class:`VolumeDependence` of
+    ``image``, counted by ``backend``."""
+    if common.setting_distances(settings) != [1]:
+        return None
+    offsets = settings_offsets(image.radius, settings, image.level_index.device)
     alpha = float(settings.get("gldm_a", 0))
-    return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
+    return volume_dependence(image.level_index, image.grey_levels, offsets, image.radius, alpha, backend)
 
 
 needs_kernels = neighbourhood_cpu.needs_kernels
@@ -291,15 +287,20 @@ def _torch_gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> Depende
 
 
 def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+    batch: KernelBatch,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+    context: FamilyContext = NO_CONTEXT,
 ) -> dict[str, torch.Tensor]:
     """GLDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
 
-    ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Batch-invariant.
+    ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Summed from the prepared
+    :class:`VolumeDependence` (``context.prepared``) for batches with voxel positions, else counted from the
+    kernels. Batch-invariant.
     """
     check_features("gldm", features, FEATURES)
-    vol = settings.get("_gldm_dependence")
-    if vol is not None and batch.voxels is not None:
+    vol = context.prepared
+    if isinstance(vol, VolumeDependence) and batch.voxels is not None:
         m = _gathered_matrix(batch, vol)
     else:
         m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
@@ -307,14 +308,9 @@ def compute(
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend`` (:func:`neighbourhood_cpu.batch_cost`, shared with
     the other neighbourhood family)."""
     gathers = needs_kernels(backend, features, settings)
-    return neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)
+    return neighbourhood_cpu.batch_cost(backend, shape.n_cells, shape.n_levels, gathers)

@@ -27,10 +27,12 @@ import torch
 
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.counting import common, zones_cpu
+from pdacrad.radiomics.family import NO_CONTEXT, FamilyContext, KernelShape, nothing_to_prepare
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -284,16 +286,20 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     )
 
 
+prepare = nothing_to_prepare
 needs_kernels = common.needs_kernels_off_compiled
 
 
 def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+    batch: KernelBatch,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+    context: FamilyContext = NO_CONTEXT,
 ) -> dict[str, torch.Tensor]:
     """GLSZM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
 
     No settings change GLSZM beyond the kernel itself (connectivity follows the kernel's shape: ``force2D``
-    kernels are flat). Batch-invariant.
+    kernels are flat), and nothing is prepared. Batch-invariant.
     """
     check_features("glszm", features, FEATURES)
     zones = size_zones(batch)
@@ -301,17 +307,12 @@ def compute(
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend``: compiled zone lists (≤ 12 bytes per cell, then ≤ 32 as
     int64 tensors; kernels read from the level volume, capped at
     :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels), or torch label propagation over the gathered
     kernel."""
     if backend.compiled:
-        return BatchCost(12 * n_cells + 32 * n_cells, COMPILED_BATCH)
-    return BatchCost(kernel_cost(n_cells, n_levels))
+        return BatchCost(12 * shape.n_cells + 32 * shape.n_cells, COMPILED_BATCH)
+    return BatchCost(kernel_cost(shape.n_cells, shape.n_levels))

@@ -29,10 +29,12 @@ import torch
 
 from pdacrad.radiomics.backend import CACHE_BATCH_BYTES, COMPILED_BATCH, Backend, BatchCost, backend_of
 from pdacrad.radiomics.counting import common, neighbourhood_cpu
+from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -261,20 +263,14 @@ def _torch_volume_tones(
 
 
 def prepare(
-    level_index: torch.Tensor,
-    roi: torch.Tensor,
-    radius: int,
-    settings: Mapping[str, Any],
-    features: Sequence[str] = (),
-    grey_levels: torch.Tensor | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeTones` under ``_ngtdm_tones``.
-    ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
-    if common.setting_distances(settings) != [1] or grey_levels is None:
-        return {}
-    offsets = settings_offsets(radius, settings, level_index.device)
-    return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> VolumeTones | None:
+    """Image-level state for :func:`compute` (distance 1 only, else ``None``): the :class:`VolumeTones` of
+    ``image``, computed by ``backend``."""
+    if common.setting_distances(settings) != [1]:
+        return None
+    offsets = settings_offsets(image.radius, settings, image.level_index.device)
+    return volume_tones(image.level_index, image.grey_levels, offsets, image.radius, backend)
 
 
 needs_kernels = neighbourhood_cpu.needs_kernels
@@ -305,15 +301,19 @@ def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDiffere
 
 
 def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+    batch: KernelBatch,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+    context: FamilyContext = NO_CONTEXT,
 ) -> dict[str, torch.Tensor]:
     """NGTDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
 
-    ``settings`` keys used: ``distances`` (default ``[1]``). Batch-invariant.
+    ``settings`` keys used: ``distances`` (default ``[1]``). Summed from the prepared :class:`VolumeTones`
+    (``context.prepared``) for batches with voxel positions, else computed from the kernels. Batch-invariant.
     """
     check_features("ngtdm", features, FEATURES)
-    tones = settings.get("_ngtdm_tones")
-    if tones is not None and batch.voxels is not None:
+    tones = context.prepared
+    if isinstance(tones, VolumeTones) and batch.voxels is not None:
         t = _gathered_tones(batch, tones)
     else:
         t = tone_differences(batch, common.setting_distances(settings))
@@ -321,24 +321,18 @@ def compute(
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`neighbourhood_cpu.batch_cost`,
     shared with the other neighbourhood family) plus, for the pair features (:data:`PAIR_FEATURES`), their
     ``(B, G, G)`` temporaries. On CPU those pair terms are memory-bound elementwise passes: batches whose pair
     matrices stay in cache (:data:`~pdacrad.radiomics.backend.CACHE_BATCH_BYTES`) ran 3× faster than 2,048-voxel
     batches at kernelRadius 5 on raw CT (binWidth 25; measured, 11,241 voxels: 0.37–0.42 vs 1.17 CPU-s)."""
-    cost = neighbourhood_cpu.batch_cost(
-        backend, n_cells, n_levels, needs_kernels(backend, features, settings)
-    )
+    gathers = needs_kernels(backend, features, settings)
+    cost = neighbourhood_cpu.batch_cost(backend, shape.n_cells, shape.n_levels, gathers)
     if not PAIR_FEATURES.intersection(features):
         return cost
-    pairs = 8 * n_levels * n_levels
+    pairs = 8 * shape.n_levels * shape.n_levels
     cap = cost.max_voxels
     if backend.device.type == "cpu":
         cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // pairs))

@@ -21,6 +21,7 @@ import torch
 from pdacrad.radiomics import compute_maps, gldm, maps, ngtdm
 from pdacrad.radiomics.counting import neighbourhood_cpu
 from pdacrad.radiomics.counting.neighbourhood_cpu import NEIGHBOURS_LCM
+from pdacrad.radiomics.family import FamilyContext
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -83,8 +84,7 @@ def test_ngtdm_equals_the_torch_path(
     torch.testing.assert_close(
         ngtdm._torch_gathered_tones(batch, compiled_volumes).s, got.s, rtol=CLOSE[dtype], atol=0
     )
-    settings = {"_ngtdm_tones": compiled_volumes}
-    features = ngtdm.compute(batch, list(ngtdm.FEATURES), settings)
+    features = ngtdm.compute(batch, list(ngtdm.FEATURES), {}, FamilyContext(prepared=compiled_volumes))
     for name, fn in ngtdm.FEATURES.items():
         torch.testing.assert_close(
             features[name], fn(want), rtol=100 * CLOSE[dtype], atol=0, equal_nan=True, msg=name
@@ -112,7 +112,7 @@ def test_gldm_equals_the_torch_path(
     # counts are integers: exact in float64, so equal floats are equal integers
     assert torch.equal(got.P, want.P)
     assert float(got.P.sum()) == float((batch.levels > 0).sum())
-    features = gldm.compute(batch, list(gldm.FEATURES), {"_gldm_dependence": compiled_volumes})
+    features = gldm.compute(batch, list(gldm.FEATURES), {}, FamilyContext(prepared=compiled_volumes))
     for name, fn in gldm.FEATURES.items():
         assert torch.equal(features[name], fn(want)), name
 
@@ -162,10 +162,12 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
     ]:
         monkeypatch.setattr(module, name, refuse)
     settings = {"kernelRadius": 1}
-    extra = ngtdm.prepare(volume, volume > 0, 1, settings, grey_levels=batch.grey_levels)
-    extra.update(gldm.prepare(volume, volume > 0, 1, settings, grey_levels=batch.grey_levels))
-    assert ngtdm.compute(batch, ["Strength"], {**settings, **extra})["Strength"].shape == (20,)
-    assert gldm.compute(batch, ["DependenceEntropy"], {**settings, **extra})["DependenceEntropy"].shape == (
+    levels = checks.discretised_image(volume, volume > 0, 1, batch.grey_levels)
+    compiled = checks.COMPILED_ONE_WORKER
+    tones = FamilyContext(prepared=ngtdm.prepare(levels, ["Strength"], settings, compiled))
+    dependence = FamilyContext(prepared=gldm.prepare(levels, ["DependenceEntropy"], settings, compiled))
+    assert ngtdm.compute(batch, ["Strength"], settings, tones)["Strength"].shape == (20,)
+    assert gldm.compute(batch, ["DependenceEntropy"], settings, dependence)["DependenceEntropy"].shape == (
         20,
     )
 
@@ -218,10 +220,11 @@ def test_sliding_tables_equal_fresh_tables_bit_for_bit(
         assert n0.sum() == int((batch.levels > 0).sum())
     # and the features: sliding on (the default) against off, as the families run them
     fresh = replace(batch, backend=replace(checks.COMPILED_ONE_WORKER, sliding=False))
-    for module, key, context in [(ngtdm, "_ngtdm_tones", tones), (gldm, "_gldm_dependence", dependence)]:
+    for module, prepared in [(ngtdm, tones), (gldm, dependence)]:
         names = list(module.FEATURES)
-        got = module.compute(replace(batch, levels=batch.levels[:, :0]), names, {key: context})
-        want = module.compute(fresh, names, {key: context})
+        context = FamilyContext(prepared=prepared)
+        got = module.compute(replace(batch, levels=batch.levels[:, :0]), names, {}, context)
+        want = module.compute(fresh, names, {}, context)
         for name in names:
             assert torch.equal(got[name].nan_to_num(-7.0), want[name].nan_to_num(-7.0)), name
 
