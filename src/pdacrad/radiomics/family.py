@@ -22,22 +22,25 @@ raw intensities (``READS_VALUES``: first-order only) and lists its features (``F
 A family is a module implementing :class:`FeatureFamily`; the engine registers each through
 :func:`checked_families`, which refuses a module with a missing or misshapen hook when the engine is imported (and
 mypy checks the same statically).
-Hooks that are the same for several families are shared here (:func:`nothing_to_prepare`, :func:`always_gathers`).
+Hooks that are the same for several families are shared here (:func:`nothing_to_prepare`, :func:`always_gathers`,
+and :func:`registered_compute`: check the names, build the family's coefficients once, apply each formula).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics.backend import Backend, BatchCost
 from pdacrad.radiomics.kernel import KernelBatch
-from pdacrad.radiomics.registry import FeatureFn
+from pdacrad.radiomics.registry import FeatureFn, check_features
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,36 @@ def checked_families(families: dict[str, FeatureFamily]) -> dict[str, FeatureFam
     for module in families.values():
         check_family(module)
     return dict(families)
+
+
+ComputeFn = Callable[[KernelBatch, Sequence[str], Mapping[str, Any], FamilyContext], dict[str, torch.Tensor]]
+
+
+def registered_compute(
+    family: str,
+    formulas: Mapping[str, Callable[[C], torch.Tensor]],
+    coefficients: Callable[[KernelBatch, Mapping[str, Any], FamilyContext], C],
+) -> ComputeFn:
+    """The ``compute`` hook of a family whose features are formulas of one coefficient object (its ``FEATURES``):
+    the requested names checked against ``formulas`` (:class:`InvalidInputError` naming unknown ones),
+    ``coefficients(batch, settings, context)`` built once per batch, and each requested formula applied to it, in
+    the order requested."""
+
+    def compute(
+        batch: KernelBatch,
+        features: Sequence[str],
+        settings: Mapping[str, Any],
+        context: FamilyContext = NO_CONTEXT,
+    ) -> dict[str, torch.Tensor]:
+        check_features(family, features, formulas)
+        shared = coefficients(batch, settings, context)
+        return {name: formulas[name](shared) for name in features}
+
+    compute.__doc__ = (
+        f"One ``(B,)`` tensor per requested {family} feature for the kernels of ``batch``, of its dtype on its "
+        f"device, from :func:`{coefficients.__name__}` (see :func:`~pdacrad.radiomics.family.registered_compute`)."
+    )
+    return compute
 
 
 def nothing_to_prepare(

@@ -21,9 +21,10 @@ from pdacrad.radiomics.family import (
     KernelShape,
     always_gathers,
     nothing_to_prepare,
+    registered_compute,
 )
 from pdacrad.radiomics.kernel import KernelBatch
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 EPS = float(torch.finfo(torch.float64).eps)
 FEATURES, register = feature_registry()
@@ -87,7 +88,8 @@ class FirstOrderCoefficients:
 def coefficients(
     batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext = NO_CONTEXT
 ) -> FirstOrderCoefficients:
-    """Intensities and grey-level fractions of ``batch`` (needs ``batch.values``)."""
+    """Intensities and grey-level fractions of ``batch`` (needs ``batch.values``); TotalEnergy needs ``context``'s
+    spacing."""
     if batch.values is None:
         raise ValueError("firstorder needs KernelBatch.values (raw intensities)")
     valid = batch.levels > 0
@@ -229,19 +231,7 @@ def uniformity(c: FirstOrderCoefficients) -> torch.Tensor:
     return (c.p**2).sum(1)
 
 
-def compute(
-    batch: KernelBatch,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
-    context: FamilyContext = NO_CONTEXT,
-) -> dict[str, torch.Tensor]:
-    """One ``(B,)`` tensor per requested first-order feature (PyRadiomics names) for the kernels of ``batch``
-    (TotalEnergy needs ``context``'s spacing)."""
-    check_features("firstorder", features, FEATURES)
-    coeffs = coefficients(batch, settings, context)
-    return {name: FEATURES[name](coeffs) for name in features}
-
-
+compute = registered_compute("firstorder", FEATURES, coefficients)
 prepare = nothing_to_prepare
 needs_kernels = always_gathers
 

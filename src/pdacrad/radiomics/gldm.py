@@ -27,9 +27,9 @@ import torch
 
 from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
 from pdacrad.radiomics.counting import common, neighbourhood_cpu
-from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
+from pdacrad.radiomics.family import DiscretisedImage, FamilyContext, KernelShape, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
 READS_VALUES = False
@@ -286,25 +286,19 @@ def _torch_gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> Depende
     return DependenceMatrix(P=counts.reshape(b, batch.n_levels + 1, n_dep)[:, 1:], ivector=batch.grey_levels)
 
 
-def compute(
-    batch: KernelBatch,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
-    context: FamilyContext = NO_CONTEXT,
-) -> dict[str, torch.Tensor]:
-    """GLDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
-
-    ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Summed from the prepared
-    :class:`VolumeDependence` (``context.prepared``) for batches with voxel positions, else counted from the
-    kernels. Batch-invariant.
-    """
-    check_features("gldm", features, FEATURES)
+def dependence_of(
+    batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext
+) -> DependenceMatrix:
+    """The GLDM of every kernel of ``batch``: summed from the prepared :class:`VolumeDependence`
+    (``context.prepared``) for batches with voxel positions, else counted from the kernels (``settings`` keys
+    ``distances``, default ``[1]``, and ``gldm_a``, default 0). Batch-invariant."""
     vol = context.prepared
     if isinstance(vol, VolumeDependence) and batch.voxels is not None:
-        m = _gathered_matrix(batch, vol)
-    else:
-        m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
-    return {name: FEATURES[name](m) for name in features}
+        return _gathered_matrix(batch, vol)
+    return dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
+
+
+compute = registered_compute("gldm", FEATURES, dependence_of)
 
 
 def batch_cost(

@@ -27,9 +27,9 @@ import torch
 
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
 from pdacrad.radiomics.counting import common, zones_cpu
-from pdacrad.radiomics.family import NO_CONTEXT, FamilyContext, KernelShape, nothing_to_prepare
+from pdacrad.radiomics.family import FamilyContext, KernelShape, nothing_to_prepare, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
 READS_VALUES = False
@@ -290,20 +290,13 @@ prepare = nothing_to_prepare
 needs_kernels = common.needs_kernels_off_compiled
 
 
-def compute(
-    batch: KernelBatch,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
-    context: FamilyContext = NO_CONTEXT,
-) -> dict[str, torch.Tensor]:
-    """GLSZM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+def zones_of(batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext) -> SizeZones:
+    """:func:`size_zones` of ``batch``: no setting changes GLSZM beyond the kernel itself (connectivity follows
+    the kernel's shape: ``force2D`` kernels are flat), and nothing is prepared. Batch-invariant."""
+    return size_zones(batch)
 
-    No settings change GLSZM beyond the kernel itself (connectivity follows the kernel's shape: ``force2D``
-    kernels are flat), and nothing is prepared. Batch-invariant.
-    """
-    check_features("glszm", features, FEATURES)
-    zones = size_zones(batch)
-    return {name: FEATURES[name](zones) for name in features}
+
+compute = registered_compute("glszm", FEATURES, zones_of)
 
 
 def batch_cost(

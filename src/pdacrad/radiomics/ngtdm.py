@@ -29,9 +29,9 @@ import torch
 
 from pdacrad.radiomics.backend import CACHE_BATCH_BYTES, COMPILED_BATCH, Backend, BatchCost, backend_of
 from pdacrad.radiomics.counting import common, neighbourhood_cpu
-from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
+from pdacrad.radiomics.family import DiscretisedImage, FamilyContext, KernelShape, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
 READS_VALUES = False
@@ -300,24 +300,17 @@ def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDiffere
     return ToneDifferences(n=n, s=s, ivector=batch.grey_levels)
 
 
-def compute(
-    batch: KernelBatch,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
-    context: FamilyContext = NO_CONTEXT,
-) -> dict[str, torch.Tensor]:
-    """NGTDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
-
-    ``settings`` keys used: ``distances`` (default ``[1]``). Summed from the prepared :class:`VolumeTones`
-    (``context.prepared``) for batches with voxel positions, else computed from the kernels. Batch-invariant.
-    """
-    check_features("ngtdm", features, FEATURES)
+def tones_of(batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext) -> ToneDifferences:
+    """The NGTDM of every kernel of ``batch``: summed from the prepared :class:`VolumeTones` (``context.prepared``)
+    for batches with voxel positions, else computed from the kernels (``settings`` key ``distances``, default
+    ``[1]``). Batch-invariant."""
     tones = context.prepared
     if isinstance(tones, VolumeTones) and batch.voxels is not None:
-        t = _gathered_tones(batch, tones)
-    else:
-        t = tone_differences(batch, common.setting_distances(settings))
-    return {name: FEATURES[name](t) for name in features}
+        return _gathered_tones(batch, tones)
+    return tone_differences(batch, common.setting_distances(settings))
+
+
+compute = registered_compute("ngtdm", FEATURES, tones_of)
 
 
 def batch_cost(
