@@ -14,7 +14,7 @@ A *run* along angle :math:`\\theta` is a maximal line of consecutive kernel voxe
   (``no_weighting``); the weighted norms need the voxel spacing (z, y, x) in mm
   (:attr:`~pdacrad.radiomics.family.FamilyContext.spacing_zyx`, set by the engine core).
 
-Counting (same integers on every path, ``tests/radiomics/test_runs_cpu.py``): CPU kernels by the compiled line
+Counting (same integers on every path, ``tests/radiomics/counting/test_runs_cpu.py``): CPU kernels by the compiled line
 walk of :mod:`pdacrad.radiomics.counting.runs_cpu`; on CUDA from the volume-level run lengths of
 :mod:`pdacrad.radiomics.counting.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
 in torch (:func:`_angle_matrix`).

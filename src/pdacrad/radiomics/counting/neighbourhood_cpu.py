@@ -26,7 +26,7 @@ out and put in: the ``t`` slices that leave, and the two whose truncation class 
 inside, the old high face becomes inside), each removed with its old class and added with its new one —
 ``2·(t + 2)`` slices of ``(2r + 1)²`` cells instead of ``2r + 1`` slices, so it pays from kernelRadius 3 on
 (:func:`slide_limit`). The integer tables equal a fresh count bit for bit
-(``tests/radiomics/test_neighbourhood_cpu.py``).
+(``tests/radiomics/counting/test_neighbourhood_cpu.py``).
 The kernels release the GIL (``nogil``), so the engine's CPU worker threads run them in parallel.
 """
 

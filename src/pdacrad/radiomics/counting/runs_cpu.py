@@ -12,7 +12,7 @@ Work is ``O(A·K)`` integer steps per kernel on its ``(K,)`` row (copied from th
 cache): ~1.5 ns a step where runs are long (the paper's LBP image), ~3.5 ns on noise (mispredicted branches); no
 ``(B, K)`` temporaries and no image-level run volumes. The kernel releases the GIL (``nogil``), so the engine's
 CPU worker threads run it in parallel. The integers are those of the torch paths, bit for bit
-(``tests/radiomics/test_runs_cpu.py``).
+(``tests/radiomics/counting/test_runs_cpu.py``).
 """
 
 from __future__ import annotations
