@@ -11,7 +11,7 @@ cell of the kernel and angle — no tracing along lines per kernel, no work for 
 PyRadiomics' "empty angle" rule (no kernel line along ``θ`` holds two ROI cells) is checked per kernel from the
 cells' line numbers. Axis order (z, y, x); volumes are padded by :func:`pad_width` cells of level 0.
 
-CPU tensors are counted by :mod:`pdacrad.radiomics._runs_cpu` instead (a compiled walk of each kernel's lines,
+CPU tensors are counted by :mod:`pdacrad.radiomics.counting.runs_cpu` instead (a compiled walk of each kernel's lines,
 the same integers): there the torch passes over every ROI cell and angle, not the run volumes, were the cost
 (:func:`run_counts`: 27 of 29 profiled CPU-s for the paper's LBP GLRLM maps at kernelRadius 5; run volumes 0.8).
 """

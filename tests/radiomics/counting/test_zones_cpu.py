@@ -1,4 +1,4 @@
-"""The compiled CPU zone finder (``_zones_cpu``) gives the torch label-propagation path's zone list, bit for bit."""
+"""The compiled CPU zone finder (``zones_cpu``) gives the torch label-propagation path's zone list, bit for bit."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _zones_cpu, glszm, maps
+from pdacrad.radiomics import glszm, maps
+from pdacrad.radiomics.counting import common, zones_cpu
 from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -22,9 +22,9 @@ def random_levels(generator: torch.Generator, n: int, k: int, n_levels: int, mas
 
 
 def compiled_zones(levels: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """:func:`_zones_cpu.zone_list` of gathered kernel rows ``levels``."""
+    """:func:`zones_cpu.zone_list` of gathered kernel rows ``levels``."""
     grey = torch.ones(1, dtype=torch.float64)
-    return _zones_cpu.zone_list(KernelBatch(levels, grey, offsets, int(offsets.abs().max())))
+    return zones_cpu.zone_list(KernelBatch(levels, grey, offsets, int(offsets.abs().max())))
 
 
 def assert_same_zones(levels: torch.Tensor, offsets: torch.Tensor) -> None:
@@ -78,7 +78,7 @@ def test_size_zones_on_cpu_uses_the_compiled_path(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("force2d", "expected"), [(False, 13), (True, 4)])
 def test_each_cell_looks_back_at_half_its_neighbours(force2d: bool, expected: int) -> None:
     offsets = kernel_offsets(2, force2d)
-    table = torch.from_numpy(_zones_cpu.preceding_neighbours(offsets).copy())
+    table = torch.from_numpy(zones_cpu.preceding_neighbours(offsets).copy())
     k = offsets.shape[0]
     assert table.shape == (k, expected)
     assert bool((table < torch.arange(k)[:, None]).logical_or(table == k).all())
@@ -98,7 +98,7 @@ def test_engine_reads_zones_from_its_volume(radius: int, monkeypatch: pytest.Mon
     assert not glszm.needs_kernels(compiled, names, {}) and glszm.needs_kernels(
         checks.TORCH_ON_CPU, names, {}
     )
-    with checks.spy(maps, "gather_kernels") as gathered, checks.spy(_zones_cpu, "zone_list") as listed:
+    with checks.spy(maps, "gather_kernels") as gathered, checks.spy(zones_cpu, "zone_list") as listed:
         got = maps._family_maps(filtered, "glszm", names, compiled, torch.float64, 1, None)
     assert gathered == [] and listed
     monkeypatch.setattr(glszm, "needs_kernels", lambda *_: True)  # the same compiled zones from gathered rows

@@ -4,7 +4,7 @@ Each kernel row is walked line by line along every angle: the kernel cube's cell
 *run order* (line after line, each line in step order along the angle and closed by a sentinel cell of level 0;
 :func:`line_order`), and one pass over that list counts every maximal run of equal non-zero levels where it
 ends: the same runs that :func:`pdacrad.radiomics.glrlm._angle_matrix` (line tracing) and
-:func:`pdacrad.radiomics.runs.run_counts` (volume-level run lengths, the torch path used on CUDA) count.
+:func:`pdacrad.radiomics.counting.runs.run_counts` (volume-level run lengths, the torch path used on CUDA) count.
 PyRadiomics' "empty angle" rule (no line holds two ROI cells) zeroes an angle's counts; a run longer than one
 cell already proves it false, so the lines are walked a second time only for kernels without one.
 
@@ -12,7 +12,7 @@ Work is ``O(A·K)`` integer steps per kernel on its ``(K,)`` row (copied from th
 cache): ~1.5 ns a step where runs are long (the paper's LBP image), ~3.5 ns on noise (mispredicted branches); no
 ``(B, K)`` temporaries and no image-level run volumes. The kernel releases the GIL (``nogil``), so the engine's
 CPU worker threads run it in parallel. The integers are those of the torch paths, bit for bit
-(``tests/radiomics/test_runs_cpu.py``).
+(``tests/radiomics/counting/test_runs_cpu.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.counting import common
 from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 

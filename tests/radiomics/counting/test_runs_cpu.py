@@ -1,4 +1,4 @@
-"""The compiled CPU run counting (``_runs_cpu``) against the torch paths it replaces on the CPU: the same integers,
+"""The compiled CPU run counting (``runs_cpu``) against the torch paths it replaces on the CPU: the same integers,
 bit for bit, per angle, for random level volumes with masked cells, radii 1, 2, 5, force2D kernels, one and many
 kernels per batch."""
 
@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _runs_cpu, glrlm, runs
+from pdacrad.radiomics import glrlm
+from pdacrad.radiomics.counting import common, runs, runs_cpu
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 
 N_LEVELS = 3
@@ -44,9 +44,9 @@ def _assert_same_counts(
     cells = runs.KernelCells.of(levels, voxels, offsets, volume_runs)
     padded = common.pad_levels(levels).T.contiguous()
     for by_level in (True, False):
-        compiled = _runs_cpu.run_counts(batch, angles, by_level)
+        compiled = runs_cpu.run_counts(batch, angles, by_level)
         # as the engine runs it: nothing gathered, the kernels read from the padded level volume
-        from_engine_volume = _runs_cpu.run_counts(replace(batch, levels=levels[:, :0]), angles, by_level)
+        from_engine_volume = runs_cpu.run_counts(replace(batch, levels=levels[:, :0]), angles, by_level)
         assert len(compiled) == angles.shape[0]
         assert all(torch.equal(c, e) for c, e in zip(compiled, from_engine_volume, strict=True))
         for a, angle in enumerate(angles):
@@ -89,17 +89,17 @@ def test_empty_angles_and_one_cell_runs() -> None:
     angles = common.angles(offsets, bidirectional=False)
     batch = _batch(volume, voxels, offsets, 1)
     along_x = next(a for a, angle in enumerate(angles.tolist()) if angle in ([0, 0, 1], [0, 0, -1]))
-    counts = _runs_cpu.run_counts(batch, angles)[along_x]
+    counts = runs_cpu.run_counts(batch, angles)[along_x]
     assert counts[0].sum() == 3 and counts[0, :, 0].sum() == 3  # three 1-cell runs in one line: counted
     assert counts[2].sum() == 0  # (1, 1, 6): two ROI cells, in different lines along x: the angle is empty
-    for per_angle in _runs_cpu.run_counts(batch, angles):
+    for per_angle in runs_cpu.run_counts(batch, angles):
         assert per_angle[1].sum() == 0  # (0, 0, 5): one ROI cell in its kernel, every angle empty
 
 
 def test_line_order_covers_every_cell_once_per_angle() -> None:
     offsets = kernel_offsets(2, True, 1)
     angles = common.angles(offsets, bidirectional=False)
-    order, lengths = _runs_cpu.line_order(offsets, angles)
+    order, lengths = runs_cpu.line_order(offsets, angles)
     k = offsets.shape[0]
     assert order.shape[0] == angles.shape[0] == 4 and lengths.tolist() == [5] * 4
     for seq in order:

@@ -18,8 +18,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit
+from pdacrad.radiomics.counting import common
 from pdacrad.radiomics.kernel import KernelBatch, copy_kernel, grid_extent, kernel_reads
 
 

@@ -2,7 +2,7 @@
 and :mod:`pdacrad.radiomics.gldm`).
 
 Both families' fast paths (distance 1) work from image-level volumes, one per kernel *truncation class* (see
-:func:`pdacrad.radiomics._families_common.truncation_classes`): NGTDM's ``|i - Ā|`` and GLDM's dependent-neighbour
+:func:`pdacrad.radiomics.counting.common.truncation_classes`): NGTDM's ``|i - Ā|`` and GLDM's dependent-neighbour
 count of every cell, as seen from inside any kernel whose cube cuts the cell's neighbourhood that way. Here both are
 built in one pass over the ROI cells (cells of level index > 0): each cell reads its 3×3×3 block once and sums it
 separably (x, then y, then z) into the sums of every per-axis class (low face ``{0, +1}``, inside ``{-1, 0, +1}``,
@@ -26,7 +26,7 @@ out and put in: the ``t`` slices that leave, and the two whose truncation class 
 inside, the old high face becomes inside), each removed with its old class and added with its new one —
 ``2·(t + 2)`` slices of ``(2r + 1)²`` cells instead of ``2r + 1`` slices, so it pays from kernelRadius 3 on
 (:func:`slide_limit`). The integer tables equal a fresh count bit for bit
-(``tests/radiomics/test_neighbourhood_cpu.py``).
+(``tests/radiomics/counting/test_neighbourhood_cpu.py``).
 The kernels release the GIL (``nogil``), so the engine's CPU worker threads run them in parallel.
 """
 
@@ -40,9 +40,9 @@ import numba
 import numpy as np
 import torch
 
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, kernel_cost
+from pdacrad.radiomics.counting import common
 from pdacrad.radiomics.kernel import KernelBatch, kernel_reads, scan_step, volume_corners
 
 NEIGHBOURS_LCM = math.lcm(*range(1, 27))
@@ -64,7 +64,7 @@ def integer_tones(grey_levels: torch.Tensor, n_cells: int) -> bool:
 @numba.njit(cache=True, nogil=True, inline="always")
 def _axis_sum(below: float, centre: float, above: float, cls: int) -> float:  # pragma: no cover - compiled
     """Sum of one axis' three cells (steps -1, 0, +1) allowed by per-axis truncation class ``cls``
-    (``_families_common.TRUNCATED_STEPS``: 0 low face, 1 inside, 2 high face, 3 flat)."""
+    (``counting.common.TRUNCATED_STEPS``: 0 low face, 1 inside, 2 high face, 3 flat)."""
     total = centre
     if cls == 1 or cls == 2:
         total += below

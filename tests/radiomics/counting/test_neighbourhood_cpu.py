@@ -1,4 +1,4 @@
-"""The compiled CPU NGTDM / GLDM counting (``_neighbourhood_cpu``) against the torch paths it replaces on the CPU
+"""The compiled CPU NGTDM / GLDM counting (``neighbourhood_cpu``) against the torch paths it replaces on the CPU
 (kept for CUDA), for random level volumes with masked cells, radii 1, 2, 5, force2D kernels, one and many kernels
 per batch, float64 and float32; and its sliding walk against counting every kernel afresh.
 
@@ -18,8 +18,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.radiomics import _neighbourhood_cpu, compute_maps, gldm, maps, ngtdm
-from pdacrad.radiomics._neighbourhood_cpu import NEIGHBOURS_LCM
+from pdacrad.radiomics import compute_maps, gldm, maps, ngtdm
+from pdacrad.radiomics.counting import neighbourhood_cpu
+from pdacrad.radiomics.counting.neighbourhood_cpu import NEIGHBOURS_LCM
+from pdacrad.radiomics.family import FamilyContext
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -82,8 +84,7 @@ def test_ngtdm_equals_the_torch_path(
     torch.testing.assert_close(
         ngtdm._torch_gathered_tones(batch, compiled_volumes).s, got.s, rtol=CLOSE[dtype], atol=0
     )
-    settings = {"_ngtdm_tones": compiled_volumes}
-    features = ngtdm.compute(batch, list(ngtdm.FEATURES), settings)
+    features = ngtdm.compute(batch, list(ngtdm.FEATURES), {}, FamilyContext(prepared=compiled_volumes))
     for name, fn in ngtdm.FEATURES.items():
         torch.testing.assert_close(
             features[name], fn(want), rtol=100 * CLOSE[dtype], atol=0, equal_nan=True, msg=name
@@ -111,7 +112,7 @@ def test_gldm_equals_the_torch_path(
     # counts are integers: exact in float64, so equal floats are equal integers
     assert torch.equal(got.P, want.P)
     assert float(got.P.sum()) == float((batch.levels > 0).sum())
-    features = gldm.compute(batch, list(gldm.FEATURES), {"_gldm_dependence": compiled_volumes})
+    features = gldm.compute(batch, list(gldm.FEATURES), {}, FamilyContext(prepared=compiled_volumes))
     for name, fn in gldm.FEATURES.items():
         assert torch.equal(features[name], fn(want)), name
 
@@ -161,10 +162,12 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
     ]:
         monkeypatch.setattr(module, name, refuse)
     settings = {"kernelRadius": 1}
-    extra = ngtdm.prepare(volume, volume > 0, 1, settings, grey_levels=batch.grey_levels)
-    extra.update(gldm.prepare(volume, volume > 0, 1, settings, grey_levels=batch.grey_levels))
-    assert ngtdm.compute(batch, ["Strength"], {**settings, **extra})["Strength"].shape == (20,)
-    assert gldm.compute(batch, ["DependenceEntropy"], {**settings, **extra})["DependenceEntropy"].shape == (
+    levels = checks.discretised_image(volume, volume > 0, 1, batch.grey_levels)
+    compiled = checks.COMPILED_ONE_WORKER
+    tones = FamilyContext(prepared=ngtdm.prepare(levels, ["Strength"], settings, compiled))
+    dependence = FamilyContext(prepared=gldm.prepare(levels, ["DependenceEntropy"], settings, compiled))
+    assert ngtdm.compute(batch, ["Strength"], settings, tones)["Strength"].shape == (20,)
+    assert gldm.compute(batch, ["DependenceEntropy"], settings, dependence)["DependenceEntropy"].shape == (
         20,
     )
 
@@ -174,7 +177,7 @@ def test_cpu_batches_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> 
 
 def walk_slides() -> AbstractContextManager[list[int]]:
     """Record how many kernels each compiled NGTDM/GLDM walk slid."""
-    return checks.slides(_neighbourhood_cpu, "walk", at=2)
+    return checks.slides(neighbourhood_cpu, "walk", at=2)
 
 
 SLIDING_KERNELS = [
@@ -186,9 +189,9 @@ SLIDING_KERNELS = [
 
 def _walks(batch: KernelBatch, data: torch.Tensor, cell_class: torch.Tensor, width: int):  # type: ignore[no-untyped-def]
     """(fresh, slid over the volume, slid over the gathered rows) walks of ``batch``."""
-    fresh = _neighbourhood_cpu.walk(batch, data, cell_class, width, slide=False)
-    on_volume = _neighbourhood_cpu.walk(batch, data, cell_class, width, slide=True)
-    on_rows = _neighbourhood_cpu.walk(replace(batch, volume=None), data, cell_class, width, slide=True)
+    fresh = neighbourhood_cpu.walk(batch, data, cell_class, width, slide=False)
+    on_volume = neighbourhood_cpu.walk(batch, data, cell_class, width, slide=True)
+    on_rows = neighbourhood_cpu.walk(replace(batch, volume=None), data, cell_class, width, slide=True)
     return fresh, on_volume, on_rows
 
 
@@ -198,14 +201,14 @@ def test_sliding_tables_equal_fresh_tables_bit_for_bit(
     radius: int, force2d: bool, dim: int, longest_step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if longest_step == "largest":  # every step the geometry allows (the default slides from kernelRadius 3)
-        monkeypatch.setattr(_neighbourhood_cpu, "slide_limit", lambda extent: extent - 3)
+        monkeypatch.setattr(neighbourhood_cpu, "slide_limit", lambda extent: extent - 3)
     batch = checks.random_volume_batch(radius + dim, radius, force2d, dim, (4, 5, 30), 7)
     level_index = batch.volume[(slice(radius, -radius),) * 3] if radius else batch.volume
     tones = ngtdm.volume_tones(level_index, batch.grey_levels, batch.offsets, radius)
     dependence = gldm.volume_dependence(level_index, batch.grey_levels, batch.offsets, radius, 2.0)
     flat_x = force2d and dim == 2  # kernels flat along x change wholly per step: never slid
     extent = 2 * radius + 1
-    slides = not flat_x and _neighbourhood_cpu.slide_limit(extent) > 0
+    slides = not flat_x and neighbourhood_cpu.slide_limit(extent) > 0
     for data, cells, width in [
         (tones.diff, tones.cell_class, 0),
         (dependence.dependent, dependence.cell_class, dependence.n_dep),
@@ -217,10 +220,11 @@ def test_sliding_tables_equal_fresh_tables_bit_for_bit(
         assert n0.sum() == int((batch.levels > 0).sum())
     # and the features: sliding on (the default) against off, as the families run them
     fresh = replace(batch, backend=replace(checks.COMPILED_ONE_WORKER, sliding=False))
-    for module, key, context in [(ngtdm, "_ngtdm_tones", tones), (gldm, "_gldm_dependence", dependence)]:
+    for module, prepared in [(ngtdm, tones), (gldm, dependence)]:
         names = list(module.FEATURES)
-        got = module.compute(replace(batch, levels=batch.levels[:, :0]), names, {key: context})
-        want = module.compute(fresh, names, {key: context})
+        context = FamilyContext(prepared=prepared)
+        got = module.compute(replace(batch, levels=batch.levels[:, :0]), names, {}, context)
+        want = module.compute(fresh, names, {}, context)
         for name in names:
             assert torch.equal(got[name].nan_to_num(-7.0), want[name].nan_to_num(-7.0)), name
 
@@ -231,11 +235,11 @@ def test_non_integer_grey_levels_take_the_float_walk_without_sliding() -> None:
     batch = checks.random_volume_batch(8, 3, False, 0, (3, 4, 30), 5)
     batch = replace(batch, grey_levels=batch.grey_levels + 0.25)
     level_index = batch.volume[(slice(3, -3),) * 3]
-    assert not _neighbourhood_cpu.integer_tones(batch.grey_levels, len(batch.offsets))
+    assert not neighbourhood_cpu.integer_tones(batch.grey_levels, len(batch.offsets))
     tones = ngtdm.volume_tones(level_index, batch.grey_levels, batch.offsets, 3)
     assert tones.scale == 1 and tones.diff.dtype == torch.float64
-    with checks.spy(_neighbourhood_cpu, "_walk") as walked:
-        n, s, slid = _neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, slide=True)
+    with checks.spy(neighbourhood_cpu, "_walk") as walked:
+        n, s, slid = neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, slide=True)
     assert len(walked) == 1 and slid == 0
     want = ngtdm._torch_gathered_tones(batch, tones)
     assert np.array_equal(n, want.n.numpy())
