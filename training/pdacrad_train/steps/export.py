@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def strip_checkpoint(source: Path, target: Path) -> None:
 def export_stage(
     stage: StageConfig, ws: Workspace, target: Path, checkpoint: str, folds: Sequence[int | str]
 ) -> None:
-    """Copy one trained-model folder's inference files for ``folds`` into ``target`` (replacing what was there)."""
+    """Copy one trained-model folder's inference files for ``folds`` into the new folder ``target``."""
     source = ws.model_folder(stage)
     needed = [source / "dataset.json", source / "plans.json"] + [
         source / f"fold_{f}" / checkpoint for f in folds
@@ -65,8 +66,6 @@ def export_stage(
             f"Cannot export {stage.dataset_folder_name}: missing {', '.join(missing)}; train it first "
             f"(a PI-CAI checkpoint exists only where a validation score was defined)."
         )
-    if target.exists():
-        shutil.rmtree(target)
     target.mkdir(parents=True)
     for name in ("dataset.json", "plans.json"):
         shutil.copyfile(source / name, target / name)
@@ -139,18 +138,33 @@ def export_radiomics(
 
 
 def export(config: TrainConfig, ws: Workspace, out_dir: Path | None = None) -> ResourceManifest:
-    """Run the ``export`` step; returns the written manifest. The package is checked by loading it as inference
-    does (model inputs against radiomics.json) before the manifest is written."""
+    """Run the ``export`` step; returns the written manifest.
+
+    The package is built in a hidden sibling folder and checked by loading it as inference does (model inputs
+    against radiomics.json); only then does it replace ``out`` (a rename), so a failed export — a missing
+    checkpoint, an inconsistent model — leaves the package that was there as it was.
+    """
+    out = Path(out_dir or config.export.dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        manifest = _build_package(config, ws, staging)
+        _replace_folder(out, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build_package(config: TrainConfig, ws: Workspace, out: Path) -> ResourceManifest:
+    """Write the whole package into the empty folder ``out`` and load it as inference does."""
     from pdacrad.inference import InferenceConfig, Pipeline
 
-    out = Path(out_dir or config.export.dir)
-    out.mkdir(parents=True, exist_ok=True)
     stage1_folds = (
         (config.stage1.fold,)
         if config.export.variant is None or config.export.folds is None
         else config.export.folds
     )
-    (out / "manifest.json").unlink(missing_ok=True)  # no stale manifest over a half-written package
     export_stage(
         config.stage1,
         ws,
@@ -172,11 +186,23 @@ def export(config: TrainConfig, ws: Workspace, out_dir: Path | None = None) -> R
     Pipeline(InferenceConfig(resources_dir=out, device="cpu", show_progress=False))  # raises if inconsistent
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     logger.info(
-        "Exported Stage 2 %s (variant %s, folds %s) and Stage 1 folds %s: %d files, %.2f MB → %s",
+        "Exported Stage 2 %s (variant %s, folds %s) and Stage 1 folds %s: %d files, %.2f MB",
         stage2.dataset_folder_name, spec.variant, list(folds), list(stage1_folds), len(manifest.files) + 1,
-        size / 1e6, out,
+        size / 1e6,
     )  # fmt: skip
     return manifest
+
+
+def _replace_folder(target: Path, finished: Path) -> None:
+    """Put the folder ``finished`` at ``target`` by renames on one file system; what was at ``target`` goes."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        target.rename(old / target.name)
+    finished.rename(target)
+    if old is not None:
+        shutil.rmtree(old)
+    logger.info("export: package written to %s", target)
 
 
 def _checkpoint(config: TrainConfig, stage: StageConfig, ws: Workspace, folds: Sequence[int | str]) -> str:
