@@ -1,11 +1,18 @@
-"""Plans overrides: the topology nnU-Net would compute for the new patch, cut to the requested depth."""
+"""Plans overrides: the topology nnU-Net would compute for the new patch, cut to the requested depth; a DDP run
+that nnU-Net would refuse is refused first, with the fix."""
 
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
-from pdacrad_train.config import StageConfig
-from pdacrad_train.nnunet_run import apply_plans_overrides
+import pytest
+from pdacrad_train.config import RunConfig, StageConfig
+from pdacrad_train.nnunet_run import apply_plans_overrides, train_fold
+from pdacrad_train.workspace import Workspace
+
+from pdacrad.errors import InvalidInputError
 
 
 def _plans() -> dict:
@@ -88,3 +95,54 @@ def test_raw_dataset_digest_changes_when_a_channel_or_dataset_json_changes(tmp_p
     third = raw_dataset_digest(raw)
     (raw / "dataset.json").write_text('{"channel_names": {"0": "CT", "1": "x_y_z"}}')
     assert raw_dataset_digest(raw) != third
+
+
+def test_ddp_with_a_planned_batch_below_the_gpu_count_is_refused_before_training(tmp_path: Path) -> None:
+    """The Stage-2 plan's batch of 2 on 4 GPUs trips nnU-Net's batch ≥ world-size assertion after start-up;
+    the config leaves the batch to nnU-Net's plan, so train_fold reads the plan and refuses before anything runs."""
+    ws = Workspace(tmp_path, tmp_path / "cohort", *(tmp_path / n for n in ("raw", "pre", "results")))
+    stage = StageConfig(dataset_id=104, dataset_name="PANORAMA_ROI")
+    plans = ws.preprocessed_dataset(stage) / "nnUNetPlans.json"
+    plans.parent.mkdir(parents=True)
+    plans.write_text(json.dumps({"configurations": {"3d_fullres": {"batch_size": 2}}}))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"Dataset104_PANORAMA_ROI \(nnU-Net's plan\): batch size 2 < "
+        r"run\.num_gpus 4.*4 or more.*one fold per GPU",
+    ):
+        train_fold(stage, RunConfig(device="cuda", num_gpus=4), ws, fold=0)
+    assert not (tmp_path / "results").exists()  # refused before nnU-Net was given anything
+
+
+def test_the_config_process_count_reaches_nnunet_only_when_set_before_its_import() -> None:
+    """nnU-Net binds nnUNet_def_n_proc at import: set first, nnU-Net sees run.num_processes; set after an import,
+    it cannot, and says so."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from pdacrad_train.config import RunConfig\n"
+        "from pdacrad_train.nnunet_run import set_process_environment\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
+        "if sys.argv[1] == 'late':\n"
+        "    import nnunetv2.configuration\n"
+        "set_process_environment(RunConfig(num_processes=3))\n"
+        "import nnunetv2.configuration as c\n"
+        "print('nnunet', c.default_num_processes)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "nnUNet_def_n_proc"}
+    runs = {
+        when: subprocess.run(
+            [sys.executable, "-c", script, when],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
+        ).stdout
+        for when in ("first", "late")
+    }
+    assert runs["first"].strip().endswith("nnunet 3") and "cannot reach" not in runs["first"]
+    assert "nnunet 8" in runs["late"] and "export nnUNet_def_n_proc=3" in runs["late"]

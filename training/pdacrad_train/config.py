@@ -312,12 +312,29 @@ def _validate(config: TrainConfig) -> None:
             "1..999 and differ from stage1/stage2 dataset_id."
         )
     for key, stage in (("stage1", config.stage1), ("stage2", config.stage2)):
+        if stage.batch_size is not None and (
+            problem := ddp_batch_problem(stage.batch_size, config.run.num_gpus, key, f"{key}.batch_size")
+        ):
+            raise InvalidInputError(problem)
         if not 1 <= stage.dataset_id <= 999:
             raise InvalidInputError(f"{key}.dataset_id: must be 1..999, got {stage.dataset_id}.")
         if isinstance(stage.fold, int) and not 0 <= stage.fold < config.splits.n_folds:
             raise InvalidInputError(
                 f"{key}.fold: must be 'all' or 0..{config.splits.n_folds - 1}, got {stage.fold}."
             )
+
+
+def ddp_batch_problem(batch_size: int, num_gpus: int, where: str, setting: str) -> str | None:
+    """Why nnU-Net's DDP would refuse a batch of ``batch_size`` on ``num_gpus`` GPUs (it splits every batch
+    across the GPUs and asserts at least one case each), with the fix; ``None`` when it would not. ``where`` names
+    the batch's source in the message, ``setting`` the config key that changes it."""
+    if num_gpus <= 1 or batch_size >= num_gpus:
+        return None
+    return (
+        f"{where}: batch size {batch_size} < run.num_gpus {num_gpus}; nnU-Net's DDP needs at least one case per GPU "
+        f"in every batch. Set {setting}: {num_gpus} or more (a multiple of {num_gpus}), or train one fold per GPU "
+        "instead (run.num_gpus: 1 and `pdacrad-train experiment --folds k` with CUDA_VISIBLE_DEVICES=k)."
+    )
 
 
 def load_config(path: str | Path, work_dir: str | Path | None = None) -> TrainConfig:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pdacrad.errors import InvalidInputError
-from pdacrad_train.config import RunConfig, StageConfig
+from pdacrad_train.config import RunConfig, StageConfig, ddp_batch_problem
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -193,6 +193,12 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
     from pdacrad.nnunet_ext import find_trainer, register_trainers
 
     fold = stage.fold if fold is None else fold
+    if run.num_gpus > 1:  # nnU-Net's own plan may hold the batch size the config leaves open
+        plans = json.loads((ws.preprocessed_dataset(stage) / f"{stage.plans_name}.json").read_text())
+        batch = int(plans["configurations"][CONFIGURATION]["batch_size"])
+        where = f"{stage.dataset_folder_name} (nnU-Net's plan)"
+        if problem := ddp_batch_problem(batch, run.num_gpus, where, "batch_size of stage1 / stage2"):
+            raise InvalidInputError(problem)
     ws.export_environment()
     register_trainers()
     if run.torch_threads is not None:
@@ -216,9 +222,9 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
         run.device,
         " (validation only)" if only_validation else " (continuing)" if resume else "",
     )
-    # Scoped: nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which rejects 0; nnU-Net's
-    # validation exports with nnUNet_def_n_proc worker processes.
-    with _environment(nnUNet_n_proc_DA=run.augmentation_workers, nnUNet_def_n_proc=run.num_processes):
+    # Scoped: nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which rejects 0. (nnU-Net reads
+    # nnUNet_def_n_proc only at import: set_process_environment.)
+    with _environment(nnUNet_n_proc_DA=run.augmentation_workers):
         run_training(
             str(stage.dataset_id),
             CONFIGURATION,
@@ -231,6 +237,29 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
             device=_device(run),
         )
     return folder
+
+
+def set_process_environment(run: RunConfig) -> None:
+    """Give nnU-Net ``run.num_processes`` as ``nnUNet_def_n_proc`` (its worker processes for planning,
+    preprocessing and validation export) unless the user exported one.
+
+    nnU-Net reads that variable once, when ``nnunetv2.configuration`` is first imported, and binds it into
+    default arguments, so it must be set before any nnU-Net import: the ``pdacrad-train`` commands call this
+    right after loading the config. Called later, it warns that the value cannot take effect.
+    """
+    import sys
+
+    name = "nnUNet_def_n_proc"  # nnU-Net's spelling
+    if name in os.environ:
+        return
+    os.environ[name] = str(run.num_processes)
+    loaded = sys.modules.get("nnunetv2.configuration")
+    if loaded is not None and loaded.default_num_processes != run.num_processes:
+        logger.warning(
+            "run.num_processes %d cannot reach nnU-Net in this process (it was imported earlier with %d worker "
+            "processes); export nnUNet_def_n_proc=%d before starting Python",
+            run.num_processes, loaded.default_num_processes, run.num_processes,
+        )  # fmt: skip
 
 
 def _trained_epochs(checkpoint: Path) -> int:

@@ -11,6 +11,7 @@ import typer
 
 from pdacrad.cli.plumbing import exit_on_error
 from pdacrad_train.config import TrainConfig, load_config
+from pdacrad_train.nnunet_run import set_process_environment
 from pdacrad_train.workspace import Workspace, workspace
 
 #: ``--config``: the training recipe every step reads.
@@ -51,7 +52,9 @@ SCHEDULER = typer.Option(
 
 @contextmanager
 def step(config_path: Path, work_dir: Path | None) -> Iterator[tuple[TrainConfig, Workspace]]:
-    """Load the config and workspace; invalid input exits 2 with one line on stderr, other pdacrad errors 1."""
+    """Load the config and workspace (and hand nnU-Net the config's process count before anything imports it);
+    invalid input exits 2 with one line on stderr, other pdacrad errors 1."""
     with exit_on_error():
         config = load_config(config_path, work_dir)
+        set_process_environment(config.run)
         yield config, workspace(config)
