@@ -153,7 +153,9 @@ def test_process_main_uses_the_gc_model_dir_unless_resources_is_given(tmp_path, 
     uploaded = _model_tarball_extraction(tmp_path / "opt-ml-model")
     monkeypatch.setattr(gc, "GC_MODEL_DIR", tmp_path / "opt-ml-model")
     used = []
-    monkeypatch.setattr(predict, "run_and_report", lambda i, o, resources, d, r: used.append(resources) or 0)
+    monkeypatch.setattr(
+        predict, "run_and_report", lambda i, o, resources, d, r, non_ct: used.append(resources) or 0
+    )
     assert (
         predict.process_main(["--input", "in", "--output", "out"], default_resources=tmp_path / "baked") == 0
     )
