@@ -130,14 +130,23 @@ def test_likelihood_plot_group_names_do_not_overlap(n_flags: int, name_length: i
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b), "two group names under the likelihood plot overlap"
         assert a.x0 >= 0 and a.x1 <= fig.bbox.x1 and a.y0 >= 0, "a group name is cut off at the figure's edge"
-    legend = ax.get_legend().get_window_extent(renderer)
+    legend_artist = ax.get_legend()
+    assert legend_artist is not None
+    legend = legend_artist.get_window_extent(renderer)
     axes = ax.get_window_extent(renderer)
     assert axes.x1 - 1 <= legend.x0 and legend.x1 <= fig.bbox.x1, "the legend hides dots or is cut off"
 
 
-def _browser() -> str | None:
-    explicit = os.environ.get("PDACRAD_CHROME")
-    return explicit or next((path for name in BROWSERS if (path := shutil.which(name))), None)
+@pytest.fixture
+def browser() -> str:
+    """A Chromium or Chrome binary (``PDACRAD_CHROME``, else the first of :data:`BROWSERS` on PATH); skips the
+    test where there is none (CI machines may lack one)."""
+    found = os.environ.get("PDACRAD_CHROME") or next(
+        (path for name in BROWSERS if (path := shutil.which(name))), None
+    )
+    if found is None:
+        pytest.skip(f"no headless browser: none of {', '.join(BROWSERS)} on PATH and PDACRAD_CHROME unset")
+    return found
 
 
 _PROBE = """<script>
@@ -165,10 +174,9 @@ def _layout(browser: str, page: Path, width: int, profile: Path) -> dict:
     return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
-def test_report_fits_the_window_of_a_headless_browser(report: tuple[Path, Path], tmp_path: Path) -> None:
-    browser = _browser()
-    if browser is None:
-        pytest.skip(f"no headless browser: none of {', '.join(BROWSERS)} on PATH and PDACRAD_CHROME unset")
+def test_report_fits_the_window_of_a_headless_browser(
+    browser: str, report: tuple[Path, Path], tmp_path: Path
+) -> None:
     wide = _layout(browser, report[0], 1280, tmp_path / "profile")
     assert wide["page"] <= wide["window"], f"the page is wider than a 1280 px window: {wide}"
     assert len(wide["tables"]) == 5 and all(not t["empty"] for t in wide["tables"]), wide["tables"]
