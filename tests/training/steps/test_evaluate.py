@@ -3,6 +3,7 @@ it prints and writes equal direct picai_eval calls, and a missing predictions fo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,20 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
 def test_evaluate_without_predictions_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path)])
     assert result.exit_code == 2 and "predictions folder not found" in result.output
+
+
+def test_evaluate_takes_n_bootstrap_from_the_config_unless_given(tmp_path: Path) -> None:
+    # the study config's experiment.n_bootstrap made the record; the reproduce command must not need the flag
+    cv = write_cv_predictions(tmp_path, n=12, separations={"base": 0.1, "maps": 0.5})
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.read_text() + "\nexperiment:\n  n_bootstrap: 37\n")
+    common = ["evaluate", "--config", str(config), "--work-dir", str(tmp_path)]
+    common += ["--predictions", str(cv.root), "--labels", str(cv.labels_dir)]
+    for extra, expected in (([], 37), (["--n-bootstrap", "41"], 41)):
+        out = tmp_path / f"out_{expected}"
+        result = CliRunner().invoke(app, [*common, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "evaluation.json").read_text())["config"]["n_bootstrap"] == expected
+        methods = set(pd.read_csv(out / "comparisons.csv")["method"])
+        assert f"paired bootstrap (B={expected})" in methods
+        assert f"{expected} replicates" in (out / "report.html").read_text()

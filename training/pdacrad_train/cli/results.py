@@ -25,8 +25,11 @@ def evaluate_command(
     out: Path | None = typer.Option(
         None, "--out", help="Output folder (default <work_dir>/evaluation, or evaluation_final)."
     ),
-    n_bootstrap: int = typer.Option(
-        1000, "--n-bootstrap", min=10, help="Bootstrap replicates for CIs and tests."
+    n_bootstrap: int | None = typer.Option(
+        None,
+        "--n-bootstrap",
+        min=10,
+        help="Bootstrap replicates for CIs and tests (default: the config's experiment.n_bootstrap).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     cases: Path | None = typer.Option(

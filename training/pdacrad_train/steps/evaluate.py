@@ -76,7 +76,7 @@ def run_evaluate(
     predictions: Path | None = None,
     labels: Path | None = None,
     out: Path | None = None,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int | None = None,
     seed: int = 0,
     cases: Path | None = None,
     images: Path | None = None,
@@ -84,7 +84,9 @@ def run_evaluate(
 ) -> tuple[EvaluationResult, EvaluationFiles]:
     """Evaluate the CV predictions of ``ws`` and write the report; returns (result, files). ``predictions`` and
     ``out`` default to the folders of ``cfg.experiment.checkpoint``; ``cases`` (case table) and ``images`` (CTs
-    for the case pictures) to the cohort's ``cases.csv`` and ``imagesTr`` when they exist."""
+    for the case pictures) to the cohort's ``cases.csv`` and ``imagesTr`` when they exist; ``n_bootstrap`` (bootstrap
+    replicates of the CIs and paired tests) to ``cfg.experiment.n_bootstrap``, so that a study's evaluation is
+    reproduced from its config alone."""
     from pdacrad.evaluation import (
         CaseSources,
         EvaluationConfig,
@@ -98,7 +100,8 @@ def run_evaluate(
     labels = labels or ws.cohort / "labelsTr"
     cases = cases or _existing(ws.cohort / "cases.csv")
     images = images or _existing(ws.cohort / "imagesTr")
-    result = evaluate_predictions(predictions, labels, EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed))
+    replicates = cfg.experiment.n_bootstrap if n_bootstrap is None else n_bootstrap
+    result = evaluate_predictions(predictions, labels, EvaluationConfig(n_bootstrap=replicates, seed=seed))
     sources = CaseSources(
         table=read_case_table(cases) if cases else None,
         predictions=discover_predictions(predictions),
