@@ -20,6 +20,8 @@ from pdacrad_train.splits import (
     size_bin,
     size_stratified_folds,
     split_patients,
+    split_patients_note,
+    splits_phrase,
 )
 
 from pdacrad.errors import InvalidInputError
@@ -159,6 +161,8 @@ def test_splits_step_writes_the_report_and_warns_about_split_patients(
     assert report["group_by"] == "patient" and report["split_patients"] == {}
     assert (report["n_patients"], report["n_patients_with_several_studies"]) == (30, 10)
     assert sum(f["cases"] for f in report["folds"]) == 40 and not caplog.records
+    assert split_patients_note(ws, config.stage2) == ""
+    assert splits_phrase(config.splits) == "stratified splits by patient, seed 12345"
 
     from dataclasses import replace
 
@@ -174,6 +178,8 @@ def test_splits_step_writes_the_report_and_warns_about_split_patients(
         assert report["source"] == "baseline" and report["split_patients"] == expected
         assert report["n_split_patients"] == len(expected)
         assert [v for s in json.loads(ws.splits_file(stage).read_text()) for v in [s["val"]]] == folds
+    note = split_patients_note(ws, baseline.stage2)  # the evaluation report's sentence
+    assert f"{len(expected)} patient(s)" in note and all(p in note for p in expected)
     warning = caplog.records[-1].getMessage()
     assert f"{len(expected)} of 10 patients" in warning
     assert all(f"{p} (folds {'/'.join(map(str, ks))})" in warning for p, ks in expected.items())

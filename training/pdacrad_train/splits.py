@@ -181,6 +181,26 @@ def splits_report(
     }
 
 
+def splits_phrase(splits: SplitsConfig) -> str:
+    """How the folds were made, in a few words for the report (``stratified splits by patient, seed 12345``)."""
+    if splits.source == "baseline":
+        return "the PANORAMA baseline's fold files"
+    return f"{splits.source} splits by {splits.group_by}, seed {splits.seed}"
+
+
+def split_patients_note(ws: Workspace, stage: StageConfig) -> str:
+    """A sentence naming the patients whose studies ``stage``'s folds put in several folds (from its
+    ``splits_report.json``), or ``""`` when none (or no report: folds written before it existed)."""
+    path = ws.splits_report(stage)
+    split = json.loads(path.read_text())["split_patients"] if path.is_file() else {}
+    if not split:
+        return ""
+    return (
+        f" The folds put studies of {len(split)} patient(s) in more than one fold, so their validation cases share "
+        f"a patient with training cases: {', '.join(split)} ({path.name})."
+    )
+
+
 def baseline_folds(fold_file: Path, cases: list[str]) -> list[list[str]]:
     """Validation case ids per fold from a PANORAMA baseline fold file (``{"Fold k validation": [ids]}``),
     restricted to ``cases``.
