@@ -1,4 +1,6 @@
-"""Lesion-size stratified folds: disjoint, complete, balanced, every bin in every fold when possible."""
+"""Case-level lesion-size stratified folds (``splits.group_by: case``): disjoint, complete, balanced, every bin in
+every fold when possible, and the same folds as before patient grouping became the default. (Patient-grouped
+folds: test_patient_splits.py.)"""
 
 from __future__ import annotations
 
@@ -33,6 +35,17 @@ def test_folds_are_disjoint_complete_balanced_and_stratified() -> None:
         present = {bins[c] for c in fold}
         assert {0, 1, 2} <= present  # bins with ≥ 5 cases reach every fold
         assert sum(bins[c] == 0 for c in fold) == 2
+
+
+def test_case_level_folds_are_the_ones_written_before_patient_grouping() -> None:
+    # Output of size_stratified_folds at commit 69e59cb (before #20 item 6): `group_by: case` must keep giving it.
+    assert size_stratified_folds(_table()) == [
+        ["c04", "c09", "c10", "c15", "c20"],
+        ["c06", "c08", "c12", "c19", "c21"],
+        ["c00", "c01", "c13", "c17"],
+        ["c02", "c03", "c11", "c18"],
+        ["c05", "c07", "c14", "c16"],
+    ]
 
 
 def test_folds_are_deterministic_and_depend_on_the_seed() -> None:

@@ -54,9 +54,14 @@ class HoldoutConfig:
 @dataclass(frozen=True)
 class SplitsConfig:
     """Cross-validation folds: stratified by lesion-size bins of ``bin_size_voxels`` (bin 0 = negatives), or
-    the PANORAMA baseline's own fold files (``source: baseline``)."""
+    the PANORAMA baseline's own fold files (``source: baseline``, which split some patients across folds).
+
+    ``group_by`` (stratified folds only): ``patient`` keeps every study of a patient in one fold (PANORAMA ids
+    ``<patient>_<study>``; :func:`pdacrad_train.splits.patient_id`), ``case`` deals cases alone (the folds
+    before patients were grouped, reproduced exactly)."""
 
     source: Literal["stratified", "baseline"] = "stratified"
+    group_by: Literal["patient", "case"] = "patient"
     n_folds: int = 5
     bin_size_voxels: int = 500
     seed: int = 12345

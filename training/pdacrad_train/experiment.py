@@ -2,7 +2,7 @@
 
 Steps (``--steps``, default all, in this order):
 
-``prepare``    ``convert`` + ``splits`` (5 folds stratified by lesion size, shared by both stages)
+``prepare``    ``convert`` + ``splits`` (5 folds stratified by lesion size, by patient, shared by both stages)
 ``stage1``     Stage 1 of every fold through nnU-Net's ``run_training`` incl. its final validation
 ``oof``        the folds' validation predictions → ``<work_dir>/stage1_oof/<case>.nii.gz`` (out-of-fold masks)
 ``radiomics``  ``global-features`` on the OOF masks, ``select`` (per fold: fitted on the fold's training cases

@@ -126,6 +126,10 @@ class Workspace:
         """nnU-Net's ``splits_final.json`` of ``stage`` (written by ``splits``)."""
         return self.preprocessed_dataset(stage) / "splits_final.json"
 
+    def splits_report(self, stage: StageConfig) -> Path:
+        """What ``stage``'s folds are made of (:func:`pdacrad_train.splits.splits_report`), beside its splits."""
+        return self.preprocessed_dataset(stage) / "splits_report.json"
+
     def model_folder(self, stage: StageConfig, configuration: str = "3d_fullres") -> Path:
         """nnU-Net's trained-model folder ``<results>/<dataset>/<trainer>__<plans>__<configuration>``."""
         return (

@@ -28,8 +28,9 @@ def convert_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> 
 def splits_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
     """Cross-validation folds → nnUNet_preprocessed/<dataset>/splits_final.json for both stages.
 
-    Stratified by lesion-size bins of 500 voxels (bin 0 = negatives), seeded; or the PANORAMA baseline fold
-    files with `splits.source: baseline`. Needs `convert` first.
+    Stratified by lesion-size bins of 500 voxels (bin 0 = negatives), seeded, every study of a patient in one
+    fold (`splits.group_by: patient`; `case` deals cases alone); or the PANORAMA baseline fold files with
+    `splits.source: baseline`. Writes splits_report.json beside each. Needs `convert` first.
     """
     from pdacrad_train.steps.prepare import write_splits
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pdacrad_train.config import StudyCheckpoint, TrainConfig
 from pdacrad_train.radiomics_config import load_radiomics_config
+from pdacrad_train.splits import split_patients_note, splits_phrase
 from pdacrad_train.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -36,13 +37,15 @@ CHECKPOINT_NOTE: dict[StudyCheckpoint, str] = {
 
 
 def study_notes(cfg: TrainConfig, ws: Workspace) -> list[str]:
-    """How the predictions were made, for the report: feature-selection mode (and its leak when pooled), where the
-    training cases' radiomics came from, and the run ledger's time per step."""
+    """How the predictions were made, for the report: the folds (and the patients they split, if any),
+    feature-selection mode (and its leak when pooled), where the training cases' radiomics came from, and the run
+    ledger's time per step."""
     mode = load_radiomics_config(cfg, None).selection.mode
     notes = [
-        f"Config {cfg.source or cfg.name}; {cfg.splits.n_folds}-fold CV ({cfg.splits.source} splits, seed "
-        f"{cfg.splits.seed}); each case predicted by the Stage-2 fold model that did not train on it, from its "
-        "out-of-fold Stage-1 mask, through the container's Stage-2 code.",
+        f"Config {cfg.source or cfg.name}; {cfg.splits.n_folds}-fold CV ({splits_phrase(cfg.splits)}); each case "
+        "predicted by the Stage-2 fold model that did not train on it, from its "
+        "out-of-fold Stage-1 mask, through the container's Stage-2 code."
+        + split_patients_note(ws, cfg.stage2),
         CHECKPOINT_NOTE[cfg.experiment.checkpoint],
         "Feature selection per fold: FDR filter + SVM-RFE and the scaler fitted on each fold's training cases only."
         if mode == "per-fold"

@@ -33,7 +33,7 @@ from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.splits import baseline_folds, nnunet_splits, size_stratified_folds
+from pdacrad_train.splits import folds_from_config, nnunet_splits, splits_report
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -177,28 +177,43 @@ def convert(config: TrainConfig, ws: Workspace, progress: bool = True) -> pd.Dat
 
 
 def write_splits(config: TrainConfig, ws: Workspace) -> dict[str, Path]:
-    """Run the ``splits`` step: ``splits_final.json`` in each stage's nnUNet_preprocessed dataset folder.
+    """Run the ``splits`` step: ``splits_final.json`` in each stage's nnUNet_preprocessed dataset folder, and
+    beside it ``splits_report.json`` (sizes, lesion-size bins and the patients split across folds per fold).
 
     Stage 1 and Stage 2 share the case ids and (with ``source: stratified``) the folds, so that a case never
-    validates one stage while training the other.
+    validates one stage while training the other. Folds that put one patient's studies in several folds (the
+    baseline's files, or ``group_by: case``) are logged as a warning naming the patients.
     """
     if not ws.cases_table.is_file():
         raise InvalidInputError(f"{ws.cases_table} not found: run `pdacrad-train convert` first.")
-    table = pd.read_csv(ws.cases_table)
+    table = pd.read_csv(ws.cases_table, dtype={"case": str})
     s = config.splits
     written = {}
     for key, stage, baseline in (
         ("stage1", config.stage1, s.baseline_stage1),
         ("stage2", config.stage2, s.baseline_stage2),
     ):
-        if s.source == "baseline":
-            folds = baseline_folds(Path(str(baseline)), list(table["case"]))
-        else:
-            folds = size_stratified_folds(table, s.n_folds, s.bin_size_voxels, s.seed)
+        folds = folds_from_config(s, table, baseline)
+        report = splits_report(folds, table, s, baseline)
         target = ws.splits_file(stage)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(nnunet_splits(folds), indent=2))
+        ws.splits_report(stage).write_text(json.dumps(report, indent=2))
         logger.info("%s: %d folds of sizes %s → %s", key, len(folds), [len(f) for f in folds], target)
+        if report["split_patients"]:
+            logger.warning(
+                "%s: the folds (%s) put studies of %d of %d patients with several studies in more than one fold, "
+                "so a patient validates while training: %s. Patient-grouped folds: splits.source: stratified, "
+                "group_by: patient. Listed in %s.",
+                key,
+                f"baseline {baseline}" if s.source == "baseline" else "group_by: case",
+                report["n_split_patients"],
+                report["n_patients_with_several_studies"],
+                ", ".join(
+                    f"{p} (folds {'/'.join(map(str, ks))})" for p, ks in report["split_patients"].items()
+                ),
+                ws.splits_report(stage),
+            )
         written[key] = target
     return written
 
