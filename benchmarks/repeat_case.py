@@ -1,4 +1,4 @@
-"""Wall time of the whole case (``pdacrad.inference.entry.run_case``: read, validate, both stages, write) run
+"""Wall time of the whole case (``pdacrad.inference.case.run_case``: read, validate, both stages, write) run
 ``--repeat`` times in one process, so the first run's one-off costs (numba JIT of the radiomics kernels, torch
 and nnU-Net warm-up, first imports) show as the difference to the later runs. Runtime dependencies only, so the
 same file runs in the container (mounted read-only) and on the host:
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=4242)
     args = parser.parse_args()
 
-    from pdacrad.logging_setup import configure_logging
+    from pdacrad.cli.logging_setup import configure_logging
 
     configure_logging()
     log = logging.getLogger("pdacrad.bench")
@@ -45,7 +45,7 @@ def main() -> int:
         sitk.WriteImage(ct, str(folder / "bench.mha"), True)
         log.info("wrote a %s CT to %s", "x".join(map(str, args.synth_size)), folder)
 
-    from pdacrad.inference.entry import run_case
+    from pdacrad.inference.case import run_case
 
     for k in range(1, args.repeat + 1):
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@
 
 One iteration = forward + nnU-Net's deep-supervised Dice + CE loss + backward + SGD step (nnU-Net's optimiser
 settings), on the same random batch and patch, for (a) nnU-Net's ``PlainConvUNet`` and (b) the same U-Net inside
-:class:`pdacrad.nnunet_ext.radiomics_net.RadiomicsUNet` with a ``(B, F)`` global vector. The two networks
+:class:`pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet` with a ``(B, F)`` global vector. The two networks
 alternate iteration by iteration (after warm-up), so drifts of a shared machine hit both alike. Wall and
 process-CPU times are recorded; the headline ratio of medians uses CPU time on a CPU device (other processes
 on a shared machine inflate wall time, not the work done) and wall time on CUDA. Target (issue 6): ≤ 1.15×.
@@ -141,7 +141,7 @@ def block_cost_ms(
 
 
 def main() -> None:
-    from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+    from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

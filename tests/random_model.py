@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from pdacrad.labels import PANORAMA_LABELS, STAGE1_LABELS
-from pdacrad.resources import STAGE1_DIRNAME, STAGE2_DIRNAME, write_manifest
+from pdacrad.model.manifest import STAGE1_DIRNAME, STAGE2_DIRNAME, write_manifest
 
 CONFIGURATION = "3d_fullres"
 # CT intensity statistics in HU used by CTNormalization (values of the PANORAMA Stage-2 plans)

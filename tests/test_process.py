@@ -3,6 +3,7 @@ deterministic outputs in the input geometry."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from tests.random_model import write_random_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CT = ROOT / "tests" / "data" / "ts_native_abdomen_ct.nii.gz"
+#: A real non-CT image: PyRadiomics' brain MR test case (tests/data/PROVENANCE.md).
+BRAIN_MR = ROOT / "tests" / "data" / "pyradiomics_brain1_mr.mha"
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +95,16 @@ INVALID = {
         "Hounsfield",
     ),
     "all negative": (lambda tmp: _input_with(tmp, ("ct.mha", _ct(value=-1000.0))), "Hounsfield"),
+    "brain MR": (
+        lambda tmp: _input_with(tmp, ("mr.mha", sitk.ReadImage(str(BRAIN_MR)))),
+        "does not look like a CT in Hounsfield units",
+    ),
+    "CT stored with an offset": (
+        lambda tmp: _input_with(
+            tmp, ("ct.nii.gz", sitk.Cast(sitk.ReadImage(str(REAL_CT)) + 1024, sitk.sitkUInt16))
+        ),
+        "does not look like a CT in Hounsfield units",
+    ),
     "axis under 16 voxels": (
         lambda tmp: _input_with(tmp, ("ct.mha", _ct(size=(64, 64, 15)))),
         "fewer than 16",
@@ -110,6 +123,36 @@ def test_invalid_input_exits_2_with_one_line_and_writes_nothing(tmp_path, resour
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("pdacrad: invalid input:")]
     assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
     assert list(output_dir.iterdir()) == [], "nothing may be written for an invalid input"
+
+
+@pytest.mark.parametrize("how", ["--allow-non-ct", "PDACRAD_ALLOW_NON_CT=1"])
+def test_a_non_ct_input_is_scored_only_when_allowed_and_then_warned_about(tmp_path, resources, how):
+    from pdacrad.inference.config import ALLOW_NON_CT_ENV
+
+    input_dir = _input_with(tmp_path, ("mr.mha", sitk.ReadImage(str(BRAIN_MR))))
+    env = {**os.environ}
+    extra: tuple[str, ...] = ()
+    if how.startswith("--"):
+        extra = (how,)
+    else:
+        name, value = how.split("=")
+        assert name == ALLOW_NON_CT_ENV  # the command line's envvar is the library's constant
+        env[name] = value
+    cmd = [
+        sys.executable,
+        str(ROOT / "process.py"),
+        "--input",
+        str(input_dir),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    cmd += ["--resources", str(resources), "--device", "cpu", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "does not look like a CT in Hounsfield units" in proc.stderr and "fat or air" in proc.stderr
+    assert (tmp_path / "o" / OUTPUT_MAP_RELPATH).is_file() and (
+        tmp_path / "o" / OUTPUT_LIKELIHOOD_RELPATH
+    ).is_file()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -33,7 +33,7 @@ def test_export_model_writes_a_tarball_that_gc_extraction_turns_into_the_models_
     """./export.sh --model: one top-level resources/ folder holding every manifest file with its checksum, so that
     extracted at /opt/ml/model it verifies and is the folder process.py picks."""
     from pdacrad.io import resolve_resources_dir
-    from pdacrad.resources import load_manifest, verify_resources
+    from pdacrad.model.manifest import load_manifest, verify_resources
 
     tarball = tmp_path / "model.tar.gz"
     proc = subprocess.run(

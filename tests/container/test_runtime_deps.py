@@ -130,7 +130,7 @@ try:
     runpy.run_path("process.py", run_name="__main__")
 except SystemExit as exc:
     assert not exc.code, f"process.py exited with {exc.code}"
-import pdacrad.cohort, pdacrad.report, pdacrad.cli  # the container's other commands import on the runtime set
+import pdacrad.inference.cohort, pdacrad.inference.report, pdacrad.cli  # the container's other commands import on the runtime set
 from typer.testing import CliRunner
 result = CliRunner().invoke(pdacrad.cli.app, ["predict", "--help"])
 assert result.exit_code == 0, result.output

@@ -12,9 +12,9 @@ from sklearn.metrics import roc_auc_score
 from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation import CaseSources, EvaluationConfig, evaluate_predictions, write_evaluation
 from pdacrad.evaluation.calibration import brier_replicates, calibrate, reliability_bins
-from pdacrad.evaluation.layout import discover_predictions
 from pdacrad.evaluation.metrics import case_scores, case_targets
 from pdacrad.evaluation.subgroups import define_subgroups, evaluate_subgroups, read_case_table
+from pdacrad.io.predictions import discover_predictions
 
 from .conftest import write_cv_predictions
 

@@ -14,7 +14,7 @@ from pdacrad.evaluation.metrics import (
     metric_replicates,
     subset,
 )
-from pdacrad.evaluation.stats import bootstrap_indices
+from pdacrad.stats import bootstrap_indices
 
 from .conftest import make_cases
 

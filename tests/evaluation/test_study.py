@@ -15,7 +15,7 @@ from picai_eval import evaluate
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation import EvaluationConfig, evaluate_predictions, write_evaluation
-from pdacrad.evaluation.layout import POOLED, discover_predictions
+from pdacrad.io.predictions import POOLED, discover_predictions
 
 from .conftest import write_cv_predictions
 

@@ -12,9 +12,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from pdacrad.nnunet_ext.radiomics_net import build_radiomics_unet
-from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
-from pdacrad.resources import write_manifest
+from pdacrad.model.manifest import write_manifest
+from pdacrad.model.radiomics_spec import ModelInputs, RadiomicsSpec
+from pdacrad.nnunet_ext.networks.radiomics_net import build_radiomics_unet
 from tests.random_model import write_random_resources
 
 DATA = Path(__file__).resolve().parents[1] / "data"

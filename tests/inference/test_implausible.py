@@ -1,5 +1,5 @@
-"""Implausible inputs said plainly: a volume that is not a CT in HU is warned about (log, result, report JSON),
-and a Stage-1 pancreas below the plausible volume counts as not found."""
+"""Implausible inputs said plainly: a volume that is not a CT in HU is refused, or with ``allow_non_ct`` warned
+about (log, result, report JSON), and a Stage-1 pancreas below the plausible volume counts as not found."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from pdacrad.errors import InvalidInputError
 from pdacrad.inference import InferenceConfig, Pipeline
 from pdacrad.inference.config import MIN_PANCREAS_ML
 from pdacrad.inference.pipeline import Stage2Pipeline
-from pdacrad.report import write_case_report
+from pdacrad.inference.report import write_case_report
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +23,39 @@ def pipeline(random_resources) -> Pipeline:
     return Pipeline(InferenceConfig(resources_dir=random_resources, device="cpu", show_progress=False))
 
 
-def test_values_around_3000_are_warned_about_in_log_result_and_report(
-    pipeline, real_ct, pdacrad_logs, tmp_path
-):
+def _values_around_3000(real_ct: sitk.Image) -> sitk.Image:
     rng = np.random.default_rng(0)
     array = rng.normal(3000, 30, sitk.GetArrayViewFromImage(real_ct).shape).astype(np.int16)
     ct = sitk.GetImageFromArray(array)
     ct.CopyInformation(real_ct)
-    result = pipeline.predict(ct)
+    return ct
+
+
+def test_values_around_3000_are_refused_naming_the_input_and_the_way_out(pipeline, real_ct):
+    with pytest.raises(InvalidInputError) as raised:
+        pipeline.predict(_values_around_3000(real_ct), source="case.mha")
+    message = str(raised.value)
+    assert message.startswith(
+        "case.mha does not look like a CT in Hounsfield units (only 0.0% of voxels are ≤ −50"
+    )
+    assert "--allow-non-ct" in message and "PDACRAD_ALLOW_NON_CT=1" in message
+
+
+def test_values_around_3000_when_allowed_are_warned_about_in_log_result_and_report(
+    random_resources, real_ct, pdacrad_logs, tmp_path
+):
+    config = InferenceConfig(
+        resources_dir=random_resources, device="cpu", show_progress=False, allow_non_ct=True
+    )
+    ct = _values_around_3000(real_ct)
+    result = Pipeline(config).predict(ct)
     assert result.intensity is not None and not result.intensity.looks_like_hu
     assert any("does not look like a CT in Hounsfield units" in w for w in result.warnings)
     logged = [r.getMessage() for r in pdacrad_logs if r.levelno == logging.WARNING]
     assert any("does not look like a CT in Hounsfield units" in m for m in logged)
     summary = json.loads(write_case_report(result, ct, tmp_path, "bright").json.read_text())
     assert summary["input_intensity"]["looks_like_ct_in_hu"] is False
+    assert summary["input_intensity"]["in_hu"] is False
     assert any("Hounsfield" in w for w in summary["warnings"])
 
 

@@ -17,13 +17,13 @@ from pdacrad.inference import InferenceConfig
 from pdacrad.inference.pipeline import Stage2Pipeline
 from pdacrad.inference.radiomics_inputs import MAP_DTYPE
 from pdacrad.labels import PANCREAS_LABELS
+from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 from pdacrad.preprocessing.roi import roi_from_mask
-from pdacrad.radiomics_spec import Preprocessing, RadiomicsSpec
 from pdacrad.synth.cohort import generate_case
 
 pytest.importorskip("pdacrad_train", reason="the training tree (training/) is not on the path")
-from pdacrad_train.global_features import CaseJob, extract_case
 from pdacrad_train.map_cache import MapCaseJob, compute_case, map_features, map_path
+from pdacrad_train.steps.radiomics.global_features import CaseJob, extract_case
 
 CASE = "parity_000"
 

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline, Stage2Inputs
 from pdacrad.inference.stages import run_stage2
-from pdacrad.resources import DEMO_WARNING, write_manifest
+from pdacrad.model.manifest import DEMO_WARNING, write_manifest
 from tests.random_model import PANORAMA_LABELS, write_random_model_folder, write_random_resources
 
 

@@ -14,16 +14,12 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
-from pdacrad.inference.radiomics_inputs import (
-    MAP_MASK_DILATION_MM,
-    check_against_model,
-    compute_map_channels,
-    map_mask,
-)
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
-from pdacrad.nnunet_ext.radiomics_trainer import PLANS_KEY, nnUNetTrainerRadiomics
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import write_manifest
+from pdacrad.inference.radiomics_inputs import MAP_MASK_DILATION_MM, compute_map_channels, map_mask
+from pdacrad.model.checks import check_against_model
+from pdacrad.model.manifest import write_manifest
+from pdacrad.model.radiomics_spec import RadiomicsSpec
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.variants.radiomics import PLANS_KEY, nnUNetTrainerRadiomics
 from tests.random_model import write_random_resources
 
 MAP_FEATURES = ("original_firstorder_Mean", "original_glcm_Idm")
@@ -241,7 +237,7 @@ def test_channel_order_mismatch_is_a_resource_error_naming_both_lists():
 def test_per_fold_settings_outrank_the_shared_plans_block(tmp_path):
     # per-fold selection: the folds of a CT-dataset `global` model share one plans.json, which holds the feature
     # list of the fold trained last; each fold's own pdacrad_radiomics.json is what its network was built from
-    from pdacrad.nnunet_ext.network import RadiomicsNetworkSettings, write_fold_settings
+    from pdacrad.nnunet_ext.networks.builder import RadiomicsNetworkSettings, write_fold_settings
 
     spec = tiny_spec()
     dataset = {"channel_names": {"0": "CT", "1": MAP_FEATURES[0], "2": MAP_FEATURES[1]}}

@@ -15,8 +15,8 @@ import torch
 from pdacrad.errors import ResourceError
 from pdacrad.inference import InferenceConfig, Pipeline
 from pdacrad.inference.pipeline import Stage2Pipeline
-from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT
-from pdacrad.radiomics_spec import ModelInputs, RadiomicsSpec
+from pdacrad.model.radiomics_spec import ModelInputs, RadiomicsSpec
+from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT
 from tests.random_model import PANORAMA_LABELS, write_random_model_folder
 
 CPU = torch.device("cpu")
@@ -149,8 +149,8 @@ def test_a_fold_restricted_load_uses_only_that_fold(tmp_path):
 def test_roi_margins_come_from_radiomics_json_unless_overridden(tmp_path, variant_package, real_ct):
     from dataclasses import replace
 
+    from pdacrad.model.radiomics_spec import Preprocessing
     from pdacrad.preprocessing.roi import roi_from_mask
-    from pdacrad.radiomics_spec import Preprocessing
 
     resources = variant_package(tmp_path / "resources", "base")
     spec = RadiomicsSpec(

@@ -146,15 +146,20 @@ def test_gc_model_dir_without_a_resources_manifest_is_ignored_with_a_warning(
 
 
 def test_process_main_uses_the_gc_model_dir_unless_resources_is_given(tmp_path, monkeypatch):
-    from pdacrad import logging_setup
-    from pdacrad.inference import entry
+    from pdacrad.cli import predict
     from pdacrad.io import gc
 
-    monkeypatch.setattr(logging_setup, "configure_logging", lambda verbose: None)  # no global logging changes
+    monkeypatch.setattr(predict, "configure_logging", lambda verbose: None)  # no global logging changes
     uploaded = _model_tarball_extraction(tmp_path / "opt-ml-model")
     monkeypatch.setattr(gc, "GC_MODEL_DIR", tmp_path / "opt-ml-model")
     used = []
-    monkeypatch.setattr(entry, "run_and_report", lambda i, o, resources, d, r: used.append(resources) or 0)
-    assert entry.main(["--input", "in", "--output", "out"], default_resources=tmp_path / "baked") == 0
-    assert entry.main(["--resources", str(tmp_path / "x")], default_resources=tmp_path / "baked") == 0
+    monkeypatch.setattr(
+        predict, "run_and_report", lambda i, o, resources, d, r, non_ct: used.append(resources) or 0
+    )
+    assert (
+        predict.process_main(["--input", "in", "--output", "out"], default_resources=tmp_path / "baked") == 0
+    )
+    assert (
+        predict.process_main(["--resources", str(tmp_path / "x")], default_resources=tmp_path / "baked") == 0
+    )
     assert used == [uploaded, tmp_path / "x"]

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.nnunet_ext import TRAINER_DIR
-from pdacrad.nnunet_ext.global_vectors import save_global_vectors
+from pdacrad.nnunet_ext.conditioning.global_vectors import save_global_vectors
 
 DATASET_ID, DATASET = 987, "Dataset987_RadiomicsTiny"
 CONFIGURATION = "3d_fullres"

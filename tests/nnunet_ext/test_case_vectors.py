@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.case_vectors import (
+from pdacrad.nnunet_ext.conditioning.case_vectors import (
     GLOBAL_VECTOR_PROPERTY,
     CaseOrderError,
     LoadOrderConditioner,
     dataset_class_with_vectors,
 )
-from pdacrad.nnunet_ext.global_vectors import GlobalVectors
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
 from .test_radiomics_net import tiny_unet
 

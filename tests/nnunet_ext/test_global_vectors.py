@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.global_vectors import (
+from pdacrad.nnunet_ext.conditioning.global_vectors import (
     GLOBAL_VECTORS_FILENAME,
     load_global_vectors,
     save_global_vectors,

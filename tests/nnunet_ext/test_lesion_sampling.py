@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 
-from pdacrad.nnunet_ext.data_loading import PdacradDataLoader
-from pdacrad.nnunet_ext.picai_trainer import nnUNetTrainerPicaiDemo, nnUNetTrainerPicaiSmoke
-from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomicsDemo, nnUNetTrainerRadiomicsSmoke
-from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo, nnUNetTrainerSmoke
+from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
+from pdacrad.nnunet_ext.variants.picai import nnUNetTrainerPicaiDemo, nnUNetTrainerPicaiSmoke
+from pdacrad.nnunet_ext.variants.radiomics import nnUNetTrainerRadiomicsDemo, nnUNetTrainerRadiomicsSmoke
+from pdacrad.nnunet_ext.variants.schedules import nnUNetTrainerDemo, nnUNetTrainerSmoke
 
 
 def _chosen_classes(

@@ -12,13 +12,13 @@ import pytest
 
 from pdacrad.errors import ResourceError
 from pdacrad.nnunet_ext import build_network
-from pdacrad.nnunet_ext.network import (
+from pdacrad.nnunet_ext.networks.builder import (
     PLANS_KEY,
     RadiomicsNetworkSettings,
     radiomics_settings,
     write_fold_settings,
 )
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
 from .conftest import CONFIGURATION, TinyDataset
 
@@ -79,15 +79,17 @@ def test_build_network_imports_no_training_code(tiny_dataset: TinyDataset, tmp_p
     write_fold_settings(tmp_path, RadiomicsNetworkSettings(("x", "y", "z")), "nnUNetTrainerRadiomics")
     script = f"""
 import json, sys
-import pdacrad.nnunet_ext.network
+import pdacrad.nnunet_ext.networks.builder
 from pdacrad.nnunet_ext import build_network
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 plans = PlansManager({str(tiny_dataset.preprocessed / "nnUNetPlans.json")!r})
 conf = plans.get_configuration({CONFIGURATION!r})
 nets = [build_network("nnUNetTrainerPicaiDemo", plans, conf, 3, 3),
         build_network("nnUNetTrainerRadiomicsSmoke", plans, conf, 3, 3, fold_folder={str(tmp_path)!r})]
-watched = ["nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "pdacrad.nnunet_ext.trainers",
-           "pdacrad.nnunet_ext.picai_trainer", "pdacrad.nnunet_ext.radiomics_trainer"]
+watched = ["nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "pdacrad.nnunet_ext.variants",
+           "pdacrad.nnunet_ext.variants.schedules", "pdacrad.nnunet_ext.variants.picai",
+           "pdacrad.nnunet_ext.variants.radiomics", "pdacrad.nnunet_ext.conditioning.data_loading",
+           "pdacrad.nnunet_ext.conditioning.vector_steps"]
 print(json.dumps({{"types": [type(n).__name__ for n in nets], "features": nets[1].num_global_features,
                   "imported": [m for m in watched if m in sys.modules]}}))
 """

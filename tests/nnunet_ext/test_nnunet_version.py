@@ -1,4 +1,4 @@
-"""The trainer overrides target one nnU-Net version (see pdacrad.nnunet_ext.trainers): the installed nnunetv2 must
+"""The trainer overrides target one nnU-Net version (see pdacrad.nnunet_ext.variants.schedules): the installed nnunetv2 must
 be the version pinned in pyproject.toml, and the modules must say which one they target."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
-import pdacrad.nnunet_ext.trainers as trainers
+import pdacrad.nnunet_ext.variants.schedules as trainers
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 

@@ -7,7 +7,7 @@ import torch
 from dynamic_network_architectures.architectures.unet import PlainConvUNet
 from torch import nn
 
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
 F = 6
 PATCH = (16, 32, 32)  # z, y, x

@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 import torch
 
-from pdacrad.inference.model_checks import checkpoint_names
+from pdacrad.model.checks import checkpoint_names
 from pdacrad.nnunet_ext import build_network, find_trainer
-from pdacrad.nnunet_ext.data_loading import GLOBAL_VECTOR_KEY, PdacradDataLoader
-from pdacrad.nnunet_ext.global_vectors import (
+from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG
+from pdacrad.nnunet_ext.conditioning.data_loading import GLOBAL_VECTOR_KEY, PdacradDataLoader
+from pdacrad.nnunet_ext.conditioning.global_vectors import (
     GLOBAL_VECTORS_FILENAME,
     load_global_vectors,
     save_global_vectors,
 )
-from pdacrad.nnunet_ext.network import FOLD_SETTINGS_FILENAME, PLANS_KEY, read_fold_settings
-from pdacrad.nnunet_ext.picai_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG
-from pdacrad.nnunet_ext.radiomics_net import RadiomicsUNet
+from pdacrad.nnunet_ext.networks.builder import FOLD_SETTINGS_FILENAME, PLANS_KEY, read_fold_settings
+from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 
 from .conftest import CASES, CONFIGURATION, DATASET, SPLITS, TinyDataset, case_vectors
 
@@ -245,8 +245,8 @@ def test_a_trained_fold_refuses_a_changed_feature_list(
 ) -> None:
     """``--c`` / ``--val`` of a fold whose checkpoint was trained on other features than its vectors now name."""
     from pdacrad.errors import InvalidInputError
-    from pdacrad.nnunet_ext.network import RadiomicsNetworkSettings, write_fold_settings
-    from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomics
+    from pdacrad.nnunet_ext.networks.builder import RadiomicsNetworkSettings, write_fold_settings
+    from pdacrad.nnunet_ext.variants.radiomics import nnUNetTrainerRadiomics
 
     _use_nnunet(tiny_dataset, monkeypatch)
     monkeypatch.setenv("nnUNet_results", str(tmp_path))

@@ -3,6 +3,7 @@ known to the inference-side network builder."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 
@@ -13,15 +14,13 @@ from pdacrad.nnunet_ext import (
     EXT_TRAINER_ENV,
     TRAINER_DIR,
     find_trainer,
-    picai_trainer,
-    radiomics_trainer,
     register_trainers,
-    trainers,
 )
-from pdacrad.nnunet_ext.network import PLAIN_TRAINERS, RADIOMICS_TRAINERS
-from pdacrad.nnunet_ext.picai_trainer import nnUNetTrainerPicai
-from pdacrad.nnunet_ext.radiomics_trainer import nnUNetTrainerRadiomics
-from pdacrad.nnunet_ext.trainers import nnUNetTrainerDemo
+from pdacrad.nnunet_ext.trainer_names import PLAIN_TRAINERS, RADIOMICS_TRAINERS
+from pdacrad.nnunet_ext.variants import picai, radiomics, schedules
+from pdacrad.nnunet_ext.variants.picai import nnUNetTrainerPicai
+from pdacrad.nnunet_ext.variants.radiomics import nnUNetTrainerRadiomics
+from pdacrad.nnunet_ext.variants.schedules import nnUNetTrainerDemo
 
 ALL_TRAINERS = sorted(PLAIN_TRAINERS | RADIOMICS_TRAINERS)
 
@@ -31,7 +30,7 @@ def _trainer_classes() -> dict[str, type]:
 
     return {
         name: cls
-        for module in (trainers, picai_trainer, radiomics_trainer)
+        for module in (schedules, picai, radiomics)
         for name, cls in vars(module).items()
         if inspect.isclass(cls) and issubclass(cls, nnUNetTrainer) and cls.__module__.startswith("pdacrad.")
     }
@@ -84,3 +83,17 @@ def test_nnunet_finds_our_variants_through_ext_trainer(name: str, monkeypatch: p
     # trains is what pdacrad.nnunet_ext defines (class attributes set at run time included)
     assert found is find_trainer(name)
     assert found.__module__.startswith("pdacrad.nnunet_ext.")
+
+
+def test_the_folder_nnunet_walks_exports_exactly_our_trainer_names() -> None:
+    """The re-export module holds every name of the one list, bound to our class, and nothing else is in the folder
+    (nnU-Net imports every module there)."""
+    assert sorted(p.name for p in TRAINER_DIR.iterdir() if p.suffix == ".py") == ["pdacrad_trainers.py"]
+    spec = importlib.util.spec_from_file_location(
+        "pdacrad_trainers_probe", TRAINER_DIR / "pdacrad_trainers.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sorted(module.__all__) == ALL_TRAINERS
+    assert all(getattr(module, name) is find_trainer(name) for name in ALL_TRAINERS)

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.family import DiscretisedImage
 from pdacrad.radiomics.filters import FilteredImage, iter_image_types, prepare
 from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, kernel_offsets, pad_volume
 from pdacrad.radiomics.settings import settings_from_dict
@@ -91,6 +92,21 @@ def assert_batch_invariant(module: ModuleType, **settings: Any) -> None:
     for name in names:
         joined = torch.cat([c[name] for c in chunks])
         assert torch.equal(torch.nan_to_num(joined, nan=-7.0), torch.nan_to_num(whole[name], nan=-7.0)), name
+
+
+def discretised_image(
+    level_index: Any,
+    roi: Any,
+    radius: int,
+    grey_levels: torch.Tensor | None = None,
+    spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> DiscretisedImage:
+    """What the engine core hands a family's ``prepare``, from a level-index volume (array or tensor) and ROI;
+    ``grey_levels`` default: the level indices themselves (PyRadiomics' bin numbers ``1..G``)."""
+    levels = torch.as_tensor(level_index)
+    if grey_levels is None:
+        grey_levels = torch.arange(1, int(levels.max()) + 1, dtype=torch.float64)
+    return DiscretisedImage(levels, torch.as_tensor(roi), grey_levels, radius, spacing_zyx)
 
 
 def flat_image(image: sitk.Image, value: float = 40.0) -> sitk.Image:

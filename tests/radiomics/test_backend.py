@@ -13,18 +13,10 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import (
-    _neighbourhood_cpu,
-    _runs_cpu,
-    _zones_cpu,
-    glcm,
-    gldm,
-    glrlm,
-    glszm,
-    maps,
-    ngtdm,
-)
+from pdacrad.radiomics import glcm, gldm, glrlm, glszm, maps, ngtdm
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost
+from pdacrad.radiomics.counting import neighbourhood_cpu, runs_cpu, zones_cpu
+from pdacrad.radiomics.family import KernelShape
 from pdacrad.radiomics.maps import _family_maps
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
@@ -58,10 +50,10 @@ def test_glcm_dispatch_and_batch_size_agree(features: list[str]) -> None:
     sizes: list[int] = []
     original = glcm.compute
 
-    def recording(batch, names, settings):  # type: ignore[no-untyped-def]
+    def recording(batch, names, settings, context):  # type: ignore[no-untyped-def]
         sizes.append(batch.n_voxels)
         assert batch.backend is backend  # the one backend of the call reaches the family
-        return original(batch, names, settings)
+        return original(batch, names, settings, context)
 
     glcm.compute = recording
     try:
@@ -72,7 +64,7 @@ def test_glcm_dispatch_and_batch_size_agree(features: list[str]) -> None:
     assert len(fused) == len(sizes)  # every batch took the fused compiled route
     # compiled scratch only (MCC too: its restricted matrices are per-block scratch): batches up to
     # COMPILED_BATCH, so the 644-voxel ROI is one batch
-    assert glcm.batch_cost(backend, 27, 10, 13, features, {}).max_voxels == COMPILED_BATCH
+    assert glcm.batch_cost(backend, KernelShape(27, 10, 13), features, {}).max_voxels == COMPILED_BATCH
     assert sizes == [n_roi]
     assert np.isfinite(maps[features[0]]).any()
 
@@ -82,15 +74,15 @@ def test_glcm_route_follows_backend_and_weighting() -> None:
     assert glcm.counting_route(compiled, ["Contrast"], {}) == "fused"
     assert glcm.counting_route(compiled, ["Contrast"], {"weightingNorm": "euclidean"}) == "entries"
     assert glcm.counting_route(TORCH, ["Contrast"], {}) == "entries"
-    assert glcm.batch_cost(TORCH, 125, 40, 13, ["Contrast"], {}).max_voxels is None
+    assert glcm.batch_cost(TORCH, KernelShape(125, 40, 13), ["Contrast"], {}).max_voxels is None
 
 
 # family, counting code of the compiled backend (module, name), features
 FAMILY_PATHS = [
-    (glszm, (_zones_cpu, "zone_list"), ["SizeZoneNonUniformityNormalized", "ZoneEntropy"]),
-    (glrlm, (_runs_cpu, "run_counts"), ["LongRunEmphasis", "ShortRunEmphasis"]),
-    (gldm, (_neighbourhood_cpu, "walk"), ["DependenceEntropy", "LargeDependenceEmphasis"]),
-    (ngtdm, (_neighbourhood_cpu, "walk"), ["Strength", "Busyness"]),
+    (glszm, (zones_cpu, "zone_list"), ["SizeZoneNonUniformityNormalized", "ZoneEntropy"]),
+    (glrlm, (runs_cpu, "run_counts"), ["LongRunEmphasis", "ShortRunEmphasis"]),
+    (gldm, (neighbourhood_cpu, "walk"), ["DependenceEntropy", "LargeDependenceEmphasis"]),
+    (ngtdm, (neighbourhood_cpu, "walk"), ["Strength", "Busyness"]),
 ]
 
 
@@ -154,11 +146,11 @@ def test_ngtdm_pair_features_get_cache_sized_batches_on_cpu() -> None:
     # NGTDM's pair features hold (B, G, G) tensors: on CPU their batches shrink to stay in cache as G grows (the
     # paper's filtered images have few levels and keep full batches); Coarseness alone needs no pairs
     compiled = Backend.choose("cpu", workers=1)
-    few = ngtdm.batch_cost(compiled, 1331, 10, 13, ["Strength"], {})
-    many = ngtdm.batch_cost(compiled, 1331, 120, 13, ["Strength", "Coarseness"], {})
-    alone = ngtdm.batch_cost(compiled, 1331, 120, 13, ["Coarseness"], {})
+    few = ngtdm.batch_cost(compiled, KernelShape(1331, 10, 13), ["Strength"], {})
+    many = ngtdm.batch_cost(compiled, KernelShape(1331, 120, 13), ["Strength", "Coarseness"], {})
+    alone = ngtdm.batch_cost(compiled, KernelShape(1331, 120, 13), ["Coarseness"], {})
     assert few.max_voxels == alone.max_voxels == COMPILED_BATCH
     assert many.max_voxels is not None and 32 <= many.max_voxels < 256
     assert many.bytes_per_voxel > alone.bytes_per_voxel + 8 * 120 * 120
     on_gpu = Backend(torch.device("cuda"), compiled=False)
-    assert ngtdm.batch_cost(on_gpu, 1331, 120, 13, ["Strength"], {}).max_voxels is None
+    assert ngtdm.batch_cost(on_gpu, KernelShape(1331, 120, 13), ["Strength"], {}).max_voxels is None

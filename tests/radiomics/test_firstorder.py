@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import firstorder
+from pdacrad.radiomics.family import FamilyContext
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 from tests.radiomics.test_glcm import assert_parity
 
@@ -16,8 +18,8 @@ ALL = list(firstorder.FEATURES)
 def _ours(dtype=torch.float64, **settings):
     image, mask = real_ct_roi()
     batch, vox = reference_kernel_batch(image, mask, dtype=dtype, **settings)
-    cfg = {**settings, "_spacing_zyx": image.GetSpacing()[::-1]}
-    return {k: v.numpy() for k, v in firstorder.compute(batch, ALL, cfg).items()}, vox
+    context = FamilyContext(spacing_zyx=image.GetSpacing()[::-1])
+    return {k: v.numpy() for k, v in firstorder.compute(batch, ALL, settings, context).items()}, vox
 
 
 @pytest.mark.parametrize(
@@ -38,3 +40,16 @@ def test_float32_within_1e4() -> None:
     for name in ALL:
         scale = np.maximum(np.abs(ref[name]), 1e-3 * np.nanmax(np.abs(ref[name])))
         assert np.all(np.abs(fast[name] - ref[name]) / scale < 1e-4), name
+
+
+def test_total_energy_without_spacing_is_a_clear_error() -> None:
+    # TotalEnergy scales by the voxel volume: no silent 1 mm³ when the context carries no spacing
+    image, mask = real_ct_roi()
+    batch, _ = reference_kernel_batch(image, mask, kernelRadius=1)
+    assert firstorder.compute(batch, ["Energy"], {})["Energy"].shape == (batch.n_voxels,)
+    with pytest.raises(InvalidInputError, match="TotalEnergy needs the voxel spacing"):
+        firstorder.compute(batch, ["TotalEnergy"], {})
+    spaced = firstorder.compute(
+        batch, ["TotalEnergy", "Energy"], {}, FamilyContext(spacing_zyx=(2.0, 0.5, 0.5))
+    )
+    torch.testing.assert_close(spaced["TotalEnergy"], spaced["Energy"] * 0.5, rtol=0, atol=0)

@@ -8,7 +8,9 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.radiomics import glcm
-from pdacrad.radiomics.kernel import SPACING_KEY
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.family import FamilyContext
+from tests.radiomics.family_checks import discretised_image
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
 ALL = [f for f in glcm.FEATURES if f != "MCC"]
@@ -20,9 +22,13 @@ def _ours(image: sitk.Image, mask: sitk.Image, features: list[str], dtype=torch.
     level_volume = (
         roi.to(torch.int64) if settings.get("maskedKernel", True) else torch.ones_like(roi, dtype=torch.int64)
     )
-    cfg = {**settings, **glcm.prepare(level_volume, roi, int(settings["kernelRadius"]), settings)}
-    cfg[SPACING_KEY] = image.GetSpacing()[::-1]
-    return {k: v.numpy() for k, v in glcm.compute(batch, features, cfg).items()}, vox
+    levels = discretised_image(
+        level_volume, roi, int(settings["kernelRadius"]), spacing_zyx=image.GetSpacing()[::-1]
+    )
+    context = FamilyContext(
+        levels.spacing_zyx, glcm.prepare(levels, features, settings, Backend.choose("cpu"))
+    )
+    return {k: v.numpy() for k, v in glcm.compute(batch, features, settings, context).items()}, vox
 
 
 def assert_parity(ours: np.ndarray, ref: np.ndarray, rel: float = 1e-9, abs_: float = 1e-12) -> None:

@@ -15,8 +15,9 @@ import torch
 
 from pdacrad.radiomics import glcm, maps
 from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.family import FamilyContext
 from pdacrad.radiomics.glcm import counting, sliding
-from pdacrad.radiomics.kernel import SPACING_KEY, KernelBatch, kernel_offsets
+from pdacrad.radiomics.kernel import KernelBatch, kernel_offsets
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi
 
@@ -75,7 +76,8 @@ def test_compiled_counts_equal_the_torch_counts(
 def test_both_backends_give_the_same_values_and_say_which_ran(
     radius: int, force2d: bool, dimension: int, settings: dict
 ) -> None:
-    settings = {"force2D": force2d, "force2Ddimension": dimension, SPACING_KEY: (2.5, 0.8, 0.7), **settings}
+    settings = {"force2D": force2d, "force2Ddimension": dimension, **settings}
+    context = FamilyContext(spacing_zyx=(2.5, 0.8, 0.7))
     fused = settings.get("weightingNorm") is None
     for batch in _batches(radius, force2d, dimension, 40):
         with (
@@ -83,14 +85,14 @@ def test_both_backends_give_the_same_values_and_say_which_ran(
             checks.spy(counting, "compiled_pair_counts") as compiled_counts,
             checks.spy(counting, "sparse_pair_counts") as torch_counts,
         ):
-            compiled = glcm.compute(replace(batch, backend=COMPILED), ALL, settings)
+            compiled = glcm.compute(replace(batch, backend=COMPILED), ALL, settings, context)
             # MCC included: the fused driver evaluates it too, so no entries are counted on the fused route
             assert (
                 len(fused_calls) == int(fused)
                 and len(compiled_counts) == int(not fused)
                 and torch_counts == []
             )
-            via_torch = glcm.compute(replace(batch, backend=TORCH), ALL, settings)
+            via_torch = glcm.compute(replace(batch, backend=TORCH), ALL, settings, context)
             assert len(fused_calls) == int(fused) and len(torch_counts) == 1
             assert len(compiled_counts) == int(not fused)
         for name in ALL:

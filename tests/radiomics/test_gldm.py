@@ -9,6 +9,8 @@ import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import gldm
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.family import FamilyContext
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi, reference_kernel_batch, reference_levels
 
@@ -93,11 +95,10 @@ def test_volume_dependence_path_equals_the_per_kernel_path(settings: dict) -> No
     level_idx, present = reference_levels(image, mask, **settings)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     grey = torch.as_tensor(present, dtype=torch.float64)
-    extra = gldm.prepare(
-        torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings, grey_levels=grey
-    )
-    assert "_gldm_dependence" in extra
+    levels = checks.discretised_image(level_idx, roi, settings["kernelRadius"], grey)
     names = list(gldm.FEATURES)
-    slow, fast = gldm.compute(batch, names, settings), gldm.compute(batch, names, {**settings, **extra})
+    context = FamilyContext(prepared=gldm.prepare(levels, names, settings, Backend.choose("cpu")))
+    assert isinstance(context.prepared, gldm.VolumeDependence)
+    slow, fast = gldm.compute(batch, names, settings), gldm.compute(batch, names, settings, context)
     for name in names:
         torch.testing.assert_close(fast[name], slow[name], rtol=0, atol=0, equal_nan=True)

@@ -10,8 +10,11 @@ import SimpleITK as sitk
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import _runs_cpu, glrlm
-from pdacrad.radiomics.kernel import SPACING_KEY
+from pdacrad.radiomics import glrlm
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.counting import runs_cpu
+from pdacrad.radiomics.counting.runs import VolumeRuns
+from pdacrad.radiomics.family import FamilyContext
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import (
     pyradiomics_voxel_maps,
@@ -75,7 +78,7 @@ def test_weighting_norms(norm: str) -> None:
     spacing_zyx = image.GetSpacing()[::-1]
     ref = pyradiomics_voxel_maps(image, mask, "glrlm", kernelRadius=1, weightingNorm=norm)
     batch, vox = reference_kernel_batch(image, mask, kernelRadius=1)
-    ours = glrlm.compute(batch, list(ref), {"weightingNorm": norm, SPACING_KEY: spacing_zyx})
+    ours = glrlm.compute(batch, list(ref), {"weightingNorm": norm}, FamilyContext(spacing_zyx=spacing_zyx))
     for name, vol in ref.items():
         np.testing.assert_allclose(ours[name].numpy(), vol[tuple(vox.T)], rtol=1e-9, atol=1e-12, err_msg=name)
 
@@ -123,6 +126,7 @@ VOLUME_RUN_SETTINGS = [
 
 
 TORCH = checks.TORCH_ON_CPU
+COMPILED = Backend.choose("cpu")
 spy = checks.spy
 
 
@@ -136,31 +140,33 @@ def test_volume_run_path_equals_the_line_path(settings: dict) -> None:
     level_idx, _ = reference_levels(image, mask, **settings)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     radius = settings["kernelRadius"]
-    fast = {**settings, **glrlm.prepare(torch.as_tensor(level_idx), roi, radius, settings, backend=TORCH)}
-    assert "_glrlm_runs" in fast
+    image_levels = checks.discretised_image(level_idx, roi, radius)
+    fast = FamilyContext(prepared=glrlm.prepare(image_levels, list(glrlm.FEATURES), settings, TORCH))
+    assert isinstance(fast.prepared, VolumeRuns)
     names = list(glrlm.FEATURES)
-    lines, volume = glrlm.compute(batch, names, settings), glrlm.compute(batch, names, fast)
+    lines, volume = glrlm.compute(batch, names, settings), glrlm.compute(batch, names, settings, fast)
     for name in names:
         torch.testing.assert_close(volume[name], lines[name], rtol=0, atol=0, equal_nan=True)
     lengths_only = sorted(glrlm.RUN_LENGTH_ONLY)
-    for name, value in glrlm.compute(batch, lengths_only, fast).items():
+    for name, value in glrlm.compute(batch, lengths_only, settings, fast).items():
         torch.testing.assert_close(value, lines[name], rtol=0, atol=0, equal_nan=True)
 
 
 @pytest.mark.parametrize("settings", [*VOLUME_RUN_SETTINGS, {"kernelRadius": 1, "weightingNorm": "infinity"}])
 def test_compiled_cpu_counting_equals_the_torch_path(settings: dict) -> None:
-    # CPU kernels are counted by _runs_cpu (the parity tests above run it); the torch path stays CUDA's
+    # CPU kernels are counted by runs_cpu (the parity tests above run it); the torch path stays CUDA's
     image, mask = real_ct_roi()
-    settings = {**settings, SPACING_KEY: (2.5, 0.8, 0.8)}
+    context = FamilyContext(spacing_zyx=(2.5, 0.8, 0.8))
     batch, _ = reference_kernel_batch(image, mask, **settings)
     names = list(glrlm.FEATURES)
-    assert glrlm.prepare(batch.levels.new_zeros((2, 2, 2)), torch.ones(2, 2, 2), 1, settings) == {}
-    compiled = glrlm.compute(batch, names, settings)
-    with spy(_runs_cpu, "run_counts") as calls:
-        torch_path = glrlm.compute(replace(batch, backend=TORCH), names, settings)
+    nothing = checks.discretised_image(torch.ones((2, 2, 2), dtype=torch.int64), torch.ones(2, 2, 2), 1)
+    assert glrlm.prepare(nothing, names, settings, COMPILED) is None
+    compiled = glrlm.compute(batch, names, settings, context)
+    with spy(runs_cpu, "run_counts") as calls:
+        torch_path = glrlm.compute(replace(batch, backend=TORCH), names, settings, context)
     assert calls == []  # the torch backend ran, not the compiled one
-    with spy(_runs_cpu, "run_counts") as calls:
-        glrlm.compute(batch, names, settings)
+    with spy(runs_cpu, "run_counts") as calls:
+        glrlm.compute(batch, names, settings, context)
     assert calls  # the compiled backend is the CPU default
     for name in names:
         torch.testing.assert_close(compiled[name], torch_path[name], rtol=0, atol=0, equal_nan=True)

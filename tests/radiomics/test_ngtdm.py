@@ -9,6 +9,8 @@ import torch
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics import ngtdm
+from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.family import FamilyContext
 from tests.radiomics import family_checks as checks
 from tests.radiomics.reference import real_ct_roi, reference_kernel_batch, reference_levels
 
@@ -104,12 +106,11 @@ def test_volume_tone_path_equals_the_per_kernel_path(settings: dict) -> None:
     level_idx, present = reference_levels(image, mask, **settings)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     grey = torch.as_tensor(present, dtype=torch.float64)
-    extra = ngtdm.prepare(
-        torch.as_tensor(level_idx), roi, settings["kernelRadius"], settings, grey_levels=grey
-    )
-    assert "_ngtdm_tones" in extra
+    levels = checks.discretised_image(level_idx, roi, settings["kernelRadius"], grey)
     names = list(ngtdm.FEATURES)
-    slow, fast = ngtdm.compute(batch, names, settings), ngtdm.compute(batch, names, {**settings, **extra})
+    context = FamilyContext(prepared=ngtdm.prepare(levels, names, settings, Backend.choose("cpu")))
+    assert isinstance(context.prepared, ngtdm.VolumeTones)
+    slow, fast = ngtdm.compute(batch, names, settings), ngtdm.compute(batch, names, settings, context)
     for name in names:
         torch.testing.assert_close(fast[name], slow[name], rtol=1e-12, atol=0, equal_nan=True)
 
@@ -119,4 +120,5 @@ def test_volume_tone_path_is_distance_one_only() -> None:
     level_idx, present = reference_levels(image, mask)
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     grey = torch.as_tensor(present, dtype=torch.float64)
-    assert ngtdm.prepare(torch.as_tensor(level_idx), roi, 2, {"distances": [1, 2]}, grey_levels=grey) == {}
+    levels = checks.discretised_image(level_idx, roi, 2, grey)
+    assert ngtdm.prepare(levels, ["Strength"], {"distances": [1, 2]}, Backend.choose("cpu")) is None

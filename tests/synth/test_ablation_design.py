@@ -1,5 +1,5 @@
 """The ablation study's documented cohort command (docs/ablation/README.md) is the config's `cohort:` (which
-tests/training/test_convert.py shows gives the command's bytes), and it runs."""
+tests/training/steps/test_prepare.py shows gives the command's bytes), and it runs."""
 
 from __future__ import annotations
 

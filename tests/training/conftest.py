@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -84,3 +85,14 @@ def tiny_cohort(tmp_path: Path) -> Path:
     write_phantom(root, "case_001", lesion_radius_vox=1, seed=1)
     write_phantom(root, "case_002", lesion_radius_vox=2, pancreas_centre_xyz=(6, 20, 1), seed=2)
     return root
+
+
+def informative_table(n: int = 60, n_features: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A features table (rows ``c000``…, columns ``original_glcm_F<i>``) and labels (0/1 alternating): columns F0..F2
+    shift with the label, the rest is noise."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    X = rng.normal(size=(n, n_features))
+    X[:, :3] += 1.5 * y[:, None]
+    names = [f"original_glcm_F{i}" for i in range(n_features)]
+    return pd.DataFrame(X, index=[f"c{i:03d}" for i in range(n)], columns=names), y

@@ -52,6 +52,12 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda d: d["stage2"].update(dataset_id=d["stage1"]["dataset_id"]), "must differ"),
         (lambda d: d["cohort"].update(source="folder"), r"cohort\.path: required"),
         (lambda d: d["run"].update(device="tpu"), r"run\.device"),
+        (
+            lambda d: d["run"].update(
+                num_gpus=4
+            ),  # synthetic-demo's stage batch is 2: nnU-Net's DDP refuses it
+            r"stage1: batch size 2 < run\.num_gpus 4; .* Set stage1\.batch_size: 4 or more",
+        ),
     ],
 )
 def test_invalid_configs_name_the_key(tmp_path: Path, mutate, message: str) -> None:

@@ -222,8 +222,8 @@ def test_unknown_variant_or_step_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_map_datasets_follow_stage2_folds_when_splits_are_rerun(tmp_path: Path, monkeypatch, caplog) -> None:
     from dataclasses import replace
 
-    from pdacrad_train import experiment
     from pdacrad_train.config import load_config
+    from pdacrad_train.steps import stage2
     from pdacrad_train.workspace import workspace
 
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # not the module study's folders
@@ -231,16 +231,16 @@ def test_map_datasets_follow_stage2_folds_when_splits_are_rerun(tmp_path: Path, 
     config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
     ws = workspace(config)
     planned: list[int] = []
-    monkeypatch.setattr(experiment, "plan_stage", lambda stage, run, ws: planned.append(stage.dataset_id))
-    monkeypatch.setattr(experiment, "preprocess_stage", lambda stage, run, ws: None)
+    monkeypatch.setattr(stage2, "plan_stage", lambda stage, run, ws: planned.append(stage.dataset_id))
+    monkeypatch.setattr(stage2, "preprocess_stage", lambda stage, run, ws: None)
     maps_stage = replace(config.stage2, dataset_id=config.stage2.dataset_id + 50, dataset_name="Maps")
     source = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
     target = ws.preprocessed_dataset(maps_stage) / "splits_final.json"
     source.parent.mkdir(parents=True)
     source.write_text(json.dumps([{"train": ["a"], "val": ["b"]}]))
-    experiment._prepared_dataset(config, ws, maps_stage, set())
+    stage2._prepared_dataset(config, ws, maps_stage, set())
     assert target.read_bytes() == source.read_bytes()
     source.write_text(json.dumps([{"train": ["b"], "val": ["a"]}]))  # `splits` rerun with other folds
-    experiment._prepared_dataset(config, ws, maps_stage, set())
+    stage2._prepared_dataset(config, ws, maps_stage, set())
     assert target.read_bytes() == source.read_bytes(), "stale folds kept in the map dataset"
     assert "stale" in caplog.text and planned == [maps_stage.dataset_id] * 2

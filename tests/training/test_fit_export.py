@@ -15,7 +15,7 @@ from pdacrad_train.cli import app
 from typer.testing import CliRunner
 
 from pdacrad.errors import ResourceError
-from pdacrad.resources import verify_resources
+from pdacrad.model.manifest import verify_resources
 from tests.training.conftest import TINY_STAGE as TINY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
@@ -98,6 +98,26 @@ def test_export_layout_and_manifest(trained: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.slow
+def test_a_failed_export_leaves_the_package_that_was_there(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A missing checkpoint is found before anything is replaced: the old package stays whole, byte for byte,
+    and no partial folder is left beside it."""
+    config, resources = trained
+    before = {p.relative_to(resources): p.read_bytes() for p in resources.rglob("*") if p.is_file()}
+    data = yaml.safe_load(config.read_text())
+    data["export"] = {**(data.get("export") or {}), "checkpoint": "checkpoint_missing.pth"}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["export", "--config", str(broken), "--out", str(resources)])
+    assert result.exit_code == 2 and "checkpoint_missing.pth" in result.output
+    after = {p.relative_to(resources): p.read_bytes() for p in resources.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in resources.parent.iterdir() if p.name.startswith(".")) == []
+    verify_resources(resources)
+
+
+@pytest.mark.slow
 def test_changing_one_byte_fails_verification(trained: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 
@@ -148,7 +168,7 @@ def test_fit_extends_a_finished_run_when_the_schedule_grows(
     """Runs last: it trains the module's model one epoch further."""
     import torch
 
-    from pdacrad.nnunet_ext.trainers import nnUNetTrainerSmoke
+    from pdacrad.nnunet_ext.variants.schedules import nnUNetTrainerSmoke
 
     config, _ = trained
     final = (

@@ -20,7 +20,7 @@ from pdacrad.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
-class CohortConfig:
+class CohortSource:
     """Where the PANORAMA-layout training data comes from.
 
     ``source: synth`` generates ``n`` phantoms with :func:`pdacrad.synth.generate_cohort` into
@@ -54,9 +54,14 @@ class HoldoutConfig:
 @dataclass(frozen=True)
 class SplitsConfig:
     """Cross-validation folds: stratified by lesion-size bins of ``bin_size_voxels`` (bin 0 = negatives), or
-    the PANORAMA baseline's own fold files (``source: baseline``)."""
+    the PANORAMA baseline's own fold files (``source: baseline``, which split some patients across folds).
+
+    ``group_by`` (stratified folds only): ``patient`` keeps every study of a patient in one fold (PANORAMA ids
+    ``<patient>_<study>``; :func:`pdacrad_train.splits.patient_id`), ``case`` deals cases alone (the folds
+    before patients were grouped, reproduced exactly)."""
 
     source: Literal["stratified", "baseline"] = "stratified"
+    group_by: Literal["patient", "case"] = "patient"
     n_folds: int = 5
     bin_size_voxels: int = 500
     seed: int = 12345
@@ -107,6 +112,8 @@ class RunConfig:
 
 StudyCheckpoint = Literal["picai", "final"]
 """The checkpoint of each Stage-2 fold model that makes the CV predictions (:class:`ExperimentConfig`)."""
+#: Every :data:`StudyCheckpoint`, the paper's first.
+CHECKPOINTS: tuple[StudyCheckpoint, ...] = ("picai", "final")
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ class TrainConfig:
 
     name: str
     work_dir: str
-    cohort: CohortConfig
+    cohort: CohortSource
     stage1: StageConfig
     stage2: StageConfig
     holdout: HoldoutConfig = HoldoutConfig()
@@ -174,6 +181,18 @@ class TrainConfig:
         return (
             self.experiment.folds if self.experiment.folds is not None else tuple(range(self.splits.n_folds))
         )
+
+
+def stage_of(config: TrainConfig, stage: str) -> StageConfig:
+    """``config.stage1`` or ``config.stage2`` by name ("1"/"2"/"stage1"/"stage2").
+
+    Raises:
+        InvalidInputError: another name.
+    """
+    key = stage.removeprefix("stage")
+    if key not in ("1", "2"):
+        raise InvalidInputError(f"Unknown stage {stage!r}: use 1 or 2.")
+    return config.stage1 if key == "1" else config.stage2
 
 
 def with_checkpoint(config: TrainConfig, checkpoint: str | None) -> TrainConfig:
@@ -276,7 +295,7 @@ def _validate(config: TrainConfig) -> None:
         raise InvalidInputError(
             "splits: source 'baseline' needs baseline_stage1 and baseline_stage2 fold files."
         )
-    from pdacrad.radiomics_spec import VARIANTS
+    from pdacrad.model.radiomics_spec import VARIANTS
 
     unknown = [v for v in config.experiment.variants if v not in VARIANTS]
     if unknown or not config.experiment.variants:
@@ -298,12 +317,29 @@ def _validate(config: TrainConfig) -> None:
             "1..999 and differ from stage1/stage2 dataset_id."
         )
     for key, stage in (("stage1", config.stage1), ("stage2", config.stage2)):
+        if stage.batch_size is not None and (
+            problem := ddp_batch_problem(stage.batch_size, config.run.num_gpus, key, f"{key}.batch_size")
+        ):
+            raise InvalidInputError(problem)
         if not 1 <= stage.dataset_id <= 999:
             raise InvalidInputError(f"{key}.dataset_id: must be 1..999, got {stage.dataset_id}.")
         if isinstance(stage.fold, int) and not 0 <= stage.fold < config.splits.n_folds:
             raise InvalidInputError(
                 f"{key}.fold: must be 'all' or 0..{config.splits.n_folds - 1}, got {stage.fold}."
             )
+
+
+def ddp_batch_problem(batch_size: int, num_gpus: int, where: str, setting: str) -> str | None:
+    """Why nnU-Net's DDP would refuse a batch of ``batch_size`` on ``num_gpus`` GPUs (it splits every batch
+    across the GPUs and asserts at least one case each), with the fix; ``None`` when it would not. ``where`` names
+    the batch's source in the message, ``setting`` the config key that changes it."""
+    if num_gpus <= 1 or batch_size >= num_gpus:
+        return None
+    return (
+        f"{where}: batch size {batch_size} < run.num_gpus {num_gpus}; nnU-Net's DDP needs at least one case per GPU "
+        f"in every batch. Set {setting}: {num_gpus} or more (a multiple of {num_gpus}), or train one fold per GPU "
+        "instead (run.num_gpus: 1 and `pdacrad-train experiment --folds k` with CUDA_VISIBLE_DEVICES=k)."
+    )
 
 
 def load_config(path: str | Path, work_dir: str | Path | None = None) -> TrainConfig:

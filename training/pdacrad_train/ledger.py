@@ -81,3 +81,9 @@ class Ledger:
     def status_lines(self) -> list[str]:
         """One line per finished unit, ``<finished>  <seconds> s  <unit>``: what ``experiment --status`` prints."""
         return [f"{r['finished']}  {r['seconds']:>9.1f} s  {r['unit']}" for r in self.as_table()]
+
+
+def checkpoint_unit(step: str, checkpoint: str) -> str:
+    """The ledger unit of a checkpoint-dependent step: ``step`` for the PI-CAI-selected checkpoints,
+    ``step-<checkpoint>`` otherwise (so both sets of predictions and evaluations are tracked apart)."""
+    return step if checkpoint == "picai" else f"{step}-{checkpoint}"

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pdacrad.radiomics_spec import Preprocessing, RadiomicsSpec
+from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 
 logger = logging.getLogger(__name__)
 
 
-def image_type_of(feature: str, image_types: Mapping[str, Any]) -> str | None:
+def image_type_key(feature: str, image_types: Mapping[str, Any]) -> str | None:
     """The key of ``image_types`` (PyRadiomics ``imageType`` section) that produced ``feature``, by its name's
     prefix: ``log-sigma-2-0-mm-3D_glcm_Idm`` → ``LoG``, ``wavelet-LLH_…`` → ``Wavelet``, ``lbp-2D_…`` →
     ``LBP2D``. The longest matching key wins (``squareroot`` is SquareRoot, not Square)."""
@@ -77,7 +77,7 @@ def map_features(spec: RadiomicsSpec, dtype: str) -> list[MapFeature]:
     context_json = json.dumps(context, sort_keys=True, default=str)
     out = []
     for name in spec.map_features:
-        kind = image_type_of(name, types) or "Original"
+        kind = image_type_key(name, types) or "Original"
         image_type = json.dumps({kind: types.get(kind) or {}}, sort_keys=True, default=str)
         text = json.dumps(
             [
@@ -111,11 +111,6 @@ class MapCaseJob:
             [feature.key, self.mask_sha256, str(self.ct_roi.resolve()), stat.st_size, stat.st_mtime_ns]
         )
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-def cache_root(root: Path) -> Path:
-    """``<root>/map_cache`` (``root`` = ``<work_dir>/radiomics``)."""
-    return root / "map_cache"
 
 
 def map_path(cache: Path, feature: MapFeature, case: str) -> Path:

@@ -5,7 +5,7 @@ so that Stage 2 trains on inputs made the way they will be made at deployment. F
 
 1. ``--masks DIR``: ``DIR/<case>.nii.gz`` on the case's full CT grid, non-zero = pancreas;
 2. ``<work_dir>/stage1_oof/<case>.nii.gz``: out-of-fold Stage-1 predictions (each case predicted by the Stage-1
-   fold model that did not train on it), written by the experiment's Stage-1 step;
+   fold model that did not train on it), written by the experiment's ``oof`` step (:mod:`pdacrad_train.steps.oof`);
 3. the ground-truth pancreas of the cohort (``labelsTr/<case>.nii.gz``, labels 1, 4, 5), **only** when asked for
    (``--allow-gt-masks`` or the config's ``experiment.allow_gt_masks``), logged as a warning: optimistic on a
    real cohort, acceptable for synthetic demos and tests.
@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import typer
-
 from pdacrad.errors import InvalidInputError
 from pdacrad.labels import PANCREAS_LABELS
 from pdacrad_train.workspace import Workspace
@@ -36,7 +34,7 @@ from pdacrad_train.workspace import Workspace
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-    from pdacrad.radiomics_spec import Preprocessing
+    from pdacrad.model.radiomics_spec import Preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -136,17 +134,3 @@ def resolve_mask_source(
             "needs its mask (no mixing of sources)."
         )
     return source
-
-
-MASKS_OPTION = typer.Option(
-    None,
-    "--masks",
-    help="Folder of Stage-1 pancreas masks <case>.nii.gz on the full CT grid (non-zero = pancreas), one per "
-    "training case. Default: <work_dir>/stage1_oof (the out-of-fold Stage-1 predictions).",
-)
-ALLOW_GT_OPTION = typer.Option(
-    False,
-    "--allow-gt-masks",
-    help="Without Stage-1 masks, use the ground-truth pancreas (labels 1, 4, 5) instead of failing "
-    "(also config experiment.allow_gt_masks). Logged as a warning: optimistic on real data.",
-)

@@ -22,7 +22,7 @@ import yaml
 
 import pdacrad
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM
+from pdacrad.model.radiomics_spec import MAP_MASK_DILATION_MM
 from pdacrad_train.config import TrainConfig, _build
 
 #: The paper's global-feature params file, shipped with the radiomics engine.
@@ -156,3 +156,21 @@ def load_radiomics_config(config: TrainConfig, path: str | Path | None = None) -
             f"{path}: maps.mask_dilation_mm must be ≥ 0, got {rcfg.maps.mask_dilation_mm}."
         )
     return dataclasses.replace(rcfg, source=str(path))
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """A PyRadiomics params YAML as a dict (pdacrad's optional ``pdacrad:`` section kept).
+
+    Raises:
+        InvalidInputError: the file is missing, not a mapping, or fails PyRadiomics' schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"radiomics params file not found: {path}.")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"radiomics params file {path} must hold a mapping of PyRadiomics sections.")
+    from pdacrad.radiomics.settings import settings_from_dict
+
+    settings_from_dict(data, where=str(path))  # PyRadiomics' own schema: fail here, not on every worker
+    return data

@@ -12,6 +12,9 @@ both       CT + map channels       RadiomicsUNet (+ vector)    a map dataset
 Map datasets hold the CT crops and labels of ``stage2`` plus the map channels of one feature selection: the
 pooled selection → ``experiment.maps_dataset_id``; per-fold selection → ``maps_dataset_id + 1 + k`` for fold k,
 because each fold's selection may choose other maps (nnU-Net's input channels are fixed per dataset).
+
+:func:`load_selection` reads a selection's ``radiomics.json`` (written by ``select``), from which each fold model's
+own ``radiomics.json`` is derived.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from pdacrad.radiomics_spec import ModelInputs
+from pdacrad.errors import InvalidInputError
+from pdacrad.model.radiomics_spec import ModelInputs, RadiomicsSpec
 from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.workspace import Workspace
 
 SelectionMode = Literal["per-fold", "pooled"]
 
@@ -53,3 +58,18 @@ def stage2_for(config: TrainConfig, variant: str, fold: int, mode: SelectionMode
     inputs = ModelInputs.of_variant(variant)
     stage = maps_dataset(config, mode, fold) if inputs.maps else config.stage2
     return dataclasses.replace(stage, trainer=stage2_trainer(config, variant), fold=fold)
+
+
+def load_selection(ws: Workspace, fold: int | None) -> RadiomicsSpec:
+    """The ``radiomics.json`` of a selection (``fold=None``: pooled).
+
+    Raises:
+        InvalidInputError: it has not been written (run ``select`` in the matching mode).
+    """
+    from pdacrad.model.manifest import RADIOMICS_NAME
+
+    path = ws.selection_dir(fold) / RADIOMICS_NAME
+    if not path.is_file():
+        mode = "pooled" if fold is None else "per-fold"
+        raise InvalidInputError(f"{path} not found: run `pdacrad-train select` with selection.mode {mode}.")
+    return RadiomicsSpec.load(path)

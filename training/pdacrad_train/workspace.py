@@ -1,7 +1,19 @@
-"""Where a training run keeps its files: the work directory and nnU-Net's three folders.
+"""Where a training run keeps its files: every path of the work directory and nnU-Net's three folders, in one place.
 
 nnU-Net's ``nnUNet_raw``, ``nnUNet_preprocessed`` and ``nnUNet_results`` environment variables win when set;
 otherwise they default to ``<work_dir>/nnUNet_raw`` etc. and are exported for nnU-Net (which reads them lazily).
+Steps ask the :class:`Workspace` where their inputs and outputs are; no step computes another step's paths::
+
+    <work_dir>/
+        cohort/                      the synthetic cohort (``cohort.source: synth``)
+        cases.csv                    convert's case table
+        stage1_oof/<case>.nii.gz     out-of-fold Stage-1 masks (+ provenance.json)
+        radiomics/                   global_features/ (cache), global_features.csv, map_cache/,
+                                     pooled/ | fold_<k>/ (selections), selection_summary.json
+        cv_predictions[_final]/      cross-validated predictions per checkpoint
+        evaluation[_final]/          the evaluation per checkpoint
+        experiment/ledger/           the run ledger
+        nnUNet_raw/, nnUNet_preprocessed/, nnUNet_results/   (unless set in the environment)
 """
 
 from __future__ import annotations
@@ -10,9 +22,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.config import StageConfig, StudyCheckpoint, TrainConfig
+from pdacrad_train.ledger import Ledger
 
 NNUNET_FOLDERS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+#: Folder-name suffix of each checkpoint's predictions and evaluation.
+_CHECKPOINT_SUFFIX: dict[StudyCheckpoint, str] = {"picai": "", "final": "_final"}
 
 
 @dataclass(frozen=True)
@@ -36,16 +51,84 @@ class Workspace:
         Stage-1 fold model that did not train on the case; the radiomics steps read them."""
         return self.root / "stage1_oof"
 
+    def oof_mask(self, case: str) -> Path:
+        """The out-of-fold Stage-1 mask of ``case``: ``<work_dir>/stage1_oof/<case>.nii.gz``."""
+        return self.stage1_oof / f"{case}.nii.gz"
+
+    @property
+    def radiomics(self) -> Path:
+        """``<work_dir>/radiomics``: the global-features cache and table, the selections, the map cache."""
+        return self.root / "radiomics"
+
+    @property
+    def global_features_cache(self) -> Path:
+        """Per-case cache of ``global-features``: ``<work_dir>/radiomics/global_features/<case>.json``."""
+        return self.radiomics / "global_features"
+
+    @property
+    def global_features_table(self) -> Path:
+        """The case × feature table written by ``global-features`` and read by ``select``."""
+        return self.radiomics / "global_features.csv"
+
+    def selection_dir(self, fold: int | None) -> Path:
+        """Where a feature selection lives: ``<work_dir>/radiomics/pooled`` (``fold=None``) or ``.../fold_<k>``."""
+        return self.radiomics / ("pooled" if fold is None else f"fold_{fold}")
+
+    @property
+    def selection_summary(self) -> Path:
+        """``select``'s summary of every selection and the radiomics-only SVM's cross-validation."""
+        return self.radiomics / "selection_summary.json"
+
+    @property
+    def map_cache(self) -> Path:
+        """The per-feature cache of parametric maps, ``<work_dir>/radiomics/map_cache``
+        (:mod:`pdacrad_train.map_cache`)."""
+        return self.radiomics / "map_cache"
+
+    def predictions_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
+        """Cross-validation predictions root: ``<work_dir>/cv_predictions`` (``cv_predictions_final`` for the final
+        checkpoints)."""
+        return self.root / f"cv_predictions{_CHECKPOINT_SUFFIX[checkpoint]}"
+
+    def fold_predictions(self, checkpoint: StudyCheckpoint, variant: str, fold: int) -> Path:
+        """``<work_dir>/cv_predictions[_final]/<variant>/fold_<k>``: one fold model's predictions of its validation
+        cases."""
+        return self.predictions_dir(checkpoint) / variant / f"fold_{fold}"
+
+    def evaluation_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
+        """Evaluation output folder: ``<work_dir>/evaluation`` (``evaluation_final`` for the final checkpoints)."""
+        return self.root / f"evaluation{_CHECKPOINT_SUFFIX[checkpoint]}"
+
+    @property
+    def ledger_dir(self) -> Path:
+        """The run ledger's folder, ``<work_dir>/experiment/ledger``."""
+        return self.root / "experiment" / "ledger"
+
+    @property
+    def ledger(self) -> Ledger:
+        """The experiment's run ledger (:class:`~pdacrad_train.ledger.Ledger` on :attr:`ledger_dir`)."""
+        return Ledger(self.ledger_dir)
+
     @property
     def tmp(self) -> Path:
         """Scratch folder on the same file system, for writes that finish with an atomic rename."""
         return self.root / "tmp"
 
     def raw_dataset(self, stage: StageConfig) -> Path:
+        """nnU-Net's raw dataset folder of ``stage``: ``<nnUNet_raw>/DatasetXXX_Name``."""
         return self.nnunet_raw / stage.dataset_folder_name
 
     def preprocessed_dataset(self, stage: StageConfig) -> Path:
+        """nnU-Net's preprocessed dataset folder of ``stage``: ``<nnUNet_preprocessed>/DatasetXXX_Name``."""
         return self.nnunet_preprocessed / stage.dataset_folder_name
+
+    def splits_file(self, stage: StageConfig) -> Path:
+        """nnU-Net's ``splits_final.json`` of ``stage`` (written by ``splits``)."""
+        return self.preprocessed_dataset(stage) / "splits_final.json"
+
+    def splits_report(self, stage: StageConfig) -> Path:
+        """What ``stage``'s folds are made of (:func:`pdacrad_train.splits.splits_report`), beside its splits."""
+        return self.preprocessed_dataset(stage) / "splits_report.json"
 
     def model_folder(self, stage: StageConfig, configuration: str = "3d_fullres") -> Path:
         """nnU-Net's trained-model folder ``<results>/<dataset>/<trainer>__<plans>__<configuration>``."""
@@ -54,6 +137,10 @@ class Workspace:
             / stage.dataset_folder_name
             / f"{stage.trainer}__{stage.plans_name}__{configuration}"
         )
+
+    def fold_folder(self, stage: StageConfig, fold: int | str) -> Path:
+        """``<nnUNet_results>/<dataset>/<trainer>__<plans>__3d_fullres/fold_<fold>``."""
+        return self.model_folder(stage) / f"fold_{fold}"
 
     def export_environment(self) -> None:
         """Put the three nnU-Net folders into ``os.environ`` (nnU-Net reads them at use time)."""

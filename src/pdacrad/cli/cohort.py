@@ -8,6 +8,7 @@ import typer
 
 from pdacrad.cli._app import app
 from pdacrad.cli.plumbing import exit_on_error
+from pdacrad.cli.predict import ALLOW_NON_CT
 from pdacrad.errors import EXIT_INTERNAL
 
 
@@ -30,6 +31,7 @@ def predict_cohort(
     report_dir: Path | None = typer.Option(
         None, "--report", help="Also write a PNG + JSON lesion report per case into this folder."
     ),
+    allow_non_ct: bool = ALLOW_NON_CT,
 ) -> None:
     """Detect PDAC on many portal-venous CTs in one run, the models loaded once per Dask worker.
 
@@ -39,9 +41,18 @@ def predict_cohort(
 
     Exit codes: 0 every case ok or skipped; 1 some case failed, or a resource/internal error; 2 invalid input.
     """
-    from pdacrad.cohort import CohortConfig, run_cohort
+    from pdacrad.inference.cohort import CohortRunConfig, run_cohort
 
-    config = CohortConfig(input_dir, output_dir, resources_dir, device, scheduler, workers, report_dir)
+    config = CohortRunConfig(
+        input_dir,
+        output_dir,
+        resources_dir,
+        device,
+        scheduler,
+        workers,
+        report_dir,
+        allow_non_ct=allow_non_ct,
+    )
     with exit_on_error("pdacrad"):
         outcomes = run_cohort(config)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import typer
 
 from pdacrad import __version__
+from pdacrad.cli.logging_setup import configure_logging
 from pdacrad.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, InvalidInputError, PdacradError
-from pdacrad.logging_setup import configure_logging
 
 
 def new_app(name: str, help: str, log_packages: Sequence[str] = ("pdacrad",)) -> typer.Typer:

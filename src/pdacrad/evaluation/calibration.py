@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.metrics import CaseArrays
-from pdacrad.evaluation.stats import ConfidenceInterval, bootstrap_indices, percentile_interval
 from pdacrad.evaluation.study import EvaluationResult, VariantResult
+from pdacrad.io.predictions import variant_label
+from pdacrad.stats import ConfidenceInterval, bootstrap_indices, percentile_interval
 
 RELIABILITY_BINS = 5
 """Equal-width likelihood bins of the reliability curve (few cases per bin in small cohorts: keep it coarse)."""

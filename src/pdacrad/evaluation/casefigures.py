@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
 
-from pdacrad.evaluation.layout import CasePrediction, label_path, variant_label
 from pdacrad.evaluation.metrics import case_scores
 from pdacrad.evaluation.study import EvaluationResult
 from pdacrad.io import atomic_write
+from pdacrad.io.predictions import CasePrediction, label_path, variant_label
 from pdacrad.labels import PANCREAS_LABELS
 
 logger = logging.getLogger(__name__)

@@ -12,21 +12,64 @@ from pathlib import Path
 import pandas as pd
 
 from pdacrad import __version__
-from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.study import EvaluationResult
+from pdacrad.io.predictions import variant_label
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
-figure { display: inline-block; margin: 0.5em; } img { max-width: 720px; }
+.nowrap { white-space: nowrap; }
+figure { display: inline-block; margin: 0.5em; max-width: 100%; } img { max-width: 100%; }
 .note { color: #555; font-size: 0.9em; }
 """
+# Why the tables look as they do: a reader opens report.html in a browser window, so every table fits a laptop's
+# width (1280 px) without scrolling: an estimate and its CI share one cell that never breaks inside the interval,
+# headers wrap, and nothing is shown twice or left empty. The CSVs keep one number per column for programs.
 
 
-def _table_html(table: pd.DataFrame) -> str:
-    return table.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="–", border=0)
+def _table_html(table: pd.DataFrame, cells_are_html: bool = False) -> str:
+    """``table`` as an HTML table in a container that scrolls sideways rather than widening the page; with
+    ``cells_are_html`` the cells are inserted as they are (the caller escaped them)."""
+    rendered = table.to_html(
+        index=False, float_format=lambda x: f"{x:.3f}", na_rep="–", border=0, escape=not cells_are_html
+    )
+    return f"<div class='table-wrap'>{rendered}</div>"
+
+
+def _with_ci(estimate: float, low: float, high: float) -> str:
+    """``0.611 [0.464, 0.740]`` as HTML that wraps only outside the interval."""
+    if pd.isna(estimate):
+        return "–"
+    return f"<span class='nowrap'>{estimate:.3f} [{low:.3f}, {high:.3f}]</span>"
+
+
+def _metrics_view(table: pd.DataFrame, level: float, with_fold: bool) -> pd.DataFrame:
+    """The metrics table as a reader wants it (cells are HTML): the variant's label, cases with PDAC among
+    them, each metric with its CI in one cell (pooled rows) or alone (per fold), FROC sensitivities."""
+    ci = f"[{level:.0%} CI]"
+    view = pd.DataFrame({"variant": [html.escape(str(v)) for v in table["label"]]})
+    if with_fold:
+        view["fold"] = [html.escape(str(f)) for f in table["fold"]]
+    view["cases (PDAC)"] = [f"{n} ({p})" for n, p in zip(table["n_cases"], table["n_positive"], strict=True)]
+    for name in ("AUROC", "AP", "score"):
+        if f"{name}_low" in table and table[f"{name}_low"].notna().any():
+            view[f"{name} {ci}"] = [
+                _with_ci(e, lo, hi)
+                for e, lo, hi in zip(table[name], table[f"{name}_low"], table[f"{name}_high"], strict=True)
+            ]
+        else:
+            view[name] = [_number(x) for x in table[name]]
+    for column in (c for c in table.columns if c.startswith("sens@")):
+        fp = column.removeprefix("sens@").removesuffix("FP")
+        view[f"sensitivity at {fp} FP/case"] = [_number(x) for x in table[column]]
+    return view
+
+
+def _number(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:.3f}"
 
 
 def _embed_png(path: Path, alt: str) -> str:
@@ -35,22 +78,23 @@ def _embed_png(path: Path, alt: str) -> str:
 
 
 def _subgroup_pivot(subgroups: pd.DataFrame) -> pd.DataFrame:
-    """Subgroups as rows, one ``AUROC [CI] (p vs base)`` column per variant."""
+    """Subgroups as rows, one ``AUROC [CI] p (vs base)`` column per variant; cells are HTML."""
 
     def cell(r: pd.Series) -> str:
-        text = f"{r['AUROC']:.3f} [{r['AUROC_low']:.3f}, {r['AUROC_high']:.3f}]"
-        return text if pd.isna(r["p_DeLong"]) else f"{text} p={r['p_DeLong']:.2g}"
+        text = _with_ci(r["AUROC"], r["AUROC_low"], r["AUROC_high"])
+        return text if pd.isna(r["p_DeLong"]) else f"{text}<br>p={r['p_DeLong']:.2g}"
 
     rows = subgroups.assign(cell=subgroups.apply(cell, axis=1), label=subgroups["variant"].map(variant_label))
     counts = rows.drop_duplicates("subgroup").set_index("subgroup")
     pivot = rows.pivot(index="subgroup", columns="label", values="cell")
     pivot = pivot.loc[list(counts.index), list(dict.fromkeys(rows["label"]))]
+    pivot.columns.name = None  # else to_html writes it as a header over an empty column
     pivot.insert(
         0,
         "cases (+/−)",
         [f"{p}/{n}" for p, n in zip(counts["n_positive"], counts["n_negative"], strict=True)],
     )
-    pivot.insert(0, "comparison", counts["description"])
+    pivot.insert(0, "comparison", [html.escape(str(d)) for d in counts["description"]])
     return pivot.reset_index(drop=True)
 
 
@@ -94,7 +138,7 @@ def render_html(
         f"replicates stratified by case label (seed {cfg.seed}).</p>",
         *(["<h2>Study</h2><ul>", *(f"<li>{html.escape(n)}</li>" for n in notes), "</ul>"] if notes else []),
         "<h2>Pooled over folds</h2>",
-        _table_html(pooled.drop(columns=["fold"])),
+        _table_html(_metrics_view(pooled, cfg.level, with_fold=False), cells_are_html=True),
         "<h2>Paired tests against base (CT only)</h2>",
         "<p class='note'>Same cases for both models. DeLong: correlated AUROCs. Paired bootstrap: "
         "two-sided, shifted bootstrap distribution of the difference.</p>",
@@ -105,7 +149,7 @@ def render_html(
                 "<p class='note'>Each kind or size of lesion against all negatives, and all lesions against the "
                 "negatives carrying each confounder; bootstrap stratified within the subgroup; DeLong p against "
                 "base on the same cases.</p>",
-                _table_html(_subgroup_pivot(subgroups)),
+                _table_html(_subgroup_pivot(subgroups), cells_are_html=True),
             ]
             if subgroups is not None and len(subgroups)
             else []
@@ -133,7 +177,9 @@ def render_html(
             else []
         ),
         "<h2>Per fold</h2>",
-        _table_html(per_fold) if len(per_fold) else "<p>Single set of predictions (no folds).</p>",
+        _table_html(_metrics_view(per_fold, cfg.level, with_fold=True), cells_are_html=True)
+        if len(per_fold)
+        else "<p>Single set of predictions (no folds).</p>",
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -20,7 +20,7 @@ import numpy as np
 with contextlib.redirect_stdout(io.StringIO()):
     from picai_eval import Metrics, evaluate
 
-from pdacrad.evaluation.stats import auroc_replicates
+from pdacrad.stats import auroc_replicates
 
 
 def case_targets(metrics: Metrics) -> dict[Any, int]:

@@ -15,12 +15,12 @@ import pandas as pd
 from pdacrad.evaluation.calibration import Calibration, calibrate, calibration_table
 from pdacrad.evaluation.casefigures import write_case_figures
 from pdacrad.evaluation.html import render_html
-from pdacrad.evaluation.layout import POOLED, CasePrediction, variant_label
 from pdacrad.evaluation.metrics import case_scores, case_targets
 from pdacrad.evaluation.plots import plot_reliability, plot_score_distributions, plot_subgroups, write_plots
 from pdacrad.evaluation.study import METRICS, EvaluationResult
 from pdacrad.evaluation.subgroups import SubgroupResult, case_groups, evaluate_subgroups, subgroups_table
 from pdacrad.io import atomic_write, atomic_write_json
+from pdacrad.io.predictions import POOLED, CasePrediction, variant_label
 
 FORMAT_VERSION = 2  # 2: calibration, subgroups and case figures added
 

@@ -14,11 +14,11 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from pdacrad.evaluation.calibration import Calibration
-from pdacrad.evaluation.layout import variant_label
 from pdacrad.evaluation.metrics import case_scores
 from pdacrad.evaluation.study import VariantResult
 from pdacrad.evaluation.subgroups import SubgroupResult
 from pdacrad.io import atomic_write
+from pdacrad.io.predictions import variant_label
 
 PLOT_NAMES: tuple[str, ...] = ("roc", "pr", "froc")
 
@@ -105,12 +105,16 @@ def plot_reliability(calibrations: Sequence[Calibration], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_score_distributions(
-    variants: Sequence[VariantResult], groups: Mapping[str, Sequence[str]], path: Path
-) -> Path:
-    """Each case's likelihood as a dot, one column per case group (e.g. negatives, each lesion kind) and one
-    colour per variant side by side within it, with the group's median as a bar."""
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(groups) + 1.5), 4.5))
+def score_distribution_figure(
+    variants: Sequence[VariantResult], groups: Mapping[str, Sequence[str]]
+) -> plt.Figure:
+    """The figure of :func:`plot_score_distributions`: its width grows with the number of groups and their
+    longest name (at most 14 inches), names wrap after their ``:`` and stand upright if they would still touch,
+    so none overlap."""
+    names = [name.replace(": ", ":\n") + f"\n(n={len(m)})" for name, m in groups.items()]
+    longest = max((len(line) for name in names for line in name.split("\n")), default=0)
+    per_group_in = max(1.1, 0.075 * longest + 0.25)  # 8 pt text: about 0.065 inch per character
+    fig, ax = plt.subplots(figsize=(min(14.0, max(5.5, per_group_in * len(groups) + 2.0)), 4.8))
     width = 0.8 / max(1, len(variants))
     rng = np.random.default_rng(0)  # horizontal jitter only
     for k, v in enumerate(variants):
@@ -129,11 +133,32 @@ def plot_score_distributions(
             )
             if values.size:
                 ax.hlines(np.median(values), centre - width / 2.5, centre + width / 2.5, color=colour)
-    ax.set_xticks(range(len(groups)), [f"{name}\n(n={len(m)})" for name, m in groups.items()], fontsize=8)
+    ax.set_xticks(range(len(groups)), names, fontsize=8)
+    ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set(ylabel="Case likelihood", ylim=(-0.02, 1.02), title="Likelihood by case group (pooled CV)")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: it hid dots near 1
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    fig.tight_layout()
+    if _tick_labels_overlap(fig, ax):  # more or longer names than 14 inches hold: upright, not overprinted
+        ax.tick_params(axis="x", labelrotation=90)
+        fig.set_figheight(4.8 + 0.07 * longest)  # room for the upright names; the plot keeps its height
+        fig.tight_layout()
+    return fig
+
+
+def _tick_labels_overlap(fig: plt.Figure, ax: plt.Axes) -> bool:
+    """Whether any two x tick labels' drawn boxes (display pixels) intersect."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def plot_score_distributions(
+    variants: Sequence[VariantResult], groups: Mapping[str, Sequence[str]], path: Path
+) -> Path:
+    """Each case's likelihood as a dot, one column per case group (e.g. negatives, each lesion kind) and one
+    colour per variant side by side within it, with the group's median as a bar."""
+    return _save(score_distribution_figure(variants, groups), path)
 
 
 def plot_subgroups(results: Sequence[SubgroupResult], path: Path) -> Path:

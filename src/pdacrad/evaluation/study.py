@@ -13,13 +13,6 @@ from picai_eval import Metrics
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.evaluation.layout import (
-    POOLED,
-    REFERENCE_VARIANT,
-    CasePrediction,
-    discover_predictions,
-    label_path,
-)
 from pdacrad.evaluation.metrics import (
     CaseArrays,
     DetectionScores,
@@ -28,7 +21,14 @@ from pdacrad.evaluation.metrics import (
     metric_replicates,
     subset,
 )
-from pdacrad.evaluation.stats import (
+from pdacrad.io.predictions import (
+    POOLED,
+    REFERENCE_VARIANT,
+    CasePrediction,
+    discover_predictions,
+    label_path,
+)
+from pdacrad.stats import (
     ConfidenceInterval,
     PairedTest,
     bootstrap_indices,
@@ -55,7 +55,7 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class VariantResult:
-    """One variant: scores per fold and pooled (key :data:`~pdacrad.evaluation.layout.POOLED`), pooled CIs,
+    """One variant: scores per fold and pooled (key :data:`~pdacrad.io.predictions.POOLED`), pooled CIs,
     and picai_eval's pooled ``Metrics`` (curves for the plots)."""
 
     variant: str
@@ -124,7 +124,7 @@ def _check_same_cases(predictions: Mapping[str, list[CasePrediction]], reference
 def evaluate_predictions(
     predictions_root: Path, labels_dir: Path, config: EvaluationConfig = EvaluationConfig()
 ) -> EvaluationResult:
-    """Evaluate every variant under ``predictions_root`` (layout: :mod:`pdacrad.evaluation.layout`) against the
+    """Evaluate every variant under ``predictions_root`` (layout: :mod:`pdacrad.io.predictions`) against the
     label maps in ``labels_dir``.
 
     Raises:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.evaluation.metrics import case_scores, case_targets
-from pdacrad.evaluation.stats import (
+from pdacrad.evaluation.study import EvaluationResult
+from pdacrad.stats import (
     ConfidenceInterval,
     PairedTest,
     auroc_replicates,
@@ -33,7 +34,6 @@ from pdacrad.evaluation.stats import (
     delong_test,
     percentile_interval,
 )
-from pdacrad.evaluation.study import EvaluationResult
 
 CASE_COLUMN = "case"
 KIND_COLUMN = "lesion_kind"

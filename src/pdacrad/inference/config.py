@@ -10,6 +10,9 @@ from pdacrad.postprocessing.tumour import DILATION_CUBE_VOXELS, PANCREAS_REGION_
 NO_PANCREAS_LIKELIHOOD = 0.0
 """Case likelihood reported when Stage 1 finds no pancreas (the detection map is then all zeros)."""
 
+#: Environment variable that sets ``--allow-non-ct`` (for the container, whose command line GC fixes).
+ALLOW_NON_CT_ENV = "PDACRAD_ALLOW_NON_CT"
+
 MIN_PANCREAS_ML = 5.0
 """Smallest Stage-1 pancreas (largest component) taken as found, in mL. An adult pancreas is ~50–100 mL, an
 atrophic one rarely below ~20 mL; a few mL is what a model "finds" in a volume without anatomy (e.g. noise)."""
@@ -42,6 +45,9 @@ class InferenceConfig:
         prefer_picai_checkpoint: try ``checkpoint_best_picai.pth`` (the PI-CAI-selected checkpoint) before
             ``checkpoint_names`` where every used fold has one; ``False``: ``checkpoint_names`` only.
         show_progress: tqdm bars for nnU-Net's sliding windows.
+        allow_non_ct: run an input whose values are not HU at all
+            (:attr:`pdacrad.preprocessing.intensity.IntensityCheck.in_hu` false: an MR, a CT stored with an offset)
+            with a warning, instead of refusing it with :class:`~pdacrad.errors.InvalidInputError`.
     """
 
     resources_dir: Path
@@ -59,3 +65,4 @@ class InferenceConfig:
     checkpoint_names: tuple[str, ...] = ("checkpoint_final.pth", "checkpoint_best.pth")
     prefer_picai_checkpoint: bool = True
     show_progress: bool = True
+    allow_non_ct: bool = False

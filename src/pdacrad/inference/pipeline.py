@@ -22,13 +22,21 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from pdacrad.errors import ResourceError
-from pdacrad.inference.config import InferenceConfig
+from pdacrad.errors import InvalidInputError, ResourceError
+from pdacrad.inference.config import ALLOW_NON_CT_ENV, InferenceConfig
 from pdacrad.inference.device import resolve_device
-from pdacrad.inference.model_checks import check_stage2_model, checkpoint_names
 from pdacrad.inference.predictor import StageModel
 from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.model.checks import check_stage2_model, checkpoint_names
+from pdacrad.model.manifest import (
+    RADIOMICS_NAME,
+    STAGE1_DIRNAME,
+    STAGE2_DIRNAME,
+    ResourceManifest,
+    verify_resources,
+)
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.postprocessing import (
     extract_candidates,
     pancreas_region,
@@ -38,14 +46,6 @@ from pdacrad.postprocessing import (
 )
 from pdacrad.preprocessing.intensity import IntensityCheck, check_ct_intensities
 from pdacrad.preprocessing.roi import RoiBox, roi_from_mask
-from pdacrad.radiomics_spec import RadiomicsSpec
-from pdacrad.resources import (
-    RADIOMICS_NAME,
-    STAGE1_DIRNAME,
-    STAGE2_DIRNAME,
-    ResourceManifest,
-    verify_resources,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class PipelineResult:
 
 
 @dataclass(frozen=True)
-class PreparedCase:
+class Stage2Case:
     """The Stage-2 input of one case, as :meth:`Stage2Pipeline.prepare` made it.
 
     Attributes:
@@ -150,7 +150,7 @@ class Stage2Pipeline:
         """ROI margins in mm, physical (x, y, z): the config's override, else the model's preprocessing."""
         return self.config.roi_margins_mm or self.spec.preprocessing.roi_margins_mm_xyz
 
-    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> PreparedCase:
+    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> Stage2Case:
         """Radiomics pancreas of ``stage1_mask`` (raw Stage-1 output on ``ct``'s grid, any non-zero = pancreas),
         its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes."""
         seconds: dict[str, float] = {}
@@ -161,7 +161,7 @@ class Stage2Pipeline:
         warning = self._pancreas_warning(n_voxels, ml)
         if warning is not None:
             logger.warning("%s", warning)
-            return PreparedCase(pancreas, ml, None, None, (warning,), MappingProxyType(seconds))
+            return Stage2Case(pancreas, ml, None, None, (warning,), MappingProxyType(seconds))
         roi = roi_from_mask(pancreas, self.margins_mm)
         ct_roi = roi.crop(ct)
         seconds["roi"] = time.perf_counter() - t0
@@ -186,7 +186,7 @@ class Stage2Pipeline:
                 "no" if vector is None else len(vector),
                 len(maps),
             )
-        return PreparedCase(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
+        return Stage2Case(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
 
     def _pancreas_warning(self, n_voxels: int, ml: float) -> str | None:
         fallback = (
@@ -283,14 +283,26 @@ class Pipeline:
             self.device,
         )
 
-    def predict(self, ct: sitk.Image) -> PipelineResult:
-        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood."""
+    def predict(self, ct: sitk.Image, source: str = "the input") -> PipelineResult:
+        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood.
+
+        Raises:
+            InvalidInputError: ``ct``'s values are not HU at all (an MR, a CT with an offset; ``source`` names it
+                in the message), unless the config's ``allow_non_ct``. Unusual but plausible CT runs with a
+                warning in the log and in :attr:`PipelineResult.warnings`.
+        """
         warnings: list[str] = []
         intensity = check_ct_intensities(ct)
-        if not intensity.looks_like_hu:
-            warnings.append(
-                "the input does not look like a CT in Hounsfield units: " + "; ".join(intensity.problems)
+        if not intensity.in_hu and not self.config.allow_non_ct:
+            raise InvalidInputError(
+                f"{source} does not look like a CT in Hounsfield units ({intensity.not_hu_reason}); nothing was "
+                f"scored. Give a CT in HU, or run it anyway with --allow-non-ct (container: {ALLOW_NON_CT_ENV}=1)"
             )
+        if not intensity.looks_like_hu or not intensity.in_hu:
+            problems = (
+                intensity.problems if intensity.in_hu else (intensity.not_hu_reason, *intensity.problems)
+            )
+            warnings.append("the input does not look like a CT in Hounsfield units: " + "; ".join(problems))
             logger.warning("%s", warnings[-1])
         t0 = time.perf_counter()
         stage1_mask = run_stage1(self.stage1, ct)

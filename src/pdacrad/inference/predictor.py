@@ -25,6 +25,7 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference.resample import labels_on_input_grid
+from pdacrad.model.checks import fold_folders
 from pdacrad.nnunet_ext import build_network
 
 logger = logging.getLogger(__name__)
@@ -68,24 +69,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, json.JSONDecodeError) as exc:
         raise ResourceError(f"cannot read {path}: {exc}") from exc
-
-
-def fold_folders(folder: Path, folds: Sequence[str] | None = None) -> list[Path]:
-    """The ``fold_*`` folders of a model folder (numbered folds in order, ``fold_all`` last), or exactly
-    ``folds`` (names such as ``fold_2``) in that order.
-
-    Raises:
-        ResourceError: a requested fold folder does not exist.
-    """
-    if folds is not None:
-        missing = [f for f in folds if not (folder / f).is_dir()]
-        if missing or not folds:
-            raise ResourceError(f"model folder {folder} has no fold folder(s) {missing or list(folds)}")
-        return [folder / f for f in dict.fromkeys(folds)]
-    return sorted(
-        (p for p in folder.glob("fold_*") if p.is_dir()),
-        key=lambda p: (p.name == "fold_all", int(p.name[5:]) if p.name[5:].isdigit() else 0, p.name),
-    )
 
 
 def _checkpoints(

@@ -1,7 +1,8 @@
 """Stage-2 inputs of the radiomics-enhanced model: parametric-map channels on the ROI and the z-scored global
 vector, computed the same way at training (``pdacrad-train maps``) and at inference.
 
-Contract between ``resources/radiomics.json`` and the Stage-2 model folder (checked once, at start-up):
+Contract between ``resources/radiomics.json`` and the Stage-2 model folder (checked once, at start-up, by
+:mod:`pdacrad.model.checks`):
 
 * input channels = CT + one channel per ``map_features`` entry, in that order; ``dataset.json`` ``channel_names``
   are ``{"0": "CT", "1": <map feature 1>, ...}``. nnU-Net normalises a channel by its name: ``CT`` gets its CT
@@ -22,31 +23,22 @@ pancreas rim, where tumours bulge out of the parenchyma. Outside it the maps hol
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from pdacrad.errors import ResourceError
+from pdacrad.model.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.preprocessing.roi import largest_component
-from pdacrad.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad.resources import RADIOMICS_NAME
 
 logger = logging.getLogger(__name__)
 #: Precision of the parametric maps: the float64 reference. (float32 would be faster, but its batched eigen solve
 #: for GLCM MCC fails to converge on some demo kernels — "linalg.eigh ... ill-conditioned" — so it is not used.)
 MAP_DTYPE = "float64"
-#: Key of the plans configuration block written by ``nnUNetTrainerRadiomics`` (kept here as a string so that
-#: importing this module does not import nnU-Net).
-PLANS_KEY = "pdacrad_radiomics"
-#: Per-fold feature names and vectors written by the training tree (format of pdacrad.nnunet_ext.global_vectors).
-GLOBAL_VECTORS_NAME = "global_vectors.json"
 
 
 def radiomics_pancreas(stage1_mask: sitk.Image, preprocessing: Preprocessing = Preprocessing()) -> sitk.Image:
@@ -122,92 +114,6 @@ def compute_global_vector(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsS
     return np.where(np.isfinite(vector), vector, 0.0).astype(np.float32)
 
 
-def model_channel_names(dataset_json: Mapping[str, Any]) -> list[str]:
-    """``dataset.json`` ``channel_names`` as a list in channel order (keys "0", "1", ...)."""
-    names = dataset_json.get("channel_names") or dataset_json.get("modality") or {}
-    return [str(names[k]) for k in sorted(names, key=int)]
-
-
-def check_against_model(
-    spec: RadiomicsSpec,
-    dataset_json: Mapping[str, Any],
-    configuration: Mapping[str, Any],
-    fold_dirs: Sequence[Path] = (),
-) -> None:
-    """Check ``radiomics.json`` (``spec``) against a Stage-2 model folder's files: the map channels 1..N of
-    ``dataset.json`` equal ``spec.map_features`` in order when ``spec.inputs.maps`` (and there are none
-    otherwise); the plans configuration's ``pdacrad_radiomics`` block, when present, belongs to a model that takes
-    the global vector (``spec.inputs.global_vector``) and lists ``spec.global_features`` in order. Where the used
-    ``fold_dirs`` record their own settings (``pdacrad_radiomics.json``, written by ``nnUNetTrainerRadiomics``:
-    per-fold feature selection, whose folds share one plans.json holding the last-trained fold's list), those are
-    checked instead of the plans block (see also :func:`check_fold_global_features`).
-
-    Raises:
-        ResourceError: naming both sides, for whichever differs.
-    """
-    channels = model_channel_names(dataset_json)[1:]
-    fed = list(spec.map_features) if spec.inputs.maps else []
-    if channels != fed:
-        raise ResourceError(
-            f"the Stage-2 model's map input channels (dataset.json channel_names 1..) are {channels}, but "
-            f"{RADIOMICS_NAME} (variant {spec.variant}, inputs.maps={spec.inputs.maps}) feeds map_features {fed}: "
-            "same names in the same order are required; export radiomics.json together with the Stage-2 model it "
-            "was trained with"
-        )
-    from pdacrad.nnunet_ext.network import FOLD_SETTINGS_FILENAME, read_fold_settings
-
-    per_fold = [(Path(f), read_fold_settings(f)) for f in fold_dirs]
-    sources = [
-        (f"{f / FOLD_SETTINGS_FILENAME}", list(s.global_features)) for f, s in per_fold if s is not None
-    ]
-    block = configuration.get(PLANS_KEY)
-    if not sources and isinstance(block, Mapping):
-        sources = [(f"the Stage-2 plans' {PLANS_KEY} block", list(block.get("global_features") or []))]
-    for where, recorded in sources:
-        if not spec.inputs.global_vector:
-            raise ResourceError(
-                f"{where} lists {len(recorded)} global features (a network conditioned on them) but "
-                f"{RADIOMICS_NAME} (variant {spec.variant}) has inputs.global_vector=false"
-            )
-        if recorded != list(spec.global_features):
-            raise ResourceError(
-                f"{RADIOMICS_NAME} global_features {list(spec.global_features)} do not match {where} {recorded}: "
-                "same names in the same order are required; export radiomics.json together with the Stage-2 "
-                "model it was trained with"
-            )
-
-
-def check_fold_global_features(spec: RadiomicsSpec, fold_dirs: Sequence[Path]) -> None:
-    """Where a fold folder holds its own ``global_vectors.json`` (per-fold feature selection), its
-    ``feature_names`` must equal ``spec.global_features`` in order.
-
-    Raises:
-        ResourceError: naming the fold file and both lists.
-    """
-    for fold in fold_dirs:
-        path = Path(fold) / GLOBAL_VECTORS_NAME
-        if not path.is_file():
-            continue
-        names = list(_read_json(path).get("feature_names") or [])
-        if names != list(spec.global_features):
-            raise ResourceError(
-                f"{path} feature_names {names} do not match {RADIOMICS_NAME} global_features "
-                f"{list(spec.global_features)}: use the radiomics.json selected for that fold"
-            )
-
-
-def network_global_features(network: Any) -> int:
-    """How many global features a Stage-2 network is conditioned on (0: a plain network, no vector)."""
-    if getattr(network, "conditioned_on", None) is None:
-        return 0
-    return int(getattr(network, "num_global_features", 0) or 0)
-
-
-def is_radiomics_model(configuration: Mapping[str, Any]) -> bool:
-    """Whether a plans configuration belongs to a radiomics Stage 2 (it has the ``pdacrad_radiomics`` block)."""
-    return isinstance(configuration.get(PLANS_KEY), Mapping)
-
-
 def base_spec() -> RadiomicsSpec:
     """The ``radiomics.json`` of a package without one: a plain CT model (variant ``base``), default
     preprocessing."""
@@ -255,25 +161,14 @@ def _quiet_pyradiomics() -> Iterator[None]:
         log.setLevel(level)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResourceError(f"cannot read {path}: {exc}") from exc
-
-
 __all__: Sequence[str] = (
     "MAP_DTYPE",
     "MAP_MASK_DILATION_MM",
     "RadiomicsStage2",
     "base_spec",
-    "check_against_model",
-    "check_fold_global_features",
     "compute_global_vector",
     "compute_map_channels",
     "map_mask",
-    "model_channel_names",
-    "network_global_features",
     "on_grid",
     "radiomics_pancreas",
 )

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.resources import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +26,9 @@ OUTPUT_LIKELIHOOD_RELPATH = "pdac-likelihood.json"
 GC_MODEL_DIR = Path("/opt/ml/model")
 #: The packaged model's folder inside :data:`GC_MODEL_DIR` (the tarball's single top-level folder).
 MODEL_RESOURCES_SUBDIR = "resources"
+#: The packaged model's manifest (:mod:`pdacrad.model.manifest`), whose presence marks a model folder. Defined here,
+#: at the bottom layer, so that finding the model needs nothing above :mod:`pdacrad.io`.
+MANIFEST_NAME = "manifest.json"
 
 #: Image formats accepted as input (``.mha`` is GC's; the others for local use).
 IMAGE_SUFFIXES = (".mha", ".mhd", ".nii.gz", ".nii", ".nrrd", ".tif", ".tiff")

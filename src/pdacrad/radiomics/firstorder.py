@@ -15,26 +15,42 @@ from typing import Any
 import torch
 
 from pdacrad.radiomics.backend import Backend, BatchCost, kernel_cost
+from pdacrad.radiomics.family import (
+    NO_CONTEXT,
+    FamilyContext,
+    KernelShape,
+    always_gathers,
+    nothing_to_prepare,
+    registered_compute,
+)
 from pdacrad.radiomics.kernel import KernelBatch
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 EPS = float(torch.finfo(torch.float64).eps)
 FEATURES, register = feature_registry()
+READS_VALUES = True
+"""The kernels carry the raw intensities (the engine core gathers them beside the grey levels)."""
 
 
 class FirstOrderCoefficients:
     """Kernels of a voxel batch: ``x`` ``(B, K)`` intensities (NaN outside the kernel), ``valid`` its mask,
-    ``p`` ``(B, G)`` grey-level fractions, ``shift`` ``c``, ``voxel_volume`` ``V`` in mm³. Derived sums (sorted
-    values, mean) are computed once, on first use."""
+    ``p`` ``(B, G)`` grey-level fractions, ``shift`` ``c``, ``context`` the engine's (its spacing gives
+    :attr:`voxel_volume`). Derived sums (sorted values, mean) are computed once, on first use."""
 
     def __init__(
-        self, x: torch.Tensor, valid: torch.Tensor, p: torch.Tensor, shift: float, voxel_volume: float
+        self, x: torch.Tensor, valid: torch.Tensor, p: torch.Tensor, shift: float, context: FamilyContext
     ):
         self.x = x
         self.valid = valid
         self.p = p
         self.shift = shift
-        self.voxel_volume = voxel_volume
+        self.context = context
+
+    @cached_property
+    def voxel_volume(self) -> float:
+        """``V`` in mm³, from the context's spacing (:class:`~pdacrad.errors.InvalidInputError` without one)."""
+        z, y, x = self.context.voxel_spacing("firstorder TotalEnergy")
+        return z * y * x
 
     @cached_property
     def n(self) -> torch.Tensor:
@@ -69,8 +85,11 @@ class FirstOrderCoefficients:
         return torch.nanmean(centred**order, dim=1)
 
 
-def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> FirstOrderCoefficients:
-    """Intensities and grey-level fractions of ``batch`` (needs ``batch.values``)."""
+def coefficients(
+    batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext = NO_CONTEXT
+) -> FirstOrderCoefficients:
+    """Intensities and grey-level fractions of ``batch`` (needs ``batch.values``); TotalEnergy needs ``context``'s
+    spacing."""
     if batch.values is None:
         raise ValueError("firstorder needs KernelBatch.values (raw intensities)")
     valid = batch.levels > 0
@@ -81,9 +100,7 @@ def coefficients(batch: KernelBatch, settings: Mapping[str, Any]) -> FirstOrderC
     counts = counts[:, 1:]
     total = counts.sum(1, keepdim=True)
     p = counts / torch.where(total == 0, torch.ones_like(total), total)
-    spacing = settings.get("_spacing_zyx", (1.0, 1.0, 1.0))
-    volume = float(spacing[0]) * float(spacing[1]) * float(spacing[2])
-    return FirstOrderCoefficients(x, valid, p, float(settings.get("voxelArrayShift", 0)), volume)
+    return FirstOrderCoefficients(x, valid, p, float(settings.get("voxelArrayShift", 0)), context)
 
 
 def _energy(c: FirstOrderCoefficients) -> torch.Tensor:
@@ -214,22 +231,13 @@ def uniformity(c: FirstOrderCoefficients) -> torch.Tensor:
     return (c.p**2).sum(1)
 
 
-def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
-) -> dict[str, torch.Tensor]:
-    """One ``(B,)`` tensor per requested first-order feature (PyRadiomics names) for the kernels of ``batch``."""
-    check_features("firstorder", features, FEATURES)
-    coeffs = coefficients(batch, settings)
-    return {name: FEATURES[name](coeffs) for name in features}
+compute = registered_compute("firstorder", FEATURES, coefficients)
+prepare = nothing_to_prepare
+needs_kernels = always_gathers
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend`` (kernels and per-cell histograms)."""
-    return BatchCost(kernel_cost(n_cells, n_levels))
+    return BatchCost(kernel_cost(shape.n_cells, shape.n_levels))

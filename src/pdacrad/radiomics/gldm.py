@@ -8,7 +8,7 @@ DependencePercentage are not offered, as PyRadiomics does not enable them).
 
 Engine path (distance 1, :func:`prepare`): each cell's dependent-neighbour count once per image and kernel
 truncation class (:class:`VolumeDependence`), summed per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`, the same integers, kernels slid along scan lines), on CUDA they are
+(:mod:`pdacrad.radiomics.counting.neighbourhood_cpu`, the same integers, kernels slid along scan lines), on CUDA they are
 torch.
 
 Symbols: :math:`N_z = \\sum P` (the kernel's ROI cells; 1 where 0), :math:`p_g(i) = \\sum_j P(i,j)`,
@@ -25,13 +25,14 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.backend import Backend, BatchCost, backend_of
+from pdacrad.radiomics.counting import common, neighbourhood_cpu
+from pdacrad.radiomics.family import DiscretisedImage, FamilyContext, KernelShape, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def dependence_matrix(batch: KernelBatch, distances: Sequence[int], alpha: float
 @dataclass(frozen=True)
 class VolumeDependence:
     """Dependent-neighbour counts of every cell of a whole image, once per kernel truncation class (distance 1;
-    see :func:`~pdacrad.radiomics._families_common.truncation_classes`): a cell's neighbours inside the kernel
+    see :func:`~pdacrad.radiomics.counting.common.truncation_classes`): a cell's neighbours inside the kernel
     depend only on which faces of the cube it lies on, so its count in any kernel is one of these.
 
     Attributes:
@@ -213,7 +214,7 @@ def volume_dependence(
     compiled backend (default on CPU; 0 outside the ROI, where no kernel reads), torch shifted-volume comparisons on
     the torch backend."""
     if (backend or Backend.choose(level_index.device)).compiled:
-        dependent, cell_class = _neighbourhood_cpu.volume_dependence(
+        dependent, cell_class = neighbourhood_cpu.volume_dependence(
             level_index, grey_levels, offsets, radius, alpha
         )
         n_dep = common.angles(offsets, (1,), bidirectional=True).shape[0] + 1
@@ -251,24 +252,18 @@ def _torch_volume_dependence(
 
 
 def prepare(
-    level_index: torch.Tensor,
-    roi: torch.Tensor,
-    radius: int,
-    settings: Mapping[str, Any],
-    features: Sequence[str] = (),
-    grey_levels: torch.Tensor | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeDependence` under
-    ``_gldm_dependence``. ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
-    if common.setting_distances(settings) != [1] or grey_levels is None:
-        return {}
-    offsets = settings_offsets(radius, settings, level_index.device)
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> VolumeDependence | None:
+    """Image-level state for :func:`compute` (distance 1 only, else ``None``): the :class:`VolumeDependence` of
+    ``image``, counted by ``backend``."""
+    if common.setting_distances(settings) != [1]:
+        return None
+    offsets = settings_offsets(image.radius, settings, image.level_index.device)
     alpha = float(settings.get("gldm_a", 0))
-    return {"_gldm_dependence": volume_dependence(level_index, grey_levels, offsets, radius, alpha, backend)}
+    return volume_dependence(image.level_index, image.grey_levels, offsets, image.radius, alpha, backend)
 
 
-needs_kernels = _neighbourhood_cpu.needs_kernels
+needs_kernels = neighbourhood_cpu.needs_kernels
 
 
 def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMatrix:
@@ -276,7 +271,7 @@ def _gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> DependenceMat
     walk on the compiled backend, sliding when :attr:`Backend.sliding`)."""
     backend = backend_of(batch)
     if backend.compiled and batch.voxels is not None:
-        n, _, _ = _neighbourhood_cpu.walk(batch, vol.dependent, vol.cell_class, vol.n_dep, backend.sliding)
+        n, _, _ = neighbourhood_cpu.walk(batch, vol.dependent, vol.cell_class, vol.n_dep, backend.sliding)
         counts = torch.from_numpy(n).reshape(batch.n_voxels, batch.n_levels, vol.n_dep).to(batch.dtype)
         return DependenceMatrix(P=counts, ivector=batch.grey_levels)
     return _torch_gathered_matrix(batch, vol)
@@ -291,31 +286,25 @@ def _torch_gathered_matrix(batch: KernelBatch, vol: VolumeDependence) -> Depende
     return DependenceMatrix(P=counts.reshape(b, batch.n_levels + 1, n_dep)[:, 1:], ivector=batch.grey_levels)
 
 
-def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
-) -> dict[str, torch.Tensor]:
-    """GLDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+def dependence_of(
+    batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext
+) -> DependenceMatrix:
+    """The GLDM of every kernel of ``batch``: summed from the prepared :class:`VolumeDependence`
+    (``context.prepared``) for batches with voxel positions, else counted from the kernels (``settings`` keys
+    ``distances``, default ``[1]``, and ``gldm_a``, default 0). Batch-invariant."""
+    vol = context.prepared
+    if isinstance(vol, VolumeDependence) and batch.voxels is not None:
+        return _gathered_matrix(batch, vol)
+    return dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
 
-    ``settings`` keys used: ``distances`` (default ``[1]``), ``gldm_a`` (default 0). Batch-invariant.
-    """
-    check_features("gldm", features, FEATURES)
-    vol = settings.get("_gldm_dependence")
-    if vol is not None and batch.voxels is not None:
-        m = _gathered_matrix(batch, vol)
-    else:
-        m = dependence_matrix(batch, common.setting_distances(settings), float(settings.get("gldm_a", 0)))
-    return {name: FEATURES[name](m) for name in features}
+
+compute = registered_compute("gldm", FEATURES, dependence_of)
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend`` (:func:`_neighbourhood_cpu.batch_cost`, shared with
+    """Memory per voxel of :func:`compute` on ``backend`` (:func:`neighbourhood_cpu.batch_cost`, shared with
     the other neighbourhood family)."""
     gathers = needs_kernels(backend, features, settings)
-    return _neighbourhood_cpu.batch_cost(backend, n_cells, n_levels, gathers)
+    return neighbourhood_cpu.batch_cost(backend, shape.n_cells, shape.n_levels, gathers)

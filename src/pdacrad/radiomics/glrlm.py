@@ -11,12 +11,12 @@ A *run* along angle :math:`\\theta` is a maximal line of consecutive kernel voxe
 - features are computed per angle and averaged with ``nanmean`` over angles (empty angles ignored; NaN when all
   are empty, e.g. a single-voxel kernel). With ``weightingNorm`` the matrices are first summed over angles with
   weights = the angle's length in mm under that norm (``manhattan``, ``euclidean``, ``infinity``) or 1
-  (``no_weighting``); the weighted norms need the voxel spacing (z, y, x) in mm under
-  ``settings[kernel.SPACING_KEY]`` (set by the engine core).
+  (``no_weighting``); the weighted norms need the voxel spacing (z, y, x) in mm
+  (:attr:`~pdacrad.radiomics.family.FamilyContext.spacing_zyx`, set by the engine core).
 
-Counting (same integers on every path, ``tests/radiomics/test_runs_cpu.py``): CPU kernels by the compiled line
-walk of :mod:`pdacrad.radiomics._runs_cpu`; on CUDA from the volume-level run lengths of
-:mod:`pdacrad.radiomics.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
+Counting (same integers on every path, ``tests/radiomics/counting/test_runs_cpu.py``): CPU kernels by the compiled line
+walk of :mod:`pdacrad.radiomics.counting.runs_cpu`; on CUDA from the volume-level run lengths of
+:mod:`pdacrad.radiomics.counting.runs` (batches with voxel positions, :func:`prepare`) or by tracing the kernel's lines
 in torch (:func:`_angle_matrix`).
 
 Symbols of the feature docstrings: :math:`N_g` grey levels, :math:`N_r` run lengths, :math:`i` the grey-level
@@ -35,21 +35,17 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _runs_cpu
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
-from pdacrad.radiomics.kernel import (
-    KernelBatch,
-    neighbour_index,
-    settings_offsets,
-    voxel_spacing,
-)
+from pdacrad.radiomics.counting import common, runs_cpu
+from pdacrad.radiomics.counting.runs import KernelCells, VolumeRuns, run_counts, volume_runs
+from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
+from pdacrad.radiomics.kernel import KernelBatch, neighbour_index, settings_offsets
 from pdacrad.radiomics.registry import check_features, feature_registry
-from pdacrad.radiomics.runs import KernelCells, run_counts, volume_runs
 
 logger = logging.getLogger(__name__)
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -254,14 +250,14 @@ def _angle_matrix(
 
 
 def _angle_weights(
-    angle_list: torch.Tensor, settings: Mapping[str, Any], dtype: torch.dtype
+    angle_list: torch.Tensor, settings: Mapping[str, Any], context: FamilyContext, dtype: torch.dtype
 ) -> torch.Tensor | None:
     norm = settings.get("weightingNorm")
     if norm is None:
         return None
     a = angle_list.abs().to(torch.float64)
     if norm in ("manhattan", "euclidean", "infinity"):
-        spacing = voxel_spacing(settings, "GLRLM")
+        spacing = context.voxel_spacing("GLRLM weightingNorm")
         d = a * torch.as_tensor(spacing, dtype=torch.float64, device=a.device)
         w = {"manhattan": d.sum(1), "euclidean": d.pow(2).sum(1).sqrt(), "infinity": d.max(1).values}[norm]
     else:
@@ -274,38 +270,36 @@ def _angle_weights(
 
 
 def prepare(
-    level_index: torch.Tensor,
-    roi: torch.Tensor,
-    radius: int,
-    settings: Mapping[str, Any],
-    features: Sequence[str] = (),
-    grey_levels: torch.Tensor | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """Image-level context for :func:`compute` on the torch backend: the volume run lengths of
-    :mod:`pdacrad.radiomics.runs` for the kernel's angles (``_glrlm_runs``), used for batches that carry their voxel
-    positions. Nothing on the compiled backend (default on CPU), where the counting reads the kernels alone (and
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> VolumeRuns | None:
+    """Image-level state for :func:`compute` on the torch backend: the volume run lengths of
+    :mod:`pdacrad.radiomics.counting.runs` for the kernel's angles, used for batches that carry their voxel
+    positions. ``None`` on the compiled backend (default on CPU), where the counting reads the kernels alone (and
     the 2 × 13 run volumes would only cost time and memory)."""
-    if (backend or Backend.choose(level_index.device)).compiled:
-        return {}
-    offsets = settings_offsets(radius, settings, level_index.device)
+    if backend.compiled:
+        return None
+    offsets = settings_offsets(image.radius, settings, image.level_index.device)
     angle_list = common.angles(offsets, bidirectional=False)
-    return {"_glrlm_runs": volume_runs(level_index, angle_list, radius)}
+    return volume_runs(image.level_index, angle_list, image.radius)
 
 
 def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+    batch: KernelBatch,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+    context: FamilyContext = NO_CONTEXT,
 ) -> dict[str, torch.Tensor]:
     """GLRLM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
 
-    ``settings`` keys used: ``weightingNorm`` (default None) and, for mm norms, ``kernel.SPACING_KEY``; the angles follow the
-    kernel's shape (``force2D`` kernels are flat). Batch-invariant: each kernel's value depends on it alone.
+    ``settings`` keys used: ``weightingNorm`` (default None; its mm norms need ``context``'s spacing); the angles
+    follow the kernel's shape (``force2D`` kernels are flat). Batch-invariant: each kernel's value depends on it
+    alone.
     """
     check_features("glrlm", features, FEATURES)
     dtype = batch.dtype
     offsets = batch.offsets.to(batch.device)  # index tables must live where the levels are (CUDA or CPU)
     angle_list = common.angles(offsets, bidirectional=False)
-    weights = _angle_weights(angle_list, settings, dtype)
+    weights = _angle_weights(angle_list, settings, context, dtype)
     ivector = batch.grey_levels
     if angle_list.shape[0] == 0:  # a 1-voxel kernel (radius 0): no angle, every feature NaN
         nan = torch.full((batch.n_voxels,), float("nan"), dtype=dtype, device=batch.device)
@@ -314,7 +308,7 @@ def compute(
     per_angle: dict[str, list[torch.Tensor]] = {name: [] for name in features}
     weighted: torch.Tensor | None = None
     by_level = not set(features) <= RUN_LENGTH_ONLY
-    for a, counts in enumerate(_angle_counts(batch, offsets, angle_list, settings, by_level)):
+    for a, counts in enumerate(_angle_counts(batch, offsets, angle_list, context, by_level)):
         if weights is not None:
             weighted = counts * weights[a] if weighted is None else _pad_add(weighted, counts * weights[a])
             continue
@@ -331,7 +325,7 @@ def _angle_counts(
     batch: KernelBatch,
     offsets: torch.Tensor,
     angle_list: torch.Tensor,
-    settings: Mapping[str, Any],
+    context: FamilyContext,
     by_level: bool,
 ) -> Iterator[torch.Tensor]:
     """Per angle, the ``(B, G, J)`` run counts of ``batch`` in its dtype (:class:`RunLengthMatrix` ``P``): compiled
@@ -339,11 +333,11 @@ def _angle_counts(
     carries its voxel positions, else by tracing the kernel's lines. All three give the same integers."""
     dtype = batch.dtype
     if backend_of(batch).compiled:
-        for counts in _runs_cpu.run_counts(batch, angle_list, by_level):
+        for counts in runs_cpu.run_counts(batch, angle_list, by_level):
             yield counts.to(dtype).contiguous()
         return
-    runs = settings.get("_glrlm_runs")
-    if runs is not None and batch.voxels is not None:
+    runs = context.prepared
+    if isinstance(runs, VolumeRuns) and batch.voxels is not None:
         cells = KernelCells.of(batch.levels, batch.voxels, offsets, runs)
         for a in range(angle_list.shape[0]):
             yield run_counts(cells, offsets, runs, a, batch.n_levels, dtype, by_level)
@@ -371,17 +365,12 @@ def _pad_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend``: compiled int16 run counts and their float copy per
     angle, ``G × J`` with ``J`` (the longest line) ≤ sqrt(K) + 1 (kernels read from the level volume), capped at
     :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels; torch line tracing otherwise."""
     if backend.compiled:
-        runs = 10 * n_angles * (n_levels + 1) * (math.isqrt(n_cells) + 1)
-        return BatchCost(32 * n_cells + runs, COMPILED_BATCH)
-    return BatchCost(kernel_cost(n_cells, n_levels))
+        runs = 10 * shape.n_angles * (shape.n_levels + 1) * (math.isqrt(shape.n_cells) + 1)
+        return BatchCost(32 * shape.n_cells + runs, COMPILED_BATCH)
+    return BatchCost(kernel_cost(shape.n_cells, shape.n_levels))

@@ -4,7 +4,7 @@ A *zone* is a connected set of kernel voxels with the same grey level (26-connec
 ``force2D``; PyRadiomics 3.1 ``cmatrices.c: calculate_glszm`` grows regions over the kernel's bounding box,
 restricted to ``maskArray``). :math:`P(i, j)` counts zones of grey level :math:`i` and size :math:`j` voxels.
 
-On CPU, zones are found kernel by kernel by a compiled union-find scan (:mod:`pdacrad.radiomics._zones_cpu`).
+On CPU, zones are found kernel by kernel by a compiled union-find scan (:mod:`pdacrad.radiomics.counting.zones_cpu`).
 Elsewhere (CUDA) they are found for all kernels of a batch at once by min-label propagation
 (:func:`zone_labels`): every ROI cell starts with its own index as label, takes the smallest label of its
 same-level neighbours (sweeping the 26 neighbour directions in turn), then jumps to its label's label; this
@@ -25,13 +25,14 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _zones_cpu
 from pdacrad.radiomics.backend import COMPILED_BATCH, Backend, BatchCost, backend_of, kernel_cost
+from pdacrad.radiomics.counting import common, zones_cpu
+from pdacrad.radiomics.family import FamilyContext, KernelShape, nothing_to_prepare, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     """The zones of every kernel of ``batch``: compiled union-find on the compiled backend, torch label
     propagation on the torch backend."""
     if backend_of(batch).compiled:
-        voxel, level, size = _zones_cpu.zone_list(batch)
+        voxel, level, size = zones_cpu.zone_list(batch)
     else:
         voxel, level, size = propagated_zone_list(batch.levels, batch.offsets.to(batch.device))
     return SizeZones(
@@ -285,34 +286,26 @@ def size_zones(batch: KernelBatch) -> SizeZones:
     )
 
 
+prepare = nothing_to_prepare
 needs_kernels = common.needs_kernels_off_compiled
 
 
-def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
-) -> dict[str, torch.Tensor]:
-    """GLSZM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+def zones_of(batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext) -> SizeZones:
+    """:func:`size_zones` of ``batch``: no setting changes GLSZM beyond the kernel itself (connectivity follows
+    the kernel's shape: ``force2D`` kernels are flat), and nothing is prepared. Batch-invariant."""
+    return size_zones(batch)
 
-    No settings change GLSZM beyond the kernel itself (connectivity follows the kernel's shape: ``force2D``
-    kernels are flat). Batch-invariant.
-    """
-    check_features("glszm", features, FEATURES)
-    zones = size_zones(batch)
-    return {name: FEATURES[name](zones) for name in features}
+
+compute = registered_compute("glszm", FEATURES, zones_of)
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend``: compiled zone lists (≤ 12 bytes per cell, then ≤ 32 as
     int64 tensors; kernels read from the level volume, capped at
     :data:`~pdacrad.radiomics.backend.COMPILED_BATCH` voxels), or torch label propagation over the gathered
     kernel."""
     if backend.compiled:
-        return BatchCost(12 * n_cells + 32 * n_cells, COMPILED_BATCH)
-    return BatchCost(kernel_cost(n_cells, n_levels))
+        return BatchCost(12 * shape.n_cells + 32 * shape.n_cells, COMPILED_BATCH)
+    return BatchCost(kernel_cost(shape.n_cells, shape.n_levels))

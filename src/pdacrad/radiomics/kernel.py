@@ -1,8 +1,9 @@
 """Voxel neighbourhoods ("kernels") of PyRadiomics' voxel-based mode, gathered in batches.
 
-This module is the contract between the engine core (discretisation, image types, batching, map writing) and the
-feature families (``glcm/``, ``glrlm.py``, ...): the core hands each family a :class:`KernelBatch`; a family turns
-it into one value per target voxel for each requested feature.
+This module holds what the engine core (discretisation, image types, batching, map writing) hands the feature
+families (``glcm/``, ``glrlm.py``, ...) per voxel batch: a :class:`KernelBatch`, which a family turns into one value
+per target voxel for each requested feature (the hooks and the rest of the contract:
+:mod:`pdacrad.radiomics.family`).
 
 Semantics (PyRadiomics 3.1, ``RadiomicsFeaturesBase._initVoxelBasedCalculation`` and the C matrices): the kernel of
 a target voxel is the cube of Chebyshev radius ``kernelRadius`` around it (a square in the ``force2Ddimension`` plane
@@ -23,28 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from pdacrad.errors import InvalidInputError
 from pdacrad.radiomics._jit import jit_inline
 
 if TYPE_CHECKING:
     from pdacrad.radiomics.backend import Backend
-
-SPACING_KEY = "_spacing_zyx"
-"""Settings key under which the engine core hands the families the voxel spacing ``(z, y, x)`` in mm of the image
-the kernels come from (not a PyRadiomics setting; PyRadiomics reads it from its input image). Used by the
-distance-weighted GLCM and GLRLM (``weightingNorm``)."""
-
-
-def voxel_spacing(settings: Mapping[str, Any], family: str) -> tuple[float, float, float]:
-    """The ``(z, y, x)`` spacing in mm under :data:`SPACING_KEY`; :class:`InvalidInputError` naming ``family``
-    and the key when it is missing (a silent default of 1 mm would give wrong weights on anisotropic CT)."""
-    spacing = settings.get(SPACING_KEY)
-    if spacing is None:
-        raise InvalidInputError(
-            f"{family} weightingNorm needs the voxel spacing (z, y, x) in mm under settings[{SPACING_KEY!r}]"
-        )
-    z, y, x = (float(v) for v in spacing)
-    return z, y, x
 
 
 @dataclass(frozen=True)

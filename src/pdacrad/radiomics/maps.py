@@ -2,9 +2,10 @@
 
 Pipeline per case (same steps as ``RadiomicsFeatureExtractor.execute(..., voxelBased=True)``): prepare the case
 (:mod:`pdacrad.radiomics.filters`), for each image type crop to the ROI's bounding box + ``kernelRadius``,
-discretise once over ``maskArray`` (:mod:`pdacrad.radiomics.discretise`), then for each feature family gather the
-kernels of the ROI voxels in batches sized by the call's backend (:mod:`pdacrad.radiomics.backend`) from the
-family's ``batch_cost`` and hand them to its ``compute``. Maps are
+discretise once over ``maskArray`` (:mod:`pdacrad.radiomics.discretise`), then for each feature family (a module
+implementing :class:`~pdacrad.radiomics.family.FeatureFamily`) let it ``prepare`` the image, gather the kernels of
+the ROI voxels in batches sized by the call's backend (:mod:`pdacrad.radiomics.backend`) from the family's
+``batch_cost`` and hand them to its ``compute`` with one :class:`~pdacrad.radiomics.family.FamilyContext`. Maps are
 written back into the *input* image's grid (size, spacing, origin, direction); voxels outside the ROI hold
 ``initValue``. When the settings resample the image, maps are brought back with nearest-neighbour interpolation
 (values stay PyRadiomics values; no mixing with ``initValue`` at the ROI border).
@@ -12,14 +13,12 @@ written back into the *input* image's grid (size, spacing, origin, direction); v
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,22 +27,38 @@ import torch
 from tqdm import tqdm
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.radiomics import firstorder, glcm, gldm, glrlm, glszm, ngtdm
 from pdacrad.radiomics.backend import Backend
 from pdacrad.radiomics.discretise import discretise
-from pdacrad.radiomics.filters import FilteredImage, image_type_of, iter_image_types, prepare
-from pdacrad.radiomics.kernel import (
-    SPACING_KEY,
-    KernelBatch,
-    gather_kernels,
-    pad_volume,
-    settings_offsets,
+from pdacrad.radiomics.family import (
+    DiscretisedImage,
+    FamilyContext,
+    FeatureFamily,
+    KernelShape,
+    checked_families,
 )
+from pdacrad.radiomics.filters import FilteredImage, image_type_of, iter_image_types, prepare
+from pdacrad.radiomics.kernel import KernelBatch, gather_kernels, pad_volume, settings_offsets
 from pdacrad.radiomics.settings import RadiomicsSettings, coerce_settings
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-"""Feature classes that have a voxel-wise implementation, by module name under :mod:`pdacrad.radiomics`."""
+FAMILY_MODULES = checked_families(
+    {
+        "firstorder": firstorder,
+        "glcm": glcm,
+        "glrlm": glrlm,
+        "glszm": glszm,
+        "gldm": gldm,
+        "ngtdm": ngtdm,
+    }
+)
+"""Feature classes that have a voxel-wise implementation (PyRadiomics' names) → their family module, each checked
+against the family contract (:class:`~pdacrad.radiomics.family.FeatureFamily`) by mypy and when the engine is
+imported."""
+
+FAMILIES = tuple(FAMILY_MODULES)
+"""The voxel-wise feature classes, in the order the engine runs them."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +82,13 @@ class FeatureName:
         return f"{self.image}_{self.family}_{self.feature}"
 
 
-def load_family(family: str) -> ModuleType:
-    """The module implementing ``family``; :class:`InvalidInputError` naming it if it does not exist (yet)."""
+def load_family(family: str) -> FeatureFamily:
+    """The module implementing ``family``; :class:`InvalidInputError` naming it if there is none."""
     if family == "shape" or family == "shape2D":
         raise InvalidInputError(f"feature class {family!r} has no voxel-based form (PyRadiomics neither)")
-    if family not in FAMILIES:
+    if family not in FAMILY_MODULES:
         raise InvalidInputError(f"unknown feature class {family!r}; voxel-wise classes are {list(FAMILIES)}")
-    try:
-        return importlib.import_module(f"pdacrad.radiomics.{family}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"pdacrad.radiomics.{family}":
-            raise
-        raise InvalidInputError(
-            f"feature class {family!r} is not implemented in this pdacrad build"
-        ) from None
+    return FAMILY_MODULES[family]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -146,7 +154,7 @@ def _family_maps(
     counted by ``backend`` in batches it sizes from the family's :func:`batch_cost` (or ``batch_size`` voxels)."""
     module = load_family(family)
     device = backend.device
-    cfg = dict(filtered.settings)
+    cfg = filtered.settings  # the user's settings of this image type: read, never written
     image = sitk.GetArrayFromImage(filtered.image)
     roi = sitk.GetArrayFromImage(filtered.mask) == label
     mask_array = roi if cfg.get("maskedKernel", True) else np.ones_like(roi)
@@ -154,20 +162,19 @@ def _family_maps(
     radius = int(cfg.get("kernelRadius", 1))
     offsets = settings_offsets(radius, cfg, device)
     level_volume = torch.as_tensor(disc.level_index, device=device)
-    cfg[SPACING_KEY] = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
+    spacing = tuple(float(s) for s in filtered.image.GetSpacing()[::-1])
+    assert len(spacing) == 3, "the engine core works on 3-D images"
     grey = torch.as_tensor(disc.grey_levels, device=device).to(dtype)
-    if hasattr(module, "prepare"):
-        roi_t = torch.as_tensor(roi, device=device)
-        cfg.update(
-            module.prepare(level_volume, roi_t, radius, cfg, features, grey_levels=grey, backend=backend)
-        )
+    roi_t = torch.as_tensor(roi, device=device)
+    discretised = DiscretisedImage(level_volume, roi_t, grey, radius, (spacing[0], spacing[1], spacing[2]))
+    context = FamilyContext(discretised.spacing_zyx, module.prepare(discretised, features, cfg, backend))
     value_volume = None
-    if family == "firstorder":
+    if module.READS_VALUES:
         value_volume = torch.as_tensor(np.where(mask_array, image.astype(np.float64), np.nan), device=device)
         value_volume = value_volume.to(dtype)
     voxels = torch.as_tensor(np.stack(np.nonzero(roi), axis=1), device=device)
     n_angles = sum(((2 * d + 1) ** 3 - (2 * d - 1) ** 3) // 2 for d in cfg.get("distances", [1]) or [1])
-    cost = module.batch_cost(backend, len(offsets), len(grey), n_angles, features, cfg)
+    cost = module.batch_cost(backend, KernelShape(len(offsets), len(grey), n_angles), features, cfg)
     size = batch_size or backend.batch_size(cost, len(voxels))
     workers = backend.workers
 
@@ -177,7 +184,7 @@ def _family_maps(
 
     # Families whose compiled counting reads the padded volume itself (the matrix families, GLCM's MCC excepted)
     # gather nothing.
-    gathers = getattr(module, "needs_kernels", lambda *_: True)(backend, features, cfg)
+    gathers = module.needs_kernels(backend, features, cfg)
 
     def run(start: int) -> dict[str, torch.Tensor]:
         vox = voxels[start : start + size]
@@ -195,7 +202,8 @@ def _family_maps(
             backend=backend,
             volume=levels_padded,
         )
-        return {name: v.to("cpu", torch.float64) for name, v in module.compute(batch, features, cfg).items()}
+        values = module.compute(batch, features, cfg, context)
+        return {name: v.to("cpu", torch.float64) for name, v in values.items()}
 
     starts = list(range(0, len(voxels), size))
     if workers == 1:  # inline: no thread hand-off (and profilers see the work)
@@ -239,6 +247,22 @@ def _to_input_geometry(arr: np.ndarray, crop: sitk.Image, reference: sitk.Image,
     )
 
 
+def requested_features(settings: RadiomicsSettings, features: Sequence[str] | None) -> list[FeatureName]:
+    """The feature names a :func:`compute_maps` call asks for (``features``, else the params file's ``pdacrad:
+    maps:`` list; empty: every enabled feature), checked without an image: :class:`InvalidInputError` for a
+    malformed name, an image type the params file does not enable, or a feature no family defines."""
+    requested = [FeatureName.parse(f) for f in (features or settings.maps)]
+    missing = {image_type_of(f.image) for f in requested} - set(settings.image_types)
+    if missing:
+        raise InvalidInputError(
+            f"image type(s) {sorted(missing)} requested but not enabled in the params file"
+        )
+    for f in requested:
+        if f.feature not in load_family(f.family).FEATURES:
+            raise InvalidInputError(f"unknown {f.family} feature {f.feature!r} in {f}")
+    return requested
+
+
 def compute_maps(
     image: sitk.Image,
     mask: sitk.Image,
@@ -270,17 +294,8 @@ def compute_maps(
     cfg = coerce_settings(settings)
     backend = Backend.choose(resolve_device(device))
     tdtype = resolve_dtype(dtype)
-    requested = [FeatureName.parse(f) for f in (features or cfg.maps)]
+    requested = requested_features(cfg, features)
     needed_types = {image_type_of(f.image) for f in requested}
-    missing = needed_types - set(cfg.image_types)
-    if missing:
-        raise InvalidInputError(
-            f"image type(s) {sorted(missing)} requested but not enabled in the params file"
-        )
-    for f in requested:
-        module = load_family(f.family)
-        if f.feature not in module.FEATURES:
-            raise InvalidInputError(f"unknown {f.family} feature {f.feature!r} in {f}")
     types = {k: dict(v) for k, v in cfg.image_types.items() if not requested or k in needed_types}
     case = prepare(image, mask, cfg, label)
     init = float(cfg.voxel_setting.get("initValue", 0))

@@ -7,7 +7,7 @@ neighbours — the cells at Chebyshev distance in ``distances`` (default 1: the 
 
 Engine path (distance 1, :func:`prepare`): ``|i - \\bar{A}|`` of every cell once per image and kernel truncation
 class (:class:`VolumeTones`), summed per kernel; on CPU both steps are compiled
-(:mod:`pdacrad.radiomics._neighbourhood_cpu`: exact integers, kernels slid along scan lines), on CUDA they are
+(:mod:`pdacrad.radiomics.counting.neighbourhood_cpu`: exact integers, kernels slid along scan lines), on CUDA they are
 torch.
 
 The per-kernel neighbour sums are box sums over the kernel cube (cumulative sums along each moving axis, zero outside the
@@ -27,13 +27,14 @@ from typing import Any
 
 import torch
 
-from pdacrad.radiomics import _families_common as common
-from pdacrad.radiomics import _neighbourhood_cpu
 from pdacrad.radiomics.backend import CACHE_BATCH_BYTES, COMPILED_BATCH, Backend, BatchCost, backend_of
+from pdacrad.radiomics.counting import common, neighbourhood_cpu
+from pdacrad.radiomics.family import DiscretisedImage, FamilyContext, KernelShape, registered_compute
 from pdacrad.radiomics.kernel import KernelBatch, settings_offsets
-from pdacrad.radiomics.registry import check_features, feature_registry
+from pdacrad.radiomics.registry import feature_registry
 
 FEATURES, register = feature_registry()
+READS_VALUES = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class VolumeTones:
     Attributes:
         diff: ``(C, Z', Y', X')`` ``|i - Ā| · scale`` (0 without neighbours) per class, padded by ``pad`` cells:
             exact int64 multiples on the compiled backend (``scale`` =
-            :data:`~pdacrad.radiomics._neighbourhood_cpu.NEIGHBOURS_LCM`), floats with ``scale`` 1 on torch.
+            :data:`~pdacrad.radiomics.counting.neighbourhood_cpu.NEIGHBOURS_LCM`), floats with ``scale`` 1 on torch.
         cell_class: ``(K,)`` int64 class index of each kernel cell.
         pad: padding width (the kernel radius).
         scale: see ``diff``.
@@ -235,9 +236,9 @@ def volume_tones(
     exact integers on the compiled backend (default on CPU; 0 outside the ROI, where no kernel reads) for integer
     grey levels (PyRadiomics' bin numbers), torch shifted-volume sums otherwise."""
     compiled = (backend or Backend.choose(level_index.device)).compiled
-    if compiled and _neighbourhood_cpu.integer_tones(grey_levels, len(offsets)):
-        diff, cell_class = _neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
-        return VolumeTones(diff, cell_class, radius, _neighbourhood_cpu.NEIGHBOURS_LCM)
+    if compiled and neighbourhood_cpu.integer_tones(grey_levels, len(offsets)):
+        diff, cell_class = neighbourhood_cpu.volume_tones(level_index, grey_levels, offsets, radius)
+        return VolumeTones(diff, cell_class, radius, neighbourhood_cpu.NEIGHBOURS_LCM)
     return _torch_volume_tones(level_index, grey_levels, offsets, radius)
 
 
@@ -262,23 +263,17 @@ def _torch_volume_tones(
 
 
 def prepare(
-    level_index: torch.Tensor,
-    roi: torch.Tensor,
-    radius: int,
-    settings: Mapping[str, Any],
-    features: Sequence[str] = (),
-    grey_levels: torch.Tensor | None = None,
-    backend: Backend | None = None,
-) -> dict[str, Any]:
-    """Image-level context for :func:`compute` (distance 1 only): :class:`VolumeTones` under ``_ngtdm_tones``.
-    ``grey_levels`` are the grey-level values by level index (the engine core passes them)."""
-    if common.setting_distances(settings) != [1] or grey_levels is None:
-        return {}
-    offsets = settings_offsets(radius, settings, level_index.device)
-    return {"_ngtdm_tones": volume_tones(level_index, grey_levels, offsets, radius, backend)}
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> VolumeTones | None:
+    """Image-level state for :func:`compute` (distance 1 only, else ``None``): the :class:`VolumeTones` of
+    ``image``, computed by ``backend``."""
+    if common.setting_distances(settings) != [1]:
+        return None
+    offsets = settings_offsets(image.radius, settings, image.level_index.device)
+    return volume_tones(image.level_index, image.grey_levels, offsets, image.radius, backend)
 
 
-needs_kernels = _neighbourhood_cpu.needs_kernels
+needs_kernels = neighbourhood_cpu.needs_kernels
 
 
 def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
@@ -286,7 +281,7 @@ def _gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDifferences:
     on the compiled backend, sliding when :attr:`Backend.sliding`)."""
     backend = backend_of(batch)
     if backend.compiled and batch.voxels is not None:
-        n, s, _ = _neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, backend.sliding)
+        n, s, _ = neighbourhood_cpu.walk(batch, tones.diff, tones.cell_class, 0, backend.sliding)
         sums = torch.from_numpy(s).to(torch.float64) / tones.scale
         return ToneDifferences(torch.from_numpy(n).to(batch.dtype), sums.to(batch.dtype), batch.grey_levels)
     return _torch_gathered_tones(batch, tones)
@@ -305,41 +300,32 @@ def _torch_gathered_tones(batch: KernelBatch, tones: VolumeTones) -> ToneDiffere
     return ToneDifferences(n=n, s=s, ivector=batch.grey_levels)
 
 
-def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
-) -> dict[str, torch.Tensor]:
-    """NGTDM ``features`` of every kernel of ``batch``: ``{name: (B,) tensor}`` of ``batch.dtype`` on its device.
+def tones_of(batch: KernelBatch, settings: Mapping[str, Any], context: FamilyContext) -> ToneDifferences:
+    """The NGTDM of every kernel of ``batch``: summed from the prepared :class:`VolumeTones` (``context.prepared``)
+    for batches with voxel positions, else computed from the kernels (``settings`` key ``distances``, default
+    ``[1]``). Batch-invariant."""
+    tones = context.prepared
+    if isinstance(tones, VolumeTones) and batch.voxels is not None:
+        return _gathered_tones(batch, tones)
+    return tone_differences(batch, common.setting_distances(settings))
 
-    ``settings`` keys used: ``distances`` (default ``[1]``). Batch-invariant.
-    """
-    check_features("ngtdm", features, FEATURES)
-    tones = settings.get("_ngtdm_tones")
-    if tones is not None and batch.voxels is not None:
-        t = _gathered_tones(batch, tones)
-    else:
-        t = tone_differences(batch, common.setting_distances(settings))
-    return {name: FEATURES[name](t) for name in features}
+
+compute = registered_compute("ngtdm", FEATURES, tones_of)
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
-    """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`_neighbourhood_cpu.batch_cost`,
+    """Memory per voxel of :func:`compute` on ``backend``: the counting's (:func:`neighbourhood_cpu.batch_cost`,
     shared with the other neighbourhood family) plus, for the pair features (:data:`PAIR_FEATURES`), their
     ``(B, G, G)`` temporaries. On CPU those pair terms are memory-bound elementwise passes: batches whose pair
     matrices stay in cache (:data:`~pdacrad.radiomics.backend.CACHE_BATCH_BYTES`) ran 3× faster than 2,048-voxel
     batches at kernelRadius 5 on raw CT (binWidth 25; measured, 11,241 voxels: 0.37–0.42 vs 1.17 CPU-s)."""
-    cost = _neighbourhood_cpu.batch_cost(
-        backend, n_cells, n_levels, needs_kernels(backend, features, settings)
-    )
+    gathers = needs_kernels(backend, features, settings)
+    cost = neighbourhood_cpu.batch_cost(backend, shape.n_cells, shape.n_levels, gathers)
     if not PAIR_FEATURES.intersection(features):
         return cost
-    pairs = 8 * n_levels * n_levels
+    pairs = 8 * shape.n_levels * shape.n_levels
     cap = cost.max_voxels
     if backend.device.type == "cpu":
         cap = min(cap or COMPILED_BATCH, max(32, CACHE_BATCH_BYTES // pairs))

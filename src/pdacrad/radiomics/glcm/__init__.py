@@ -35,10 +35,11 @@ Formulas work in float64 whatever the batch dtype; values are cast back.
 Modules (each imports only those before it): :mod:`~pdacrad.radiomics.glcm.eigen` (compiled eigenvalues of a small
 symmetric matrix, for MCC), :mod:`~pdacrad.radiomics.glcm.formulas` (the registered formulas, MCC, the shared-sum
 slots; its docstring lists the symbols), :mod:`~pdacrad.radiomics.glcm.sliding` (the
-compiled CPU sliding-window counting), :mod:`~pdacrad.radiomics.glcm.counting` (angles, :func:`prepare`, torch
+compiled CPU sliding-window counting), :mod:`~pdacrad.radiomics.glcm.counting` (angles, their ROI check, torch
 pair counts, angle weights, every backend's entries), :mod:`~pdacrad.radiomics.glcm.drivers` (the per-block sums
-and the compiled drivers), and this module: the family's face to the engine (:data:`FEATURES`, :func:`prepare`,
-:func:`compute`, :func:`counting_route`, :func:`needs_kernels`, :func:`batch_cost`).
+and the compiled drivers), and this module: the family's face to the engine, the hooks of
+:class:`~pdacrad.radiomics.family.FeatureFamily` (:data:`FEATURES`, :func:`prepare`, :func:`compute`,
+:func:`needs_kernels`, :func:`batch_cost`) and :func:`counting_route`.
 """
 
 from __future__ import annotations
@@ -56,21 +57,41 @@ from pdacrad.radiomics.backend import (
     backend_of,
     kernel_cost,
 )
+from pdacrad.radiomics.family import NO_CONTEXT, DiscretisedImage, FamilyContext, KernelShape
 from pdacrad.radiomics.glcm import counting, sliding
-from pdacrad.radiomics.glcm.counting import glcm_angles, prepare
+from pdacrad.radiomics.glcm.counting import glcm_angles
 from pdacrad.radiomics.glcm.drivers import entries_features, fused_features
 from pdacrad.radiomics.glcm.formulas import COLUMNS, FEATURES, MCC_COLUMN, NEEDS, PLAIN_MEAN
 from pdacrad.radiomics.kernel import KernelBatch
 from pdacrad.radiomics.registry import check_features
 
-__all__ = ["FEATURES", "batch_cost", "compute", "counting_route", "glcm_angles", "needs_kernels", "prepare"]
+__all__ = [
+    "FEATURES",
+    "READS_VALUES",
+    "batch_cost",
+    "compute",
+    "counting_route",
+    "glcm_angles",
+    "needs_kernels",
+    "prepare",
+]
+
+READS_VALUES = False
 
 
-def _angles(settings: Mapping[str, Any]) -> torch.Tensor:
+def prepare(
+    image: DiscretisedImage, features: Sequence[str], settings: Mapping[str, Any], backend: Backend
+) -> tuple[bool, ...] | None:
+    """Per angle, whether some kernel of the ROI holds a pair along it
+    (:func:`~pdacrad.radiomics.glcm.counting.angles_present`); ``None`` unless JointAverage is requested."""
+    return counting.angles_present(image.level_index, image.roi, image.radius, settings, features)
+
+
+def _angles(settings: Mapping[str, Any], context: FamilyContext) -> torch.Tensor:
     """The angles of the settings, less those without a pair in any kernel of the ROI (see :func:`prepare`)."""
     angles = counting.angles_from_settings(settings)
-    present = settings.get("_glcm_angles_present")
-    if present is not None and len(angles) > 1 and not all(present) and any(present):
+    present = context.prepared
+    if isinstance(present, tuple) and len(angles) > 1 and not all(present) and any(present):
         angles = angles[torch.tensor(present, dtype=torch.bool)]
     return angles
 
@@ -90,14 +111,10 @@ def needs_kernels(backend: Backend, features: Sequence[str], settings: Mapping[s
 
 
 def batch_cost(
-    backend: Backend,
-    n_cells: int,
-    n_levels: int,
-    n_angles: int,
-    features: Sequence[str],
-    settings: Mapping[str, Any],
+    backend: Backend, shape: KernelShape, features: Sequence[str], settings: Mapping[str, Any]
 ) -> BatchCost:
     """Memory per voxel of :func:`compute` on ``backend`` for the route :func:`counting_route` takes."""
+    n_cells, n_levels, n_angles = shape.n_cells, shape.n_levels, shape.n_angles
     per_voxel = kernel_cost(n_cells, n_levels)
     cap: int | None = None
     if counting_route(backend, features, settings) == "fused":
@@ -117,13 +134,16 @@ def _grey_tables(batch: KernelBatch) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute(
-    batch: KernelBatch, features: Sequence[str], settings: Mapping[str, Any]
+    batch: KernelBatch,
+    features: Sequence[str],
+    settings: Mapping[str, Any],
+    context: FamilyContext = NO_CONTEXT,
 ) -> dict[str, torch.Tensor]:
     """One ``(B,)`` tensor per requested GLCM feature (PyRadiomics names) for the kernels of ``batch``, of its
     dtype on its device, counted by its backend (:func:`~pdacrad.radiomics.backend.backend_of`)."""
     check_features("glcm", features, FEATURES)
     backend = backend_of(batch)
-    angles = _angles(settings)
+    angles = _angles(settings, context)
     symmetric = bool(settings.get("symmetricalGLCM", True))
     want = np.array([name in features for name in COLUMNS])
     plain = np.array([name in PLAIN_MEAN for name in COLUMNS])
@@ -134,7 +154,7 @@ def compute(
         layout = sliding.kernel_layout(batch, angles, backend.sliding)
         fused_features(*layout, symmetric, values, ints, want, plain, needs, result)
     else:
-        codes, counts, n_angles = counting.entries(batch, backend, angles, symmetric, settings)
+        codes, counts, n_angles = counting.entries(batch, backend, angles, symmetric, settings, context)
         codes_np, counts_np = codes.cpu().numpy(), counts.cpu().numpy()
         entries_features(codes_np, counts_np, n_angles, symmetric, values, ints, want, plain, needs, result)
     if batch.n_levels < 2:  # PyRadiomics: MCC = 1 when the ROI has one grey level (Q is 1 × 1)

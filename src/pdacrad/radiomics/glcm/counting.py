@@ -21,10 +21,11 @@ from typing import Any
 import torch
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics.backend import Backend
+from pdacrad.radiomics.counting import common
+from pdacrad.radiomics.family import FamilyContext
 from pdacrad.radiomics.glcm.sliding import compiled_pair_counts
-from pdacrad.radiomics.kernel import KernelBatch, voxel_spacing
+from pdacrad.radiomics.kernel import KernelBatch
 
 
 def glcm_angles(distances: Sequence[int], force2d: bool = False, force2d_dimension: int = 0) -> torch.Tensor:
@@ -56,28 +57,25 @@ def angles_from_settings(settings: Mapping[str, Any]) -> torch.Tensor:
     )
 
 
-def prepare(
+def angles_present(
     level_index: torch.Tensor,
     roi: torch.Tensor,
     radius: int,
     settings: Mapping[str, Any],
     features: Sequence[str] = ("JointAverage",),
-    grey_levels: torch.Tensor | None = None,
-    backend: object = None,
-) -> dict[str, Any]:
-    """ROI-level context for :func:`~pdacrad.radiomics.glcm.compute`: which angles have at least one pair in some
-    kernel of the ROI.
+) -> tuple[bool, ...] | None:
+    """ROI-level state for :func:`~pdacrad.radiomics.glcm.compute` (GLCM's ``prepare``): per angle, whether it has
+    at least one pair in some kernel of the ROI (``None``: not needed by ``features``).
 
     ``level_index`` is the ``(z, y, x)`` level-index volume (0 = outside the discretisation mask), ``roi`` the
     boolean target-voxel mask. A pair ``(p, p + a)`` lies in the kernel of ``v`` iff both are within Chebyshev
     ``radius`` of ``v``: ``p - v`` ranges over the box ``[-r, r] ∩ [-r - a, r - a]`` per axis, so "some ROI voxel
-    sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI. ``grey_levels`` and
-    ``backend`` are not used (the engine core passes every family's ``prepare`` the same arguments).
+    sees a pair" is a box dilation (max-pool) of the pair-valid volume, tested on the ROI.
     """
     if (
         "JointAverage" not in features
     ):  # the only feature an all-empty angle changes (plain mean, not nanmean)
-        return {}
+        return None
     angles = angles_from_settings(settings)
     inside = (level_index > 0).to(torch.float32)
     pad = 2 * radius + (int(angles.abs().max()) if len(angles) else 0)
@@ -107,7 +105,7 @@ def prepare(
         seen = torch.nn.functional.max_pool3d(pairs[None, None], kernel, stride=1)[0, 0]
         window = seen[tuple(slice(pad + low, pad + low + s) for low, s in zip(lo, inside.shape, strict=True))]
         present.append(bool((window[roi] > 0).any()))
-    return {"_glcm_angles_present": present}
+    return tuple(present)
 
 
 def pair_codes(
@@ -188,12 +186,12 @@ def sparse_pair_counts(
     return (block * g1 + i) * g1 + j, flat.index_select(0, at)
 
 
-def angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) -> torch.Tensor:
+def angle_weights(angles: torch.Tensor, norm: str, context: FamilyContext) -> torch.Tensor:
     """PyRadiomics' angle weights ``exp(-‖a·spacing‖²)`` for ``weightingNorm`` (spacing in mm, z, y, x, from
-    :data:`~pdacrad.radiomics.kernel.SPACING_KEY`); 1 for ``no_weighting`` and unknown norms."""
+    ``context``); 1 for ``no_weighting`` and unknown norms."""
     if norm not in ("infinity", "euclidean", "manhattan"):
         return torch.ones(len(angles), dtype=torch.float64)
-    spacing = torch.tensor(voxel_spacing(settings, "GLCM"), dtype=torch.float64)
+    spacing = torch.tensor(context.voxel_spacing("GLCM weightingNorm"), dtype=torch.float64)
     dist = angles.abs().to(torch.float64) * spacing
     if norm == "infinity":
         return torch.exp(-(dist.max(1).values ** 2))
@@ -203,7 +201,12 @@ def angle_weights(angles: torch.Tensor, norm: str, settings: Mapping[str, Any]) 
 
 
 def entries(
-    batch: KernelBatch, backend: Backend, angles: torch.Tensor, symmetric: bool, settings: Mapping[str, Any]
+    batch: KernelBatch,
+    backend: Backend,
+    angles: torch.Tensor,
+    symmetric: bool,
+    settings: Mapping[str, Any],
+    context: FamilyContext,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The batch's non-zero entries by ``backend``'s counting: ``(codes, counts float64, A)`` (A = 1 with
     ``weightingNorm``: angles summed with their weights, in angle order, into one matrix per voxel)."""
@@ -217,7 +220,7 @@ def entries(
         return codes, counts, len(angles)
     gg = (batch.n_levels + 1) ** 2
     block = codes // gg
-    weights = angle_weights(angles, norm, settings).to(counts.device)
+    weights = angle_weights(angles, norm, context).to(counts.device)
     merged = (block // len(angles)) * gg + codes % gg
     keys, where = torch.unique(merged, sorted=True, return_inverse=True)
     values = torch.zeros(len(keys), dtype=torch.float64, device=counts.device)

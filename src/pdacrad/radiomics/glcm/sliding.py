@@ -17,8 +17,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from pdacrad.radiomics import _families_common as common
 from pdacrad.radiomics._jit import jit, jit_inline
+from pdacrad.radiomics.counting import common
 from pdacrad.radiomics.kernel import KernelBatch, grid_extent, kernel_reads, scan_step
 
 LEVEL_CAP = 256
@@ -160,7 +160,7 @@ def count_row(
     box are removed (read from kernel ``b - 1``), those starting in the slices that entered added (read from
     kernel ``b``); the pairs in between are the same cells of the image, hence the same counts. Lists the levels
     present in the kernel, ascending, in ``present``; returns how many. ``steps`` ``(A, K)`` the kernel grid's
-    neighbour table (:func:`~pdacrad.radiomics._families_common.grid_neighbour_table`); ``local``, ``cells``
+    neighbour table (:func:`~pdacrad.radiomics.counting.common.grid_neighbour_table`); ``local``, ``cells``
     scratch."""
     if s == 0:
         _fresh(src, corners[b], dims, steps, lut, tables, l1, hist, local, cells)

@@ -1,0 +1,148 @@
+"""Plans overrides: the topology nnU-Net would compute for the new patch, cut to the requested depth; a DDP run
+that nnU-Net would refuse is refused first, with the fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from pdacrad_train.config import RunConfig, StageConfig
+from pdacrad_train.nnunet_run import apply_plans_overrides, train_fold
+from pdacrad_train.workspace import Workspace
+
+from pdacrad.errors import InvalidInputError
+
+
+def _plans() -> dict:
+    arch = {
+        "n_stages": 5,
+        "features_per_stage": [32, 64, 128, 256, 320],
+        "kernel_sizes": [[1, 3, 3]] + [[3, 3, 3]] * 4,
+        "strides": [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2]],
+        "n_conv_per_stage": [2] * 5,
+        "n_conv_per_stage_decoder": [2] * 4,
+    }
+    full = {
+        "spacing": [5.0, 2.5, 2.5],
+        "patch_size": [48, 96, 96],
+        "batch_size": 9,
+        "architecture": {"arch_kwargs": arch},
+    }
+    return {"configurations": {"2d": {"patch_size": [96, 96]}, "3d_fullres": full}}
+
+
+def test_patch_stages_features_and_batch_are_overridden_consistently() -> None:
+    plans = _plans()
+    original = copy.deepcopy(plans)
+    stage = StageConfig(
+        dataset_id=1, dataset_name="x", patch_size_zyx=(20, 48, 48), base_features=8, max_features=64,
+        max_stages=4, batch_size=2,
+    )  # fmt: skip
+    out = apply_plans_overrides(plans, stage)
+    assert plans == original  # the input is not modified
+    assert list(out["configurations"]) == ["3d_fullres"]
+    conf = out["configurations"]["3d_fullres"]
+    arch = conf["architecture"]["arch_kwargs"]
+    assert conf["patch_size"] == [20, 48, 48] and conf["batch_size"] == 2
+    assert (
+        arch["n_stages"]
+        == 4
+        == len(arch["strides"])
+        == len(arch["kernel_sizes"])
+        == len(arch["n_conv_per_stage"])
+    )
+    assert len(arch["n_conv_per_stage_decoder"]) == 3
+    assert arch["features_per_stage"] == [8, 16, 32, 64]
+    # The patch is divisible by the product of the strides on every axis (what the U-Net needs).
+    for axis in range(3):
+        total = 1
+        for stride in arch["strides"]:
+            total *= stride[axis]
+        assert conf["patch_size"][axis] % total == 0
+    # Anisotropic spacing (5 mm vs 2.5 mm): the first stride does not pool along z.
+    assert arch["strides"][1][0] == 1
+
+
+def test_none_keeps_nnunets_plan() -> None:
+    out = apply_plans_overrides(_plans(), StageConfig(dataset_id=1, dataset_name="x"))
+    assert out["configurations"]["3d_fullres"] == _plans()["configurations"]["3d_fullres"]
+
+
+def test_raw_dataset_digest_changes_when_a_channel_or_dataset_json_changes(tmp_path) -> None:
+    """The preprocessing marker: maps recomputed from other masks must not reuse old preprocessed arrays."""
+    import os
+
+    from pdacrad_train.nnunet_run import raw_dataset_digest
+
+    raw = tmp_path / "Dataset901_X"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    (raw / "dataset.json").write_text('{"channel_names": {"0": "CT"}}')
+    (raw / "imagesTr" / "a_0000.nii.gz").write_bytes(b"ct")
+    (raw / "imagesTr" / "a_0001.nii.gz").write_bytes(b"map")
+    (raw / "labelsTr" / "a.nii.gz").write_bytes(b"label")
+    first = raw_dataset_digest(raw)
+    assert raw_dataset_digest(raw) == first
+    channel = raw / "imagesTr" / "a_0001.nii.gz"
+    channel.write_bytes(b"other map")  # recomputed from other masks: new size and time
+    second = raw_dataset_digest(raw)
+    assert second != first
+    stat = channel.stat()
+    os.utime(channel, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # same size, rewritten later
+    assert raw_dataset_digest(raw) != second
+    third = raw_dataset_digest(raw)
+    (raw / "dataset.json").write_text('{"channel_names": {"0": "CT", "1": "x_y_z"}}')
+    assert raw_dataset_digest(raw) != third
+
+
+def test_ddp_with_a_planned_batch_below_the_gpu_count_is_refused_before_training(tmp_path: Path) -> None:
+    """The Stage-2 plan's batch of 2 on 4 GPUs trips nnU-Net's batch ≥ world-size assertion after start-up;
+    the config leaves the batch to nnU-Net's plan, so train_fold reads the plan and refuses before anything runs."""
+    ws = Workspace(tmp_path, tmp_path / "cohort", *(tmp_path / n for n in ("raw", "pre", "results")))
+    stage = StageConfig(dataset_id=104, dataset_name="PANORAMA_ROI")
+    plans = ws.preprocessed_dataset(stage) / "nnUNetPlans.json"
+    plans.parent.mkdir(parents=True)
+    plans.write_text(json.dumps({"configurations": {"3d_fullres": {"batch_size": 2}}}))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"Dataset104_PANORAMA_ROI \(nnU-Net's plan\): batch size 2 < "
+        r"run\.num_gpus 4.*4 or more.*one fold per GPU",
+    ):
+        train_fold(stage, RunConfig(device="cuda", num_gpus=4), ws, fold=0)
+    assert not (tmp_path / "results").exists()  # refused before nnU-Net was given anything
+
+
+def test_the_config_process_count_reaches_nnunet_only_when_set_before_its_import() -> None:
+    """nnU-Net binds nnUNet_def_n_proc at import: set first, nnU-Net sees run.num_processes; set after an import,
+    it cannot, and says so."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from pdacrad_train.config import RunConfig\n"
+        "from pdacrad_train.nnunet_run import set_process_environment\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
+        "if sys.argv[1] == 'late':\n"
+        "    import nnunetv2.configuration\n"
+        "set_process_environment(RunConfig(num_processes=3))\n"
+        "import nnunetv2.configuration as c\n"
+        "print('nnunet', c.default_num_processes)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "nnUNet_def_n_proc"}
+    runs = {
+        when: subprocess.run(
+            [sys.executable, "-c", script, when],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
+        ).stdout
+        for when in ("first", "late")
+    }
+    assert runs["first"].strip().endswith("nnunet 3") and "cannot reach" not in runs["first"]
+    assert "nnunet 8" in runs["late"] and "export nnUNet_def_n_proc=3" in runs["late"]

@@ -1,0 +1,102 @@
+"""``pdacrad-train`` commands on a study's results: ``evaluate`` and ``record``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
+from pdacrad_train.config import with_checkpoint
+
+
+def evaluate_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    predictions: Path | None = typer.Option(
+        None,
+        "--predictions",
+        help="CV predictions root (default <work_dir>/cv_predictions, or cv_predictions_final with --checkpoint "
+        "final).",
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder (default <work_dir>/evaluation, or evaluation_final)."
+    ),
+    n_bootstrap: int | None = typer.Option(
+        None,
+        "--n-bootstrap",
+        min=10,
+        help="Bootstrap replicates for CIs and tests (default: the config's experiment.n_bootstrap).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+    cases: Path | None = typer.Option(
+        None,
+        "--cases",
+        help="Case table CSV with a 'case' column (lesion_kind, lesion_diameter_mm, 0/1 confounder flags) for "
+        "the subgroup AUROCs (default: the cohort's cases.csv if present).",
+    ),
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="CTs <case>_0000.nii.gz for the case pictures (default: the cohort's imagesTr).",
+    ),
+    case_figures: int = typer.Option(
+        4, "--case-figures", min=0, help="Pictures of the cases on which the variants disagree most."
+    ),
+    checkpoint: str | None = CHECKPOINT,
+) -> None:
+    """PI-CAI metrics (AUROC, AP, score = (AUROC+AP)/2, FROC) per fold and pooled for each ablation variant.
+
+    Reads <predictions>/<variant>/fold_<k>/<case>/detection_map.mha and likelihood.json for the variants
+    base, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
+    variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots, calibration (Brier score,
+    reliability diagram), AUROC per subgroup of a case table (lesion kind, size, confounders), pictures of
+    the cases where the variants disagree, and one self-contained report.html in <work_dir>/evaluation.
+    """
+    from pdacrad_train.steps.evaluate import run_evaluate
+
+    with step(config, work_dir) as (cfg, ws):
+        result, files = run_evaluate(
+            with_checkpoint(cfg, checkpoint),
+            ws,
+            predictions,
+            labels,
+            out,
+            n_bootstrap,
+            seed,
+            cases,
+            images,
+            case_figures,
+        )
+        for v in result.variants:
+            ci = v.intervals
+            typer.echo(
+                f"{v.variant:>9}: AUROC {ci['AUROC']}  AP {ci['AP']}  score {ci['score']}  (n={v.pooled.n_cases})"
+            )
+        for c in result.comparisons:
+            tests = ", ".join(
+                f"{t.metric} {t.method.split(' (')[0]} Δ={t.difference:+.3f} p={t.p_value:.3g}"
+                for t in c.tests
+            )
+            typer.echo(f"{c.variant} vs {c.reference}: {tests}")
+        typer.echo(f"→ {files.html}")
+
+
+def record_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    out: Path = typer.Option(..., "--out", help="Folder to write the record into (e.g. docs/ablation)."),
+) -> None:
+    """Copy a study's small, table-making artefacts out of its work folder: every finished CV prediction, the
+    cohort's labels and case table, each feature selection, each Stage-2 model's PI-CAI checkpoint choice,
+    the run ledger and the evaluation. `pdacrad-train evaluate --predictions <out>/cv_predictions --labels
+    <out>/labels --cases <out>/cases.csv` then reproduces the table without the work folder.
+    """
+    from pdacrad_train.steps.record import run_record
+
+    with step(config, work_dir) as (cfg, ws):
+        counts = run_record(cfg, ws, out)
+        typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" → {out}")

@@ -1,0 +1,151 @@
+"""``pdacrad-train`` commands of the study itself: ``convert``, ``splits``, ``fit``, ``experiment``, ``export``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+
+from pdacrad.errors import InvalidInputError
+from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
+from pdacrad_train.config import stage_of, with_checkpoint
+
+
+def convert_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
+    """PANORAMA layout (imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz, labels 0–6) → nnU-Net raw datasets.
+
+    Stage 1: whole CT with a binary pancreas label (labels 1, 4, 5 → 1). Stage 2: CT and labels 0–6 cropped
+    around the ground-truth pancreas with margins x 100 / y 50 / z 15 mm, clipped to the image. With
+    `cohort.source: synth` the synthetic cohort is generated first. Writes <work_dir>/cases.csv. Resumable.
+    """
+    from pdacrad_train.steps.prepare import convert
+
+    with step(config, work_dir) as (cfg, ws):
+        convert(cfg, ws)
+
+
+def splits_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
+    """Cross-validation folds → nnUNet_preprocessed/<dataset>/splits_final.json for both stages.
+
+    Stratified by lesion-size bins of 500 voxels (bin 0 = negatives), seeded, every study of a patient in one
+    fold (`splits.group_by: patient`; `case` deals cases alone); or the PANORAMA baseline fold files with
+    `splits.source: baseline`. Writes splits_report.json beside each. Needs `convert` first.
+    """
+    from pdacrad_train.steps.prepare import write_splits
+
+    with step(config, work_dir) as (cfg, ws):
+        write_splits(cfg, ws)
+
+
+def fit_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    stage: list[str] = typer.Option(["1", "2"], "--stage", "-s", help="Stage(s) to fit: 1, 2 (repeatable)."),
+    fold: str | None = typer.Option(
+        None,
+        "--fold",
+        "-f",
+        help="Fold to train: 0..n_folds-1 or 'all' (default: the stage's config `fold`).",
+    ),
+) -> None:
+    """nnU-Net planning (config's target spacing and plans overrides), preprocessing and training of one fold.
+
+    Training is nnU-Net's own `run_training` (what `nnUNetv2_train` runs) with the configured trainer class (a
+    variant from pdacrad.nnunet_ext, found through nnUNet_extTrainer), including nnU-Net's final validation.
+    Every part is skipped when its output exists; training resumes from checkpoint_latest.pth. For all folds, the
+    out-of-fold masks and the four Stage-2 variants, use `experiment`.
+    """
+    from pdacrad_train.nnunet_run import fit_stage
+
+    with step(config, work_dir) as (cfg, ws):
+        chosen = None if fold is None else fold if fold == "all" else int(fold)
+        for key in stage:
+            fit_stage(stage_of(cfg, key), cfg.run, ws, chosen)
+
+
+def experiment_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    variants: str | None = typer.Option(
+        None,
+        "--variants",
+        help="Comma-separated Stage-2 variants: base,maps,global,both (default: the config's).",
+    ),
+    folds: str | None = typer.Option(None, "--folds", help="Comma-separated folds, e.g. 0,1 (default: all)."),
+    steps: str | None = typer.Option(
+        None,
+        "--steps",
+        help="Comma-separated steps: prepare,stage1,oof,radiomics,stage2,predict,evaluate (default: all, in order).",
+    ),
+    radiomics_config: Path | None = typer.Option(
+        None, "--radiomics-config", help="Radiomics settings YAML (default: <config stem>.radiomics.yaml)."
+    ),
+    allow_gt_masks: bool = typer.Option(
+        False,
+        "--allow-gt-masks",
+        help="Let the radiomics steps use the ground-truth pancreas where out-of-fold Stage-1 masks are missing "
+        "(optimistic; default: refuse). Same as experiment.allow_gt_masks in the config.",
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="Print the run ledger (finished units, times) and exit."
+    ),
+    checkpoint: str | None = CHECKPOINT,
+) -> None:
+    """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
+    and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
+    cross-validated predictions through the container's code → the ablation table (AUROC, AP, PI-CAI score with
+    95% CIs, paired tests against base) and report.html in <work_dir>/evaluation. With --checkpoint final the
+    predict and evaluate steps use each fold's final checkpoint instead (cv_predictions_final,
+    evaluation_final); run both to see what checkpoint selection on the scored fold adds.
+
+    Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
+    share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node).
+    """
+    from pdacrad_train.radiomics_config import load_radiomics_config
+
+    def _list(value: str | None) -> list[str] | None:
+        return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+    with step(config, work_dir) as (cfg, ws):
+        cfg = with_checkpoint(cfg, checkpoint)
+        if allow_gt_masks:
+            cfg = dataclasses.replace(
+                cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
+            )
+        if status:
+            for line in ws.ledger.status_lines():
+                typer.echo(line)
+            return
+        from pdacrad_train.experiment import STEPS, run_experiment
+
+        try:
+            fold_list = None if folds is None else [int(f) for f in _list(folds) or []]
+        except ValueError:
+            raise InvalidInputError(f"--folds: expected comma-separated integers, got {folds!r}.") from None
+        report = run_experiment(
+            cfg,
+            ws,
+            load_radiomics_config(cfg, radiomics_config),
+            _list(variants),
+            fold_list,
+            _list(steps) or STEPS,
+        )
+        if report is not None:
+            typer.echo(f"→ {report}")
+
+
+def export_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    out: Path | None = typer.Option(None, "--out", help="Target folder (default: the config's export.dir)."),
+) -> None:
+    """Trained Stage-1/Stage-2 model folders → resources/stage1, resources/stage2 and resources/manifest.json.
+
+    Only what inference needs (dataset.json, plans.json, fold_*/checkpoint without optimizer state); the
+    manifest lists the sha256 of every file in the folder.
+    """
+    from pdacrad_train.steps.export import export
+
+    with step(config, work_dir) as (cfg, ws):
+        export(cfg, ws, out)

@@ -1,0 +1,115 @@
+"""``predict``: cross-validated predictions, each Stage-2 fold model predicting the cases it was validated on,
+through the code the container runs.
+
+For variant ``v`` and fold ``k``: the fold's model folder (``pdacrad_train.variants.stage2_for``) restricted to
+``fold_k``, the fold's ``radiomics.json`` (written into ``fold_k/`` before training: which inputs, which features,
+which preprocessing), and for each validation case of fold k its CT and its **out-of-fold Stage-1 mask** go through
+:class:`pdacrad.inference.Stage2Pipeline` — ROI, radiomics inputs, Stage 2, post-processing, paste-back — exactly as
+``process.py`` after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout::
+
+    <work_dir>/cv_predictions/<variant>/fold_<k>/<case>/detection_map.mha, likelihood.json
+
+with each fold's PI-CAI-selected checkpoint, or under ``cv_predictions_final/`` with its final checkpoint
+(``experiment.checkpoint``).
+
+Each case is written atomically (likelihood last), and a finished case is skipped, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.io import load_ct
+from pdacrad.io.atomic import atomic_write_image, atomic_write_json
+from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
+from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.splits import read_splits
+from pdacrad_train.variants import SelectionMode, stage2_for
+from pdacrad_train.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+def fold_predictions(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> Path:
+    """``<work_dir>/cv_predictions[_final]/<variant>/fold_<k>`` (``experiment.checkpoint``)."""
+    return ws.fold_predictions(config.experiment.checkpoint, variant, fold)
+
+
+def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
+    """Fold ``fold``'s validation cases (Stage 2's splits, which equal Stage 1's)."""
+    return list(read_splits(ws, config.stage2)[fold]["val"])
+
+
+def is_predicted(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> bool:
+    """Whether every validation case of the fold has both outputs."""
+    out = fold_predictions(config, ws, variant, fold)
+    return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
+
+
+def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode) -> Path:
+    """Predict fold ``fold``'s validation cases with that fold's ``variant`` model; returns the output folder."""
+    import torch
+
+    from pdacrad.inference import InferenceConfig, Stage2Pipeline
+    from pdacrad.inference.device import resolve_device
+
+    stage = stage2_for(config, variant, fold, mode)
+    model = ws.model_folder(stage)
+    spec = ws.fold_folder(stage, fold) / RADIOMICS_NAME
+    if not spec.is_file():
+        raise InvalidInputError(
+            f"{spec} missing: train Stage 2 first (`pdacrad-train experiment --steps stage2`)."
+        )
+    if config.run.torch_threads is not None:
+        torch.set_num_threads(config.run.torch_threads)
+    inference = InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False)
+    if config.experiment.checkpoint == "final":
+        # no fallback: a fold without checkpoint_final.pth is an error
+        inference = dataclasses.replace(
+            inference, checkpoint_names=(FINAL_CHECKPOINT,), prefer_picai_checkpoint=False
+        )
+    pipeline = Stage2Pipeline.load(
+        model, spec, inference, resolve_device(config.run.device), folds=(f"fold_{fold}",)
+    )
+    out = fold_predictions(config, ws, variant, fold)
+    cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
+    for case in tqdm(cases, desc=f"predict {variant} fold {fold}", unit="case"):
+        mask_path = ws.oof_mask(case)
+        if not mask_path.is_file():
+            raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
+        ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")  # as process.py reads its input
+        result = pipeline.predict(ct, sitk.ReadImage(str(mask_path)))
+        atomic_write_image(result.detection_map, out / case / DETECTION_MAP_NAME)
+        atomic_write_json(float(result.likelihood), out / case / LIKELIHOOD_NAME)
+    logger.info("%s fold %d: %d case(s) predicted → %s", variant, fold, len(cases), out)
+    return out
+
+
+def run_predict(
+    config: TrainConfig,
+    ws: Workspace,
+    ledger: Ledger,
+    variants: Sequence[str],
+    folds: Sequence[int],
+    mode: SelectionMode,
+) -> None:
+    """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
+    final checkpoints)."""
+    step = checkpoint_unit("predict", config.experiment.checkpoint)
+    for variant in variants:
+        for k in folds:
+            ledger.run(
+                f"{step}:{variant}:fold{k}",
+                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
+                complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
+            )

@@ -1,0 +1,265 @@
+"""``maps``: nnU-Net raw datasets of the map variants — the Stage-2 CT crops and labels plus parametric-map
+channels of one feature selection.
+
+:func:`materialise_map_dataset` builds one dataset for one ``radiomics.json`` (``spec``): ``imagesTr/<case>_0000``
+and ``labelsTr/<case>`` are hard links to (copies, where links fail) the files of ``config.stage2``'s raw dataset
+written by ``convert``; ``imagesTr/<case>_0001``, ``_0002``, … are the maps of ``spec.map_features`` in that
+order, hard-linked from the per-feature cache (:mod:`pdacrad_train.map_cache`; missing maps computed there in
+parallel on Dask, by the functions inference uses, on the case's ROI crop inside the dilated radiomics pancreas of
+its Stage-1 mask); ``dataset.json`` is Stage 2's with ``channel_names`` = ``{"0": "CT", "1": <map feature 1>, …}``
+(nnU-Net z-scores a channel named after a feature per case; see :mod:`pdacrad.inference.radiomics_inputs`).
+``pdacrad_maps.json`` in the dataset records the mask source, the features and a digest of every channel's cache
+stamp: preprocessing can key on it, and a changed digest warns when a stale preprocessed dataset exists.
+
+The ``maps`` step does this for the selections of the configured mode, with dataset ids from
+:func:`pdacrad_train.variants.maps_dataset`: pooled → one dataset; per-fold → one per fold of ``config.folds``
+(each fold's own maps; folds that chose the same features share the cached maps). Masks: :mod:`pdacrad_train.masks`.
+Everything is resumable: cached maps are reused, links already in place are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pdacrad.errors import InvalidInputError
+from pdacrad.model.radiomics_spec import RadiomicsSpec
+from pdacrad_train.cases import training_cases
+from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.map_cache import MapCaseJob, MapFeature, ensure_maps, map_features, map_path
+from pdacrad_train.masks import MaskSource, resolve_mask_source
+from pdacrad_train.parallel import dask_client
+from pdacrad_train.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+#: Book-keeping file of a map dataset (beside dataset.json; nnU-Net ignores it).
+MAPS_MANIFEST = "pdacrad_maps.json"
+
+
+def channel_path(images_dir: Path, case: str, channel: int) -> Path:
+    """nnU-Net's file of one input channel: ``<images_dir>/<case>_<channel:04d>.nii.gz``."""
+    return images_dir / f"{case}_{channel:04d}.nii.gz"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """``b`` is ``a``: a hard link to it, or a copy with its size and mtime (``shutil.copy2`` keeps the mtime)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return sa.st_size == sb.st_size and sa.st_mtime_ns == sb.st_mtime_ns
+
+
+def place(source: Path, target: Path, tmp: Path) -> bool:
+    """Put ``source`` at ``target`` as a hard link (a copy where the file system refuses links), atomically via
+    ``tmp``. Returns whether anything changed."""
+    if _same_file(source, target):
+        return False
+    tmp.mkdir(parents=True, exist_ok=True)
+    part = tmp / target.name
+    part.unlink(missing_ok=True)
+    try:
+        os.link(source, part)
+    except OSError:
+        shutil.copy2(source, part)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+    return True
+
+
+def case_jobs(config: TrainConfig, ws: Workspace, cases: list[str], source: MaskSource) -> list[MapCaseJob]:
+    """One job per case: its Stage-2 ROI CT (``config.stage2``'s raw ``imagesTr``) and mask.
+
+    Raises:
+        InvalidInputError: a ROI CT is missing (run ``convert``).
+    """
+    images = ws.raw_dataset(config.stage2) / "imagesTr"
+    jobs = [
+        MapCaseJob(c, channel_path(images, c, 0), source.path(c), source.labels, source.digest(c))
+        for c in cases
+    ]
+    missing = [job.ct_roi for job in jobs if not job.ct_roi.is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} Stage-2 ROI CT(s) missing, e.g. {missing[0]}; run `convert` first."
+        )
+    return jobs
+
+
+def _link_dataset(
+    config: TrainConfig,
+    ws: Workspace,
+    target: StageConfig,
+    jobs: list[MapCaseJob],
+    features: list[MapFeature],
+) -> tuple[int, dict[str, list[str]]]:
+    """CT, labels and map channels of every case into ``target``'s raw dataset; stale extra channels removed.
+    Returns (files placed, case → the cache stamp keys of its channels)."""
+    from tqdm import tqdm
+
+    source, raw = ws.raw_dataset(config.stage2), ws.raw_dataset(target)
+    cache, tmp = ws.map_cache, raw / ".pdacrad_tmp"
+    in_place = source.resolve() == raw.resolve()
+    placed, stamps = 0, {}
+    for job in tqdm(jobs, desc=f"link {target.dataset_folder_name}", unit="case"):
+        images = raw / "imagesTr"
+        if not in_place:
+            placed += place(job.ct_roi, channel_path(images, job.case, 0), tmp)
+            label = source / "labelsTr" / f"{job.case}.nii.gz"
+            placed += place(label, raw / "labelsTr" / label.name, tmp)
+        for channel, feature in enumerate(features, start=1):
+            placed += place(map_path(cache, feature, job.case), channel_path(images, job.case, channel), tmp)
+        stale = len(features) + 1
+        while channel_path(images, job.case, stale).is_file():
+            channel_path(images, job.case, stale).unlink()
+            stale += 1
+        stamps[job.case] = [
+            json.loads((cache / f.key / f"{job.case}.json").read_text())["key"] for f in features
+        ]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return placed, stamps
+
+
+def _write_dataset_json(
+    config: TrainConfig, ws: Workspace, target: StageConfig, spec: RadiomicsSpec, n: int
+) -> None:
+    """Stage 2's ``dataset.json`` with CT + map channel names (and the case count) into ``target``'s raw dataset."""
+    from pdacrad.io.atomic import atomic_write_json
+
+    dataset = json.loads((ws.raw_dataset(config.stage2) / "dataset.json").read_text())
+    dataset["channel_names"] = {
+        "0": "CT",
+        **{str(i): name for i, name in enumerate(spec.map_features, start=1)},
+    }
+    dataset["numTraining"] = n
+    base = str(dataset.get("description", "")).split(" + parametric maps ")[0]  # in place: not twice
+    dataset["description"] = f"{base} + parametric maps {', '.join(spec.map_features)}"
+    atomic_write_json(dataset, ws.raw_dataset(target) / "dataset.json")
+
+
+def materialise_map_dataset(
+    config: TrainConfig,
+    ws: Workspace,
+    spec: RadiomicsSpec,
+    target: StageConfig,
+    masks: Path | None = None,
+    allow_gt_masks: bool = False,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    device: str = "cpu",
+    processes: bool = True,
+    client: Any | None = None,
+) -> Path:
+    """Build ``ws.raw_dataset(target)`` = Stage 2's CT crops and labels + the maps of ``spec.map_features``
+    (see the module docstring). Maps missing from the cache are computed on ``client`` (else a new Dask cluster
+    from ``scheduler`` / ``n_workers`` / ``processes``). ``allow_gt_masks`` or ``config.experiment.allow_gt_masks``
+    permits the ground-truth fallback. Returns the raw dataset folder.
+
+    Raises:
+        InvalidInputError: ``spec`` has no map features, masks or ROI CTs are missing.
+    """
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
+    from pdacrad.io.atomic import atomic_write_json
+
+    start = time.perf_counter()
+    if not spec.map_features:
+        raise InvalidInputError(
+            f"the selection for {target.dataset_folder_name} lists no map_features: no maps."
+        )
+    cases = list(training_cases(ws)["case"])
+    source = resolve_mask_source(ws, cases, masks, allow_gt_masks or config.experiment.allow_gt_masks)
+    jobs = case_jobs(config, ws, cases, source)
+    features = map_features(spec, MAP_DTYPE)
+    cache = ws.map_cache
+    if client is None:
+        with dask_client(scheduler, n_workers, processes) as own:
+            counts = ensure_maps(jobs, features, spec.preprocessing, cache, own, device)
+    else:
+        counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, device)
+    raw = ws.raw_dataset(target)
+    placed, stamps = _link_dataset(config, ws, target, jobs, features)
+    _write_dataset_json(config, ws, target, spec, len(jobs))
+    digest = hashlib.sha256(json.dumps(stamps, sort_keys=True).encode()).hexdigest()
+    manifest = raw / MAPS_MANIFEST
+    previous = json.loads(manifest.read_text()).get("digest") if manifest.is_file() else None
+    preprocessed = ws.preprocessed_dataset(target)
+    if previous not in (None, digest) and preprocessed.is_dir():
+        logger.warning(
+            "%s: the map channels changed; %s is stale — delete it and preprocess again.", raw, preprocessed
+        )
+    record = {
+        "digest": digest,
+        "map_features": list(spec.map_features),
+        "feature_keys": [f.key for f in features],
+        "mask_source": source.describe(),
+        "preprocessing": spec.preprocessing.to_dict(),
+        "cases": stamps,
+    }
+    atomic_write_json(record, manifest)
+    logger.info(
+        "maps → %s: %d feature(s), %d case(s); %d map(s) computed (%.1f s per case), %d cached, %d file(s) "
+        "linked; masks: %s; %.1f s",
+        raw,
+        len(features),
+        len(jobs),
+        counts["computed"],
+        counts["seconds_per_case"],
+        counts["cached"],
+        placed,
+        source.describe(),
+        time.perf_counter() - start,
+    )
+    return raw
+
+
+def run_maps(
+    config: TrainConfig,
+    ws: Workspace,
+    mode: str = "per-fold",
+    masks: Path | None = None,
+    allow_gt_masks: bool = False,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    device: str = "cpu",
+    processes: bool = True,
+) -> dict[int | None, Path]:
+    """The ``maps`` step: the map dataset of every selection of ``mode`` (pooled: one; per-fold: one per fold
+    of ``config.folds``), maps of all of them computed in one parallel pass first. Returns fold → dataset."""
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
+    from pdacrad_train.variants import load_selection, maps_dataset
+
+    if mode not in ("per-fold", "pooled"):
+        raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
+    folds: list[int | None] = [None] if mode == "pooled" else list(config.folds)
+    specs = {fold: load_selection(ws, fold) for fold in folds}
+    empty = [fold for fold, spec in specs.items() if not spec.map_features]
+    if empty:
+        logger.warning("selection(s) %s chose shape features only: no map dataset for them", empty)
+    specs = {fold: spec for fold, spec in specs.items() if spec.map_features}
+    allow = allow_gt_masks or config.experiment.allow_gt_masks
+    out: dict[int | None, Path] = {}
+    with dask_client(scheduler, n_workers, processes) as client:
+        by_preprocessing: dict[str, list[RadiomicsSpec]] = {}
+        for spec in specs.values():
+            by_preprocessing.setdefault(json.dumps(spec.preprocessing.to_dict()), []).append(spec)
+        cases = list(training_cases(ws)["case"])
+        if specs:
+            jobs = case_jobs(config, ws, cases, resolve_mask_source(ws, cases, masks, allow))
+            for group in by_preprocessing.values():  # one pass over every fold's features: full parallelism
+                union = [f for spec in group for f in map_features(spec, MAP_DTYPE)]
+                ensure_maps(jobs, union, group[0].preprocessing, ws.map_cache, client, device)
+        for fold, spec in specs.items():
+            target = maps_dataset(config, "pooled" if fold is None else "per-fold", fold)
+            out[fold] = materialise_map_dataset(
+                config, ws, spec, target, masks, allow, device=device, client=client
+            )
+    return out

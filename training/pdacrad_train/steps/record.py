@@ -1,0 +1,121 @@
+"""``record``: copy what a finished study's table rests on out of its work folder (which is large and may not
+outlive the machine) into a small folder to commit or publish beside the paper.
+
+Written into ``<out>/``::
+
+    cv_predictions/<variant>/fold_<k>/<case>/   every finished cross-validation prediction (evaluate's input)
+    cv_predictions_final/...                    the same with the final checkpoints, if predicted
+    labels/<case>.nii.gz                        the cohort's label maps (evaluate's reference)
+    cases.csv                                   the cohort's case table, if it has one (subgroups)
+    stage1_oof/                                 out-of-fold Stage-1 masks + provenance (the radiomics' input)
+    radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
+    stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
+    ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
+    evaluation/, evaluation_final/              evaluate's outputs, if it was run
+    RECORD.json                                 config, commit, date, machine
+
+The table is then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
+--predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out <out>/evaluation``
+(``cv_predictions_final`` and ``--checkpoint final`` for the final checkpoints' table).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pdacrad.io import atomic_write, atomic_write_json
+from pdacrad.io.predictions import is_finished_case
+from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
+from pdacrad_train.config import CHECKPOINTS, TrainConfig
+from pdacrad_train.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+def _git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _copy_tree(source: Path, target: Path, pattern: str = "*") -> int:
+    """Copy the files under ``source`` matching ``pattern`` to the same relative places under ``target``."""
+    count = 0
+    for path in sorted(source.rglob(pattern)) if source.is_dir() else []:
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / path.relative_to(source))
+            count += 1
+    return count
+
+
+def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
+    """Copy the study record of ``ws`` into ``out`` (module docstring); returns files copied per part.
+
+    Predictions are copied per finished case only (both outputs present), so a run still going leaves no
+    half-written case in the record.
+    """
+    from pdacrad_train.radiomics_config import load_radiomics_config
+    from pdacrad_train.variants import stage2_for
+
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for checkpoint in CHECKPOINTS:
+        root = ws.predictions_dir(checkpoint)
+        finished = [d for d in sorted(root.glob("*/*/*")) if d.is_dir() and is_finished_case(d)]
+        if finished or checkpoint == "picai":
+            counts[root.name] = sum(_copy_tree(d, out / d.relative_to(ws.root)) for d in finished)
+    counts["labels"] = _copy_tree(ws.cohort / "labelsTr", out / "labels")
+    if (ws.cohort / "cases.csv").is_file():
+        shutil.copy2(ws.cohort / "cases.csv", out / "cases.csv")
+        counts["cases.csv"] = 1
+    counts["stage1_oof"] = _copy_tree(ws.stage1_oof, out / "stage1_oof")
+    counts["radiomics"] = sum(
+        _copy_tree(folder, out / "radiomics" / folder.name, "*.json")
+        for folder in sorted(ws.radiomics.glob("*"))
+        if folder.is_dir() and (folder.name == "pooled" or folder.name.startswith("fold_"))
+    )
+    counts["stage2"] = 0
+    mode = load_radiomics_config(config, None).selection.mode
+    for variant in config.experiment.variants:
+        for fold in range(config.splits.n_folds):
+            log = ws.fold_folder(stage2_for(config, variant, fold, mode), fold) / SELECTION_LOG
+            if log.is_file():
+                (out / "stage2" / variant / f"fold_{fold}").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(log, out / "stage2" / variant / f"fold_{fold}" / SELECTION_LOG)
+                counts["stage2"] += 1
+    ledger = ws.ledger
+    counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
+    status = "".join(f"{line}\n" for line in ledger.status_lines())
+    atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
+    for checkpoint in CHECKPOINTS:
+        if ws.evaluation_dir(checkpoint).is_dir():
+            name = ws.evaluation_dir(checkpoint).name
+            counts[name] = _copy_tree(ws.evaluation_dir(checkpoint), out / name)
+    atomic_write_json(
+        {
+            "config": config.source or config.name,
+            "work_dir": str(ws.root),
+            "commit": _git_commit(Path(__file__).parent),
+            "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            "files": counts,
+        },
+        out / "RECORD.json",
+    )
+    logger.info("%s: recorded %s → %s", config.name, counts, out)
+    return counts

@@ -1,0 +1,30 @@
+"""``stage1``: Stage 1 of every fold through nnU-Net's ``run_training``, incl. its final validation.
+
+The final validation of fold k writes ``fold_k/validation/<case>.nii.gz`` for fold k's validation cases, from which
+the ``oof`` step (:mod:`pdacrad_train.steps.oof`) takes the out-of-fold masks. Planning, preprocessing and training
+are :mod:`pdacrad_train.nnunet_run`'s; each fold is a unit of the run ledger, done when its final checkpoint and
+validation exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pdacrad_train.config import TrainConfig
+from pdacrad_train.ledger import Ledger
+from pdacrad_train.nnunet_run import is_validated, plan_stage, preprocess_stage, train_fold
+from pdacrad_train.workspace import Workspace
+
+
+def run_stage1(config: TrainConfig, ws: Workspace, ledger: Ledger, folds: Sequence[int]) -> None:
+    """Plan and preprocess Stage 1's dataset, then train and validate each of ``folds`` (ledger units
+    ``stage1:fold<k>``)."""
+    plan_stage(config.stage1, config.run, ws)
+    preprocess_stage(config.stage1, config.run, ws)
+    for k in folds:
+        folder = ws.fold_folder(config.stage1, k)
+        ledger.run(
+            f"stage1:fold{k}",
+            lambda k=k: train_fold(config.stage1, config.run, ws, k),
+            complete=lambda folder=folder: is_validated(folder),
+        )
