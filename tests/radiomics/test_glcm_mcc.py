@@ -13,10 +13,11 @@ import torch
 
 from pdacrad.radiomics import glcm, maps
 from pdacrad.radiomics._jit import jit
-from pdacrad.radiomics.backend import COMPILED_BATCH
+from pdacrad.radiomics.backend import COMPILED_BATCH, Backend
+from pdacrad.radiomics.family import FamilyContext, KernelShape
 from pdacrad.radiomics.glcm import counting, eigen
-from pdacrad.radiomics.kernel import SPACING_KEY
 from tests.radiomics import family_checks as checks
+from tests.radiomics.family_checks import discretised_image
 from tests.radiomics.reference import pyradiomics_voxel_maps, real_ct_roi, reference_kernel_batch
 
 COMPILED = checks.COMPILED_ONE_WORKER
@@ -105,7 +106,10 @@ def test_compiled_eigenvalues_are_lapacks_to_rounding() -> None:
     rng = np.random.default_rng(22)
     for a in _hard_matrices(rng):
         got, ok = _eigenvalues(np.ascontiguousarray(a))
-        want = np.linalg.eigvalsh(a)
+        # LAPACK's reference on the matrix scaled (exactly, by a power of two) to unit size: on this machine's
+        # OpenBLAS, eigvalsh of the 1e-150-scale matrix is itself off by ~4e-12 relative
+        unit = 2.0 ** -np.frexp(max(np.abs(a).max(), np.finfo(np.float64).tiny))[1]
+        want = np.linalg.eigvalsh(a * unit) / unit
         assert ok
         scale = max(np.abs(want).max(), np.finfo(np.float64).tiny)
         assert np.abs(got - want).max() <= 8 * len(a) * EPS * scale, (
@@ -121,10 +125,12 @@ def _all_maps(
     roi = torch.as_tensor(sitk.GetArrayFromImage(mask) == 1)
     masked = settings.get("maskedKernel", True)
     level_volume = roi.to(torch.int64) if masked else torch.ones_like(roi, dtype=torch.int64)
-    cfg = {**settings, **glcm.prepare(level_volume, roi, int(settings["kernelRadius"]), settings, ALL)}
-    cfg[SPACING_KEY] = image.GetSpacing()[::-1]
+    levels = discretised_image(
+        level_volume, roi, int(settings["kernelRadius"]), spacing_zyx=image.GetSpacing()[::-1]
+    )
+    context = FamilyContext(levels.spacing_zyx, glcm.prepare(levels, ALL, settings, Backend.choose("cpu")))
     with checks.spy(glcm, "fused_features") as fused:
-        ours = glcm.compute(replace(batch, backend=COMPILED), ALL, cfg)
+        ours = glcm.compute(replace(batch, backend=COMPILED), ALL, settings, context)
     assert len(fused) == 1
     return {k: v.numpy() for k, v in ours.items()}, vox
 
@@ -200,7 +206,7 @@ def test_the_engine_keeps_the_fused_path_for_every_request_that_does_not_need_en
     assert n_roi < COMPILED_BATCH
     assert glcm.counting_route(COMPILED, features, {}) == "fused"
     assert not glcm.needs_kernels(COMPILED, features, {})
-    assert glcm.batch_cost(COMPILED, 125, 60, 13, features, {}).max_voxels == COMPILED_BATCH
+    assert glcm.batch_cost(COMPILED, KernelShape(125, 60, 13), features, {}).max_voxels == COMPILED_BATCH
     with (
         checks.spy(glcm, "fused_features") as fused,
         checks.spy(glcm, "entries_features") as entries_driver,
@@ -222,11 +228,12 @@ def test_entries_are_counted_only_where_the_route_needs_them(features: list[str]
     batch = checks.random_volume_batch(3, 2, False, 0, (3, 4, 20), 9)
     for backend, settings, route in [
         (TORCH, {}, "entries"),
-        (COMPILED, {"weightingNorm": "euclidean", SPACING_KEY: (2.5, 0.8, 0.7)}, "entries"),
+        (COMPILED, {"weightingNorm": "euclidean"}, "entries"),
         (COMPILED, {}, "fused"),
     ]:
+        context = FamilyContext(spacing_zyx=(2.5, 0.8, 0.7))
         with checks.spy(glcm, "fused_features") as fused, checks.spy(glcm, "entries_features") as entries:
-            glcm.compute(replace(batch, backend=backend), features, settings)
+            glcm.compute(replace(batch, backend=backend), features, settings, context)
         assert glcm.counting_route(backend, features, settings) == route
         assert (len(fused), len(entries)) == ((1, 0) if route == "fused" else (0, 1)), (
             backend.name,

@@ -93,14 +93,14 @@ def tridiagonal_eigenvalues(d: np.ndarray, e: np.ndarray, k: int) -> bool:  # pr
             if iterations > MAX_QL_ITERATIONS:
                 return False
             g = (d[low + 1] - d[low]) / (2.0 * e[low])
-            r = math.sqrt(g * g + 1.0)  # |g| ≤ ~1/ε here (else e[low] split): no overflow
+            r = math.hypot(g, 1.0)  # hypot: no overflow or underflow at any scale
             g = d[m] - d[low] + e[low] / (g + (r if g >= 0.0 else -r))
             s, c, p = 1.0, 1.0, 0.0
             underflow = False
             for i in range(m - 1, low - 1, -1):
                 f = s * e[i]
                 b = c * e[i]
-                r = math.sqrt(f * f + g * g)  # entries are O(‖A‖) ≤ 1 for MCC: no overflow
+                r = math.hypot(f, g)  # hypot: the squares of entries of 1e-150 scale lose digits
                 e[i + 1] = r
                 if r == 0.0:  # recover from underflow: deflate and restart this eigenvalue
                     d[i + 1] -= p
