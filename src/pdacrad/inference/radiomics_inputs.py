@@ -36,8 +36,9 @@ from pdacrad.model.radiomics_spec import MAP_MASK_DILATION_MM, ModelInputs, Prep
 from pdacrad.preprocessing.roi import largest_component
 
 logger = logging.getLogger(__name__)
-#: Precision of the parametric maps: the float64 reference. (float32 would be faster, but its batched eigen solve
-#: for GLCM MCC fails to converge on some demo kernels — "linalg.eigh ... ill-conditioned" — so it is not used.)
+#: Precision of the parametric maps: the float64 reference, what the models were trained on. (The reason once given
+#: against float32, torch's batched eigen solve for GLCM MCC failing on some demo kernels, is gone: MCC is now a
+#: compiled float64 formula on every route. float32 maps would change the model's inputs, so the choice stays.)
 MAP_DTYPE = "float64"
 
 

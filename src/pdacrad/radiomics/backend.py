@@ -38,8 +38,8 @@ levels in memory (measured, paper set at kernelRadius 5: GLCM Correlation 3.0 �
 batches of 32 voxels; GLSZM/GLRLM 5-15 % faster than ~500-voxel batches)."""
 
 CACHE_BATCH_BYTES = 2 * 2**20
-"""Target size (bytes) of one batch's dense per-voxel matrices on CPU (torch GLCM MCC): elementwise passes over
-them are memory-bound, and batches whose matrices stay in cache ran 2× faster per voxel (measured)."""
+"""Target size (bytes) of one batch's dense per-voxel matrices on CPU (NGTDM's pair features): elementwise passes
+over them are memory-bound, and batches whose matrices stay in cache ran 2× faster per voxel (measured)."""
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ def _family_maps(
     levels_padded = pad_volume(level_volume, radius, 0)
     values_padded = None if value_volume is None else pad_volume(value_volume, radius, math.nan)
 
-    # Families whose compiled counting reads the padded volume itself (the matrix families, GLCM's MCC excepted)
+    # Families whose compiled counting reads the padded volume itself (the matrix families, GLCM's MCC included)
     # gather nothing.
     gathers = module.needs_kernels(backend, features, cfg)
 
