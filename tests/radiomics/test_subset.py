@@ -60,6 +60,9 @@ def test_pruned_paper_params_give_the_full_values_exactly(real_case, full_paper)
         assert pruned[name] == full_paper[name], name  # exact: the same PyRadiomics computation
     # only the selected classes on the selected images: 1 original + 2 LoG + 8 wavelet sub-bands
     assert len(pruned) < 100
+    # shape alone: no image type, only PyRadiomics' shape pass on the original image
+    shape = compute_features(*real_case, params_for_features(paper_global(), ["original_shape_Elongation"]))
+    assert shape == {"original_shape_Elongation": full_paper["original_shape_Elongation"]}
 
 
 def test_pruned_params_keep_settings_that_change_values(real_case) -> None:
