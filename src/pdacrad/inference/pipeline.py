@@ -150,9 +150,16 @@ class Stage2Pipeline:
         """ROI margins in mm, physical (x, y, z): the config's override, else the model's preprocessing."""
         return self.config.roi_margins_mm or self.spec.preprocessing.roi_margins_mm_xyz
 
-    def prepare(self, ct: sitk.Image, stage1_mask: sitk.Image) -> Stage2Case:
+    def prepare(
+        self,
+        ct: sitk.Image,
+        stage1_mask: sitk.Image,
+        global_features: Mapping[str, float] | None = None,
+    ) -> Stage2Case:
         """Radiomics pancreas of ``stage1_mask`` (raw Stage-1 output on ``ct``'s grid, any non-zero = pancreas),
-        its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes."""
+        its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes.
+        ``global_features``: the case's global features already computed with the spec's params on that pancreas
+        (the training tree's cache), used instead of computing them."""
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         pancreas = radiomics_pancreas(stage1_mask, self.spec.preprocessing)
@@ -177,7 +184,7 @@ class Stage2Pipeline:
         inputs = Stage2Inputs(ct=ct_roi)
         if self.radiomics is not None:
             t0 = time.perf_counter()
-            vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi)
+            vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi, global_features)
             inputs = Stage2Inputs(ct=ct_roi, extra_channels=tuple(maps), global_vector=vector)
             seconds["radiomics"] = time.perf_counter() - t0
             logger.info(
@@ -202,11 +209,17 @@ class Stage2Pipeline:
             )
         return None
 
-    def predict(self, ct: sitk.Image, stage1_mask: sitk.Image) -> PipelineResult:
+    def predict(
+        self,
+        ct: sitk.Image,
+        stage1_mask: sitk.Image,
+        global_features: Mapping[str, float] | None = None,
+    ) -> PipelineResult:
         """Stage 2 and post-processing of one CT (HU, any 3-D geometry) given its raw Stage-1 mask (same grid,
-        any components). No (plausible) pancreas → all-zero map and the no-pancreas likelihood."""
+        any components). No (plausible) pancreas → all-zero map and the no-pancreas likelihood.
+        ``global_features`` as in :meth:`prepare`."""
         cfg = self.config
-        case = self.prepare(ct, stage1_mask)
+        case = self.prepare(ct, stage1_mask, global_features)
         seconds = dict(case.seconds)
         if case.roi is None or case.inputs is None:
             return PipelineResult(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,16 +98,42 @@ def compute_map_channels(
     return [sitk.GetArrayFromImage(maps[name]).astype(np.float32, copy=False) for name in spec.map_features]
 
 
-def compute_global_vector(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsSpec) -> np.ndarray:
-    """``spec.global_features`` of the whole pancreas (non-zero voxels of ``pancreas``, on ``ct``'s grid) with
-    ``spec.params``, z-scored with the stored scaler: float32 ``(F,)``. A feature PyRadiomics returns as
-    non-finite becomes 0 (the training mean), as in the training tree's ``select``."""
+def compute_global_features(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsSpec) -> dict[str, float]:
+    """``spec.global_features`` of the whole pancreas (non-zero voxels of ``pancreas``, on ``ct``'s grid):
+    ``{name: value}`` in feature units. PyRadiomics runs ``spec.params`` pruned to those features
+    (:func:`pdacrad.radiomics.subset.params_for_features`: only their image types, LoG sigmas, classes and
+    features), which gives the values of the whole params file at a fraction of its cost.
+
+    Raises:
+        InvalidInputError: ``spec.params`` does not compute a global feature (named), or the pancreas is not a
+            usable ROI.
+    """
     from pdacrad.radiomics import compute_features
+    from pdacrad.radiomics.subset import params_for_features
 
     label = int(dict(spec.params.get("setting") or {}).get("label", 1))
     mask = sitk.Cast(pancreas != 0, sitk.sitkUInt8) * label
+    params = params_for_features(spec.params, spec.global_features)
     with _quiet_pyradiomics():
-        features = compute_features(ct, mask, dict(spec.params), label=label)
+        features = compute_features(ct, mask, params, label=label)
+    return {name: features[name] for name in spec.global_features if name in features}
+
+
+def compute_global_vector(
+    ct: sitk.Image,
+    pancreas: sitk.Image,
+    spec: RadiomicsSpec,
+    features: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """``spec.global_features`` of the whole pancreas (:func:`compute_global_features`), z-scored with the stored
+    scaler: float32 ``(F,)``. ``features``: the case's features already computed with ``spec.params`` on this
+    pancreas (e.g. the training tree's ``global-features`` cache; extra names ignored), used instead of computing
+    them. A feature that is non-finite (PyRadiomics' NaN; ``None`` in a cache) becomes 0 (the training mean), as
+    in the training tree's ``select``."""
+    if features is None:
+        features = compute_global_features(ct, pancreas, spec)
+    else:
+        features = {k: math.nan if v is None else float(v) for k, v in features.items()}
     vector = spec.zscore(features)
     bad = [n for n, v in zip(spec.global_features, vector, strict=True) if not math.isfinite(float(v))]
     if bad:
@@ -135,12 +161,20 @@ class RadiomicsStage2:
     device: str = "auto"
 
     def inputs(
-        self, ct: sitk.Image, pancreas: sitk.Image, ct_roi: sitk.Image
+        self,
+        ct: sitk.Image,
+        pancreas: sitk.Image,
+        ct_roi: sitk.Image,
+        global_features: Mapping[str, float] | None = None,
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         """``(global vector (F,) or None, map channels)`` of one case, each only if the model takes it. ``ct`` and
         ``pancreas`` (:func:`radiomics_pancreas`, uint8) on the full image grid; ``ct_roi`` the Stage-2 crop of
-        ``ct``."""
-        vector = compute_global_vector(ct, pancreas, self.spec) if self.spec.inputs.global_vector else None
+        ``ct``; ``global_features`` as in :func:`compute_global_vector` (``None``: computed)."""
+        vector = (
+            compute_global_vector(ct, pancreas, self.spec, global_features)
+            if self.spec.inputs.global_vector
+            else None
+        )
         if not self.spec.inputs.maps:
             return vector, []
         mask = map_mask(on_grid(pancreas, ct_roi), self.spec.preprocessing.map_mask_dilation_mm)
@@ -167,6 +201,7 @@ __all__: Sequence[str] = (
     "MAP_MASK_DILATION_MM",
     "RadiomicsStage2",
     "base_spec",
+    "compute_global_features",
     "compute_global_vector",
     "compute_map_channels",
     "map_mask",

@@ -13,14 +13,22 @@ with each fold's PI-CAI-selected checkpoint, or under ``cv_predictions_final/`` 
 (``experiment.checkpoint``).
 
 Each case is written atomically (likelihood last), and a finished case is skipped, so a killed run resumes.
+
+The global vector of a case reuses the ``global-features`` step's cache (:func:`cached_global_features`) when
+that cache was computed from the same inputs — the fold's ``radiomics.json`` params, the same out-of-fold mask
+file (sha256), the same CT file and pancreas rule — which is the usual case, since ``select`` writes the params it
+read; otherwise it is computed, with the params pruned to the fold's selected features. Either way the values are
+those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import SimpleITK as sitk
 from tqdm import tqdm
@@ -30,10 +38,13 @@ from pdacrad.io import load_ct
 from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
 from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.masks import MaskSource
 from pdacrad_train.splits import read_splits
+from pdacrad_train.steps.radiomics.global_features import CaseJob, cache_key, is_cached
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -54,6 +65,26 @@ def is_predicted(config: TrainConfig, ws: Workspace, variant: str, fold: int) ->
     """Whether every validation case of the fold has both outputs."""
     out = fold_predictions(config, ws, variant, fold)
     return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
+
+
+def cached_global_features(
+    ws: Workspace, spec: RadiomicsSpec, case: str, masks: MaskSource | None = None
+) -> dict[str, Any] | None:
+    """The ``global-features`` cache of ``case`` (``{name: value or None}``, ``None`` = non-finite) when it was
+    computed from what :func:`predict_fold` feeds the pipeline — ``spec.params``, the case's out-of-fold mask
+    (``masks``: the ``stage1_oof`` source, whose digests it memoises), its CT in ``imagesTr`` and
+    ``spec.preprocessing``'s pancreas rule — i.e. when its :func:`~pdacrad_train.steps.radiomics.global_features.
+    cache_key` matches; ``None`` otherwise (no cache, other params or masks, an empty pancreas)."""
+    masks = masks or MaskSource("stage1_oof", ws.stage1_oof)
+    image = ws.cohort / "imagesTr" / f"{case}_0000.nii.gz"
+    if not (image.is_file() and masks.path(case).is_file()):
+        return None
+    job = CaseJob(case, image, masks.path(case), masks.labels, masks.digest(case))
+    key = cache_key(spec.params, job, spec.preprocessing)
+    if not is_cached(ws.global_features_cache, case, key):
+        return None
+    record = json.loads((ws.global_features_cache / f"{case}.json").read_text())
+    return None if record.get("empty") else dict(record["features"])
 
 
 def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode) -> Path:
@@ -83,15 +114,27 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
     )
     out = fold_predictions(config, ws, variant, fold)
     cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
+    masks, reused = MaskSource("stage1_oof", ws.stage1_oof), 0
     for case in tqdm(cases, desc=f"predict {variant} fold {fold}", unit="case"):
         mask_path = ws.oof_mask(case)
         if not mask_path.is_file():
             raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
         ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")  # as process.py reads its input
-        result = pipeline.predict(ct, sitk.ReadImage(str(mask_path)))
+        features = None
+        if pipeline.spec.inputs.global_vector:
+            features = cached_global_features(ws, pipeline.spec, case, masks)
+            reused += features is not None
+        result = pipeline.predict(ct, sitk.ReadImage(str(mask_path)), features)
         atomic_write_image(result.detection_map, out / case / DETECTION_MAP_NAME)
         atomic_write_json(float(result.likelihood), out / case / LIKELIHOOD_NAME)
-    logger.info("%s fold %d: %d case(s) predicted → %s", variant, fold, len(cases), out)
+    logger.info(
+        "%s fold %d: %d case(s) predicted (%d global vector(s) from the global-features cache) → %s",
+        variant,
+        fold,
+        len(cases),
+        reused,
+        out,
+    )
     return out
 
 
