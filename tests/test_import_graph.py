@@ -124,3 +124,79 @@ def test_the_graph_sees_a_circle_inside_functions(tmp_path: Path) -> None:
 def test_no_import_circle(top: str) -> None:
     found = circles(import_graph(top))
     assert not found, f"import circles in {top}: " + "; ".join(" ↔ ".join(c) for c in found)
+
+
+def _external_imports(path: Path) -> set[str]:
+    """Top-level names of every module ``path`` imports (absolute imports only)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("top", sorted(PACKAGES))
+def test_only_the_command_line_imports_typer(top: str) -> None:
+    outside = [
+        module
+        for module, path in module_files(top).items()
+        if "typer" in _external_imports(path) and not module.startswith(f"{top}.cli")
+    ]
+    assert outside == [], f"typer imported outside {top}.cli: {outside}"
+
+
+def _edges(top: str, source: str, target: str) -> list[str]:
+    """``a → b`` for every import of a module under ``target`` by one under ``source`` (prefixes, dotted)."""
+    return [
+        f"{module} → {imported}"
+        for module, imports in import_graph(top).items()
+        if module.startswith(source)
+        for imported in sorted(imports)
+        if imported.startswith(target)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("top", "source", "target"),
+    [
+        ("pdacrad", "pdacrad.radiomics", "pdacrad.inference"),  # the engine knows nothing of the pipeline
+        ("pdacrad", "pdacrad.radiomics", "pdacrad.nnunet_ext"),
+        ("pdacrad", "pdacrad.io", "pdacrad.inference"),  # GC I/O is the lowest layer
+        ("pdacrad", "pdacrad.io", "pdacrad.model"),
+        (
+            "pdacrad",
+            "pdacrad.model",
+            "pdacrad.inference",
+        ),  # the packaged model is read by inference, not back
+        ("pdacrad", "pdacrad.inference", "pdacrad.evaluation"),  # picai_eval stays out of the runtime set
+        ("pdacrad_train", "pdacrad_train.steps", "pdacrad_train.cli"),
+        ("pdacrad_train", "pdacrad_train.experiment", "pdacrad_train.cli"),
+    ],
+)
+def test_lower_layers_never_import_higher_ones(top: str, source: str, target: str) -> None:
+    assert _edges(top, source, target) == []
+
+
+def test_nothing_outside_the_command_line_imports_it_and_steps_import_no_step() -> None:
+    into_cli = [e for e in _edges("pdacrad", "pdacrad", "pdacrad.cli") if not e.startswith("pdacrad.cli")]
+    assert into_cli == []
+    library_to_steps = [
+        e
+        for e in _edges("pdacrad_train", "pdacrad_train", "pdacrad_train.steps")
+        if not e.startswith(("pdacrad_train.steps", "pdacrad_train.cli", "pdacrad_train.experiment"))
+    ]
+    assert library_to_steps == []
+    step_modules = [m for m in module_files("pdacrad_train") if m.startswith("pdacrad_train.steps.")]
+    for step in step_modules:
+        family = step if step.count(".") == 2 else step.rsplit(".", 1)[0]  # steps.radiomics.* form one step
+        crossing = [
+            e
+            for e in _edges("pdacrad_train", step, "pdacrad_train.steps")
+            if not e.split(" → ")[1].startswith(family)
+        ]
+        assert crossing == [], f"a step imports another step: {crossing}"
+    assert not any("pdacrad_train" in _external_imports(path) for path in module_files("pdacrad").values()), (
+        "pdacrad imports the training tree"
+    )

@@ -22,8 +22,9 @@ from pdacrad.preprocessing.roi import roi_from_mask
 from pdacrad.synth.cohort import generate_case
 
 pytest.importorskip("pdacrad_train", reason="the training tree (training/) is not on the path")
+from pdacrad_train.feature_cache import CaseJob
 from pdacrad_train.map_cache import MapCaseJob, compute_case, map_features, map_path
-from pdacrad_train.steps.radiomics.global_features import CaseJob, extract_case
+from pdacrad_train.steps.radiomics.global_features import extract_case
 
 CASE = "parity_000"
 

@@ -26,7 +26,8 @@ holds every path of a run, and use the library.
 :mod:`~pdacrad_train.nnunet_run` (plan, preprocess, train one fold through nnU-Net),
 :mod:`~pdacrad_train.radiomics_config` (the radiomics side file), :mod:`~pdacrad_train.masks` (where a case's
 pancreas comes from), :mod:`~pdacrad_train.feature_selection` (the scikit-learn pipeline),
-:mod:`~pdacrad_train.map_cache` (the per-feature map cache), :mod:`~pdacrad_train.parallel` (the Dask cluster).
+:mod:`~pdacrad_train.map_cache` (the per-feature map cache), :mod:`~pdacrad_train.feature_cache` (the
+global-features cache), :mod:`~pdacrad_train.parallel` (the Dask cluster).
 The library imports no step.
 
 **Command line** (:mod:`pdacrad_train.cli`), the only package that imports typer: every ``pdacrad-train``

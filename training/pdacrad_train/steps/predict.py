@@ -41,10 +41,10 @@ from pdacrad.model.manifest import RADIOMICS_NAME
 from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad_train.config import TrainConfig
+from pdacrad_train.feature_cache import CaseJob, cache_key, is_cached
 from pdacrad_train.ledger import Ledger, checkpoint_unit
 from pdacrad_train.masks import MaskSource
 from pdacrad_train.splits import read_splits
-from pdacrad_train.steps.radiomics.global_features import CaseJob, cache_key, is_cached
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -73,8 +73,8 @@ def cached_global_features(
     """The ``global-features`` cache of ``case`` (``{name: value or None}``, ``None`` = non-finite) when it was
     computed from what :func:`predict_fold` feeds the pipeline — ``spec.params``, the case's out-of-fold mask
     (``masks``: the ``stage1_oof`` source, whose digests it memoises), its CT in ``imagesTr`` and
-    ``spec.preprocessing``'s pancreas rule — i.e. when its :func:`~pdacrad_train.steps.radiomics.global_features.
-    cache_key` matches; ``None`` otherwise (no cache, other params or masks, an empty pancreas)."""
+    ``spec.preprocessing``'s pancreas rule — i.e. when its :func:`~pdacrad_train.feature_cache.cache_key`
+    matches; ``None`` otherwise (no cache, other params or masks, an empty pancreas)."""
     masks = masks or MaskSource("stage1_oof", ws.stage1_oof)
     image = ws.cohort / "imagesTr" / f"{case}_0000.nii.gz"
     if not (image.is_file() and masks.path(case).is_file()):

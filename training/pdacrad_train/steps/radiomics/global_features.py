@@ -15,19 +15,18 @@ NaN and a warning. The table ``<work_dir>/radiomics/global_features.csv`` is cas
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import Preprocessing
 from pdacrad_train.cases import training_cases
+from pdacrad_train.feature_cache import CaseJob, cache_key, is_cached
 from pdacrad_train.masks import MaskSource, resolve_mask_source
 from pdacrad_train.parallel import dask_client
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
@@ -37,41 +36,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CaseJob:
-    """One case to extract: CT path, mask path, which mask labels are pancreas (``None``: any non-zero), and the
-    sha256 of the mask file (part of the cache key)."""
-
-    case: str
-    image: Path
-    mask: Path
-    labels: tuple[int, ...] | None = None
-    mask_sha256: str = ""
-
-
-def file_stamp(path: Path) -> dict[str, Any]:
-    """Path, size and mtime of a file: a cheap identity for large inputs (CT volumes) that are not hashed."""
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def cache_key(params: Mapping[str, Any], job: CaseJob, preprocessing: Preprocessing = Preprocessing()) -> str:
-    """sha256 of what produced a case's features: params, the mask file's content (and label rule), the pancreas
-    rule, and the CT file's identity. A cached case is reused only when all are unchanged."""
-    text = json.dumps(
-        {
-            "params": params,
-            "mask_sha256": job.mask_sha256,
-            "labels": job.labels,
-            "pancreas": preprocessing.pancreas,
-            "image": file_stamp(job.image),
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def extract_case(
@@ -108,17 +72,6 @@ def extract_case(
     record["features"] = {k: (v if math.isfinite(v) else None) for k, v in features.items()}
     atomic_write_json(record, cache_dir / f"{job.case}.json")
     return "ok" if voxels else "empty"
-
-
-def is_cached(cache_dir: Path, case: str, key: str) -> bool:
-    """Whether ``case`` has a cache file computed with ``key``."""
-    path = cache_dir / f"{case}.json"
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("key") == key
-    except json.JSONDecodeError:
-        return False
 
 
 def compute_global_features(
