@@ -150,7 +150,12 @@ def test_splits_step_writes_the_report_and_warns_about_split_patients(
     fold_file.write_text(json.dumps({f"Fold {k} validation": f for k, f in enumerate(folds)}))
     expected = split_patients(folds)
     assert expected
+    from dataclasses import replace
+
     config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
+    config = replace(
+        config, splits=replace(config.splits, group_by="patient")
+    )  # the synthetic recipes pin case
     ws = workspace(config)
     ws.root.mkdir(parents=True, exist_ok=True)
     table.to_csv(ws.cases_table, index=False)
@@ -163,8 +168,6 @@ def test_splits_step_writes_the_report_and_warns_about_split_patients(
     assert sum(f["cases"] for f in report["folds"]) == 40 and not caplog.records
     assert split_patients_note(ws, config.stage2) == ""
     assert splits_phrase(config.splits) == "stratified splits by patient, seed 12345"
-
-    from dataclasses import replace
 
     baseline = replace(
         config,
@@ -188,9 +191,14 @@ def test_splits_step_writes_the_report_and_warns_about_split_patients(
 def test_config_key_group_by(tmp_path: Path) -> None:
     import yaml
 
-    for name in ("panorama.yaml", "synthetic-demo.yaml", "synthetic-ablation.yaml"):
-        assert load_config(CONFIGS / name).splits.group_by == "patient"  # existing YAMLs: the new default
+    assert load_config(CONFIGS / "panorama.yaml").splits.group_by == "patient"
+    for name in ("synthetic-demo.yaml", "synthetic-ablation.yaml", "synthetic-demo-radiomics.yaml"):
+        # phantoms are one study per patient; case-level keeps the committed record's and the demo's folds
+        assert load_config(CONFIGS / name).splits.group_by == "case"
     data = yaml.safe_load((CONFIGS / "synthetic-demo.yaml").read_text())
+    del data["splits"]["group_by"]  # a recipe written before the key: the new default
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    assert load_config(tmp_path / "c.yaml").splits.group_by == "patient"
     for value, ok in (("case", True), ("study", False)):
         data["splits"]["group_by"] = value
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
