@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pdacrad.model.radiomics_spec import Preprocessing
+from pdacrad_train.masks import MaskSource
+from pdacrad_train.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,24 @@ def cache_key(params: Mapping[str, Any], job: CaseJob, preprocessing: Preprocess
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def is_cached(cache_dir: Path, case: str, key: str) -> bool:
-    """Whether ``case`` has a cache file computed with ``key``."""
+def case_job(ws: Workspace, case: str, source: MaskSource) -> CaseJob:
+    """What the cache key of ``case`` is made of: its cohort CT and its mask from ``source`` (path, labels, sha256)."""
+    return CaseJob(case, ws.cohort_image(case), source.path(case), source.labels, source.digest(case))
+
+
+def read_cached(cache_dir: Path, case: str, key: str) -> dict[str, Any] | None:
+    """The cache record of ``case`` (``case``, ``key``, ``features``, ``empty``, …) when it was computed with
+    ``key``; ``None`` when there is none, or another key, or an unreadable file."""
     path = cache_dir / f"{case}.json"
     if not path.is_file():
-        return False
+        return None
     try:
-        return json.loads(path.read_text()).get("key") == key
+        record = json.loads(path.read_text())
     except json.JSONDecodeError:
-        return False
+        return None
+    return record if record.get("key") == key else None
+
+
+def is_cached(cache_dir: Path, case: str, key: str) -> bool:
+    """Whether ``case`` has a cache file computed with ``key``."""
+    return read_cached(cache_dir, case, key) is not None

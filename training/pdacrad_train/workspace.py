@@ -51,6 +51,10 @@ class Workspace:
         Stage-1 fold model that did not train on the case; the radiomics steps read them."""
         return self.root / "stage1_oof"
 
+    def cohort_image(self, case: str) -> Path:
+        """The CT of ``case`` in the cohort: ``<cohort>/imagesTr/<case>_0000.nii.gz``."""
+        return self.cohort / "imagesTr" / f"{case}_0000.nii.gz"
+
     def oof_mask(self, case: str) -> Path:
         """The out-of-fold Stage-1 mask of ``case``: ``<work_dir>/stage1_oof/<case>.nii.gz``."""
         return self.stage1_oof / f"{case}.nii.gz"

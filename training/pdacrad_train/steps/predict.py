@@ -24,7 +24,6 @@ those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +40,7 @@ from pdacrad.model.manifest import RADIOMICS_NAME
 from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.feature_cache import CaseJob, cache_key, is_cached
+from pdacrad_train.feature_cache import cache_key, case_job, read_cached
 from pdacrad_train.ledger import Ledger, checkpoint_unit
 from pdacrad_train.masks import MaskSource
 from pdacrad_train.splits import read_splits
@@ -76,15 +75,11 @@ def cached_global_features(
     ``spec.preprocessing``'s pancreas rule — i.e. when its :func:`~pdacrad_train.feature_cache.cache_key`
     matches; ``None`` otherwise (no cache, other params or masks, an empty pancreas)."""
     masks = masks or MaskSource("stage1_oof", ws.stage1_oof)
-    image = ws.cohort / "imagesTr" / f"{case}_0000.nii.gz"
-    if not (image.is_file() and masks.path(case).is_file()):
+    if not (ws.cohort_image(case).is_file() and masks.path(case).is_file()):
         return None
-    job = CaseJob(case, image, masks.path(case), masks.labels, masks.digest(case))
-    key = cache_key(spec.params, job, spec.preprocessing)
-    if not is_cached(ws.global_features_cache, case, key):
-        return None
-    record = json.loads((ws.global_features_cache / f"{case}.json").read_text())
-    return None if record.get("empty") else dict(record["features"])
+    key = cache_key(spec.params, case_job(ws, case, masks), spec.preprocessing)
+    record = read_cached(ws.global_features_cache, case, key)
+    return None if record is None or record.get("empty") else dict(record["features"])
 
 
 def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode) -> Path:
@@ -119,7 +114,7 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
         mask_path = ws.oof_mask(case)
         if not mask_path.is_file():
             raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
-        ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")  # as process.py reads its input
+        ct = load_ct(ws.cohort_image(case))  # as process.py reads its input
         features = None
         if pipeline.spec.inputs.global_vector:
             features = cached_global_features(ws, pipeline.spec, case, masks)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import Preprocessing
 from pdacrad_train.cases import training_cases
-from pdacrad_train.feature_cache import CaseJob, cache_key, is_cached
+from pdacrad_train.feature_cache import CaseJob, cache_key, case_job, is_cached
 from pdacrad_train.masks import MaskSource, resolve_mask_source
 from pdacrad_train.parallel import dask_client
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
@@ -136,11 +136,7 @@ def case_jobs(ws: Workspace, cases: Sequence[str], source: MaskSource) -> list[C
     Raises:
         InvalidInputError: a CT of the cohort is missing.
     """
-    images = ws.cohort / "imagesTr"
-    jobs = [
-        CaseJob(c, images / f"{c}_0000.nii.gz", source.path(c), source.labels, source.digest(c))
-        for c in cases
-    ]
+    jobs = [case_job(ws, c, source) for c in cases]
     missing = [job.image for job in jobs if not job.image.is_file()]
     if missing:
         raise InvalidInputError(f"{len(missing)} CT file(s) missing, e.g. {missing[0]}.")
