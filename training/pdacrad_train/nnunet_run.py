@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -247,8 +248,6 @@ def set_process_environment(run: RunConfig) -> None:
     default arguments, so it must be set before any nnU-Net import: the ``pdacrad-train`` commands call this
     right after loading the config. Called later, it warns that the value cannot take effect.
     """
-    import sys
-
     name = "nnUNet_def_n_proc"  # nnU-Net's spelling
     if name in os.environ:
         return
