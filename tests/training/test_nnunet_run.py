@@ -146,3 +146,27 @@ def test_the_config_process_count_reaches_nnunet_only_when_set_before_its_import
     }
     assert runs["first"].strip().endswith("nnunet 3") and "cannot reach" not in runs["first"]
     assert "nnunet 8" in runs["late"] and "export nnUNet_def_n_proc=3" in runs["late"]
+
+
+def test_the_configs_loss_is_recorded_in_the_fold_and_a_trained_fold_refuses_another(tmp_path: Path) -> None:
+    from pdacrad_train.nnunet_run import record_training_options
+
+    from pdacrad.nnunet_ext.training_options import TrainingOptions, read_training_options
+
+    fold = tmp_path / "fold_0"
+    ce = StageConfig(dataset_id=1, dataset_name="x", loss="ce")
+    record_training_options(fold, ce)
+    assert read_training_options(fold) == TrainingOptions(loss="ce")
+    (fold / "checkpoint_latest.pth").write_bytes(b"")
+    record_training_options(fold, ce)  # same loss: resumes
+    with pytest.raises(InvalidInputError, match="trained with loss 'ce' but the config says 'dice_ce'"):
+        record_training_options(fold, StageConfig(dataset_id=1, dataset_name="x"))
+    # a fold trained before the options file existed was trained with nnU-Net's Dice + CE
+    old = tmp_path / "fold_1"
+    old.mkdir()
+    (old / "checkpoint_final.pth").write_bytes(b"")
+    record_training_options(old, StageConfig(dataset_id=1, dataset_name="x"))
+    assert read_training_options(old) == TrainingOptions()
+    (old / "pdacrad_training.json").unlink()
+    with pytest.raises(InvalidInputError, match="trained with loss 'dice_ce'"):
+        record_training_options(old, ce)

@@ -74,7 +74,9 @@ class StageConfig:
     """One nnU-Net stage: its raw dataset, plans overrides and trainer.
 
     ``None`` for a plans override keeps nnU-Net's own planned value. ``target_spacing_zyx`` is in mm;
-    ``patch_size_zyx`` in voxels (nnU-Net may round it to a multiple of the pooling factors).
+    ``patch_size_zyx`` in voxels (nnU-Net may round it to a multiple of the pooling factors). ``loss``: nnU-Net's
+    Dice + CE (``dice_ce``, the paper's) or cross-entropy alone (``ce``, the PANORAMA baseline's detector loss),
+    recorded per fold in ``pdacrad_training.json`` (:mod:`pdacrad.nnunet_ext.training_options`).
     """
 
     dataset_id: int
@@ -89,6 +91,7 @@ class StageConfig:
     max_stages: int | None = None
     batch_size: int | None = None
     margins_mm_xyz: tuple[float, float, float] = (100.0, 50.0, 15.0)
+    loss: Literal["dice_ce", "ce"] = "dice_ce"
 
     @property
     def dataset_folder_name(self) -> str:

@@ -205,6 +205,7 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
     folder = ws.fold_folder(stage, fold)
+    record_training_options(folder, stage)
     final = folder / "checkpoint_final.pth"
     planned = getattr(find_trainer(stage.trainer), "EPOCHS", None)
     grown = final.is_file() and planned is not None and _trained_epochs(final) < planned
@@ -238,6 +239,31 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
             device=_device(run),
         )
     return folder
+
+
+def record_training_options(folder: Path, stage: StageConfig) -> None:
+    """Write ``stage``'s trainer options (the loss) into the fold folder, where the trainer reads them.
+
+    Raises:
+        InvalidInputError: the fold already has a checkpoint trained with other options (a fold without the
+            file was trained with the defaults): resuming would mix two losses in one training.
+    """
+    from pdacrad.nnunet_ext.training_options import (
+        TrainingOptions,
+        read_training_options,
+        write_training_options,
+    )
+
+    wanted = TrainingOptions(loss=stage.loss)
+    recorded = read_training_options(folder)
+    trained = any(folder.glob("checkpoint_*.pth"))
+    if trained and (recorded or TrainingOptions()) != wanted:
+        raise InvalidInputError(
+            f"{folder} was trained with loss {(recorded or TrainingOptions()).loss!r} but the config says "
+            f"{stage.loss!r}: delete the fold folder to train it afresh, or set the loss it was trained with."
+        )
+    if recorded != wanted:
+        write_training_options(folder, wanted)
 
 
 def set_process_environment(run: RunConfig) -> None:

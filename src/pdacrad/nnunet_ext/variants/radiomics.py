@@ -2,7 +2,8 @@
 
 Built on :class:`~pdacrad.nnunet_ext.variants.picai.nnUNetTrainerPicai` (PI-CAI checkpoint selection, schedule
 constants); targets nnunetv2 2.8.1 (see :mod:`pdacrad.nnunet_ext.variants.schedules`). What differs from nnU-Net — nothing
-else does (augmentation, Dice + CE loss with deep supervision, optimiser, AMP, DDP, checkpoint format are nnU-Net's):
+else does (augmentation, loss with deep supervision — nnU-Net's Dice + CE, or CE alone as the fold's options say —,
+optimiser, AMP, DDP, checkpoint format are nnU-Net's):
 
 * **network**: :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet` (plans' U-Net + bottleneck cross-attention
   to the global vector). The parametric maps are ordinary input channels of the nnU-Net dataset.

@@ -11,7 +11,8 @@ variant loads like any other in ``nnUNetPredictor`` (given :func:`pdacrad.nnunet
 (``EPOCHS``, ...) so that the training tree can tell, without building a trainer, whether a final checkpoint
 already holds the whole schedule or can be trained further.
 
-Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader; a variant sets up its own state
+Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader, the loss the fold folder's
+``pdacrad_training.json`` names — :mod:`pdacrad.nnunet_ext.training_options`; a variant sets up its own state
 in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules :class:`nnUNetTrainerDemo`,
 :class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
 :mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
@@ -29,6 +30,7 @@ from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
 from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
 from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
+from pdacrad.nnunet_ext.training_options import TrainingOptions, read_training_options, select_loss
 
 
 class PdacradTrainer(nnUNetTrainer):
@@ -64,6 +66,8 @@ class PdacradTrainer(nnUNetTrainer):
         self.save_every = self.SAVE_EVERY
         self.initial_lr = self.INITIAL_LR
         self.oversample_foreground_percent = self.OVERSAMPLE_FOREGROUND
+        recorded = read_training_options(self.output_folder) if self.output_folder else None
+        self.training_options = recorded or TrainingOptions()
         self.init_variant()
 
     def init_variant(self) -> None:
@@ -71,6 +75,13 @@ class PdacradTrainer(nnUNetTrainer):
         an override calls ``super().init_variant()`` first. Nothing here. Variants override this instead of
         ``__init__``, so the one ``__init__`` keeps nnU-Net's signature (which nnU-Net records in the checkpoint
         as ``init_args``)."""
+
+    def _build_loss(self) -> Any:
+        """nnU-Net's loss, trained as the fold's ``pdacrad_training.json`` says (Dice + CE or CE alone; see
+        :mod:`pdacrad.nnunet_ext.training_options`)."""
+        loss = select_loss(super()._build_loss(), self.training_options.loss)
+        self.print_to_log_file(f"loss: {self.training_options.loss}")
+        return loss
 
     def loader_global_vectors(self) -> GlobalVectors | None:
         """Global vectors the data loaders put into every batch (None here: plain network)."""
