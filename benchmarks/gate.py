@@ -1,0 +1,243 @@
+"""The learning gate (issue #21 item 2): does Stage 2, trained by ``experiment`` with the study's settings, find
+what the CT plainly shows? Run it before any multi-variant study.
+
+    .venv/bin/python benchmarks/gate.py --loss dice_ce     # the paper's Dice + CE
+    .venv/bin/python benchmarks/gate.py --loss ce          # the PANORAMA baseline's CE
+
+What it does, with ``training/configs/gate.yaml`` (40 phantoms with attenuation-only lesions of 10–35 mm):
+
+1. ``experiment --steps prepare stage1 stage2`` for ``base``, fold 0 of 4 (30 training cases), the Stage-2 loss
+   set by ``--loss`` (each loss trains into its own nnU-Net plans identifier, so both share the cohort and Stage 1);
+2. what Stage 2 saw while training: lesion voxels per positive case on the Stage-2 grid, and the share of training
+   patches (the trainer's own loader, augmentation included) that hold lesion voxels;
+3. the per-class pseudo-Dice, train and validation loss over epochs (nnU-Net's log in the final checkpoint) →
+   ``curves.csv`` and ``curves.png``;
+4. ``export`` of the fold's model, then the held-aside test through the container's pipeline on :data:`HELD_SEED`
+   (declared before the first run, never trained on): 24 phantoms, half with an attenuation-only lesion of 10–35 mm.
+
+Pass (declared in the issue): AUROC ≥ 0.9 and the lesion-free phantoms' median likelihood ≤ 0.3. Everything goes to
+``benchmarks/results/gate/<loss>/`` (``gate.json``, ``cases.csv``, the curves); the exit status is 0 on pass, 1 on
+fail. The ledger resumes a killed run; rerunning a finished one only re-scores it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "training" / "configs" / "gate.yaml"
+#: The held-aside phantoms' seed, declared before the first gate run (training: 2121; other benchmarks: 2026).
+HELD_SEED = 4242
+HELD_N = 24
+DIAMETER_MM = (10.0, 35.0)
+AUROC_GOAL, NEGATIVE_MEDIAN_GOAL = 0.9, 0.3
+LESION = 1  # pdacrad.labels.TUMOUR_LABEL
+
+
+def train(loss: str) -> tuple[Any, Any]:
+    """Train (or resume) Stage 1 and Stage 2 ``base`` fold 0 with ``loss``; returns (config, workspace)."""
+    from pdacrad_train.config import load_config
+    from pdacrad_train.experiment import run_experiment
+    from pdacrad_train.nnunet_run import set_process_environment
+    from pdacrad_train.radiomics_config import load_radiomics_config
+    from pdacrad_train.workspace import workspace
+
+    config = load_config(CONFIG, None)
+    set_process_environment(config.run)
+    plans = "nnUNetPlans" if loss == "dice_ce" else f"nnUNetPlans_{loss}"
+    config = dataclasses.replace(
+        config, stage2=dataclasses.replace(config.stage2, loss=loss, plans_name=plans)
+    )
+    ws = workspace(config)
+    run_experiment(config, ws, load_radiomics_config(config), ["base"], [0], ("prepare", "stage1", "stage2"))
+    return config, ws
+
+
+def sampling(config: Any, ws: Any, n_batches: int) -> dict[str, Any]:
+    """Lesion voxels per positive training case on the Stage-2 grid, and the share of the trainer's training
+    patches (its own loader and augmentation, ``n_batches`` batches) with any lesion voxel."""
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+    from pdacrad_train.variants import stage2_for
+
+    from pdacrad.nnunet_ext import register_trainers
+
+    stage = stage2_for(config, "base", 0, "per-fold")
+    ws.export_environment()
+    register_trainers()
+    trainer = get_trainer_from_args(
+        str(stage.dataset_id), "3d_fullres", 0, stage.trainer, stage.plans_name, device=torch.device("cpu")
+    )
+    trainer.initialize()
+    train_keys, _ = trainer.do_split()
+    dataset = trainer.dataset_class(trainer.preprocessed_dataset_folder, train_keys)
+    per_case = {}
+    for key in dataset.identifiers:
+        _, seg, _, _ = dataset.load_case(key)
+        voxels = int((np.asarray(seg[:]) == LESION).sum())
+        if voxels:
+            per_case[key] = voxels
+    loader, _ = trainer.get_dataloaders()
+    with_lesion = total = 0
+    lesion_share = []
+    for _ in range(n_batches):
+        target = next(loader)["target"]
+        target = target[0] if isinstance(target, list) else target  # full resolution of deep supervision
+        for sample in target:
+            lesion = (sample == LESION).sum().item()
+            with_lesion += lesion > 0
+            total += 1
+            lesion_share.append(lesion / sample.numel())
+    values = np.array(list(per_case.values()))
+    return {
+        "positive_training_cases": len(per_case),
+        "lesion_voxels_per_positive_case": {
+            "median": float(np.median(values)),
+            "min": int(values.min()),
+            "max": int(values.max()),
+        },
+        "patches": total,
+        "patches_with_lesion": with_lesion / total,
+        "mean_lesion_share_of_patch": float(np.mean(lesion_share)),
+        "patch_size_zyx": [int(p) for p in trainer.configuration_manager.patch_size],
+    }
+
+
+def curves(fold_folder: Path, out: Path) -> dict[str, Any]:
+    """nnU-Net's per-epoch log of the final checkpoint → ``curves.csv`` and ``curves.png``; returns the last
+    epoch's values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+
+    from pdacrad.labels import PANORAMA_LABELS
+
+    log = torch.load(fold_folder / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
+    names = [name for name, value in sorted(PANORAMA_LABELS.items(), key=lambda item: item[1]) if value > 0]
+    per_class = np.array(log["dice_per_class_or_region"], dtype=float)
+    table = pd.DataFrame(
+        {"epoch": np.arange(len(per_class)), "train_loss": log["train_losses"], "val_loss": log["val_losses"]}
+    )
+    for j, name in enumerate(names):
+        table[f"pseudo_dice_{name}"] = per_class[:, j]
+    table.to_csv(out / "curves.csv", index=False, float_format="%.5f")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
+    top.plot(table.epoch, table.train_loss, label="train")
+    top.plot(table.epoch, table.val_loss, label="validation")
+    top.set_ylabel("loss")
+    top.legend()
+    for name in names:
+        smooth = table[f"pseudo_dice_{name}"].rolling(20, min_periods=1).mean()
+        bottom.plot(table.epoch, smooth, label=name, linewidth=2.5 if name == "PDAC" else 1)
+    bottom.set_ylabel("pseudo-Dice (validation patches, 20-epoch mean)")
+    bottom.set_xlabel("epoch")
+    bottom.set_ylim(0, 1)
+    bottom.legend(ncol=3, fontsize=8)
+    fig.suptitle(f"Stage-2 training curves: {fold_folder.parent.name} fold 0")
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)
+    last = table.iloc[-1]
+    return {k: float(last[k]) for k in table.columns if k != "epoch"}
+
+
+def held_aside(resources: Path, out: Path) -> dict[str, Any]:
+    """Score the exported model on :data:`HELD_N` held-aside phantoms (seed :data:`HELD_SEED`)."""
+    import pandas as pd
+    import SimpleITK as sitk
+    from picai_eval import evaluate
+    from tqdm import tqdm
+
+    from pdacrad.inference import InferenceConfig, Pipeline
+    from pdacrad.synth.cohort import case_seed, generate_case
+    from pdacrad.synth.plan import plan_cohort
+
+    pipeline = Pipeline(InferenceConfig(resources_dir=resources, device="cpu", show_progress=False))
+    rows, detections, truths = [], [], []
+    for k, (positive, kind) in enumerate(tqdm(plan_cohort(HELD_N, HELD_SEED, 0.5, 0.0), unit="case")):
+        ct, labels, record = generate_case(
+            f"gate{k:03d}", case_seed(HELD_SEED, k), positive, kind, lesion_diameter_mm=DIAMETER_MM
+        )
+        result = pipeline.predict(ct)
+        detections.append(sitk.GetArrayFromImage(result.detection_map))
+        truths.append((sitk.GetArrayFromImage(labels) == LESION).astype(np.int32))
+        rows.append(
+            {
+                "case": record.case,
+                "label": record.label,
+                "lesion_kind": record.lesion_kind,
+                "lesion_volume_voxels": record.lesion_volume_voxels,
+                "likelihood": result.likelihood,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "cases.csv", index=False, float_format="%.6f")
+    metrics = evaluate(y_det=detections, y_true=truths, num_parallel_calls=1)
+    negatives = table.loc[table.label == 0, "likelihood"]
+    return {
+        "n": HELD_N,
+        "seed": HELD_SEED,
+        "auroc": float(metrics.auroc),
+        "ap": float(metrics.AP),
+        "negative_median_likelihood": float(negatives.median()),
+        "positive_median_likelihood": float(table.loc[table.label == 1, "likelihood"].median()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--loss", choices=("dice_ce", "ce"), default="dice_ce")
+    parser.add_argument("--sampling-batches", type=int, default=100)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = ROOT / "benchmarks" / "results" / "gate" / args.loss
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+
+    from pdacrad_train.steps.export import export
+    from pdacrad_train.variants import stage2_for
+
+    config, ws = train(args.loss)
+    trained_s = time.time() - t0
+    fold = ws.fold_folder(stage2_for(config, "base", 0, "per-fold"), 0)
+    result: dict[str, Any] = {
+        "loss": args.loss,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
+        "config": str(CONFIG.relative_to(ROOT)),
+        "train_wall_s": round(trained_s),
+        "sampling": sampling(config, ws, args.sampling_batches),
+        "last_epoch": curves(fold, out),
+    }
+    resources = ws.root / f"export-{args.loss}"
+    export(config, ws, resources)
+    result["held_aside"] = held_aside(resources, out)
+    held = result["held_aside"]
+    result["pass"] = bool(
+        held["auroc"] >= AUROC_GOAL and held["negative_median_likelihood"] <= NEGATIVE_MEDIAN_GOAL
+    )
+    result["goal"] = {"auroc_min": AUROC_GOAL, "negative_median_likelihood_max": NEGATIVE_MEDIAN_GOAL}
+    (out / "gate.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    print(f"gate ({args.loss}): {'PASS' if result['pass'] else 'FAIL'}")
+    return 0 if result["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
