@@ -7,13 +7,15 @@ what the CT plainly shows? Run it before any multi-variant study.
 What it does, with ``training/configs/gate.yaml`` (40 phantoms with attenuation-only lesions of 10–35 mm):
 
 1. ``experiment --steps prepare stage1 stage2`` for ``base``, fold 0 of 4 (30 training cases), the Stage-2 loss
-   set by ``--loss`` (each loss trains into its own nnU-Net plans identifier, so both share the cohort and Stage 1);
+   set by ``--loss``, in ``work_dirs/gate/<loss>/`` (each loss its own work folder: the two runs can go side by
+   side, one per core);
 2. what Stage 2 saw while training: lesion voxels per positive case on the Stage-2 grid, and the share of training
    patches (the trainer's own loader, augmentation included) that hold lesion voxels;
 3. the per-class pseudo-Dice, train and validation loss over epochs (nnU-Net's log in the final checkpoint) →
    ``curves.csv`` and ``curves.png``;
 4. ``export`` of the fold's model, then the held-aside test through the container's pipeline on :data:`HELD_SEED`
-   (declared before the first run, never trained on): 24 phantoms, half with an attenuation-only lesion of 10–35 mm.
+   (declared before the first run, never trained on): 24 phantoms, half with an attenuation-only lesion of 10–35 mm;
+   Stage 1's pancreas Dice is recorded too, so that a Stage-1 miss is not read as a Stage-2 one.
 
 Pass (declared in the issue): AUROC ≥ 0.9 and the lesion-free phantoms' median likelihood ≤ 0.3. Everything goes to
 ``benchmarks/results/gate/<loss>/`` (``gate.json``, ``cases.csv``, the curves); the exit status is 0 on pass, 1 on
@@ -52,12 +54,9 @@ def train(loss: str) -> tuple[Any, Any]:
     from pdacrad_train.radiomics_config import load_radiomics_config
     from pdacrad_train.workspace import workspace
 
-    config = load_config(CONFIG, None)
+    config = load_config(CONFIG, ROOT / "work_dirs" / "gate" / loss)
     set_process_environment(config.run)
-    plans = "nnUNetPlans" if loss == "dice_ce" else f"nnUNetPlans_{loss}"
-    config = dataclasses.replace(
-        config, stage2=dataclasses.replace(config.stage2, loss=loss, plans_name=plans)
-    )
+    config = dataclasses.replace(config, stage2=dataclasses.replace(config.stage2, loss=loss))
     ws = workspace(config)
     run_experiment(config, ws, load_radiomics_config(config), ["base"], [0], ("prepare", "stage1", "stage2"))
     return config, ws
@@ -162,6 +161,7 @@ def held_aside(resources: Path, out: Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     from pdacrad.inference import InferenceConfig, Pipeline
+    from pdacrad.labels import PANCREAS_LABELS
     from pdacrad.synth.cohort import case_seed, generate_case
     from pdacrad.synth.plan import plan_cohort
 
@@ -172,8 +172,12 @@ def held_aside(resources: Path, out: Path) -> dict[str, Any]:
             f"gate{k:03d}", case_seed(HELD_SEED, k), positive, kind, lesion_diameter_mm=DIAMETER_MM
         )
         result = pipeline.predict(ct)
+        truth = sitk.GetArrayFromImage(labels)
+        pancreas = np.isin(truth, PANCREAS_LABELS)
+        predicted = sitk.GetArrayFromImage(result.pancreas_mask) > 0
+        dice = 2 * (pancreas & predicted).sum() / max(pancreas.sum() + predicted.sum(), 1)
         detections.append(sitk.GetArrayFromImage(result.detection_map))
-        truths.append((sitk.GetArrayFromImage(labels) == LESION).astype(np.int32))
+        truths.append((truth == LESION).astype(np.int32))
         rows.append(
             {
                 "case": record.case,
@@ -181,6 +185,7 @@ def held_aside(resources: Path, out: Path) -> dict[str, Any]:
                 "lesion_kind": record.lesion_kind,
                 "lesion_volume_voxels": record.lesion_volume_voxels,
                 "likelihood": result.likelihood,
+                "stage1_dice": float(dice),
             }
         )
     table = pd.DataFrame(rows)
@@ -194,6 +199,8 @@ def held_aside(resources: Path, out: Path) -> dict[str, Any]:
         "ap": float(metrics.AP),
         "negative_median_likelihood": float(negatives.median()),
         "positive_median_likelihood": float(table.loc[table.label == 1, "likelihood"].median()),
+        "stage1_dice_mean": float(table.stage1_dice.mean()),
+        "stage1_dice_min": float(table.stage1_dice.min()),
     }
 
 
