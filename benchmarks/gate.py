@@ -112,45 +112,13 @@ def sampling(config: Any, ws: Any, n_batches: int) -> dict[str, Any]:
     }
 
 
-def curves(fold_folder: Path, out: Path) -> dict[str, Any]:
-    """nnU-Net's per-epoch log of the final checkpoint → ``curves.csv`` and ``curves.png``; returns the last
-    epoch's values."""
-    import matplotlib
+def last_epoch(fold_folder: Path, out: Path) -> dict[str, float]:
+    """The fold's training curves (``curves.csv``, ``curves.png``) into ``out``; returns the last epoch's values."""
+    from pdacrad_train.curves import training_curves, write_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import torch
-
-    from pdacrad.labels import PANORAMA_LABELS
-
-    log = torch.load(fold_folder / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
-    names = [name for name, value in sorted(PANORAMA_LABELS.items(), key=lambda item: item[1]) if value > 0]
-    per_class = np.array(log["dice_per_class_or_region"], dtype=float)
-    table = pd.DataFrame(
-        {"epoch": np.arange(len(per_class)), "train_loss": log["train_losses"], "val_loss": log["val_losses"]}
-    )
-    for j, name in enumerate(names):
-        table[f"pseudo_dice_{name}"] = per_class[:, j]
-    table.to_csv(out / "curves.csv", index=False, float_format="%.5f")
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
-    top.plot(table.epoch, table.train_loss, label="train")
-    top.plot(table.epoch, table.val_loss, label="validation")
-    top.set_ylabel("loss")
-    top.legend()
-    for name in names:
-        smooth = table[f"pseudo_dice_{name}"].rolling(20, min_periods=1).mean()
-        bottom.plot(table.epoch, smooth, label=name, linewidth=2.5 if name == "PDAC" else 1)
-    bottom.set_ylabel("pseudo-Dice (validation patches, 20-epoch mean)")
-    bottom.set_xlabel("epoch")
-    bottom.set_ylim(0, 1)
-    bottom.legend(ncol=3, fontsize=8)
-    fig.suptitle(f"Stage-2 training curves: {fold_folder.parent.name} fold 0")
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
-    plt.close(fig)
-    last = table.iloc[-1]
-    return {k: float(last[k]) for k in table.columns if k != "epoch"}
+    table = training_curves(fold_folder)
+    write_curves(table, out, f"gate: {fold_folder.parent.name} {fold_folder.name}")
+    return {k: float(v) for k, v in table.iloc[-1].items() if k != "epoch"}
 
 
 def held_aside(resources: Path, out: Path) -> dict[str, Any]:
@@ -230,7 +198,7 @@ def main() -> int:
         "config": str(CONFIG.relative_to(ROOT)),
         "train_wall_s": round(trained_s),
         "sampling": sampling(config, ws, args.sampling_batches),
-        "last_epoch": curves(fold, out),
+        "last_epoch": last_epoch(fold, out),
     }
     resources = ws.root / f"export-{args.loss}"
     export(config, ws, resources)

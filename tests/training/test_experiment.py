@@ -133,6 +133,12 @@ def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path
     assert (record / "stage1_oof" / "provenance.json").is_file()
     assert {p.parent.name for p in (record / "radiomics").rglob("radiomics.json")} == {"fold_0", "fold_1"}
     assert len(list((record / "stage2").rglob("picai_selection.json"))) == 4  # base, both × 2 folds
+    curves = sorted(p.relative_to(record).parent for p in record.rglob("curves.csv"))
+    assert [str(c) for c in curves] == [
+        "stage1/fold_0", "stage1/fold_1", "stage2/base/fold_0", "stage2/base/fold_1", "stage2/both/fold_0",
+        "stage2/both/fold_1",
+    ]  # fmt: skip
+    assert "pseudo_dice_PDAC" in pd.read_csv(record / "stage2" / "both" / "fold_0" / "curves.csv").columns
     assert "stage2:both:fold1" in (record / "ledger" / "status.txt").read_text()
     assert json.loads((record / "RECORD.json").read_text())["files"]["cv_predictions"] == 32
     args = ["--predictions", str(record / "cv_predictions"), "--labels", str(record / "labels")]

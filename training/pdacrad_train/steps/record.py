@@ -10,6 +10,8 @@ Written into ``<out>/``::
     stage1_oof/                                 out-of-fold Stage-1 masks + provenance (the radiomics' input)
     radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
     stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
+    stage1/fold_<k>/curves.{csv,png}, stage2/<variant>/fold_<k>/curves.{csv,png}
+                                                every trained fold's per-class training curves (pdacrad_train.curves)
     ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
     evaluation/, evaluation_final/              evaluate's outputs, if it was run
     RECORD.json                                 config, commit, date, machine
@@ -33,6 +35,8 @@ from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.io.predictions import is_finished_case
 from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
 from pdacrad_train.config import CHECKPOINTS, TrainConfig
+from pdacrad_train.curves import CHECKPOINTS as CHECKPOINTS_WITH_LOG
+from pdacrad_train.curves import training_curves, write_curves
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,15 @@ def _copy_tree(source: Path, target: Path, pattern: str = "*") -> int:
             shutil.copy2(path, target / path.relative_to(source))
             count += 1
     return count
+
+
+def _record_curves(fold_folder: Path, target: Path) -> int:
+    """The fold's training curves (:mod:`pdacrad_train.curves`) into ``target``, when it has a checkpoint; returns
+    the number of files written."""
+    if not any((fold_folder / name).is_file() for name in CHECKPOINTS_WITH_LOG):
+        return 0
+    title = f"{fold_folder.parent.name} {fold_folder.name}"
+    return len(write_curves(training_curves(fold_folder), target, title))
 
 
 def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
@@ -85,15 +98,21 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
         for folder in sorted(ws.radiomics.glob("*"))
         if folder.is_dir() and (folder.name == "pooled" or folder.name.startswith("fold_"))
     )
-    counts["stage2"] = 0
+    counts["stage2"] = counts["curves"] = 0
     mode = load_radiomics_config(config, None).selection.mode
+    for fold in range(config.splits.n_folds):
+        counts["curves"] += _record_curves(
+            ws.fold_folder(config.stage1, fold), out / "stage1" / f"fold_{fold}"
+        )
     for variant in config.experiment.variants:
         for fold in range(config.splits.n_folds):
-            log = ws.fold_folder(stage2_for(config, variant, fold, mode), fold) / SELECTION_LOG
-            if log.is_file():
-                (out / "stage2" / variant / f"fold_{fold}").mkdir(parents=True, exist_ok=True)
-                shutil.copy2(log, out / "stage2" / variant / f"fold_{fold}" / SELECTION_LOG)
+            folder = ws.fold_folder(stage2_for(config, variant, fold, mode), fold)
+            target = out / "stage2" / variant / f"fold_{fold}"
+            if (folder / SELECTION_LOG).is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(folder / SELECTION_LOG, target / SELECTION_LOG)
                 counts["stage2"] += 1
+            counts["curves"] += _record_curves(folder, target)
     ledger = ws.ledger
     counts["ledger"] = _copy_tree(ledger.folder, out / "ledger", "*.json")
     status = "".join(f"{line}\n" for line in ledger.status_lines())
