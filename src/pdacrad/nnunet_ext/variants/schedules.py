@@ -11,8 +11,8 @@ variant loads like any other in ``nnUNetPredictor`` (given :func:`pdacrad.nnunet
 (``EPOCHS``, ...) so that the training tree can tell, without building a trainer, whether a final checkpoint
 already holds the whole schedule or can be trained further.
 
-Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader; a variant sets up its own state
-in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules :class:`nnUNetTrainerDemo`,
+Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader, intensity augmentation on the CT
+channel only; a variant sets up its own state in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules :class:`nnUNetTrainerDemo`,
 :class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
 :mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
 """
@@ -27,6 +27,7 @@ from batchgenerators.dataloading.single_threaded_augmenter import SingleThreaded
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
+from pdacrad.nnunet_ext.augmentation import ct_only_intensity
 from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
 from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
 
@@ -71,6 +72,38 @@ class PdacradTrainer(nnUNetTrainer):
         an override calls ``super().init_variant()`` first. Nothing here. Variants override this instead of
         ``__init__``, so the one ``__init__`` keeps nnU-Net's signature (which nnU-Net records in the checkpoint
         as ``init_args``)."""
+
+    @staticmethod
+    def get_training_transforms(
+        patch_size: Any,
+        rotation_for_DA: Any,
+        deep_supervision_scales: Any,
+        mirror_axes: Any,
+        do_dummy_2d_data_aug: bool,
+        use_mask_for_norm: Any = None,
+        is_cascaded: bool = False,
+        foreground_labels: Any = None,
+        regions: Any = None,
+        ignore_label: Any = None,
+    ) -> Any:
+        """nnU-Net 2.8.1's training transforms with its intensity transforms (noise, blur, brightness, contrast,
+        low resolution, gamma) on channel 0, the CT, only (:func:`~pdacrad.nnunet_ext.augmentation.
+        ct_only_intensity`): parametric-map channels are not CT and keep their values; spatial transforms and
+        mirroring still move every channel together. One-channel (CT-only) models train exactly as before."""
+        return ct_only_intensity(
+            nnUNetTrainer.get_training_transforms(
+                patch_size,
+                rotation_for_DA,
+                deep_supervision_scales,
+                mirror_axes,
+                do_dummy_2d_data_aug,
+                use_mask_for_norm,
+                is_cascaded,
+                foreground_labels,
+                regions,
+                ignore_label,
+            )
+        )
 
     def loader_global_vectors(self) -> GlobalVectors | None:
         """Global vectors the data loaders put into every batch (None here: plain network)."""
