@@ -85,7 +85,7 @@ class MapScaler:
         Raises:
             InvalidInputError: a feature has no finite sample (no training case had a map-mask voxel).
         """
-        rows = []
+        columns: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
         for i, values in enumerate(samples):
             values = np.asarray(values, dtype=np.float64).ravel()
             values = values[np.isfinite(values)]
@@ -96,11 +96,10 @@ class MapScaler:
             lower, upper = (float(v) for v in np.percentile(values, CLIP_PERCENTILES))
             clipped = np.clip(values, lower, upper)
             std = float(clipped.std())
-            rows.append(
-                (lower, upper, float(clipped.mean()), std if std > 1e-8 * max(1.0, abs(upper)) else 1.0)
-            )
-        lower, upper, mean, std = (tuple(column) for column in zip(*rows, strict=True)) if rows else ((),) * 4
-        return cls(lower, upper, mean, std)
+            row = (lower, upper, float(clipped.mean()), std if std > 1e-8 * max(1.0, abs(upper)) else 1.0)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        return cls(*(tuple(column) for column in columns))
 
     def apply(self, maps: Sequence[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
         """The normalised channels: ``maps`` (one array per feature, any shape, e.g. (z, y, x)) and ``mask`` (same
@@ -156,7 +155,8 @@ def with_fixed_map_normalisation(plans: Mapping[str, Any], n_maps: int) -> dict[
     Raises:
         InvalidInputError: a configuration lists another number of channels than 1 + ``n_maps``.
     """
-    plans = copy.deepcopy(dict(plans))
+    plans_copy: dict[str, Any] = copy.deepcopy(dict(plans))
+    plans = plans_copy
     for name, conf in plans.get("configurations", {}).items():
         if "normalization_schemes" not in conf:  # inherits from another configuration
             continue
@@ -167,4 +167,4 @@ def with_fixed_map_normalisation(plans: Mapping[str, Any], n_maps: int) -> dict[
             )
         conf["normalization_schemes"] = schemes[:1] + [NO_NORMALIZATION] * n_maps
         conf["use_mask_for_norm"] = masks[:1] + [False] * n_maps
-    return plans
+    return plans_copy

@@ -11,6 +11,7 @@ final validation (:mod:`pdacrad_train.nnunet_run`). Each variant × fold is a un
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -148,6 +149,6 @@ def run_stage2(
             folder = ws.fold_folder(stage, k)
             ledger.run(
                 f"stage2:{variant}:fold{k}",
-                lambda stage=stage, k=k: train_fold(stage, config.run, ws, k),
-                complete=lambda folder=folder: is_validated(folder),
+                functools.partial(train_fold, stage, config.run, ws, k),
+                complete=functools.partial(is_validated, folder),
             )
