@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,10 +69,14 @@ def case_samples(
 
 
 def fit_scaler(
-    jobs: Sequence[MapCaseJob], features: Sequence[MapFeature], spec: RadiomicsSpec, cache: Path
+    jobs: Sequence[MapCaseJob],
+    features: Sequence[MapFeature],
+    spec: RadiomicsSpec,
+    cache: Path,
+    client: Any | None = None,
 ) -> MapScaler:
     """The :class:`MapScaler` of ``features`` (``spec.map_features`` order) fitted on ``jobs``' cached maps inside
-    their map masks.
+    their map masks; each case's sample read on ``client`` (a Dask client; ``None``: in this process).
 
     Raises:
         InvalidInputError: no case, or no case with a map-mask voxel.
@@ -81,9 +85,13 @@ def fit_scaler(
 
     if not jobs:
         raise InvalidInputError("no training case to fit the map scaler on.")
-    per_case = [
-        case_samples(job, features, spec, cache) for job in tqdm(jobs, desc="map scaler", unit="case")
-    ]
+    if client is None:
+        per_case = [
+            case_samples(job, features, spec, cache) for job in tqdm(jobs, desc="map scaler", unit="case")
+        ]
+    else:
+        futures = [client.submit(case_samples, job, features, spec, cache, pure=False) for job in jobs]
+        per_case = client.gather(futures)
     pooled = [np.concatenate([samples[i] for samples in per_case]) for i in range(len(features))]
     return MapScaler.fit(pooled)
 

@@ -113,20 +113,21 @@ def _link_dataset(
     features: list[MapFeature],
     spec: RadiomicsSpec,
     previous: dict[str, Any],
+    client: Any,
 ) -> tuple[int, dict[str, list[str]]]:
     """CT and labels of every case linked into ``target``'s raw dataset, its map channels normalised by ``spec``
-    written there (kept where ``previous``, the dataset's last record, says they were made from the same cached
-    maps and scaler); stale extra channels removed. Returns (files placed, case → the cache stamp keys of its
-    channels)."""
+    written there on ``client``, one task per case (kept where ``previous``, the dataset's last record, says they
+    were made from the same cached maps and scaler); stale extra channels removed. Returns (files placed, case →
+    the cache stamp keys of its channels)."""
     from tqdm import tqdm
 
     source, raw = ws.raw_dataset(config.stage2), ws.raw_dataset(target)
     cache, tmp = ws.map_cache, raw / ".pdacrad_tmp"
     in_place = source.resolve() == raw.resolve()
     same_scaler = previous.get("radiomics", {}).get("map_scaler") == _plain_scaler(spec)
-    placed, stamps = 0, {}
-    for job in tqdm(jobs, desc=f"write {target.dataset_folder_name}", unit="case"):
-        images = raw / "imagesTr"
+    placed, stamps, todo = 0, {}, []
+    images = raw / "imagesTr"
+    for job in tqdm(jobs, desc=f"link {target.dataset_folder_name}", unit="case"):
         if not in_place:
             placed += place(job.ct_roi, channel_path(images, job.case, 0), tmp)
             label = source / "labelsTr" / f"{job.case}.nii.gz"
@@ -137,12 +138,18 @@ def _link_dataset(
         targets = [channel_path(images, job.case, k) for k in range(1, len(features) + 1)]
         fresh = same_scaler and previous.get("cases", {}).get(job.case) == stamps[job.case]
         if not (fresh and all(t.is_file() for t in targets)):
-            write_case_channels(job, features, spec, cache, targets)
-            placed += len(targets)
+            todo.append((job, targets))
         stale = len(features) + 1
         while channel_path(images, job.case, stale).is_file():
             channel_path(images, job.case, stale).unlink()
             stale += 1
+    if todo:
+        futures = [
+            client.submit(write_case_channels, job, features, spec, cache, targets, pure=False)
+            for job, targets in todo
+        ]
+        client.gather(futures)
+        placed += sum(len(targets) for _, targets in todo)
     shutil.rmtree(tmp, ignore_errors=True)
     return placed, stamps
 
@@ -201,16 +208,25 @@ def materialise_map_dataset(
         raise InvalidInputError(
             f"the selection for {target.dataset_folder_name} lists no map_features: no maps."
         )
+    if client is None:
+        with dask_client(scheduler, n_workers, processes) as own:
+            return materialise_map_dataset(
+                config,
+                ws,
+                spec,
+                target,
+                masks,
+                allow_gt_masks,
+                device=device,
+                client=own,
+                fit_cases=fit_cases,
+            )
     cases = list(training_cases(ws)["case"])
     source = resolve_mask_source(ws, cases, masks, allow_gt_masks or config.experiment.allow_gt_masks)
     jobs = case_jobs(config, ws, cases, source)
     features = map_features(spec, MAP_DTYPE)
     cache = ws.map_cache
-    if client is None:
-        with dask_client(scheduler, n_workers, processes) as own:
-            counts = ensure_maps(jobs, features, spec.preprocessing, cache, own, device)
-    else:
-        counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, device)
+    counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, device)
     fit = list(cases) if fit_cases is None else list(fit_cases)
     unknown = sorted(set(fit) - set(cases))
     if unknown:
@@ -218,12 +234,12 @@ def materialise_map_dataset(
             f"map scaler: {len(unknown)} fit case(s) not among the training cases, e.g. {unknown[0]}."
         )
     by_case = {job.case: job for job in jobs}
-    scaler = fit_scaler([by_case[c] for c in fit], features, spec, cache)
+    scaler = fit_scaler([by_case[c] for c in fit], features, spec, cache, client)
     spec = dataclasses.replace(spec, map_scaler=scaler)
     raw = ws.raw_dataset(target)
     manifest = raw / MAPS_MANIFEST
     previous = json.loads(manifest.read_text()) if manifest.is_file() else {}
-    placed, stamps = _link_dataset(config, ws, target, jobs, features, spec, previous)
+    placed, stamps = _link_dataset(config, ws, target, jobs, features, spec, previous, client)
     _write_dataset_json(config, ws, target, spec, len(jobs))
     digest = hashlib.sha256(
         json.dumps({"cases": stamps, "map_scaler": _plain_scaler(spec)}, sort_keys=True).encode()
