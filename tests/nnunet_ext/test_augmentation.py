@@ -111,3 +111,12 @@ def test_the_ct_channel_gets_what_nnunet_gives_it_with_or_without_maps(seed: int
     torch.testing.assert_close(alone, theirs)
     torch.testing.assert_close(both[:1], theirs)
     assert both.shape[0] == 2
+
+
+def test_every_trainer_of_ours_augments_the_ct_only() -> None:
+    from pdacrad.nnunet_ext import find_trainer
+    from pdacrad.nnunet_ext.trainer_names import trainer_names
+
+    for name in trainer_names():
+        trainer = find_trainer(name)
+        assert trainer.get_training_transforms is PdacradTrainer.get_training_transforms, name
