@@ -114,10 +114,13 @@ def _rewrite(folder: Path, *, maps: tuple[str, ...], global_features: tuple[str,
     (folder / "plans.json").write_text(json.dumps(plans, indent=2))
 
 
-def write_variant_resources(folder: Path, variant: str, *, with_json: bool = True) -> Path:
+def write_variant_resources(
+    folder: Path, variant: str, *, with_json: bool = True, plans: dict | None = None
+) -> Path:
     """A verified resources/ folder whose Stage 2 is ``variant``'s network and whose radiomics.json (unless
-    ``with_json`` is false) is :func:`full_spec` for that variant (base: empty lists, inputs both false)."""
-    resources = write_random_resources(folder, stage1_pancreas_bias=-1.0, **SMALL)
+    ``with_json`` is false) is :func:`full_spec` for that variant (base: empty lists, inputs both false).
+    ``plans``: arguments of ``write_random_resources`` that replace :data:`SMALL`'s (e.g. Stage 2's spacing)."""
+    resources = write_random_resources(folder, stage1_pancreas_bias=-1.0, **{**SMALL, **(plans or {})})
     inputs = ModelInputs.of_variant(variant)
     spec = full_spec().for_variant(variant)
     _rewrite(

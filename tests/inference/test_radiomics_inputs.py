@@ -234,6 +234,36 @@ def test_channel_order_mismatch_is_a_resource_error_naming_both_lists():
     check_against_model(spec, dataset, conf)  # the matching pair passes
 
 
+def test_map_scaler_and_the_plans_map_normalisation_must_agree():
+    """Scaled maps need plans that leave them as they are (NoNormalization); raw maps (no map_scaler, a model from
+    before it) need plans that normalise them — either mismatch is refused, naming both sides."""
+    import dataclasses
+
+    from pdacrad.model.map_scaler import MapScaler
+
+    raw = tiny_spec()
+    scaled = dataclasses.replace(raw, map_scaler=MapScaler((0.0, 0.0), (1.0, 1.0), (0.5, 0.5), (0.1, 0.1)))
+    dataset = {"channel_names": {"0": "CT", "1": MAP_FEATURES[0], "2": MAP_FEATURES[1]}}
+    block = {PLANS_KEY: {"global_features": list(GLOBAL_FEATURES)}}
+    zscore = {
+        **block,
+        "normalization_schemes": ["CTNormalization", "ZScoreNormalization", "ZScoreNormalization"],
+    }
+    fixed = {**block, "normalization_schemes": ["CTNormalization", "NoNormalization", "NoNormalization"]}
+    check_against_model(raw, dataset, zscore)
+    check_against_model(scaled, dataset, fixed)
+    with pytest.raises(ResourceError, match=r"has a map_scaler.*ZScoreNormalization"):
+        check_against_model(scaled, dataset, zscore)
+    with pytest.raises(ResourceError, match="no map_scaler"):
+        check_against_model(raw, dataset, fixed)
+    # a model that takes no maps is not concerned
+    check_against_model(
+        scaled.for_variant("global"),
+        {"channel_names": {"0": "CT"}},
+        {**block, "normalization_schemes": ["CTNormalization"]},
+    )
+
+
 def test_per_fold_settings_outrank_the_shared_plans_block(tmp_path):
     # per-fold selection: the folds of a CT-dataset `global` model share one plans.json, which holds the feature
     # list of the fold trained last; each fold's own pdacrad_radiomics.json is what its network was built from

@@ -88,7 +88,8 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
         assert list(channels.values()) == ["CT", *spec["map_features"]]
         plans = json.loads((work / "nnUNet_preprocessed" / dataset / "nnUNetPlans.json").read_text())
         schemes = plans["configurations"]["3d_fullres"]["normalization_schemes"]
-        assert schemes == ["CTNormalization"] + ["ZScoreNormalization"] * len(spec["map_features"])
+        # the maps reach nnU-Net scaled by the fold's map_scaler: its plans leave them as they are
+        assert schemes == ["CTNormalization"] + ["NoNormalization"] * len(spec["map_features"])
         both = (
             work / "nnUNet_results" / f"Dataset{961 + fold}_PdacradStage2DemoMapsFold{fold}"
             / "nnUNetTrainerRadiomicsSmoke__nnUNetPlans__3d_fullres" / f"fold_{fold}"
@@ -96,6 +97,11 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
         fold_spec = json.loads((both / "radiomics.json").read_text())
         assert fold_spec["inputs"] == {"maps": True, "global_vector": True}
         assert fold_spec["global_features"] == spec["global_features"]
+        made = json.loads((work / "nnUNet_raw" / dataset / "pdacrad_maps.json").read_text())["radiomics"]
+        assert (
+            fold_spec["map_scaler"] == made["map_scaler"]
+            and len(made["map_scaler"]["std"]) == len(channels) - 1
+        )
         assert (both / "picai_selection.json").is_file() and (both / "validation" / "summary.json").is_file()
         for variant in ("base", "both"):
             predicted = sorted(p.name for p in (work / "cv_predictions" / variant / f"fold_{fold}").iterdir())

@@ -143,6 +143,19 @@ def _groups(features: Sequence[MapFeature]) -> list[list[MapFeature]]:
     return groups
 
 
+def case_map_mask(job: MapCaseJob, preprocessing: Preprocessing) -> tuple[Any, Any]:
+    """``(ROI CT, map mask)`` of one case as SimpleITK images: the mask inference would compute the maps in —
+    ``map_mask(on_grid(radiomics pancreas of the case's Stage-1 mask, ROI CT), dilation)``, uint8 0/1 on the ROI."""
+    import SimpleITK as sitk
+
+    from pdacrad.inference.radiomics_inputs import map_mask, on_grid
+    from pdacrad_train.masks import read_pancreas
+
+    ct = sitk.ReadImage(str(job.ct_roi))
+    pancreas = read_pancreas(job.mask, job.labels, preprocessing)
+    return ct, map_mask(on_grid(pancreas, ct), preprocessing.map_mask_dilation_mm)
+
+
 def compute_case(
     job: MapCaseJob, features: Sequence[MapFeature], preprocessing: Preprocessing, cache: Path, device: str
 ) -> dict[str, Any]:
@@ -151,15 +164,12 @@ def compute_case(
     import numpy as np
     import SimpleITK as sitk
 
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE, compute_map_channels, map_mask, on_grid
+    from pdacrad.inference.radiomics_inputs import MAP_DTYPE, compute_map_channels
     from pdacrad.io.atomic import atomic_write_image, atomic_write_json
-    from pdacrad_train.masks import read_pancreas
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     start = time.perf_counter()
-    ct = sitk.ReadImage(str(job.ct_roi))
-    pancreas = read_pancreas(job.mask, job.labels, preprocessing)
-    mask = map_mask(on_grid(pancreas, ct), preprocessing.map_mask_dilation_mm)
+    ct, mask = case_map_mask(job, preprocessing)
     for group in _groups(features):
         spec = RadiomicsSpec(
             params={},

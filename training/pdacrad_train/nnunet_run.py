@@ -148,10 +148,13 @@ def preprocess_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
     plans = json.loads((folder / f"{stage.plans_name}.json").read_text())
-    # What the preprocessed arrays depend on: the raw files and the target spacing (not patch or network).
+    # What the preprocessed arrays depend on: the raw files, the target spacing and each channel's normalisation
+    # (not patch or network); the stage2 step may change the map channels' normalisation after planning.
+    conf = plans["configurations"][CONFIGURATION]
     record = {
         "raw": raw_dataset_digest(ws.raw_dataset(stage)),
-        "spacing": plans["configurations"][CONFIGURATION]["spacing"],
+        "spacing": conf["spacing"],
+        "normalization": conf.get("normalization_schemes"),
     }
     marker = folder / _PREPROCESSED_MARKER
     if marker.is_file() and json.loads(marker.read_text()) == record:

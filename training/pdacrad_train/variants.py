@@ -73,3 +73,20 @@ def load_selection(ws: Workspace, fold: int | None) -> RadiomicsSpec:
         mode = "pooled" if fold is None else "per-fold"
         raise InvalidInputError(f"{path} not found: run `pdacrad-train select` with selection.mode {mode}.")
     return RadiomicsSpec.load(path)
+
+
+def selection_training_cases(config: TrainConfig, ws: Workspace, fold: int | None) -> list[str] | None:
+    """The cases a selection's fixed statistics (the map scaler) are fitted on: fold ``fold``'s training cases of
+    Stage 2's ``splits_final.json`` for a per-fold selection, ``None`` (every case) for the pooled one.
+
+    Raises:
+        InvalidInputError: per-fold without the splits file, or a fold it does not have.
+    """
+    if fold is None:
+        return None
+    from pdacrad_train.splits import read_splits
+
+    splits = read_splits(ws, config.stage2)
+    if not 0 <= fold < len(splits):
+        raise InvalidInputError(f"{ws.splits_file(config.stage2)} has {len(splits)} folds, no fold {fold}.")
+    return list(splits[fold]["train"])

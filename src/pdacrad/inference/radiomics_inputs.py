@@ -5,10 +5,16 @@ Contract between ``resources/radiomics.json`` and the Stage-2 model folder (chec
 :mod:`pdacrad.model.checks`):
 
 * input channels = CT + one channel per ``map_features`` entry, in that order; ``dataset.json`` ``channel_names``
-  are ``{"0": "CT", "1": <map feature 1>, ...}``. nnU-Net normalises a channel by its name: ``CT`` gets its CT
-  normalisation, and a PyRadiomics feature name — a name nnU-Net does not know — gets ``ZScoreNormalization``
-  (per case and channel). That is deliberate: map ranges differ by orders of magnitude between features, and a
-  per-case z-score puts them on one scale without a dataset-wide intensity model per feature;
+  are ``{"0": "CT", "1": <map feature 1>, ...}``. The map channels are normalised with fixed per-feature
+  statistics, ``radiomics.json`` ``map_scaler`` (:mod:`pdacrad.model.map_scaler`: clip to the 0.5/99.5 percentiles
+  and z-score with the clipped mean and std of the in-mask values of the fold's training cases; 0 outside the map
+  mask), by :func:`normalise_map_channels` — at inference here and in the training tree's map datasets — and the
+  model's plans say ``NoNormalization`` for them, so nnU-Net leaves them as they are. A voxel's input then
+  depends on its map value only. (nnU-Net's default for a channel with a feature's name, a per-case z-score over
+  the whole ROI, made in-mask values scale with the mask-to-ROI volume fraction, ~90 % of a ROI being the constant
+  ``initValue``, so the same map got other inputs in a training ROI cut around the ground-truth pancreas and an
+  inference ROI cut around the Stage-1 one.) A ``radiomics.json`` without ``map_scaler`` (models trained before
+  it) feeds the raw maps, which that model's plans z-score per case, as it was trained;
 * the global vector = ``global_features`` in that order, equal to the plans' ``pdacrad_radiomics`` block (or,
   with per-fold feature selection, to the fold's ``global_vectors.json``);
 * ``radiomics.json`` ``inputs`` says which of the two the model takes (variants base, maps, global, both).
@@ -98,6 +104,19 @@ def compute_map_channels(
     return [sitk.GetArrayFromImage(maps[name]).astype(np.float32, copy=False) for name in spec.map_features]
 
 
+def normalise_map_channels(
+    maps: Sequence[np.ndarray], mask: sitk.Image | np.ndarray, spec: RadiomicsSpec
+) -> list[np.ndarray]:
+    """The map channels as the Stage-2 model takes them: with ``spec.map_scaler``, normalised by it inside
+    ``mask`` (the :func:`map_mask` the maps were computed in, same (z, y, x) shape) and
+    :data:`~pdacrad.model.map_scaler.OUTSIDE_VALUE` outside; without one, ``maps`` unchanged (the model's plans
+    z-score them). The training tree's map datasets and inference both call this. float32 arrays."""
+    if spec.map_scaler is None:
+        return [np.asarray(m, dtype=np.float32) for m in maps]
+    array = sitk.GetArrayViewFromImage(mask) if isinstance(mask, sitk.Image) else np.asarray(mask)
+    return spec.map_scaler.apply(maps, array)
+
+
 def compute_global_features(ct: sitk.Image, pancreas: sitk.Image, spec: RadiomicsSpec) -> dict[str, float]:
     """``spec.global_features`` of the whole pancreas (non-zero voxels of ``pancreas``, on ``ct``'s grid):
     ``{name: value}`` in feature units. PyRadiomics runs ``spec.params`` pruned to those features
@@ -169,7 +188,8 @@ class RadiomicsStage2:
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         """``(global vector (F,) or None, map channels)`` of one case, each only if the model takes it. ``ct`` and
         ``pancreas`` (:func:`radiomics_pancreas`, uint8) on the full image grid; ``ct_roi`` the Stage-2 crop of
-        ``ct``; ``global_features`` as in :func:`compute_global_vector` (``None``: computed)."""
+        ``ct``; ``global_features`` as in :func:`compute_global_vector` (``None``: computed). The map channels are
+        normalised by :func:`normalise_map_channels` (raw without ``map_scaler``)."""
         vector = (
             compute_global_vector(ct, pancreas, self.spec, global_features)
             if self.spec.inputs.global_vector
@@ -178,7 +198,8 @@ class RadiomicsStage2:
         if not self.spec.inputs.maps:
             return vector, []
         mask = map_mask(on_grid(pancreas, ct_roi), self.spec.preprocessing.map_mask_dilation_mm)
-        return vector, compute_map_channels(ct_roi, mask, self.spec, self.device)
+        maps = compute_map_channels(ct_roi, mask, self.spec, self.device)
+        return vector, normalise_map_channels(maps, mask, self.spec)
 
 
 @contextlib.contextmanager
@@ -205,6 +226,7 @@ __all__: Sequence[str] = (
     "compute_global_vector",
     "compute_map_channels",
     "map_mask",
+    "normalise_map_channels",
     "on_grid",
     "radiomics_pancreas",
 )

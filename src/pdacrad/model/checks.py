@@ -7,6 +7,8 @@ Checked once, at load, each failure a :class:`~pdacrad.errors.ResourceError` nam
 
 * input channels: CT + ``map_features`` when ``inputs.maps`` (a ``maps``/``both`` model is a network with map
   channels, plain or radiomics), CT alone otherwise; the channel names 1..N equal ``map_features`` in order;
+* map normalisation: with ``map_scaler`` (maps normalised before nnU-Net sees them) the plans' normalisation of
+  channels 1..N is ``NoNormalization``; without one (raw maps) it is not, so that nnU-Net still scales them;
 * global vector: the network is conditioned on ``len(global_features)`` features when ``inputs.global_vector``
   (``global``/``both``: a RadiomicsUNet) and on none otherwise; where the plans carry a ``pdacrad_radiomics`` block
   it lists ``global_features``, and where a used fold folder holds its own ``global_vectors.json`` (per-fold
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdacrad.errors import ResourceError
 from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.model.map_scaler import NO_NORMALIZATION
 from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT
 
@@ -149,6 +152,7 @@ def check_against_model(
             "same names in the same order are required; export radiomics.json together with the Stage-2 model it "
             "was trained with"
         )
+    _check_map_normalisation(spec, configuration)
     from pdacrad.nnunet_ext.networks.builder import FOLD_SETTINGS_FILENAME, read_fold_settings
 
     per_fold = [(Path(f), read_fold_settings(f)) for f in fold_dirs]
@@ -170,6 +174,26 @@ def check_against_model(
                 "same names in the same order are required; export radiomics.json together with the Stage-2 "
                 "model it was trained with"
             )
+
+
+def _check_map_normalisation(spec: RadiomicsSpec, configuration: Mapping[str, Any]) -> None:
+    """Map channels normalised by ``spec.map_scaler`` must reach the network as they are (``NoNormalization``),
+    raw maps must not (see the module docstring). Plans without ``normalization_schemes`` are not checked."""
+    schemes = configuration.get("normalization_schemes")
+    if not spec.inputs.maps or not isinstance(schemes, list):
+        return
+    maps = [str(s) for s in schemes[1:]]
+    if spec.map_scaler is not None and any(s != NO_NORMALIZATION for s in maps):
+        raise ResourceError(
+            f"{RADIOMICS_NAME} has a map_scaler (map channels normalised before nnU-Net) but the Stage-2 plans "
+            f"normalise the map channels with {maps}; a model fed scaled maps has {NO_NORMALIZATION} there: "
+            "export radiomics.json together with the Stage-2 model it was trained with"
+        )
+    if spec.map_scaler is None and any(s == NO_NORMALIZATION for s in maps):
+        raise ResourceError(
+            f"the Stage-2 plans leave map channels unnormalised ({maps}) but {RADIOMICS_NAME} has no map_scaler, "
+            "so raw maps would reach the network: export the radiomics.json the model was trained with"
+        )
 
 
 def check_fold_global_features(spec: RadiomicsSpec, fold_dirs: Sequence[Path]) -> None:

@@ -9,7 +9,9 @@ The file is written by the training tree's ``select`` step and read once at infe
      "map_params":      {...PyRadiomics params file of the voxel-wise maps...},
      "inputs":          {"maps": true, "global_vector": true},        # optional: what the Stage-2 model takes
      "preprocessing":   {"roi_margins_mm_xyz": [100, 50, 15],         # optional: how the model's inputs were made
-                         "pancreas": "largest_component", "map_mask_dilation_mm": 5.0}}
+                         "pancreas": "largest_component", "map_mask_dilation_mm": 5.0},
+     "map_scaler":      {"lower": [...], "upper": [...],              # optional: fixed normalisation of each
+                         "mean": [...], "std": [...]}}                # map channel (map_features order)
 
 Feature names follow PyRadiomics (``<imageType>_<featureClass>_<Feature>``). Map features never include shape
 features: shape describes the whole segment and has no voxel-wise map.
@@ -19,6 +21,9 @@ features: shape describes the whole segment and has no voxel-wise map.
 (files written before it existed), it is what the lists imply: maps iff ``map_features``, global vector iff
 ``global_features``. ``preprocessing`` is what the training tree used to make the model's inputs, so that inference
 makes them the same way; absent, it is the defaults of :class:`Preprocessing` (the PANORAMA recipe).
+``map_scaler`` (:class:`~pdacrad.model.map_scaler.MapScaler`) normalises the map channels with statistics fitted
+on the training cases, and the model's plans then leave them as they are (``NoNormalization``); absent (files
+written before it existed), the maps go in raw and the model's plans z-score them per case.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 
 from pdacrad.errors import InvalidInputError, ResourceError
 from pdacrad.io.atomic import atomic_write_json
+from pdacrad.model.map_scaler import MapScaler
 from pdacrad.preprocessing.roi import DEFAULT_MARGINS_MM
 
 _FEATURE_NAME = re.compile(r"^[A-Za-z0-9.\-]+_[A-Za-z0-9]+_[A-Za-z0-9]+$")
@@ -142,6 +148,8 @@ class RadiomicsSpec:
             pdacrad's ``pdacrad: {intensityWindow: [low, high]}`` in HU).
         inputs: which of these the Stage-2 model takes; ``None`` on construction means what the lists imply.
         preprocessing: how the inputs are made (ROI margins, pancreas rule, map-mask dilation).
+        map_scaler: fixed normalisation of the map channels, one entry per map feature; ``None``: raw maps
+            (the model's plans z-score them per case).
 
     Raises:
         ResourceError: lengths differ, a name is not a PyRadiomics feature name or is repeated, a scaler value
@@ -157,6 +165,7 @@ class RadiomicsSpec:
     map_params: Mapping[str, Any] = field(default_factory=dict)
     inputs: ModelInputs = None  # type: ignore[assignment]  # None → derived in __post_init__
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    map_scaler: MapScaler | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so the spec stays hashable-ish and immutable.
@@ -195,6 +204,11 @@ class RadiomicsSpec:
             raise ResourceError("radiomics spec: inputs.maps is true but map_features is empty.")
         if self.inputs.global_vector and not self.global_features:
             raise ResourceError("radiomics spec: inputs.global_vector is true but global_features is empty.")
+        if self.map_scaler is not None and len(self.map_scaler) != len(self.map_features):
+            raise ResourceError(
+                f"radiomics spec: map_scaler has {len(self.map_scaler)} feature(s) for "
+                f"{len(self.map_features)} map_features; they must be equal in length."
+            )
 
     @property
     def variant(self) -> str:
@@ -225,7 +239,8 @@ class RadiomicsSpec:
         return ((values - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of the SPEC (plain lists and dicts)."""
+        """The JSON document of the SPEC (plain lists and dicts); ``map_scaler`` only when there is one."""
+        scaler = {} if self.map_scaler is None else {"map_scaler": self.map_scaler.to_dict()}
         return {
             "params": _plain(self.params),
             "global_features": list(self.global_features),
@@ -234,6 +249,7 @@ class RadiomicsSpec:
             "map_params": _plain(self.map_params),
             "inputs": {"maps": self.inputs.maps, "global_vector": self.inputs.global_vector},
             "preprocessing": self.preprocessing.to_dict(),
+            **scaler,
         }
 
     @classmethod
@@ -263,6 +279,9 @@ class RadiomicsSpec:
         ):
             raise ResourceError(f"{where}: 'inputs' must be {{'maps': bool, 'global_vector': bool}}.")
         preprocessing = Preprocessing.from_dict(data.get("preprocessing", {}), f"{where}: preprocessing")
+        map_scaler = data.get("map_scaler")
+        if map_scaler is not None:
+            map_scaler = MapScaler.from_dict(map_scaler, f"{where}: map_scaler")
         try:
             return cls(
                 # None → what the lists imply (derived in __post_init__)
@@ -274,6 +293,7 @@ class RadiomicsSpec:
                 std=tuple(float(v) for v in scaler["std"]),
                 map_features=tuple(data["map_features"]),
                 map_params=data["map_params"],
+                map_scaler=map_scaler,
             )
         except ResourceError as error:
             raise ResourceError(f"{where}: {error}") from None

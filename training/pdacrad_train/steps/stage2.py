@@ -1,25 +1,32 @@
 """``stage2``: every variant × fold of Stage 2, each fold model trained on the inputs its own selection chose.
 
-Per variant and fold: the fold's ``radiomics.json`` (which inputs, which features, which preprocessing; for
-``base`` only the ROI margins) and, for the global-vector variants, the selection's ``global_vectors.json`` go into
+Per variant and fold: the fold's ``radiomics.json`` (which inputs, which features, which preprocessing; for the
+map variants the ``map_scaler`` the map dataset's channels were normalised with; for ``base`` only the ROI
+margins) and, for the global-vector variants, the selection's ``global_vectors.json`` go into
 the Stage-2 fold folder; the variant's dataset (:mod:`pdacrad_train.variants`) is planned and preprocessed once per
-run with Stage 2's folds; then nnU-Net's ``run_training`` trains the fold with PI-CAI checkpoint selection and its
+run with Stage 2's folds (a map dataset's plans normalise its already scaled map channels with ``NoNormalization``); then nnU-Net's ``run_training`` trains the fold with PI-CAI checkpoint selection and its
 final validation (:mod:`pdacrad_train.nnunet_run`). Each variant × fold is a unit of the run ledger.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import logging
 import shutil
 from collections.abc import Sequence
 
+from pdacrad.errors import InvalidInputError
 from pdacrad.model.manifest import RADIOMICS_NAME
+from pdacrad.model.map_scaler import with_fixed_map_normalisation
 from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
 from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.nnunet_run import is_validated, plan_stage, preprocess_stage, train_fold
-from pdacrad_train.variants import SelectionMode, load_selection, stage2_for
+from pdacrad_train.map_scaling import MAPS_MANIFEST, dataset_spec
+from pdacrad_train.nnunet_run import CONFIGURATION, is_validated, plan_stage, preprocess_stage, train_fold
+from pdacrad_train.variants import SelectionMode, load_selection, maps_dataset, stage2_for
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -29,7 +36,12 @@ def variant_spec(
     config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode
 ) -> RadiomicsSpec:
     """The ``radiomics.json`` of ``variant``'s fold-``fold`` model: the fold's (or pooled) selection with the
-    variant's inputs; for ``base`` no features, only the preprocessing (ROI margins) the model is trained with."""
+    variant's inputs, and for the map variants the ``map_scaler`` its map dataset was made with; for ``base`` no
+    features, only the preprocessing (ROI margins) the model is trained with.
+
+    Raises:
+        InvalidInputError: the map dataset was made for another selection (or before its record existed).
+    """
     inputs = ModelInputs.of_variant(variant)
     if not (inputs.maps or inputs.global_vector):
         return RadiomicsSpec(
@@ -40,14 +52,29 @@ def variant_spec(
             inputs=inputs,
             preprocessing=Preprocessing(roi_margins_mm_xyz=config.stage2.margins_mm_xyz),
         )
-    return load_selection(ws, fold if mode == "per-fold" else None).for_variant(variant)
+    spec = load_selection(ws, fold if mode == "per-fold" else None).for_variant(variant)
+    if not inputs.maps:
+        return spec
+    raw = ws.raw_dataset(maps_dataset(config, mode, fold))
+    made = dataset_spec(raw)
+    if made is None or (made.map_features, made.map_params, made.preprocessing) != (
+        spec.map_features,
+        spec.map_params,
+        spec.preprocessing,
+    ):
+        raise InvalidInputError(
+            f"{raw / MAPS_MANIFEST}: the map dataset was not made for the current selection (select ran again, "
+            "or the dataset predates normalised maps): run `pdacrad-train maps` (or the experiment's radiomics "
+            "step) again."
+        )
+    return dataclasses.replace(spec, map_scaler=made.map_scaler)
 
 
 def prepare_fold_inputs(
     config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode
-) -> StageConfig:
+) -> tuple[StageConfig, RadiomicsSpec]:
     """Write the fold's ``radiomics.json`` (and, for the global-vector variants, its ``global_vectors.json``) into
-    the Stage-2 fold folder before training; returns the fold's stage."""
+    the Stage-2 fold folder before training; returns the fold's stage and that ``radiomics.json``."""
     stage = stage2_for(config, variant, fold, mode)
     folder = ws.fold_folder(stage, fold)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,11 +83,33 @@ def prepare_fold_inputs(
     if spec.inputs.global_vector:
         source = ws.selection_dir(fold if mode == "per-fold" else None) / GLOBAL_VECTORS_FILENAME
         shutil.copyfile(source, folder / GLOBAL_VECTORS_FILENAME)
-    return stage
+    return stage, spec
 
 
-def _prepared_dataset(config: TrainConfig, ws: Workspace, stage: StageConfig, done: set[int]) -> None:
-    """Plan and preprocess ``stage``'s dataset once per run (the map datasets get Stage 2's splits)."""
+def fix_map_normalisation(ws: Workspace, stage: StageConfig, spec: RadiomicsSpec) -> None:
+    """For a dataset of map channels scaled by ``spec.map_scaler``: its plans normalise channels 1..N with
+    ``NoNormalization`` (rewritten in place when planning chose otherwise, e.g. a per-case z-score for a channel
+    named after a feature), so that nnU-Net's preprocessing and predictor pass them on as they are."""
+    if not (spec.inputs.maps and spec.map_scaler is not None):
+        return
+    plans_file = ws.preprocessed_dataset(stage) / f"{stage.plans_name}.json"
+    plans = json.loads(plans_file.read_text())
+    fixed = with_fixed_map_normalisation(plans, len(spec.map_features))
+    if fixed != plans:
+        plans_file.write_text(json.dumps(fixed, indent=2))
+        logger.info(
+            "%s: map channels 1..%d normalised by radiomics.json's map_scaler: plans say %s",
+            stage.dataset_folder_name,
+            len(spec.map_features),
+            fixed["configurations"][CONFIGURATION]["normalization_schemes"][1:],
+        )
+
+
+def _prepared_dataset(
+    config: TrainConfig, ws: Workspace, stage: StageConfig, done: set[int], spec: RadiomicsSpec | None = None
+) -> None:
+    """Plan and preprocess ``stage``'s dataset once per run (the map datasets get Stage 2's splits, and plans
+    that leave the map channels scaled by ``spec.map_scaler`` as they are)."""
     if stage.dataset_id in done:
         return
     splits = ws.splits_file(stage)
@@ -77,6 +126,8 @@ def _prepared_dataset(config: TrainConfig, ws: Workspace, stage: StageConfig, do
         splits.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, splits)
     plan_stage(stage, config.run, ws)
+    if spec is not None:
+        fix_map_normalisation(ws, stage, spec)
     preprocess_stage(stage, config.run, ws)
     done.add(stage.dataset_id)
 
@@ -93,11 +144,11 @@ def run_stage2(
     prepared: set[int] = set()
     for variant in variants:
         for k in folds:
-            stage = prepare_fold_inputs(config, ws, variant, k, mode)
-            _prepared_dataset(config, ws, stage, prepared)
+            stage, spec = prepare_fold_inputs(config, ws, variant, k, mode)
+            _prepared_dataset(config, ws, stage, prepared, spec)
             folder = ws.fold_folder(stage, k)
             ledger.run(
                 f"stage2:{variant}:fold{k}",
-                lambda stage=stage, k=k: train_fold(stage, config.run, ws, k),
-                complete=lambda folder=folder: is_validated(folder),
+                functools.partial(train_fold, stage, config.run, ws, k),
+                complete=functools.partial(is_validated, folder),
             )

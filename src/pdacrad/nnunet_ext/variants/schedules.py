@@ -11,9 +11,10 @@ variant loads like any other in ``nnUNetPredictor`` (given :func:`pdacrad.nnunet
 (``EPOCHS``, ...) so that the training tree can tell, without building a trainer, whether a final checkpoint
 already holds the whole schedule or can be trained further.
 
-Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader, the loss the fold folder's
-``pdacrad_training.json`` names — :mod:`pdacrad.nnunet_ext.training_options`; a variant sets up its own state
-in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules :class:`nnUNetTrainerDemo`,
+Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader, intensity augmentation on the CT
+channel only, the loss the fold folder's ``pdacrad_training.json`` names — :mod:`pdacrad.nnunet_ext.training_options`;
+a variant sets up its own state in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules
+:class:`nnUNetTrainerDemo`,
 :class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
 :mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
 """
@@ -28,6 +29,7 @@ from batchgenerators.dataloading.single_threaded_augmenter import SingleThreaded
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
+from pdacrad.nnunet_ext.augmentation import ct_only_intensity
 from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
 from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
 from pdacrad.nnunet_ext.training_options import TrainingOptions, read_training_options, select_loss
@@ -82,6 +84,38 @@ class PdacradTrainer(nnUNetTrainer):
         loss = select_loss(super()._build_loss(), self.training_options.loss)
         self.print_to_log_file(f"loss: {self.training_options.loss}")
         return loss
+
+    @staticmethod
+    def get_training_transforms(
+        patch_size: Any,
+        rotation_for_DA: Any,
+        deep_supervision_scales: Any,
+        mirror_axes: Any,
+        do_dummy_2d_data_aug: bool,
+        use_mask_for_norm: Any = None,
+        is_cascaded: bool = False,
+        foreground_labels: Any = None,
+        regions: Any = None,
+        ignore_label: Any = None,
+    ) -> Any:
+        """nnU-Net 2.8.1's training transforms with its intensity transforms (noise, blur, brightness, contrast,
+        low resolution, gamma) on channel 0, the CT, only (:func:`~pdacrad.nnunet_ext.augmentation.
+        ct_only_intensity`): parametric-map channels are not CT and keep their values; spatial transforms and
+        mirroring still move every channel together. One-channel (CT-only) models train exactly as before."""
+        return ct_only_intensity(
+            nnUNetTrainer.get_training_transforms(
+                patch_size,
+                rotation_for_DA,
+                deep_supervision_scales,
+                mirror_axes,
+                do_dummy_2d_data_aug,
+                use_mask_for_norm,
+                is_cascaded,
+                foreground_labels,
+                regions,
+                ignore_label,
+            )
+        )
 
     def loader_global_vectors(self) -> GlobalVectors | None:
         """Global vectors the data loaders put into every batch (None here: plain network)."""

@@ -5,7 +5,7 @@
 - :mod:`.select` (``select``): the feature selection (per fold, or pooled) → ``radiomics.json`` and
   ``global_vectors.json`` in ``<work_dir>/radiomics/fold_<k>/`` or ``pooled/``
 - :mod:`.maps` (``maps``): the map datasets of the ``maps``/``both`` variants (Stage 2's CT crops and labels + one
-  channel per selected map feature)
+  channel per selected map feature, normalised with statistics of the selection's training cases)
 
 :func:`run_radiomics` runs them for the experiment, skipping what the chosen variants do not need.
 """
@@ -22,7 +22,7 @@ from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.steps.radiomics.global_features import run_global_features
 from pdacrad_train.steps.radiomics.maps import materialise_map_dataset
 from pdacrad_train.steps.radiomics.select import run_select
-from pdacrad_train.variants import load_selection, maps_dataset
+from pdacrad_train.variants import load_selection, maps_dataset, selection_training_cases
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,13 @@ def run_radiomics(
         spec = load_selection(ws, fold)
         ledger.run(
             f"radiomics:maps:{target.dataset_folder_name}",
-            lambda spec=spec, target=target: materialise_map_dataset(
-                config, ws, spec, target, allow_gt_masks=allow_gt
+            lambda spec=spec, target=target, fold=fold: materialise_map_dataset(
+                config,
+                ws,
+                spec,
+                target,
+                allow_gt_masks=allow_gt,
+                fit_cases=selection_training_cases(config, ws, fold),
             ),
             lambda: False,
         )
