@@ -1,7 +1,7 @@
 """The two-stage PDAC detection pipeline: Stage 1 pancreas → :class:`Stage2Pipeline` (radiomics pancreas = largest
 component → ROI crop with the model's mm margins → radiomics inputs the model takes → Stage 2 softmax → tumour
 probability inside the dilated pancreas → lesion candidates → likelihood → detection map pasted back into the
-input CT's geometry).
+input CT's geometry) → the model's likelihood calibration (``calibration.json``, optional; :func:`calibrate_result`).
 
 How the Stage-2 inputs are made comes from the model's ``radiomics.json`` (``inputs``: base, maps, global, both;
 ``preprocessing``: ROI margins, pancreas rule, map-mask dilation), so that inference prepares a case exactly as the
