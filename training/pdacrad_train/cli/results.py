@@ -114,7 +114,8 @@ def calibrate_command(
 ) -> None:
     """Calibrate each variant's likelihood (Platt scaling on its logit) on its out-of-fold CV predictions.
 
-    Fits the pooled map that `export` ships (<out>/<variant>/calibration.json, applied by process.py) and
+    Fits the pooled map that `export` ships (<out>/<variant>/calibration.json, applied by process.py; written as
+    calibration.rejected.json, not exported, unless the cross-fitted Brier change's 95% CI lies below 0) and
     evaluates calibration by cross-fitting: fold k's likelihoods mapped by a map fitted on the other folds.
     Writes the Brier score before and after with bootstrap 95% CIs, reliability diagrams (PNG), the pooled and
     within-fold AUROC before and after (unchanged within a fold: the map is increasing), summary.csv,

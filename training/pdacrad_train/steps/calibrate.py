@@ -8,7 +8,9 @@ default ``<work_dir>/cv_predictions[_final]`` of ``experiment.checkpoint``) and 
 Per variant:
 
 - the **pooled map**, fitted on every case's out-of-fold likelihood → ``<out>/<variant>/calibration.json``, which
-  ``export`` ships as ``resources/calibration.json`` for that variant (and ``process.py`` applies);
+  ``export`` ships as ``resources/calibration.json`` for that variant (and ``process.py`` applies) — only where the
+  cross-fitted evaluation shows that calibration helps (the paired 95 % CI of the Brier change lies below 0);
+  otherwise it is written as ``calibration.rejected.json`` and the export stays uncalibrated;
 - the **cross-fitted** likelihoods: fold k's cases mapped by a map fitted on the other folds only, so that no case's
   calibrated value saw its own label. Brier score (stratified-bootstrap CI) and reliability curve of the raw and the
   cross-fitted likelihoods, the Brier change with a paired CI, the pooled AUROC before and after, and the largest
@@ -48,6 +50,8 @@ SUMMARY_NAME = "summary.csv"
 RELIABILITY_NAME = "reliability.csv"
 CASES_NAME = "cases.csv"
 REPORT_NAME = "calibration.json"
+REJECTED_NAME = "calibration.rejected.json"
+"""The pooled map of a variant whose cross-fitted calibration did not lower the Brier score (not exported)."""
 
 
 def case_labels(labels_dir: Path, cases: Sequence[str], lesion_label: int = 1) -> dict[str, int]:
@@ -56,14 +60,12 @@ def case_labels(labels_dir: Path, cases: Sequence[str], lesion_label: int = 1) -
 
     from pdacrad.io.predictions import label_path
 
-    return {
-        case: int(
-            np.any(
-                sitk.GetArrayViewFromImage(sitk.ReadImage(str(label_path(labels_dir, case)))) == lesion_label
-            )
-        )
-        for case in cases
-    }
+    labels = {}
+    for case in cases:
+        # a copy, not a view: a view of a temporary image reads freed memory once the image is collected
+        array = sitk.GetArrayFromImage(sitk.ReadImage(str(label_path(labels_dir, case))))
+        labels[case] = int(np.any(array == lesion_label))
+    return labels
 
 
 def run_calibrate(
@@ -146,12 +148,11 @@ def write_outputs(
              "cross_fitted": float(s)}
             for c, s in zip(cases[variant], r.cross_fitted_scores, strict=True)
         ]  # fmt: skip
-        (out / variant).mkdir(exist_ok=True)
-        r.pooled_map.save(out / variant / CALIBRATION_NAME)
+        save_pooled_map(variant, r, out / variant)
         plot_reliability([r.raw, r.cross_fitted], out / f"reliability_{variant}.png")
     pd.DataFrame(summary).to_csv(out / SUMMARY_NAME, index=False, float_format="%.6g")
     pd.concat(bins, ignore_index=True).to_csv(out / RELIABILITY_NAME, index=False, float_format="%.6g")
-    pd.DataFrame(per_case).to_csv(out / CASES_NAME, index=False, float_format="%.6g")
+    pd.DataFrame(per_case).to_csv(out / CASES_NAME, index=False)  # full precision: refits from it match
     report = {
         "format_version": 1,
         "method": "Platt scaling on the logit of the likelihood (pdacrad.model.calibration); cross-fitted: fold k "
@@ -170,6 +171,28 @@ def write_outputs(
     logger.info("calibrate: %d variant(s) → %s", len(results), out)
 
 
+def shipped(r: CrossFitCalibration) -> bool:
+    """Whether the pooled map is worth exporting: the paired 95 % CI of the cross-fitted Brier change lies below 0."""
+    return r.brier_change.high < 0.0
+
+
+def save_pooled_map(variant: str, r: CrossFitCalibration, folder: Path) -> None:
+    """``folder/calibration.json`` when :func:`shipped`, else ``folder/calibration.rejected.json`` (and the other
+    name removed, so a rerun never leaves a stale map for ``export``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    keep, drop = (CALIBRATION_NAME, REJECTED_NAME) if shipped(r) else (REJECTED_NAME, CALIBRATION_NAME)
+    (folder / drop).unlink(missing_ok=True)
+    r.pooled_map.save(folder / keep)
+    if not shipped(r):
+        logger.warning(
+            "%s: cross-fitted calibration does not lower the Brier score (change %s): its map is written as %s "
+            "and export will not ship it",
+            variant,
+            r.brier_change,
+            folder / keep,
+        )
+
+
 def _summary_row(variant: str, r: CrossFitCalibration, n_positive: int) -> dict[str, object]:
     row: dict[str, object] = {
         "variant": variant,
@@ -186,4 +209,5 @@ def _summary_row(variant: str, r: CrossFitCalibration, n_positive: int) -> dict[
         "AUROC_raw": r.auroc_raw,
         "AUROC_cross_fitted": r.auroc_cross_fitted,
         "fold_AUROC_change_max": r.fold_auroc_change,
+        "exported": shipped(r),
     }

@@ -14,8 +14,9 @@ such folds cannot be one ensemble (export one fold, or select pooled features). 
 the pooled selection's and a plain model a CT-only spec with the stage's ROI margins.
 
 ``resources/calibration.json`` (optional) is the exported variant's likelihood calibration when ``calibrate`` has
-fitted one on the CV predictions of the matching checkpoint (``<work_dir>/calibration[_final]/<variant>/``; PI-CAI
-checkpoint → ``calibration``, final → ``calibration_final``); without one the package is uncalibrated, as before.
+fitted one on the CV predictions of the matching checkpoint and its cross-fitted evaluation showed that it helps
+(``<work_dir>/calibration[_final]/<variant>/calibration.json``; PI-CAI checkpoint → ``calibration``, final →
+``calibration_final``); without one the package is uncalibrated, as before.
 """
 
 from __future__ import annotations
