@@ -12,6 +12,7 @@ Steps ask the :class:`Workspace` where their inputs and outputs are; no step com
                                      pooled/ | fold_<k>/ (selections), selection_summary.json
         cv_predictions[_final]/      cross-validated predictions per checkpoint
         evaluation[_final]/          the evaluation per checkpoint
+        calibration[_final]/         the likelihood calibration per checkpoint (<variant>/calibration.json)
         experiment/ledger/           the run ledger
         nnUNet_raw/, nnUNet_preprocessed/, nnUNet_results/   (unless set in the environment)
 """
@@ -102,6 +103,11 @@ class Workspace:
     def evaluation_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
         """Evaluation output folder: ``<work_dir>/evaluation`` (``evaluation_final`` for the final checkpoints)."""
         return self.root / f"evaluation{_CHECKPOINT_SUFFIX[checkpoint]}"
+
+    def calibration_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
+        """Likelihood calibration of the CV predictions: ``<work_dir>/calibration`` (``calibration_final`` for the
+        final checkpoints); ``<variant>/calibration.json`` in it is what ``export`` ships."""
+        return self.root / f"calibration{_CHECKPOINT_SUFFIX[checkpoint]}"
 
     @property
     def ledger_dir(self) -> Path:

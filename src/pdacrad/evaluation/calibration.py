@@ -1,10 +1,13 @@
 """Calibration of the case-level likelihood: the Brier score with a bootstrap CI, and the reliability curve
-(observed share of PDAC cases against the mean likelihood in equal-width bins of the likelihood)."""
+(observed share of PDAC cases against the mean likelihood in equal-width bins of the likelihood); and the same
+before and after a cross-fitted Platt calibration (:func:`cross_fit_calibration`; the map itself is
+:mod:`pdacrad.model.calibration`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,13 @@ import pandas as pd
 from pdacrad.evaluation.metrics import CaseArrays
 from pdacrad.evaluation.study import EvaluationResult, VariantResult
 from pdacrad.io.predictions import variant_label
-from pdacrad.stats import ConfidenceInterval, bootstrap_indices, percentile_interval
+from pdacrad.model.calibration import LikelihoodCalibration, cross_fit, fit_platt
+from pdacrad.stats import (
+    ConfidenceInterval,
+    auroc_replicates,
+    bootstrap_indices,
+    percentile_interval,
+)
 
 RELIABILITY_BINS = 5
 """Equal-width likelihood bins of the reliability curve (few cases per bin in small cohorts: keep it coarse)."""
@@ -101,3 +110,84 @@ def calibration_table(calibrations: Sequence[Calibration]) -> pd.DataFrame:
         for b in c.bins
     ]
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CrossFitCalibration:
+    """One variant's likelihoods before and after cross-fitted calibration (:func:`pdacrad.model.calibration.cross_fit`:
+    each fold mapped by a Platt map fitted on the other folds), and the pooled map fitted on every case (the one a
+    model export ships).
+
+    Attributes:
+        raw, cross_fitted: Brier score with CI and reliability curve of the raw and the cross-fitted likelihoods.
+        brier_change: Brier(cross-fitted) − Brier(raw) with its paired-bootstrap CI (same resampled cases).
+        auroc_raw, auroc_cross_fitted: pooled AUROC over all folds (may differ: each fold has its own map).
+        fold_auroc_change: largest |AUROC change| within one fold (0 up to rounding: the maps are increasing).
+        pooled_map: the map fitted on all cases.
+        fold_maps: fold id → the map applied to that fold.
+        cross_fitted_scores: the calibrated likelihood of each case, in the input's case order.
+    """
+
+    raw: Calibration
+    cross_fitted: Calibration
+    brier_change: ConfidenceInterval
+    auroc_raw: float
+    auroc_cross_fitted: float
+    fold_auroc_change: float
+    pooled_map: LikelihoodCalibration
+    fold_maps: Mapping[str, LikelihoodCalibration]
+    cross_fitted_scores: np.ndarray
+
+
+def cross_fit_calibration(
+    variant: str,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    folds: Sequence[str],
+    n_bootstrap: int,
+    seed: int = 0,
+    level: float = 0.95,
+    fitted_on: str = "",
+) -> CrossFitCalibration:
+    """Cross-fit, then score raw and calibrated likelihoods on the same stratified bootstrap replicates.
+
+    Args:
+        labels: 0/1 PDAC per case, shape ``(n,)``; scores: raw likelihoods in [0, 1]; folds: each case's fold.
+        fitted_on: provenance written into the pooled map.
+    """
+    labels = np.asarray(labels).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    fold_ids = np.asarray(folds).astype(str)
+    calibrated, fold_maps = cross_fit(scores, labels, fold_ids)
+    indices = bootstrap_indices(labels, n_bootstrap, seed)
+    everything = np.arange(labels.size)[None]
+
+    def brier(s: np.ndarray, stage: str) -> tuple[Calibration, np.ndarray]:
+        point = float(brier_replicates(labels, s, everything)[0])
+        replicates = brier_replicates(labels, s, indices)
+        ci = percentile_interval(point, replicates, level)
+        return Calibration(f"{variant} {stage}", ci, tuple(reliability_bins(labels, s))), replicates
+
+    raw, raw_reps = brier(scores, "raw")
+    crossed, crossed_reps = brier(calibrated, "cross-fitted")
+    change = percentile_interval(crossed.brier.estimate - raw.brier.estimate, crossed_reps - raw_reps, level)
+    fold_changes = [
+        abs(_auroc(labels[m], calibrated[m]) - _auroc(labels[m], scores[m]))
+        for m in (fold_ids == name for name in sorted(fold_maps))
+        if np.unique(labels[m]).size == 2  # a one-class fold has no AUROC
+    ]
+    return CrossFitCalibration(
+        raw=raw,
+        cross_fitted=crossed,
+        brier_change=change,
+        auroc_raw=_auroc(labels, scores),
+        auroc_cross_fitted=_auroc(labels, calibrated),
+        fold_auroc_change=max(fold_changes, default=0.0),
+        pooled_map=fit_platt(scores, labels, fitted_on),
+        fold_maps=MappingProxyType(dict(fold_maps)),
+        cross_fitted_scores=calibrated,
+    )
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(auroc_replicates(labels, scores, np.arange(labels.size)[None])[0])

@@ -8,7 +8,8 @@ the file name without its suffix and without nnU-Net's channel suffix ``_0000`` 
 Output (the layout of :mod:`pdacrad.io.predictions`, so a cohort folder is directly evaluable)::
 
     <out>/<case>/detection_map.mha   float32, the input's geometry (written atomically, first)
-    <out>/<case>/case.json           runtime, seconds per step, input path, pancreas found
+    <out>/<case>/case.json           runtime, seconds per step, input path, pancreas found, raw likelihood (before
+                                     calibration.json; null when uncalibrated)
     <out>/<case>/likelihood.json     bare float (written atomically, last: it marks the case finished)
     <out>/summary.csv                case, likelihood, runtime_s, status (ok | skipped | failed), message
     <report>/<case>.png, .json       with ``--report`` (:mod:`pdacrad.inference.report`)
@@ -169,6 +170,7 @@ def predict_case(case: str, image_path: Path, output_dir: Path, report_dir: Path
             "input": str(image_path),
             "runtime_s": runtime,
             "pancreas_found": result.pancreas_found,
+            "raw_likelihood": result.raw_likelihood,
             "seconds": dict(result.seconds),
         }
         atomic_write_json(info, case_dir / CASE_JSON)

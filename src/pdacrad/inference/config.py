@@ -48,6 +48,8 @@ class InferenceConfig:
         allow_non_ct: run an input whose values are not HU at all
             (:attr:`pdacrad.preprocessing.intensity.IntensityCheck.in_hu` false: an MR, a CT stored with an offset)
             with a warning, instead of refusing it with :class:`~pdacrad.errors.InvalidInputError`.
+        calibrate: apply the model's ``calibration.json`` to the likelihood and detection map when it has one;
+            ``False`` gives the raw Stage-2 scores (what fitting a calibration needs).
     """
 
     resources_dir: Path
@@ -66,3 +68,4 @@ class InferenceConfig:
     prefer_picai_checkpoint: bool = True
     show_progress: bool = True
     allow_non_ct: bool = False
+    calibrate: bool = True

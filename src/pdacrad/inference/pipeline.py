@@ -1,7 +1,7 @@
 """The two-stage PDAC detection pipeline: Stage 1 pancreas → :class:`Stage2Pipeline` (radiomics pancreas = largest
 component → ROI crop with the model's mm margins → radiomics inputs the model takes → Stage 2 softmax → tumour
 probability inside the dilated pancreas → lesion candidates → likelihood → detection map pasted back into the
-input CT's geometry).
+input CT's geometry) → the model's likelihood calibration (``calibration.json``, optional; :func:`calibrate_result`).
 
 How the Stage-2 inputs are made comes from the model's ``radiomics.json`` (``inputs``: base, maps, global, both;
 ``preprocessing``: ROI margins, pancreas rule, map-mask dilation), so that inference prepares a case exactly as the
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -28,6 +28,7 @@ from pdacrad.inference.device import resolve_device
 from pdacrad.inference.predictor import StageModel
 from pdacrad.inference.radiomics_inputs import RadiomicsStage2, base_spec, radiomics_pancreas
 from pdacrad.inference.stages import Stage2Inputs, run_stage1, run_stage2
+from pdacrad.model.calibration import LikelihoodCalibration, load_resources_calibration
 from pdacrad.model.checks import check_stage2_model, checkpoint_names
 from pdacrad.model.manifest import (
     RADIOMICS_NAME,
@@ -65,6 +66,8 @@ class PipelineResult:
             for a model with radiomics inputs, ``stage2``, ``postprocess``).
         warnings: what the log warned about this case (implausible intensities, pancreas not found or too small).
         intensity: the input's intensity plausibility check (:class:`Pipeline` only).
+        raw_likelihood: the likelihood before the model's ``calibration.json`` map; ``None`` where none was
+            applied (no calibration file, ``InferenceConfig.calibrate`` off, or no pancreas found).
     """
 
     detection_map: sitk.Image
@@ -75,6 +78,27 @@ class PipelineResult:
     seconds: Mapping[str, float]
     warnings: tuple[str, ...] = ()
     intensity: IntensityCheck | None = field(default=None, repr=False)
+    raw_likelihood: float | None = None
+
+
+def calibrate_result(result: PipelineResult, calibration: LikelihoodCalibration) -> PipelineResult:
+    """``result`` with its likelihood *and* every lesion value of its detection map mapped by ``calibration``,
+    so that the likelihood is still the max lesion confidence of the map (the map is increasing) and the
+    background stays 0 (0 is a fixed point). A case without pancreas keeps the configured no-pancreas
+    likelihood: it is a documented constant, not a model score."""
+    if not result.pancreas_found:
+        return result
+    values = sitk.GetArrayFromImage(result.detection_map)  # (z, y, x), float32
+    lesion = values > 0
+    values[lesion] = calibration.apply(values[lesion]).astype(values.dtype)
+    detection_map = sitk.GetImageFromArray(values)
+    detection_map.CopyInformation(result.detection_map)
+    return replace(
+        result,
+        detection_map=detection_map,
+        likelihood=float(calibration.apply(result.likelihood)),
+        raw_likelihood=result.likelihood,
+    )
 
 
 @dataclass(frozen=True)
@@ -263,8 +287,9 @@ class Stage2Pipeline:
 
 
 class Pipeline:
-    """Verifies ``resources/``, resolves the device, and loads Stage 1 and the :class:`Stage2Pipeline`
-    (``resources/radiomics.json`` if present) once; :meth:`predict` then runs any number of cases sequentially
+    """Verifies ``resources/``, resolves the device, and loads Stage 1, the :class:`Stage2Pipeline`
+    (``resources/radiomics.json`` if present) and the likelihood calibration (``resources/calibration.json`` if
+    present and ``InferenceConfig.calibrate``) once; :meth:`predict` then runs any number of cases sequentially
     in this process."""
 
     def __init__(self, config: InferenceConfig) -> None:
@@ -295,9 +320,16 @@ class Pipeline:
             config,
             self.device,
         )
+        self.calibration: LikelihoodCalibration | None = (
+            load_resources_calibration(config.resources_dir, tuple(self.manifest.files))
+            if config.calibrate
+            else None
+        )
 
     def predict(self, ct: sitk.Image, source: str = "the input") -> PipelineResult:
-        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood.
+        """Run both stages on one CT (HU, any 3-D geometry) and return the detection map and likelihood, both
+        calibrated when the model has a calibration (:func:`calibrate_result`; the raw likelihood is kept in
+        :attr:`PipelineResult.raw_likelihood`).
 
         Raises:
             InvalidInputError: ``ct``'s values are not HU at all (an MR, a CT with an offset; ``source`` names it
@@ -326,6 +358,9 @@ class Pipeline:
             int(np.count_nonzero(sitk.GetArrayViewFromImage(stage1_mask))),
         )
         result = self.stage2.predict(ct, stage1_mask)
+        if self.calibration is not None:
+            result = calibrate_result(result, self.calibration)
+            logger.info("likelihood %.4f, calibrated %.4f", result.raw_likelihood, result.likelihood)
         return PipelineResult(
             result.detection_map,
             result.likelihood,
@@ -335,4 +370,5 @@ class Pipeline:
             MappingProxyType({"stage1": stage1_seconds, **result.seconds}),
             (*warnings, *result.warnings),
             intensity,
+            result.raw_likelihood,
         )

@@ -146,6 +146,7 @@ def _summary(case_id: str, result: PipelineResult, candidates: Sequence[LesionCa
         "format_version": FORMAT_VERSION,
         "case": case_id,
         "likelihood": float(result.likelihood),
+        "raw_likelihood": None if result.raw_likelihood is None else float(result.raw_likelihood),
         "pancreas_found": bool(result.pancreas_found),
         "warnings": list(result.warnings),
         "input_intensity": None if result.intensity is None else result.intensity.to_dict(),

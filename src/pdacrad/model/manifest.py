@@ -2,7 +2,8 @@
 and write.
 
 Layout (SPEC): ``manifest.json``, ``radiomics.json`` (optional until the radiomics Stage 2 lands), ``stage1/`` and
-``stage2/`` (nnU-Net v2 trained-model folders). The manifest lists every file of the package by its path relative to
+``stage2/`` (nnU-Net v2 trained-model folders), and optionally ``calibration.json`` (the likelihood's calibration
+map; without it the likelihood is the raw max lesion confidence). The manifest lists every file of the package by its path relative to
 ``resources/`` (POSIX separators) with its sha256; :func:`verify_resources` checks them all at start-up so that a
 truncated download or a hand-edited weight file stops the algorithm with a :class:`~pdacrad.errors.ResourceError`
 that names the file, instead of producing silently wrong predictions.
@@ -29,6 +30,8 @@ MANIFEST_FORMAT_VERSION = 1
 STAGE1_DIRNAME = "stage1"
 STAGE2_DIRNAME = "stage2"
 RADIOMICS_NAME = "radiomics.json"
+CALIBRATION_NAME = "calibration.json"
+"""Optional: the Platt map of the case likelihood (:mod:`pdacrad.model.calibration`)."""
 DEMO_WARNING = "demo weights trained on synthetic phantoms — not for clinical or research use on real CT"
 
 _HASH_CHUNK_BYTES = 1 << 20

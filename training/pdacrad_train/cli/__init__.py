@@ -7,7 +7,7 @@ The only package of the training tree that imports typer. Its modules define the
 
 - :mod:`.study`: ``convert``, ``splits``, ``fit``, ``experiment``, ``export``
 - :mod:`.radiomics`: ``global-features``, ``select``, ``maps``
-- :mod:`.results`: ``evaluate``, ``record``
+- :mod:`.results`: ``evaluate``, ``calibrate``, ``record``
 - :mod:`.analyze`: ``analyze <step>`` (radiomics statistics on tables)
 """
 
@@ -45,5 +45,6 @@ app.command("global-features")(radiomics.global_features_command)
 app.command("select")(radiomics.select_command)
 app.command("maps")(radiomics.maps_command)
 app.command("evaluate")(results.evaluate_command)
+app.command("calibrate")(results.calibrate_command)
 app.command("record")(results.record_command)
 app.add_typer(analyze.app, name="analyze")

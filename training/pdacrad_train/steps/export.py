@@ -12,6 +12,11 @@ fold folders' own ``radiomics.json`` (the experiment writes it before training: 
 which must be identical across the exported folds — per-fold feature selection gives each fold its own inputs, so
 such folds cannot be one ensemble (export one fold, or select pooled features). Without one, a radiomics model gets
 the pooled selection's and a plain model a CT-only spec with the stage's ROI margins.
+
+``resources/calibration.json`` (optional) is the exported variant's likelihood calibration when ``calibrate`` has
+fitted one on the CV predictions of the matching checkpoint and its cross-fitted evaluation showed that it helps
+(``<work_dir>/calibration[_final]/<variant>/calibration.json``; PI-CAI checkpoint → ``calibration``, final →
+``calibration_final``); without one the package is uncalibrated, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.manifest import (
+    CALIBRATION_NAME,
     RADIOMICS_NAME,
     STAGE1_DIRNAME,
     STAGE2_DIRNAME,
@@ -31,13 +37,18 @@ from pdacrad.model.manifest import (
     write_manifest,
 )
 from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSpec
-from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.config import StageConfig, StudyCheckpoint, TrainConfig
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 #: Checkpoint entries inference does not read.
 _TRAINING_ONLY_KEYS = ("optimizer_state", "grad_scaler_state")
+#: The study checkpoint whose CV predictions an exported checkpoint file's calibration was fitted on.
+_STUDY_CHECKPOINT: dict[str, StudyCheckpoint] = {
+    "checkpoint_best_picai.pth": "picai",
+    "checkpoint_final.pth": "final",
+}
 #: Fold-folder files that stay behind: nnU-Net's debug dump (absolute paths) and the training cases' vectors.
 _NOT_EXPORTED = ("debug.json", "global_vectors.json")
 
@@ -175,6 +186,9 @@ def _build_package(config: TrainConfig, ws: Workspace, out: Path) -> ResourceMan
     stage2, folds = stage2_to_export(config, ws)
     export_stage(stage2, ws, out / STAGE2_DIRNAME, config.export.checkpoint, folds)
     spec = export_radiomics(config, ws, stage2, folds, out)
+    calibration = calibration_to_export(config, ws)
+    if calibration is not None:
+        shutil.copyfile(calibration, out / CALIBRATION_NAME)
     trained_on = config.export.trained_on or (
         f"synthetic phantoms from `pdacrad synth` (seed {config.cohort.seed}, n {config.cohort.n})"
         if config.cohort.source == "synth"
@@ -191,6 +205,27 @@ def _build_package(config: TrainConfig, ws: Workspace, out: Path) -> ResourceMan
         size / 1e6,
     )  # fmt: skip
     return manifest
+
+
+def calibration_to_export(config: TrainConfig, ws: Workspace) -> Path | None:
+    """The ``calibrate`` output of the exported variant and checkpoint, if one was fitted (see the module
+    docstring); ``None`` (logged) otherwise."""
+    variant, checkpoint = config.export.variant, _STUDY_CHECKPOINT.get(config.export.checkpoint)
+    path = (
+        ws.calibration_dir(checkpoint) / variant / CALIBRATION_NAME
+        if variant is not None and checkpoint is not None
+        else None
+    )
+    if path is None or not path.is_file():
+        logger.info(
+            "export: no likelihood calibration for this package (%s): its likelihood stays uncalibrated",
+            f"run `pdacrad-train calibrate` to fit {path}"
+            if path is not None
+            else "only an experiment variant's PI-CAI or final checkpoint has CV predictions to fit one on",
+        )
+        return None
+    logger.info("export: likelihood calibration %s", path)
+    return path
 
 
 def _replace_folder(target: Path, finished: Path) -> None:
