@@ -85,7 +85,7 @@ def collect_oof_masks(config: TrainConfig, ws: Workspace) -> Path:
         provenance[case] = record
         written += 1
     atomic_write_json(provenance, provenance_path)
-    empty = [c for _, c in jobs if not sitk.GetArrayViewFromImage(sitk.ReadImage(str(ws.oof_mask(c)))).any()]
+    empty = [c for _, c in jobs if not sitk.GetArrayFromImage(sitk.ReadImage(str(ws.oof_mask(c)))).any()]
     if empty:
         logger.warning(
             "Stage 1 found no pancreas in %d training case(s) out of fold: %s", len(empty), empty[:10]
