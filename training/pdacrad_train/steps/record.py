@@ -14,6 +14,7 @@ Written into ``<out>/``::
                                                 every trained fold's per-class training curves (pdacrad_train.curves)
     ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
     evaluation/, evaluation_final/              evaluate's outputs, if it was run
+    calibration/, calibration_final/            calibrate's outputs (maps, Brier, reliability), if it was run
     RECORD.json                                 config, commit, date, machine
 
 The table is then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
@@ -118,9 +119,9 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     status = "".join(f"{line}\n" for line in ledger.status_lines())
     atomic_write(out / "ledger" / "status.txt", lambda tmp: tmp.write_text(status))
     for checkpoint in CHECKPOINTS:
-        if ws.evaluation_dir(checkpoint).is_dir():
-            name = ws.evaluation_dir(checkpoint).name
-            counts[name] = _copy_tree(ws.evaluation_dir(checkpoint), out / name)
+        for folder in (ws.evaluation_dir(checkpoint), ws.calibration_dir(checkpoint)):
+            if folder.is_dir():
+                counts[folder.name] = _copy_tree(folder, out / folder.name)
     atomic_write_json(
         {
             "config": config.source or config.name,
