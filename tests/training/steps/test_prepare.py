@@ -62,6 +62,7 @@ def test_convert_writes_both_datasets(tmp_path: Path, tiny_cohort: Path, isolate
     assert np.array_equal(sitk.GetArrayFromImage(s1_label), np.isin(original_zyx, (1, 4, 5)).astype(np.uint8))
     ct = tiny_cohort / "imagesTr" / "case_001_0000.nii.gz"
     assert (s1 / "imagesTr" / "case_001_0000.nii.gz").read_bytes() == ct.read_bytes()
+    assert (s1 / "imagesTr" / "case_001_0000.nii.gz").samefile(ct)  # a hard link, not a copy
 
     # Stage 2: pancreas box x 16..32, y 17..23, z 6..10 on a 2 × 2.5 × 4 mm grid, margins 10/5/4 mm
     # → 5, 2, 1 voxels: x 11..37, y 15..25, z 5..11 (all inside the 48 × 40 × 16 image).

@@ -3,8 +3,9 @@ cross-validation folds as nnU-Net ``splits_final.json`` for both stages, :mod:`p
 
 ``convert``:
 
-* Stage 1: the whole CT, label = pancreas incl. tumour and duct (PANORAMA labels 1, 4, 5 → 1). Its plans
-  resample to a low target spacing, so at inference the full-resolution CT goes in as-is.
+* Stage 1: the whole CT (a hard link to the cohort's file; a copy where links fail), label = pancreas incl. tumour
+  and duct (PANORAMA labels 1, 4, 5 → 1). Its plans resample to a low target spacing, so at inference the
+  full-resolution CT goes in as-is.
 * Stage 2: CT and labels 0–6 cropped around the pancreas with margins in mm (x 100, y 50, z 15 by default),
   clipped to the image, geometry kept. For training the crop comes from the **ground-truth** pancreas, as in
   the PANORAMA baseline; inference crops around the largest component of the Stage-1 prediction with the same
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from pdacrad.errors import InvalidInputError
 from pdacrad.labels import PANCREAS_LABELS, PANORAMA_LABELS, STAGE1_LABELS
 from pdacrad.preprocessing import roi_from_mask
 from pdacrad_train.config import TrainConfig
+from pdacrad_train.files import place
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.splits import folds_from_config, nnunet_splits, splits_report
 from pdacrad_train.workspace import Workspace
@@ -122,13 +123,9 @@ def convert_case(case: str, cohort: Path, config: TrainConfig, ws: Workspace) ->
         raise InvalidInputError(f"{case}: the label has no pancreas (labels 1, 4, 5); cannot crop Stage 2.")
     roi = roi_from_mask(pancreas, config.stage2.margins_mm_xyz)
 
-    s1_image = stage1 / "imagesTr" / f"{case}_0000.nii.gz"
-    if not s1_image.is_file():
-        # The Stage-1 input is the original file, byte for byte: nnU-Net's own preprocessing resamples it.
-        ws.tmp.mkdir(parents=True, exist_ok=True)
-        s1_image.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image_path, ws.tmp / s1_image.name)
-        os.replace(ws.tmp / s1_image.name, s1_image)
+    # The Stage-1 input is the original file, hard-linked (copied where links fail): nnU-Net's preprocessing
+    # resamples it.
+    place(image_path, stage1 / "imagesTr" / f"{case}_0000.nii.gz", ws.tmp)
     s1_label = stage1 / "labelsTr" / f"{case}.nii.gz"
     if not s1_label.is_file():
         _write_atomic(pancreas, s1_label, ws.tmp)

@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad_train.cases import training_cases
 from pdacrad_train.config import StageConfig, TrainConfig
+from pdacrad_train.files import place
 from pdacrad_train.map_cache import MapCaseJob, MapFeature, ensure_maps, map_features
 from pdacrad_train.map_scaling import MAPS_MANIFEST, fit_scaler, write_case_channels
 from pdacrad_train.masks import MaskSource, resolve_mask_source
@@ -56,34 +56,6 @@ __all__ = ["MAPS_MANIFEST", "channel_path", "materialise_map_dataset", "place", 
 def channel_path(images_dir: Path, case: str, channel: int) -> Path:
     """nnU-Net's file of one input channel: ``<images_dir>/<case>_<channel:04d>.nii.gz``."""
     return images_dir / f"{case}_{channel:04d}.nii.gz"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """``b`` is ``a``: a hard link to it, or a copy with its size and mtime (``shutil.copy2`` keeps the mtime)."""
-    try:
-        if os.path.samefile(a, b):
-            return True
-        sa, sb = a.stat(), b.stat()
-    except OSError:
-        return False
-    return sa.st_size == sb.st_size and sa.st_mtime_ns == sb.st_mtime_ns
-
-
-def place(source: Path, target: Path, tmp: Path) -> bool:
-    """Put ``source`` at ``target`` as a hard link (a copy where the file system refuses links), atomically via
-    ``tmp``. Returns whether anything changed."""
-    if _same_file(source, target):
-        return False
-    tmp.mkdir(parents=True, exist_ok=True)
-    part = tmp / target.name
-    part.unlink(missing_ok=True)
-    try:
-        os.link(source, part)
-    except OSError:
-        shutil.copy2(source, part)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(part, target)
-    return True
 
 
 def case_jobs(config: TrainConfig, ws: Workspace, cases: list[str], source: MaskSource) -> list[MapCaseJob]:
