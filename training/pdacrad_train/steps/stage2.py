@@ -18,7 +18,7 @@ from pdacrad.model.radiomics_spec import ModelInputs, Preprocessing, RadiomicsSp
 from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENAME
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.nnunet_run import is_validated, plan_stage, preprocess_stage, train_fold
+from pdacrad_train.nnunet_run import is_validated, prepare_stage, train_fold
 from pdacrad_train.variants import SelectionMode, load_selection, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -60,25 +60,30 @@ def prepare_fold_inputs(
 
 
 def _prepared_dataset(config: TrainConfig, ws: Workspace, stage: StageConfig, done: set[int]) -> None:
-    """Plan and preprocess ``stage``'s dataset once per run (the map datasets get Stage 2's splits)."""
+    """Plan and preprocess ``stage``'s dataset once per run (the map datasets get Stage 2's splits), as one
+    guarded unit with the splits copy (:func:`~pdacrad_train.nnunet_run.prepare_stage`)."""
     if stage.dataset_id in done:
         return
+    prepare_stage(stage, config.run, ws, setup=lambda: _copy_stage2_splits(config, ws, stage))
+    done.add(stage.dataset_id)
+
+
+def _copy_stage2_splits(config: TrainConfig, ws: Workspace, stage: StageConfig) -> None:
+    """Give a map dataset Stage 2's folds (a copy of its ``splits_final.json``) when they differ."""
     splits = ws.splits_file(stage)
     source = ws.splits_file(config.stage2)
-    if stage.dataset_id != config.stage2.dataset_id and (
-        not splits.is_file() or splits.read_bytes() != source.read_bytes()
+    if stage.dataset_id == config.stage2.dataset_id or (
+        splits.is_file() and splits.read_bytes() == source.read_bytes()
     ):
-        if splits.is_file():
-            logger.warning(
-                "dataset %d: its folds differ from Stage 2's (splits rerun?); copied Stage 2's. Models trained "
-                "on the old folds are stale: delete their fold folders and rerun stage2.",
-                stage.dataset_id,
-            )
-        splits.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, splits)
-    plan_stage(stage, config.run, ws)
-    preprocess_stage(stage, config.run, ws)
-    done.add(stage.dataset_id)
+        return
+    if splits.is_file():
+        logger.warning(
+            "dataset %d: its folds differ from Stage 2's (splits rerun?); copied Stage 2's. Models trained "
+            "on the old folds are stale: delete their fold folders and rerun stage2.",
+            stage.dataset_id,
+        )
+    splits.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, splits)
 
 
 def run_stage2(
