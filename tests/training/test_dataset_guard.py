@@ -119,3 +119,30 @@ def test_break_dataset_locks_removes_locks_and_training_records(tmp_path: Path) 
         removed = break_dataset_locks(tmp_path)
     assert [line.split(":")[0] for line in removed] == ["Dataset901_X"] * 2
     assert not (guard.folder / "pdacrad.lock").exists() and guard.jobs.running() == []
+
+
+def test_experiment_break_lock_clears_a_dead_machines_lock(tmp_path: Path, monkeypatch) -> None:
+    from pdacrad_train.cli import app
+    from typer.testing import CliRunner
+
+    configs = Path(__file__).resolve().parents[2] / "training" / "configs"
+    preprocessed = tmp_path / "nnUNet_preprocessed"
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    lock = preprocessed / "Dataset901_X" / "pdacrad.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(
+        '{"host": "gpu-node-7", "pid": 4242, "started": "2026-01-01T00:00:00+00:00", "purpose": "p", "token": "t"}'
+    )
+    args = [
+        "experiment",
+        "--config",
+        str(configs / "synthetic-demo.yaml"),
+        "--work-dir",
+        str(tmp_path),
+        "--status",
+    ]
+    assert CliRunner().invoke(app, args).exit_code == 0 and lock.exists()  # never broken unasked
+    result = CliRunner().invoke(app, [*args, "--break-lock"])
+    assert result.exit_code == 0, result.output
+    assert not lock.exists() and "Dataset901_X: lock of 'p' (host gpu-node-7, pid 4242" in result.output

@@ -134,12 +134,12 @@ def experiment_command(
             cfg = dataclasses.replace(
                 cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
             )
+        if break_lock:
+            _break_locks(ws)
         if status:
             for line in ws.ledger.status_lines():
                 typer.echo(line)
             return
-        if break_lock:
-            _break_locks(ws)
         from pdacrad_train.experiment import STEPS, run_experiment
 
         try:
