@@ -89,7 +89,7 @@ nets = [build_network("nnUNetTrainerPicaiDemo", plans, conf, 3, 3),
 watched = ["nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "pdacrad.nnunet_ext.variants",
            "pdacrad.nnunet_ext.variants.schedules", "pdacrad.nnunet_ext.variants.picai",
            "pdacrad.nnunet_ext.variants.radiomics", "pdacrad.nnunet_ext.conditioning.data_loading",
-           "pdacrad.nnunet_ext.conditioning.vector_steps"]
+           "pdacrad.nnunet_ext.augmentation", "pdacrad.nnunet_ext.training_options"]
 print(json.dumps({{"types": [type(n).__name__ for n in nets], "features": nets[1].num_global_features,
                   "imported": [m for m in watched if m in sys.modules]}}))
 """

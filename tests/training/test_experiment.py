@@ -243,8 +243,12 @@ def test_map_datasets_follow_stage2_folds_when_splits_are_rerun(tmp_path: Path, 
     config = load_config(CONFIGS / "synthetic-demo.yaml", tmp_path / "work")
     ws = workspace(config)
     planned: list[int] = []
-    monkeypatch.setattr(stage2, "plan_stage", lambda stage, run, ws: planned.append(stage.dataset_id))
-    monkeypatch.setattr(stage2, "preprocess_stage", lambda stage, run, ws: None)
+
+    def prepare(stage, run, ws, setup) -> None:  # the guarded unit without nnU-Net
+        setup()
+        planned.append(stage.dataset_id)
+
+    monkeypatch.setattr(stage2, "prepare_stage", prepare)
     maps_stage = replace(config.stage2, dataset_id=config.stage2.dataset_id + 50, dataset_name="Maps")
     source = ws.preprocessed_dataset(config.stage2) / "splits_final.json"
     target = ws.preprocessed_dataset(maps_stage) / "splits_final.json"

@@ -6,7 +6,10 @@
 2. plans overrides from the config (patch size, stages, features, batch size), the topology recomputed with
    nnU-Net's own ``get_pool_and_conv_props`` so strides and kernels stay consistent; only 3d_fullres is kept;
 3. nnU-Net preprocessing of 3d_fullres, redone when the raw dataset changed (its files' names, sizes and
-   modification times, and dataset.json: new map channels or new masks recompute);
+   modification times, and dataset.json: new map channels or new masks recompute) or the plans entries it reads;
+   1–3 are one guarded unit per dataset (:func:`prepare_stage`, :mod:`pdacrad_train.dataset_guard`): jobs sharing
+   the work folder wait for the one that plans and preprocesses, then skip; a changed input is refused while a
+   training of the dataset runs;
 4. training of each fold with ``nnunetv2.run.run_training.run_training`` — the function behind ``nnUNetv2_train`` —
    with our trainer variants found through ``nnUNet_extTrainer``: nnU-Net's continue (``--c``), validation-only
    (``--val``), DDP (``run.num_gpus``) and its final validation, which writes ``fold_<k>/validation/<case>.nii.gz``
@@ -30,13 +33,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.io.atomic import atomic_write_json
 from pdacrad_train.config import RunConfig, StageConfig, ddp_batch_problem
+from pdacrad_train.dataset_guard import DatasetGuard, preprocessing_record
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -44,7 +49,6 @@ logger = logging.getLogger(__name__)
 CONFIGURATION = "3d_fullres"
 #: nnU-Net's minimum edge length of the coarsest feature map (ExperimentPlanner.UNet_featuremap_min_edge_length).
 MIN_FEATURE_MAP_EDGE = 4
-_PREPROCESSED_MARKER = "pdacrad_preprocessed.json"
 
 
 def apply_plans_overrides(plans: dict[str, Any], stage: StageConfig) -> dict[str, Any]:
@@ -88,9 +92,34 @@ def apply_plans_overrides(plans: dict[str, Any], stage: StageConfig) -> dict[str
     return plans
 
 
-def plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
-    """Fingerprint and plan ``stage``'s raw dataset (skipped when the plans file exists); returns the plans
-    file in nnUNet_preprocessed."""
+def prepare_stage(
+    stage: StageConfig,
+    run: RunConfig,
+    ws: Workspace,
+    setup: Callable[[], None] | None = None,
+    after_planning: Callable[[], None] | None = None,
+) -> Path:
+    """Plan and preprocess ``stage``'s dataset as one guarded unit (:mod:`pdacrad_train.dataset_guard`):
+    ``setup`` (e.g. copying the splits into a map dataset), planning, ``after_planning`` (e.g. a plans edit the
+    preprocessing must see) and preprocessing run under the dataset's lock, so concurrent jobs wait for the first
+    and then skip what it did. Returns the preprocessed folder.
+
+    Raises:
+        InvalidInputError: the dataset must be preprocessed again while a training of it runs.
+    """
+    guard = DatasetGuard(ws.preprocessed_dataset(stage))
+    with guard.unit(f"plan+preprocess {stage.dataset_folder_name}"):
+        if setup is not None:
+            setup()
+        _plan_stage(stage, run, ws)
+        if after_planning is not None:
+            after_planning()
+        return _preprocess_stage(stage, run, ws, guard)
+
+
+def _plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
+    """Fingerprint and plan ``stage``'s raw dataset (skipped when our overridden plans exist); returns the plans
+    file in nnUNet_preprocessed. Only under the dataset's lock (:func:`prepare_stage`)."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
         plan_experiment_dataset,
@@ -99,7 +128,9 @@ def plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
     plans_file = folder / f"{stage.plans_name}.json"
-    if plans_file.is_file():
+    # our overrides keep only 3d_fullres: nnU-Net's plans with other configurations are a planning killed
+    # between nnU-Net's write and ours, which is redone rather than trusted
+    if plans_file.is_file() and list(json.loads(plans_file.read_text())["configurations"]) == [CONFIGURATION]:
         logger.info("Plans exist, skipping planning: %s", plans_file)
         return plans_file
     if not (ws.raw_dataset(stage) / "dataset.json").is_file():
@@ -115,7 +146,7 @@ def plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
         stage.dataset_id, overwrite_target_spacing=spacing, overwrite_plans_name=stage.plans_name
     )
     plans = apply_plans_overrides(json.loads(plans_file.read_text()), stage)
-    plans_file.write_text(json.dumps(plans, indent=2))
+    atomic_write_json(plans, plans_file)
     conf = plans["configurations"][CONFIGURATION]
     logger.info(
         "%s plans: spacing %s mm, patch %s, features %s, batch %d",
@@ -140,31 +171,27 @@ def raw_dataset_digest(raw: Path) -> str:
     return digest.hexdigest()
 
 
-def preprocess_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
-    """nnU-Net preprocessing of 3d_fullres (skipped when a previous run completed it for the same raw dataset and
-    target spacing)."""
+def _preprocess_stage(stage: StageConfig, run: RunConfig, ws: Workspace, guard: DatasetGuard) -> Path:
+    """nnU-Net preprocessing of 3d_fullres, skipped when the done marker records the same inputs (raw files,
+    the plans entries preprocessing reads). Only under the dataset's lock (:func:`prepare_stage`)."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
 
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
     plans = json.loads((folder / f"{stage.plans_name}.json").read_text())
-    # What the preprocessed arrays depend on: the raw files, the target spacing and each channel's normalisation
-    # (not patch or network); the stage2 step may change the map channels' normalisation after planning.
-    conf = plans["configurations"][CONFIGURATION]
-    record = {
-        "raw": raw_dataset_digest(ws.raw_dataset(stage)),
-        "spacing": conf["spacing"],
-        "normalization": conf.get("normalization_schemes"),
-    }
-    marker = folder / _PREPROCESSED_MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == record:
+    raw = ws.raw_dataset(stage)
+    n_cases = len(list((raw / "labelsTr").glob("*")))
+    record = preprocessing_record(
+        stage.dataset_id, stage.plans_name, CONFIGURATION, plans, raw_dataset_digest(raw), n_cases
+    )
+    if guard.is_current(record):
         logger.info("Preprocessed data exist, skipping: %s", folder)
         return folder
-    marker.unlink(missing_ok=True)
+    guard.begin_rebuild()
     preprocess_dataset(
         stage.dataset_id, stage.plans_name, [CONFIGURATION], [run.num_processes], show_progress_bar=True
     )
-    marker.write_text(json.dumps(record, indent=1))
+    guard.mark_done(record)
     return folder
 
 
@@ -229,7 +256,9 @@ def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | st
     )
     # Scoped: nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which rejects 0. (nnU-Net reads
     # nnUNet_def_n_proc only at import: set_process_environment.)
-    with _environment(nnUNet_n_proc_DA=run.augmentation_workers):
+    guard = DatasetGuard(ws.preprocessed_dataset(stage))
+    purpose = f"train {stage.trainer} fold {fold} of {stage.dataset_folder_name}"
+    with _environment(nnUNet_n_proc_DA=run.augmentation_workers), guard.training(purpose):
         run_training(
             str(stage.dataset_id),
             CONFIGURATION,
@@ -310,7 +339,7 @@ def _environment(**values: int) -> Iterator[None]:
 
 
 def fit_stage(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | str | None = None) -> Path:
-    """Plan, preprocess and train one fold of one stage (each part resumable); returns the fold folder."""
-    plan_stage(stage, run, ws)
-    preprocess_stage(stage, run, ws)
+    """Plan and preprocess (one guarded unit), then train one fold of one stage (each part resumable); returns
+    the fold folder."""
+    prepare_stage(stage, run, ws)
     return train_fold(stage, run, ws, fold)

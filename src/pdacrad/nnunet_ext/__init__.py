@@ -16,8 +16,8 @@ Layout (what each part is for, and what it may import):
 * ``conditioning/`` — the per-case global radiomics vector on its way into training:
   :mod:`~pdacrad.nnunet_ext.conditioning.global_vectors` (the ``global_vectors.json`` file),
   :mod:`~pdacrad.nnunet_ext.conditioning.data_loading` (batches carry the vector; lesion-focused patches),
-  :mod:`~pdacrad.nnunet_ext.conditioning.case_vectors` (nnU-Net's final validation, one case at a time),
-  :mod:`~pdacrad.nnunet_ext.conditioning.vector_steps` (nnU-Net's train/validation step with ``network(x, g)``).
+  :mod:`~pdacrad.nnunet_ext.conditioning.case_vectors` (nnU-Net's final validation, one case at a time); the
+  training and validation steps are nnU-Net's own, run inside ``RadiomicsUNet.conditioned_per_sample``.
 * :mod:`~pdacrad.nnunet_ext.trainer_names` — the one list of our trainer names and the network each builds.
 * :mod:`~pdacrad.nnunet_ext.checkpoint_selection` — the PI-CAI score, its history file and the checkpoint names
   (read by inference and the training tree).

@@ -10,6 +10,21 @@ import typer
 from pdacrad.errors import InvalidInputError
 from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
 from pdacrad_train.config import stage_of, with_checkpoint
+from pdacrad_train.workspace import Workspace
+
+BREAK_LOCK = typer.Option(
+    False,
+    "--break-lock",
+    help="First remove every dataset lock and training record in nnUNet_preprocessed that jobs left behind "
+    "(only when no other job runs: a lock or record of another machine cannot be checked from here).",
+)
+
+
+def _break_locks(ws: Workspace) -> None:
+    from pdacrad_train.dataset_guard import break_dataset_locks
+
+    for line in break_dataset_locks(ws.nnunet_preprocessed):
+        typer.echo(f"removed {line}", err=True)
 
 
 def convert_command(config: Path = CONFIG, work_dir: Path | None = WORK_DIR) -> None:
@@ -48,6 +63,7 @@ def fit_command(
         "-f",
         help="Fold to train: 0..n_folds-1 or 'all' (default: the stage's config `fold`).",
     ),
+    break_lock: bool = BREAK_LOCK,
 ) -> None:
     """nnU-Net planning (config's target spacing and plans overrides), preprocessing and training of one fold.
 
@@ -59,6 +75,8 @@ def fit_command(
     from pdacrad_train.nnunet_run import fit_stage
 
     with step(config, work_dir) as (cfg, ws):
+        if break_lock:
+            _break_locks(ws)
         chosen = None if fold is None else fold if fold == "all" else int(fold)
         for key in stage:
             fit_stage(stage_of(cfg, key), cfg.run, ws, chosen)
@@ -91,6 +109,7 @@ def experiment_command(
         False, "--status", help="Print the run ledger (finished units, times) and exit."
     ),
     checkpoint: str | None = CHECKPOINT,
+    break_lock: bool = BREAK_LOCK,
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
@@ -100,7 +119,9 @@ def experiment_command(
     evaluation_final); run both to see what checkpoint selection on the scored fold adds.
 
     Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
-    share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node).
+    share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node): planning
+    and preprocessing of a dataset run once, under a lock in its nnUNet_preprocessed folder that the other jobs
+    wait for; a dead job's lock on another machine is removed with --break-lock.
     """
     from pdacrad_train.radiomics_config import load_radiomics_config
 
@@ -113,6 +134,8 @@ def experiment_command(
             cfg = dataclasses.replace(
                 cfg, experiment=dataclasses.replace(cfg.experiment, allow_gt_masks=True)
             )
+        if break_lock:
+            _break_locks(ws)
         if status:
             for line in ws.ledger.status_lines():
                 typer.echo(line)

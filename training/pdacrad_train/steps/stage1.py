@@ -2,7 +2,8 @@
 
 The final validation of fold k writes ``fold_k/validation/<case>.nii.gz`` for fold k's validation cases, from which
 the ``oof`` step (:mod:`pdacrad_train.steps.oof`) takes the out-of-fold masks. Planning, preprocessing and training
-are :mod:`pdacrad_train.nnunet_run`'s; each fold is a unit of the run ledger, done when its final checkpoint and
+are :mod:`pdacrad_train.nnunet_run`'s (planning + preprocessing one guarded unit per dataset, so that fold jobs on
+several machines sharing the work folder only train); each fold is a unit of the run ledger, done when its final checkpoint and
 validation exist.
 """
 
@@ -12,15 +13,14 @@ from collections.abc import Sequence
 
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.nnunet_run import is_validated, plan_stage, preprocess_stage, train_fold
+from pdacrad_train.nnunet_run import is_validated, prepare_stage, train_fold
 from pdacrad_train.workspace import Workspace
 
 
 def run_stage1(config: TrainConfig, ws: Workspace, ledger: Ledger, folds: Sequence[int]) -> None:
-    """Plan and preprocess Stage 1's dataset, then train and validate each of ``folds`` (ledger units
-    ``stage1:fold<k>``)."""
-    plan_stage(config.stage1, config.run, ws)
-    preprocess_stage(config.stage1, config.run, ws)
+    """Plan and preprocess Stage 1's dataset (one guarded unit: concurrent fold jobs wait for it, then skip it),
+    then train and validate each of ``folds`` (ledger units ``stage1:fold<k>``)."""
+    prepare_stage(config.stage1, config.run, ws)
     for k in folds:
         folder = ws.fold_folder(config.stage1, k)
         ledger.run(

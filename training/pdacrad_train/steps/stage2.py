@@ -25,7 +25,7 @@ from pdacrad.nnunet_ext.conditioning.global_vectors import GLOBAL_VECTORS_FILENA
 from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.map_scaling import MAPS_MANIFEST, dataset_spec
-from pdacrad_train.nnunet_run import CONFIGURATION, is_validated, plan_stage, preprocess_stage, train_fold
+from pdacrad_train.nnunet_run import CONFIGURATION, is_validated, prepare_stage, train_fold
 from pdacrad_train.variants import SelectionMode, load_selection, maps_dataset, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -109,27 +109,36 @@ def _prepared_dataset(
     config: TrainConfig, ws: Workspace, stage: StageConfig, done: set[int], spec: RadiomicsSpec | None = None
 ) -> None:
     """Plan and preprocess ``stage``'s dataset once per run (the map datasets get Stage 2's splits, and plans
-    that leave the map channels scaled by ``spec.map_scaler`` as they are)."""
+    that leave the map channels scaled by ``spec.map_scaler`` as they are), as one guarded unit with the splits
+    copy and the plans fix (:func:`~pdacrad_train.nnunet_run.prepare_stage`)."""
     if stage.dataset_id in done:
         return
+    prepare_stage(
+        stage,
+        config.run,
+        ws,
+        setup=lambda: _copy_stage2_splits(config, ws, stage),
+        after_planning=None if spec is None else lambda: fix_map_normalisation(ws, stage, spec),
+    )
+    done.add(stage.dataset_id)
+
+
+def _copy_stage2_splits(config: TrainConfig, ws: Workspace, stage: StageConfig) -> None:
+    """Give a map dataset Stage 2's folds (a copy of its ``splits_final.json``) when they differ."""
     splits = ws.splits_file(stage)
     source = ws.splits_file(config.stage2)
-    if stage.dataset_id != config.stage2.dataset_id and (
-        not splits.is_file() or splits.read_bytes() != source.read_bytes()
+    if stage.dataset_id == config.stage2.dataset_id or (
+        splits.is_file() and splits.read_bytes() == source.read_bytes()
     ):
-        if splits.is_file():
-            logger.warning(
-                "dataset %d: its folds differ from Stage 2's (splits rerun?); copied Stage 2's. Models trained "
-                "on the old folds are stale: delete their fold folders and rerun stage2.",
-                stage.dataset_id,
-            )
-        splits.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, splits)
-    plan_stage(stage, config.run, ws)
-    if spec is not None:
-        fix_map_normalisation(ws, stage, spec)
-    preprocess_stage(stage, config.run, ws)
-    done.add(stage.dataset_id)
+        return
+    if splits.is_file():
+        logger.warning(
+            "dataset %d: its folds differ from Stage 2's (splits rerun?); copied Stage 2's. Models trained "
+            "on the old folds are stale: delete their fold folders and rerun stage2.",
+            stage.dataset_id,
+        )
+    splits.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, splits)
 
 
 def run_stage2(

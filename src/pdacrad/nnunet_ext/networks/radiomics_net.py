@@ -12,11 +12,17 @@ the pancreas) enters at the bottleneck through :class:`BottleneckCrossAttention`
 The FiLM projection is zero-initialised, so a freshly built network computes exactly the wrapped U-Net's
 function: training starts from the plain nnU-Net and learns how much to use the vector.
 
-Two ways to give the vector:
+Three ways to give the vector:
 
-* training passes it explicitly, one row per sample: ``net(x, g)`` with ``g`` of shape ``(B, F)``;
+* explicitly, one row per sample: ``net(x, g)`` with ``g`` of shape ``(B, F)``;
 * nnU-Net's sliding-window predictor calls ``network(x)`` with one tensor (patch batches, mirrored copies), so
-  ``with net.conditioned_on(g_case):`` sets one case's vector, broadcast to every patch of every call inside.
+  ``with net.conditioned_on(g_case):`` sets one case's vector, broadcast to every patch of every call inside;
+* nnU-Net's ``train_step`` / ``validation_step`` call ``network(x)`` too: the trainer binds the batch's ``(B, F)``
+  matrix around them with ``with net.conditioned_per_sample(g):`` (row i for sample i).
+
+The bound vector is a plain attribute (not a parameter or buffer: never saved, never broadcast by DDP, which is
+right, since each rank conditions on its own batch). DDP's reducer sees an ordinary forward whose parameters all
+get gradients; torch.compile reads the attribute as a graph input guarded on shape and dtype, not on its values.
 """
 
 from __future__ import annotations
@@ -128,9 +134,27 @@ class RadiomicsUNet(nn.Module):
         finally:
             self._condition = previous
 
+    @contextlib.contextmanager
+    def conditioned_per_sample(self, g: torch.Tensor) -> Iterator[RadiomicsUNet]:
+        """Within the block, calls without an explicit vector condition sample ``i`` of their batch on row ``i``
+        of ``g`` (shape ``(B, F)``, a batch of B samples): how the trainers bind a training batch's vectors around
+        nnU-Net's own ``train_step``, which calls ``network(x)``. Nests; restores the previous vector."""
+        matrix = torch.as_tensor(g, dtype=torch.float32)
+        if self.num_global_features == 0 or matrix.ndim != 2 or matrix.shape[1] != self.num_global_features:
+            raise ValueError(
+                f"conditioned_per_sample needs a (B, {self.num_global_features}) matrix; got shape "
+                f"{tuple(matrix.shape)}"
+            )
+        previous, self._condition = self._condition, matrix
+        try:
+            yield self
+        finally:
+            self._condition = previous
+
     @property
     def condition(self) -> torch.Tensor | None:
-        """The ``(1, F)`` vector set by the innermost :meth:`conditioned_on` block, or None outside one."""
+        """The ``(1, F)`` vector (or ``(B, F)`` matrix) set by the innermost :meth:`conditioned_on`
+        (:meth:`conditioned_per_sample`) block, or None outside one."""
         return self._condition
 
     def _global_matrix(self, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:

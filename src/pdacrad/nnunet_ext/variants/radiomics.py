@@ -11,8 +11,9 @@ optimiser, AMP, DDP, checkpoint format are nnU-Net's):
   global_vectors.json`` when the training tree wrote one there (per-fold feature selection: that fold's features
   and scaler), else ``$nnUNet_preprocessed/<dataset>/global_vectors.json`` (one list for every fold).
 * **the vector travels with the case**: training and validation batches carry ``batch['global_vector']`` (B, F)
-  from the data loader (:mod:`~pdacrad.nnunet_ext.conditioning.data_loading`), and ``train_step`` / ``validation_step`` call
-  ``network(x, g)`` (:mod:`~pdacrad.nnunet_ext.conditioning.vector_steps`); nnU-Net's final validation gets each case's vector
+  from the data loader (:mod:`~pdacrad.nnunet_ext.conditioning.data_loading`), and ``train_step`` / ``validation_step`` are
+  nnU-Net's own, run inside ``network.conditioned_per_sample(g)`` (so DDP, compile and a future nnU-Net's step
+  run unchanged); nnU-Net's final validation gets each case's vector
   from the dataset that loads the case (:mod:`~pdacrad.nnunet_ext.conditioning.case_vectors`); the PI-CAI selection predicts
   each case inside ``network.conditioned_on(its vector)``.
 * **settings per fold**: the feature names and attention settings go to ``fold_<k>/pdacrad_radiomics.json`` at the
@@ -22,6 +23,7 @@ optimiser, AMP, DDP, checkpoint format are nnU-Net's):
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,8 +31,8 @@ import torch
 from torch import nn
 
 from pdacrad.errors import InvalidInputError
-from pdacrad.nnunet_ext.conditioning import vector_steps
 from pdacrad.nnunet_ext.conditioning.case_vectors import LoadOrderConditioner, dataset_class_with_vectors
+from pdacrad.nnunet_ext.conditioning.data_loading import GLOBAL_VECTOR_KEY
 from pdacrad.nnunet_ext.conditioning.global_vectors import (
     GLOBAL_VECTORS_FILENAME,
     GlobalVectors,
@@ -138,7 +140,9 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
         its vector (:func:`~pdacrad.nnunet_ext.conditioning.case_vectors.dataset_class_with_vectors`)."""
         super().initialize()
         self.dataset_class = dataset_class_with_vectors(
-            self.dataset_class, self._require_global_vectors(), self._conditioner
+            self.dataset_class,  # type: ignore[has-type]  # nnU-Net sets it untyped in __init__
+            self._require_global_vectors(),
+            self._conditioner,
         )
 
     def loader_global_vectors(self) -> GlobalVectors:
@@ -158,12 +162,32 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
         return cast(RadiomicsUNet, super().network_module())
 
     def train_step(self, batch: dict) -> dict:
-        """nnU-Net's training step with ``network(x, batch['global_vector'])``."""
-        return vector_steps.train_step(self, batch)
+        """nnU-Net's own training step, each sample conditioned on its row of ``batch['global_vector']``."""
+        with self._batch_conditioning(batch):
+            return super().train_step(batch)
 
     def validation_step(self, batch: dict) -> dict:
-        """nnU-Net's validation step (loss, pseudo Dice) with ``network(x, batch['global_vector'])``."""
-        return vector_steps.validation_step(self, batch)
+        """nnU-Net's own validation step (loss, pseudo Dice), each sample conditioned on its vector."""
+        with self._batch_conditioning(batch):
+            return super().validation_step(batch)
+
+    def _batch_conditioning(self, batch: dict) -> AbstractContextManager[RadiomicsUNet]:
+        """The network conditioned on the batch's ``(B, F)`` vectors (on the trainer's device) for the duration
+        of nnU-Net's step, which calls ``network(x)`` as for any nnU-Net network (also through DDP or compile).
+
+        Raises:
+            InvalidInputError: the batch has no vectors, or not one per sample.
+        """
+        if GLOBAL_VECTOR_KEY not in batch:
+            raise InvalidInputError(
+                f"the batch has no {GLOBAL_VECTOR_KEY!r}: build the data loaders with the trainer's get_dataloaders"
+            )
+        g = torch.as_tensor(batch[GLOBAL_VECTOR_KEY]).to(self.device, non_blocking=True)
+        if g.shape[0] != batch["data"].shape[0]:
+            raise InvalidInputError(
+                f"global vectors for {g.shape[0]} samples, data for {batch['data'].shape[0]}"
+            )
+        return self.network_module().conditioned_per_sample(g)
 
     def on_train_start(self) -> None:
         """Fail before the first epoch when a training or validation case has no global vector; record this

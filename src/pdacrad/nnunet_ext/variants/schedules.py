@@ -1,9 +1,10 @@
 """Trainer variants of nnU-Net v2 for pdacrad. Each variant overrides one thing and says what differs.
 
 Targets **nnunetv2 2.8.1** (pinned in pyproject.toml; ``tests/nnunet_ext/test_nnunet_version.py`` fails when the
-installed version differs): the overrides below copy the structure of that version's ``get_dataloaders`` and
-rely on its hooks (``train_step``, ``validation_step``, ``on_epoch_end``, ``perform_actual_validation``,
-``initialize``), so a new nnU-Net version must be re-read before the pin moves.
+installed version differs): the overrides below extend that version's methods rather than copy them — its own
+``get_dataloaders`` runs with our loader (:func:`with_loader`), its own ``train_step`` / ``validation_step`` run
+inside the network's conditioning — and rely on its hooks (``on_epoch_end``, ``perform_actual_validation``,
+``initialize``), so a new nnU-Net version must still be re-read before the pin moves.
 
 The training loop, loss, augmentation and checkpoint format stay nnU-Net's own, so a model folder trained with a
 variant loads like any other in ``nnUNetPredictor`` (given :func:`pdacrad.nnunet_ext.register_trainers`), and
@@ -21,18 +22,19 @@ a variant sets up its own state in :meth:`~PdacradTrainer.init_variant`), the St
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import torch
-from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
-from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
 from pdacrad.nnunet_ext.augmentation import ct_only_intensity
 from pdacrad.nnunet_ext.conditioning.data_loading import PdacradDataLoader
 from pdacrad.nnunet_ext.conditioning.global_vectors import GlobalVectors
 from pdacrad.nnunet_ext.training_options import TrainingOptions, read_training_options, select_loss
+
+T = TypeVar("T")
 
 
 class PdacradTrainer(nnUNetTrainer):
@@ -121,92 +123,41 @@ class PdacradTrainer(nnUNetTrainer):
         """Global vectors the data loaders put into every batch (None here: plain network)."""
         return None
 
-    def build_data_loader(
-        self, dataset: Any, patch_size: Any, final_patch_size: Any, transforms: Any
-    ) -> PdacradDataLoader:
-        """One data loader, with the arguments nnU-Net 2.8.1's ``get_dataloaders`` gives ``nnUNetDataLoader``."""
+    def build_data_loader(self, *args: Any, **kwargs: Any) -> PdacradDataLoader:
+        """One data loader from the arguments nnU-Net's ``get_dataloaders`` gives ``nnUNetDataLoader`` (passed on
+        unchanged), plus our lesion sampling and global vectors."""
         return PdacradDataLoader(
-            dataset,
-            self.batch_size,
-            patch_size,
-            final_patch_size,
-            self.label_manager,
-            oversample_foreground_percent=self.oversample_foreground_percent,
-            sampling_probabilities=None,
-            pad_sides=None,
-            transforms=transforms,
-            probabilistic_oversampling=self.probabilistic_oversampling,
+            *args,
+            **kwargs,
             lesion_label=self.LESION_LABEL,
             lesion_probability=self.LESION_PATCH_PROBABILITY,
             global_vectors=self.loader_global_vectors(),
         )
 
     def get_dataloaders(self) -> tuple[Any, Any]:
-        """nnU-Net 2.8.1's ``get_dataloaders`` (same transforms, datasets, augmenter processes and warm-up), with
-        the loaders built by :meth:`build_data_loader` instead of ``nnUNetDataLoader``."""
-        from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+        """nnU-Net's own ``get_dataloaders`` (transforms, datasets, augmenter processes, warm-up), run with its
+        name ``nnUNetDataLoader`` resolved to :meth:`build_data_loader` (:func:`with_loader`)."""
+        return with_loader(nnUNetTrainer.get_dataloaders, self.build_data_loader)(self)
 
-        if self.dataset_class is None:  # type: ignore[has-type]
-            self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
-        patch_size = self.configuration_manager.patch_size
-        deep_supervision_scales = self._get_deep_supervision_scales()
-        rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, mirror_axes = (
-            self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
-        )
-        labels = self.label_manager
-        regions = labels.foreground_regions if labels.has_regions else None
-        tr_transforms = self.get_training_transforms(
-            patch_size,
-            rotation_for_da,
-            deep_supervision_scales,
-            mirror_axes,
-            do_dummy_2d_data_aug,
-            use_mask_for_norm=self.configuration_manager.use_mask_for_norm,
-            is_cascaded=self.is_cascaded,
-            foreground_labels=labels.foreground_labels,
-            regions=regions,
-            ignore_label=labels.ignore_label,
-        )
-        val_transforms = self.get_validation_transforms(
-            deep_supervision_scales,
-            is_cascaded=self.is_cascaded,
-            foreground_labels=labels.foreground_labels,
-            regions=regions,
-            ignore_label=labels.ignore_label,
-        )
-        dataset_tr, dataset_val = self.get_tr_and_val_datasets()
-        dl_tr = self.build_data_loader(dataset_tr, initial_patch_size, patch_size, tr_transforms)
-        dl_val = self.build_data_loader(dataset_val, patch_size, patch_size, val_transforms)
 
-        processes = get_allowed_n_proc_DA()
-        mt_gen_train: Any
-        mt_gen_val: Any
-        if processes == 0:
-            mt_gen_train = SingleThreadedAugmenter(dl_tr, None)
-            mt_gen_val = SingleThreadedAugmenter(dl_val, None)
-        else:
-            pin = self.device.type == "cuda"
-            mt_gen_train = NonDetMultiThreadedAugmenter(
-                data_loader=dl_tr,
-                transform=None,
-                num_processes=processes,
-                num_cached=max(6, processes // 2),
-                seeds=None,
-                pin_memory=pin,
-                wait_time=0.002,
-            )
-            mt_gen_val = NonDetMultiThreadedAugmenter(
-                data_loader=dl_val,
-                transform=None,
-                num_processes=max(1, processes // 2),
-                num_cached=max(3, processes // 4),
-                seeds=None,
-                pin_memory=pin,
-                wait_time=0.002,
-            )
-        _ = next(mt_gen_train)  # nnU-Net starts the workers here
-        _ = next(mt_gen_val)
-        return mt_gen_train, mt_gen_val
+def with_loader(method: Callable[..., T], build_loader: Callable[..., Any]) -> Callable[..., T]:
+    """``method`` of nnU-Net — the same code object — run with its global name ``nnUNetDataLoader`` bound to
+    ``build_loader``: a function with its own copy of the module's globals, so nothing in nnU-Net is rebound (other
+    trainers and threads keep nnU-Net's loader) and nothing of nnU-Net's is copied here.
+
+    Raises:
+        RuntimeError: ``method`` no longer builds its loaders by that name (a new nnU-Net: re-read it).
+    """
+    code = method.__code__
+    if "nnUNetDataLoader" not in code.co_names:
+        raise RuntimeError(
+            f"{method.__qualname__} no longer constructs nnUNetDataLoader; re-read it for this nnU-Net"
+        )
+    scope = {**method.__globals__, "nnUNetDataLoader": build_loader}
+    return cast(
+        Callable[..., T],
+        types.FunctionType(code, scope, method.__name__, method.__defaults__, method.__closure__),
+    )
 
 
 class nnUNetTrainerDemo(PdacradTrainer):
