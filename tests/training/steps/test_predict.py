@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pdacrad_train.cv_prediction import cached_global_features
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
-from pdacrad_train.steps.predict import cached_global_features
 from pdacrad_train.steps.radiomics.global_features import run_global_features
 from pdacrad_train.workspace import Workspace
 
