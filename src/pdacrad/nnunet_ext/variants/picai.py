@@ -2,8 +2,9 @@
 
 What differs from :class:`~pdacrad.nnunet_ext.variants.schedules.PdacradTrainer` (nnU-Net's trainer with a schedule):
 every :attr:`~nnUNetTrainerPicai.picai_every` epochs ``on_epoch_end`` saves a snapshot
-``checkpoint_epoch_<NNNN>.pth`` (``NNNN`` = epochs trained; nnU-Net's ``save_checkpoint`` format, so rank 0 only
-under DDP). The last epoch needs none: nnU-Net's ``checkpoint_final.pth`` holds the same weights. Nothing is
+``checkpoint_epoch_<NNNN>.pth`` (``NNNN`` = epochs trained): nnU-Net's ``save_checkpoint`` (so rank 0 only under
+DDP) without the optimizer and grad-scaler state, as ``export`` strips them (a snapshot is never resumed from:
+``checkpoint_latest.pth`` is), written under a temporary name and renamed. The last epoch needs none: nnU-Net's ``checkpoint_final.pth`` holds the same weights. Nothing is
 predicted during training and no rank waits for another: the training tree's ``select-checkpoint`` step later runs
 every snapshot and the final checkpoint through the prediction pipeline (ROI, pancreas restriction, mirroring, as
 the container) on the fold's validation cases, scores them by 0.5·(AUROC + AP) and copies the best to
@@ -12,13 +13,17 @@ inference loads). nnU-Net's own ``checkpoint_best.pth`` (EMA pseudo Dice) and ``
 The network is nnU-Net's plain plans network; :class:`~pdacrad.nnunet_ext.variants.radiomics.nnUNetTrainerRadiomics`
 builds on this class.
 
-Disk: a snapshot is an nnU-Net checkpoint (weights + SGD momentum, about twice the weights); 1000 epochs at
-``picai_every = 50`` keep 19 snapshots per fold beside the final one.
+Disk: a snapshot is the weights, ~125 MB for nnU-Net's default 3d_fullres U-Net (31 M parameters; a full nnU-Net
+checkpoint with SGD momentum is ~250 MB); ``panorama.yaml``'s 1000 epochs at ``picai_every = 50`` keep 19 per
+fold and variant (~2.4 GB; ~47 GB for 4 variants × 5 folds).
 """
 
 from __future__ import annotations
 
-from os.path import join
+import os
+from os.path import isfile, join
+
+import torch
 
 from pdacrad.nnunet_ext.checkpoint_selection import snapshot_name
 from pdacrad.nnunet_ext.variants.schedules import PdacradTrainer
@@ -37,8 +42,21 @@ class nnUNetTrainerPicai(PdacradTrainer):
     def on_epoch_end(self) -> None:
         """nnU-Net's epoch end, preceded (every :attr:`picai_every` epochs) by a snapshot of the weights."""
         if self.is_snapshot_epoch(self.current_epoch):
-            self.save_checkpoint(join(self.output_folder, snapshot_name(self.current_epoch + 1)))
+            self.save_snapshot(join(self.output_folder, snapshot_name(self.current_epoch + 1)))
         super().on_epoch_end()
+
+    def save_snapshot(self, path: str) -> None:
+        """nnU-Net's checkpoint of the current weights at ``path``, without optimizer and grad-scaler state
+        (rank 0 only; nothing when nnU-Net's checkpointing is disabled)."""
+        partial = path + ".partial"
+        self.save_checkpoint(partial)
+        if self.local_rank != 0 or not isfile(partial):
+            return
+        checkpoint = torch.load(partial, map_location="cpu", weights_only=False)
+        for key in ("optimizer_state", "grad_scaler_state"):
+            checkpoint.pop(key, None)
+        torch.save(checkpoint, partial)
+        os.replace(partial, path)
 
 
 class Stage2DemoSchedule:
