@@ -1,7 +1,8 @@
 """One Stage-2 fold model predicting the cases it was validated on, through the code the container runs — shared by
-the ``predict`` step (CV predictions of the study's checkpoint) and the ``select-checkpoint`` step (every snapshot).
+the ``predict`` step (CV predictions of the study's checkpoint) and the ``select-checkpoint`` step (every snapshot,
+each case's inputs made once for all of them: the maps of a case cost the same whatever the checkpoint).
 
-For variant ``v``, fold ``k`` and one checkpoint file of the fold: the fold's model folder
+For variant ``v``, fold ``k`` and checkpoint files of the fold: the fold's model folder
 (:func:`pdacrad_train.variants.stage2_for`) restricted to ``fold_k``, the fold's ``radiomics.json`` (written into
 ``fold_k/`` before training: which inputs, which features, which preprocessing), and for each case its CT and its
 **out-of-fold Stage-1 mask** go through :class:`pdacrad.inference.Stage2Pipeline` — ROI, pancreas restriction,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,30 +81,34 @@ def predict_validation_cases(
     variant: str,
     fold: int,
     mode: SelectionMode,
-    checkpoint: str,
-    out: Path,
+    targets: Mapping[str, Path],
 ) -> int:
-    """Predict fold ``fold``'s unfinished validation cases with the fold's ``variant`` model loaded from the file
-    ``fold_<k>/<checkpoint>`` (exactly that file, no fallback) into ``out``; returns the cases predicted (0, and
-    nothing loaded, when every case is already there).
+    """Predict fold ``fold``'s validation cases with the fold's ``variant`` model loaded from each checkpoint file
+    ``fold_<k>/<name>`` of ``targets`` (name → output folder; exactly that file, no fallback), each case's inputs
+    (ROI, radiomics maps and vector) made once and run through every checkpoint that has not predicted it yet.
+    Returns the case predictions written (0, and nothing loaded, when every case is already there). Every
+    checkpoint's model is held at once (~125 MB of weights each for nnU-Net's default 3d_fullres U-Net).
 
     Raises:
-        InvalidInputError: the fold's ``radiomics.json``, the checkpoint or an out-of-fold mask is missing.
+        InvalidInputError: the fold's ``radiomics.json``, a checkpoint or an out-of-fold mask is missing.
     """
     import torch
 
     from pdacrad.inference import InferenceConfig, Stage2Pipeline
     from pdacrad.inference.device import resolve_device
 
-    cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
-    if not cases:
+    todo = {c: [name for name, out in targets.items() if not is_finished_case(out / c)] for c in
+            validation_cases(config, ws, fold)}  # fmt: skip
+    todo = {case: names for case, names in todo.items() if names}
+    if not todo:
         return 0
     stage = stage2_for(config, variant, fold, mode)
     model, folder = ws.model_folder(stage), ws.fold_folder(stage, fold)
-    for needed, fix in ((RADIOMICS_NAME, "train Stage 2 first (`--steps stage2`)"), (checkpoint, "")):
-        if not (folder / needed).is_file():
+    needed = sorted({name for names in todo.values() for name in names}, key=list(targets).index)
+    for name, fix in ((RADIOMICS_NAME, "train Stage 2 first (`--steps stage2`)"), *((n, "") for n in needed)):
+        if not (folder / name).is_file():
             raise InvalidInputError(
-                f"{folder / needed} missing: "
+                f"{folder / name} missing: "
                 + (
                     fix
                     or "train Stage 2 (`--steps stage2`) and select a checkpoint (`--steps select-checkpoint`)."
@@ -110,29 +116,37 @@ def predict_validation_cases(
             )
     if config.run.torch_threads is not None:
         torch.set_num_threads(config.run.torch_threads)
-    inference = dataclasses.replace(
-        InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False),
-        checkpoint_names=(checkpoint,),
-        prefer_picai_checkpoint=False,
-    )
-    pipeline = Stage2Pipeline.load(
-        model, folder / RADIOMICS_NAME, inference, resolve_device(config.run.device), folds=(f"fold_{fold}",)
-    )
-    masks, reused = MaskSource("stage1_oof", ws.stage1_oof), 0
-    for case in tqdm(cases, desc=f"predict {variant} fold {fold} {checkpoint}", unit="case"):
+    device = resolve_device(config.run.device)
+    base = InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False)
+    pipelines = {
+        name: Stage2Pipeline.load(
+            model,
+            folder / RADIOMICS_NAME,
+            dataclasses.replace(base, checkpoint_names=(name,), prefer_picai_checkpoint=False),
+            device,
+            folds=(f"fold_{fold}",),
+        )
+        for name in needed
+    }
+    first = pipelines[needed[0]]  # every pipeline has the fold's radiomics.json: the same inputs
+    masks, reused, written = MaskSource("stage1_oof", ws.stage1_oof), 0, 0
+    for case, names in tqdm(todo.items(), desc=f"predict {variant} fold {fold}", unit="case"):
         mask_path = ws.oof_mask(case)
         if not mask_path.is_file():
             raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
         ct = load_ct(ws.cohort_image(case))  # as process.py reads its input
         features = None
-        if pipeline.spec.inputs.global_vector:
-            features = cached_global_features(ws, pipeline.spec, case, masks)
+        if first.spec.inputs.global_vector:
+            features = cached_global_features(ws, first.spec, case, masks)
             reused += features is not None
-        result = pipeline.predict(ct, sitk.ReadImage(str(mask_path)), features)
-        atomic_write_image(result.detection_map, out / case / DETECTION_MAP_NAME)
-        atomic_write_json(float(result.likelihood), out / case / LIKELIHOOD_NAME)
+        prepared = first.prepare(ct, sitk.ReadImage(str(mask_path)), features)
+        for name in names:
+            result = pipelines[name].predict_prepared(ct, prepared)
+            atomic_write_image(result.detection_map, targets[name] / case / DETECTION_MAP_NAME)
+            atomic_write_json(float(result.likelihood), targets[name] / case / LIKELIHOOD_NAME)
+            written += 1
     logger.info(
-        "%s fold %d, %s: %d case(s) predicted (%d global vector(s) from the global-features cache) → %s",
-        variant, fold, checkpoint, len(cases), reused, out,
+        "%s fold %d: %d case(s) × %s (%d global vector(s) from the global-features cache)",
+        variant, fold, len(todo), ", ".join(needed), reused,
     )  # fmt: skip
-    return len(cases)
+    return written

@@ -77,14 +77,15 @@ def fold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         )
     calls: list[str] = []
 
-    def fake_predict(config, ws, variant, fold, mode, checkpoint, out) -> int:  # type: ignore[no-untyped-def]
-        calls.append(checkpoint)
-        for case, value in zip(VAL, QUALITY[checkpoint], strict=True):
-            detection = (_lesion() * value).astype(np.float32)
-            (out / case).mkdir(parents=True, exist_ok=True)
-            sitk.WriteImage(sitk.GetImageFromArray(detection), str(out / case / DETECTION_MAP_NAME))
-            atomic_write_json(value, out / case / LIKELIHOOD_NAME)
-        return len(VAL)
+    def fake_predict(config, ws, variant, fold, mode, targets) -> int:  # type: ignore[no-untyped-def]
+        for checkpoint, out in targets.items():
+            calls.append(checkpoint)
+            for case, value in zip(VAL, QUALITY[checkpoint], strict=True):
+                detection = (_lesion() * value).astype(np.float32)
+                (out / case).mkdir(parents=True, exist_ok=True)
+                sitk.WriteImage(sitk.GetImageFromArray(detection), str(out / case / DETECTION_MAP_NAME))
+                atomic_write_json(value, out / case / LIKELIHOOD_NAME)
+        return len(VAL) * len(targets)
 
     monkeypatch.setattr(select_checkpoint, "predict_validation_cases", fake_predict)
     return config, ws, folder, calls

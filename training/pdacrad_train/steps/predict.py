@@ -41,7 +41,7 @@ def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mo
     folder."""
     out = fold_predictions(config, ws, variant, fold)
     checkpoint = CHECKPOINT_FILES[config.experiment.checkpoint]
-    predict_validation_cases(config, ws, variant, fold, mode, checkpoint, out)
+    predict_validation_cases(config, ws, variant, fold, mode, {checkpoint: out})
     return out
 
 

@@ -4,7 +4,8 @@ Per variant × fold (a ledger unit ``select-checkpoint:<variant>:fold<k>``): eve
 the trainer's snapshots ``checkpoint_epoch_<NNNN>.pth``, then ``checkpoint_final.pth``
 (:mod:`pdacrad_train.checkpoint_candidates`) — predicts the fold's validation cases through the same code as the
 ``predict`` step (:mod:`pdacrad_train.cv_prediction`: ROI, pancreas restriction, mirroring, post-processing, from
-the out-of-fold Stage-1 masks) and is scored by picai_eval as ``evaluate`` scores them: 0.5·(AUROC + AP). Then:
+the out-of-fold Stage-1 masks; each case's inputs, maps included, made once for every candidate) and is scored by
+picai_eval as ``evaluate`` scores them: 0.5·(AUROC + AP). Then:
 
 - ``fold_<k>/picai_selection.json``: every candidate's score, file name and sha256; the best (first on ties);
 - ``fold_<k>/checkpoint_best_picai.pth``: a copy of the best candidate (the final one, with a note, when no
@@ -13,8 +14,9 @@ the out-of-fold Stage-1 masks) and is scored by picai_eval as ``evaluate`` score
   checkpoint's directly in ``cv_predictions_final/`` (the ``predict`` step's folder for it) and the selected
   one's linked into ``cv_predictions/``, so that ``predict`` afterwards predicts nothing again.
 
-Resumable: a killed unit resumes per case; a candidate already scored with the same sha256 is not predicted again;
-one whose file changed (retrained) is predicted again from scratch. Runs wherever the work folder is shared (it
+Resumable: a killed unit resumes per case and candidate; a candidate already scored with the same sha256 is not
+predicted again; one whose file changed (retrained) is predicted again from scratch. Cost: one case's inputs plus
+one Stage-2 prediction (with mirroring) per candidate, i.e. (snapshots + 1) × the ``predict`` step's network time. Runs wherever the work folder is shared (it
 needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.device``.
 """
 
@@ -37,7 +39,7 @@ from pdacrad.nnunet_ext.checkpoint_selection import (
     load_selection_state,
     save_selection_state,
 )
-from pdacrad_train.checkpoint_candidates import Candidate, fold_candidates, score_predictions
+from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictions
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.cv_prediction import is_complete, predict_validation_cases, validation_cases
 from pdacrad_train.ledger import Ledger
@@ -57,29 +59,6 @@ def candidate_predictions(ws: Workspace, variant: str, fold: int, checkpoint: st
     return ws.snapshot_predictions(variant, fold, checkpoint)
 
 
-def _score_candidate(
-    config: TrainConfig,
-    ws: Workspace,
-    variant: str,
-    fold: int,
-    mode: SelectionMode,
-    candidate: Candidate,
-    previous: dict | None,
-    digest: str,
-) -> PicaiScore:
-    """The candidate's score: the recorded one when the same file (sha256) was scored on complete predictions;
-    otherwise predicted (stale predictions of another file removed first) and scored."""
-    out = candidate_predictions(ws, variant, fold, candidate.name)
-    same_file = previous is not None and previous.get("sha256") == digest
-    if previous is not None and not same_file and out.exists():
-        logger.info("%s changed since it was scored: predicting it again", candidate.name)
-        shutil.rmtree(out)
-    elif previous is not None and same_file and is_complete(config, ws, fold, out):
-        return _recorded_score(previous)
-    predict_validation_cases(config, ws, variant, fold, mode, candidate.name, out)
-    return score_predictions(out, validation_cases(config, ws, fold), ws.cohort / "labelsTr")
-
-
 def _recorded_score(entry: dict) -> PicaiScore:
     """The :class:`PicaiScore` of a ``picai_selection.json`` history entry (null = NaN)."""
 
@@ -94,22 +73,42 @@ def _recorded_score(entry: dict) -> PicaiScore:
 def select_fold(
     config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode
 ) -> SelectionState:
-    """Score every candidate of the fold (module docstring), write ``picai_selection.json`` after each, then copy
-    the best to ``checkpoint_best_picai.pth`` and link its predictions into ``cv_predictions/``."""
+    """Predict the fold's validation cases with every candidate not yet scored on its current file (each case's
+    inputs made once for all of them), score every candidate, write ``picai_selection.json``, then copy the best to
+    ``checkpoint_best_picai.pth`` and link its predictions into ``cv_predictions/``."""
     folder = ws.fold_folder(stage2_for(config, variant, fold, mode), fold)
     scored = {h.get("checkpoint"): h for _, h in load_selection_state(folder).history if h.get("sha256")}
+    candidates = fold_candidates(folder)
+    digests = {c.name: sha256_file(folder / c.name) for c in candidates}
+    outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
+    reusable = set()
+    for name, out in outs.items():
+        previous = scored.get(name)
+        if previous is not None and previous["sha256"] != digests[name] and out.exists():
+            logger.info("%s changed since it was scored: predicting it again", name)
+            shutil.rmtree(out)
+        elif (
+            previous is not None
+            and previous["sha256"] == digests[name]
+            and is_complete(config, ws, fold, out)
+        ):
+            reusable.add(name)
+    predict_validation_cases(
+        config, ws, variant, fold, mode, {n: out for n, out in outs.items() if n not in reusable}
+    )
+    cases, labels = validation_cases(config, ws, fold), ws.cohort / "labelsTr"
     state = SelectionState(None, None, ())
-    for candidate in fold_candidates(folder):
-        digest = sha256_file(folder / candidate.name)
-        result = _score_candidate(
-            config, ws, variant, fold, mode, candidate, scored.get(candidate.name), digest
+    for candidate in candidates:
+        name = candidate.name
+        result = (
+            _recorded_score(scored[name])
+            if name in reusable
+            else score_predictions(outs[name], cases, labels)
         )
-        state = state.record(candidate.epoch, result, checkpoint=candidate.name, sha256=digest)
-        save_selection_state(folder, state)
+        state = state.record(candidate.epoch, result, checkpoint=name, sha256=digests[name])
         logger.info(
             "%s fold %d, %s: PI-CAI score %.4f (AUROC %.4f, AP %.4f, %d/%d positive)",
-            variant, fold, candidate.name, result.score, result.auroc, result.ap, result.num_positive,
-            result.num_cases,
+            variant, fold, name, result.score, result.auroc, result.ap, result.num_positive, result.num_cases,
         )  # fmt: skip
     chosen, note = state.best_checkpoint, None
     if chosen is None:
@@ -117,7 +116,7 @@ def select_fold(
         logger.warning("%s fold %d: %s", variant, fold, note)
     save_selection_state(folder, state, note)
     _copy_if_changed(folder / chosen, folder / BEST_PICAI_CHECKPOINT)
-    _link_tree(candidate_predictions(ws, variant, fold, chosen), ws.fold_predictions("picai", variant, fold))
+    _link_tree(outs[chosen], ws.fold_predictions("picai", variant, fold))
     return state
 
 
