@@ -73,7 +73,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Radiomic
 
 
 def _pipeline_inputs(ws: Workspace, case: str) -> tuple[sitk.Image, sitk.Image]:
-    """The CT and pancreas as ``predict_fold`` gives them to the pipeline."""
+    """The CT and pancreas as ``predict_validation_cases`` gives them to the pipeline."""
     ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")
     return ct, radiomics_pancreas(sitk.ReadImage(str(ws.oof_mask(case))))
 
