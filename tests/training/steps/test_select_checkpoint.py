@@ -148,3 +148,20 @@ def test_without_a_defined_score_the_final_checkpoint_stands_in(fold, monkeypatc
     assert math.isnan(select_checkpoint._recorded_score(state.history[0][1]).auroc)
     assert (folder / BEST_PICAI_CHECKPOINT).read_bytes() == (folder / FINAL_CHECKPOINT).read_bytes()
     assert "final checkpoint stands in" in (folder / "picai_selection.json").read_text()
+
+
+def test_a_selection_made_during_training_by_an_older_pdacrad_is_kept(fold, caplog) -> None:
+    config, ws, folder, calls = fold
+    legacy = {
+        "best_score": 0.6,
+        "best_epoch": 599,
+        "history": [{"epoch": 599, "auroc": 0.7, "ap": 0.5, "score": 0.6}],
+    }
+    (folder / "picai_selection.json").write_text(json.dumps(legacy))
+    (folder / BEST_PICAI_CHECKPOINT).write_bytes(b"the old in-training choice")
+    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    assert calls == [] and state.best_epoch == 599
+    assert (folder / BEST_PICAI_CHECKPOINT).read_bytes() == b"the old in-training choice"
+    assert json.loads((folder / "picai_selection.json").read_text()) == legacy
+    assert "move picai_selection.json and checkpoint_best_picai.pth aside" in caplog.text
+    assert select_checkpoint.is_selected(config, ws, "base", 0, "per-fold")

@@ -14,7 +14,9 @@ picai_eval as ``evaluate`` scores them: 0.5·(AUROC + AP). Then:
   checkpoint's directly in ``cv_predictions_final/`` (the ``predict`` step's folder for it) and the selected
   one's linked into ``cv_predictions/``, so that ``predict`` afterwards predicts nothing again.
 
-Resumable: a killed unit resumes per case and candidate; a candidate already scored with the same sha256 is not
+A fold selected during training by an older pdacrad (``picai_selection.json`` without checkpoint names) is kept as
+it is, with a warning saying how to reselect: overwriting it would lose that checkpoint (such folds kept no
+snapshots). Resumable: a killed unit resumes per case and candidate; a candidate already scored with the same sha256 is not
 predicted again; one whose file changed (retrained) is predicted again from scratch. Cost: one case's inputs plus
 one Stage-2 prediction (with mirroring) per candidate, i.e. (snapshots + 1) × the ``predict`` step's network time. Runs wherever the work folder is shared (it
 needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.device``.
@@ -77,7 +79,17 @@ def select_fold(
     inputs made once for all of them), score every candidate, write ``picai_selection.json``, then copy the best to
     ``checkpoint_best_picai.pth`` and link its predictions into ``cv_predictions/``."""
     folder = ws.fold_folder(stage2_for(config, variant, fold, mode), fold)
-    scored = {h.get("checkpoint"): h for _, h in load_selection_state(folder).history if h.get("sha256")}
+    previous = load_selection_state(folder)
+    if is_legacy_selection(folder):
+        logger.warning(
+            "%s fold %d: kept the selection made during training by an older pdacrad (%s without checkpoint names; "
+            "it scored preprocessed crops without the pancreas restriction and mirroring). To select as inference "
+            "predicts, move %s and %s aside and rerun (that fold kept no snapshots: only the final checkpoint "
+            "would be a candidate).",
+            variant, fold, SELECTION_LOG, SELECTION_LOG, BEST_PICAI_CHECKPOINT,
+        )  # fmt: skip
+        return previous
+    scored = {h.get("checkpoint"): h for _, h in previous.history if h.get("sha256")}
     candidates = fold_candidates(folder)
     digests = {c.name: sha256_file(folder / c.name) for c in candidates}
     outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
@@ -120,6 +132,13 @@ def select_fold(
     return state
 
 
+def is_legacy_selection(folder: Path) -> bool:
+    """Whether ``folder`` holds a PI-CAI selection made during training by pdacrad before selection moved offline:
+    a ``checkpoint_best_picai.pth`` and a history whose entries name no checkpoint file."""
+    history = load_selection_state(folder).history
+    return (folder / BEST_PICAI_CHECKPOINT).is_file() and any("checkpoint" not in h for _, h in history)
+
+
 def _copy_if_changed(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` (temp file + rename: nnU-Net rewrites checkpoints in place, so no hard link)
     unless ``target`` already has the same bytes."""
@@ -151,6 +170,8 @@ def is_selected(config: TrainConfig, ws: Workspace, variant: str, fold: int, mod
     folder = ws.fold_folder(stage2_for(config, variant, fold, mode), fold)
     if not ((folder / SELECTION_LOG).is_file() and (folder / BEST_PICAI_CHECKPOINT).is_file()):
         return False
+    if is_legacy_selection(folder):
+        return True
     recorded = [h.get("checkpoint") for _, h in load_selection_state(folder).history]
     return recorded == [c.name for c in fold_candidates(folder)] and is_complete(
         config, ws, fold, ws.fold_predictions("picai", variant, fold)
