@@ -95,15 +95,11 @@ def select_fold(
     outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
     reusable = set()
     for name, out in outs.items():
-        previous = scored.get(name)
-        if previous is not None and previous["sha256"] != digests[name] and out.exists():
+        entry = scored.get(name)
+        if entry is not None and entry["sha256"] != digests[name] and out.exists():
             logger.info("%s changed since it was scored: predicting it again", name)
             shutil.rmtree(out)
-        elif (
-            previous is not None
-            and previous["sha256"] == digests[name]
-            and is_complete(config, ws, fold, out)
-        ):
+        elif entry is not None and entry["sha256"] == digests[name] and is_complete(config, ws, fold, out):
             reusable.add(name)
     predict_validation_cases(
         config, ws, variant, fold, mode, {n: out for n, out in outs.items() if n not in reusable}
