@@ -1,6 +1,6 @@
 """The smoke trainers through nnU-Net's own entry, ``nnunetv2.run.run_training.run_training`` (what
-``nnUNetv2_train -tr <trainer>`` calls), on the tiny dataset and the CPU: training, PI-CAI selection, nnU-Net's
-final validation, ``--val`` from the checkpoint, the vector each sample and each validation case got, and the
+``nnUNetv2_train -tr <trainer>`` calls), on the tiny dataset and the CPU: training, the snapshots PI-CAI selection
+scores later (offline, in the training tree), nnU-Net's final validation, ``--val`` from the checkpoint, the vector each sample and each validation case got, and the
 networks inference rebuilds from the model folder.
 
 nnU-Net's final validation exports through a spawn pool of ``nnUNet_def_n_proc`` workers; that value is read when
@@ -19,7 +19,12 @@ import torch
 
 from pdacrad.model.checks import checkpoint_names
 from pdacrad.nnunet_ext import build_network, find_trainer
-from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, SELECTION_LOG
+from pdacrad.nnunet_ext.checkpoint_selection import (
+    BEST_PICAI_CHECKPOINT,
+    SELECTION_LOG,
+    SNAPSHOT_GLOB,
+    snapshot_name,
+)
 from pdacrad.nnunet_ext.conditioning.data_loading import GLOBAL_VECTOR_KEY, PdacradDataLoader
 from pdacrad.nnunet_ext.conditioning.global_vectors import (
     GLOBAL_VECTORS_FILENAME,
@@ -76,21 +81,30 @@ def _plans_and_managers(model_folder: Path) -> tuple:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("trainer", [PICAI, RADIOMICS])
-def test_run_training_validates_and_selects_by_picai(trained: TinyDataset, trainer: str) -> None:
+def test_run_training_validates_and_keeps_snapshots(trained: TinyDataset, trainer: str) -> None:
+    """Training saves a snapshot every ``picai_every`` epochs (smoke: after epoch 1 of 2) in nnU-Net's checkpoint
+    format less the optimizer state, and selects nothing itself: no score, no PI-CAI checkpoint, until ``select-checkpoint`` runs."""
     model = trained.model_folder(trainer)
     fold = model / "fold_0"
     for case in VAL_KEYS:  # nnU-Net's final validation, in raw geometry
         assert (fold / "validation" / f"{case}.nii.gz").is_file()
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == len(VAL_KEYS)
-    log = json.loads((fold / SELECTION_LOG).read_text())
-    assert [h["epoch"] for h in log["history"]] == [1]  # the smoke schedule selects at its last epoch only
-    assert log["history"][0]["num_cases"] == 2 and log["history"][0]["num_positive"] == 1
-    checkpoint = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
-    assert checkpoint["trainer_name"] == trainer and checkpoint["current_epoch"] == 2
-    if log["best_score"] is not None:
-        assert (fold / BEST_PICAI_CHECKPOINT).is_file()
-        assert checkpoint_names(model, None, ("checkpoint_final.pth",))[0] == BEST_PICAI_CHECKPOINT
+    final = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert final["trainer_name"] == trainer and final["current_epoch"] == 2
+    assert [p.name for p in fold.glob(SNAPSHOT_GLOB)] == [snapshot_name(1)]
+    snapshot = torch.load(fold / snapshot_name(1), map_location="cpu", weights_only=False)
+    assert snapshot["current_epoch"] == 1 and set(snapshot) == set(final) - {
+        "optimizer_state",
+        "grad_scaler_state",
+    }
+    assert snapshot["inference_allowed_mirroring_axes"] == final["inference_allowed_mirroring_axes"]
+    changed = [
+        k for k, w in final["network_weights"].items() if not torch.equal(w, snapshot["network_weights"][k])
+    ]
+    assert changed, "the snapshot must hold epoch 1's weights, not the final ones"
+    assert not (fold / SELECTION_LOG).exists() and not (fold / BEST_PICAI_CHECKPOINT).exists()
+    assert checkpoint_names(model, None, ("checkpoint_final.pth",)) == ("checkpoint_final.pth",)
 
 
 @pytest.mark.slow

@@ -53,15 +53,26 @@ def test_network_builder_knows_every_trainer_and_its_network() -> None:
         assert issubclass(cls, nnUNetTrainerRadiomics) == (name in RADIOMICS_TRAINERS)
 
 
-def test_stage2_trainers_select_by_picai_and_stage1_keeps_nnunet() -> None:
+def test_stage2_trainers_keep_snapshots_and_stage1_keeps_nnunet() -> None:
     for name, cls in _trainer_classes().items():
         assert issubclass(cls, nnUNetTrainerPicai) == (
             name.startswith(("nnUNetTrainerPicai", "nnUNetTrainerRadiomics"))
         )
     smoke = find_trainer("nnUNetTrainerRadiomicsSmoke")
-    assert (smoke.EPOCHS, smoke.ITERATIONS, smoke.VAL_ITERATIONS, smoke.picai_every) == (2, 2, 1, 2)
+    assert (smoke.EPOCHS, smoke.ITERATIONS, smoke.VAL_ITERATIONS, smoke.picai_every) == (2, 2, 1, 1)
     demo = find_trainer("nnUNetTrainerPicaiDemo")
     assert (demo.EPOCHS, demo.ITERATIONS, demo.picai_every) == (600, 10, 100)
+
+
+@pytest.mark.parametrize(
+    ("every", "epochs", "expected"),
+    [(100, 600, [99, 199, 299, 399, 499]), (1, 2, [0]), (50, 1000, list(range(49, 999, 50))), (0, 10, [])],
+)
+def test_snapshot_epochs_skip_the_last_which_is_checkpoint_final(every: int, epochs: int, expected) -> None:
+    """Snapshots every ``picai_every`` epochs; the last epoch's weights are nnU-Net's checkpoint_final.pth."""
+    trainer = object.__new__(nnUNetTrainerPicai)  # the rule reads two attributes only: no nnU-Net set-up
+    trainer.picai_every, trainer.num_epochs = every, epochs
+    assert [e for e in range(epochs) if trainer.is_snapshot_epoch(e)] == expected
 
 
 def test_register_trainers_is_idempotent_and_keeps_other_paths(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pdacrad_train.cli import app
 from typer.testing import CliRunner
 
-STEPS = ["convert", "splits", "fit", "export"]
+STEPS = ["convert", "splits", "fit", "select-checkpoint", "export"]
 
 
 def test_root_help_lists_the_steps() -> None:
@@ -47,3 +47,23 @@ def test_splits_before_convert_exits_2(tmp_path: Path) -> None:
         app, ["splits", "--config", str(configs / "synthetic-demo.yaml"), "--work-dir", str(tmp_path)]
     )
     assert result.exit_code == 2 and "run `pdacrad-train convert` first" in result.output
+
+
+def test_select_checkpoint_before_training_exits_2_saying_what_is_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, str(tmp_path / "work" / name))
+    config = Path(__file__).resolve().parents[2] / "training" / "configs" / "synthetic-demo.yaml"
+    args = [
+        "select-checkpoint",
+        "--config",
+        str(config),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--variants",
+        "base",
+    ]
+    result = CliRunner().invoke(app, [*args, "--folds", "0"])
+    assert result.exit_code == 2, result.output
+    assert "checkpoint_final.pth missing" in result.output and "--steps stage2" in result.output

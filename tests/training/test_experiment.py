@@ -1,10 +1,13 @@
 """The whole study on a CI budget: 8 tiny phantoms, 2 folds, variants base and both (CT + maps + global vector),
-smoke schedules. Every step runs, every artefact is where the next step reads it, the ablation table exists, a
-rerun recomputes nothing, and the exported variant runs in the container's pipeline."""
+smoke schedules. Every step runs, every artefact is where the next step reads it, both ablation tables exist (final
+checkpoints, the default, and the PI-CAI-selected ones beside it), the selection's scores equal the scores of the
+predict step's outputs for the same checkpoints, a rerun recomputes nothing, and the exported variant runs in the
+container's pipeline."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,13 +109,17 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
         for variant in ("base", "both"):
             predicted = sorted(p.name for p in (work / "cv_predictions" / variant / f"fold_{fold}").iterdir())
             assert set(predicted) == {c for c, p in provenance.items() if p["fold"] == fold}
-    metrics = pd.read_csv(work / "evaluation" / "metrics.csv")
+    metrics = pd.read_csv(work / "evaluation_final" / "metrics.csv")  # the default table: final checkpoints
     pooled = metrics[metrics["fold"] == "pooled"].set_index("variant")
     assert sorted(pooled.index) == ["base", "both"] and (pooled["n_cases"] == 8).all()
     assert pooled["AUROC"].between(0, 1).all() and (pooled["AUROC_low"] <= pooled["AUROC_high"]).all()
-    comparisons = pd.read_csv(work / "evaluation" / "comparisons.csv")
+    comparisons = pd.read_csv(work / "evaluation_final" / "comparisons.csv")
     assert set(comparisons["variant"]) == {"both"} and set(comparisons["reference"]) == {"base"}
-    assert (work / "evaluation" / "report.html").is_file() and "report.html" in output
+    assert "evaluation_final" in output and "report.html" in output
+    beside = pd.read_csv(work / "evaluation" / "metrics.csv")  # the PI-CAI-selected checkpoints' table
+    assert sorted(beside[beside["fold"] == "pooled"]["variant"]) == ["base", "both"]
+    notes = json.loads((work / "evaluation" / "evaluation.json").read_text())["notes"]
+    assert any("PI-CAI-selected" in n for n in notes)
 
 
 @pytest.mark.slow
@@ -120,13 +127,29 @@ def test_a_rerun_recomputes_nothing_that_finished(study) -> None:
     root, _ = study
     work = root / "work"
     ledger = {p.name: p.read_text() for p in (work / "experiment" / "ledger").glob("stage*.json")}
+    ledger.update(
+        {p.name: p.read_text() for p in (work / "experiment" / "ledger").glob("select-checkpoint*.json")}
+    )
     checkpoints = {p: p.stat().st_mtime_ns for p in (work / "nnUNet_results").rglob("checkpoint_final.pth")}
-    assert len(ledger) >= 2 + 4 and len(checkpoints) == 2 + 4  # stage1 ×2 folds, stage2 2 variants × 2 folds
-    _invoke("experiment", "--config", str(root / "tiny.yaml"), "--steps", "stage1,stage2,predict")
-    assert {p.name: p.read_text() for p in (work / "experiment" / "ledger").glob("stage*.json")} == ledger
+    assert (
+        len(ledger) >= 2 + 4 + 4 and len(checkpoints) == 2 + 4
+    )  # stage1 ×2 folds, stage2 2 variants × 2 folds
+    selected = {p: p.stat().st_mtime_ns for p in (work / "nnUNet_results").rglob("checkpoint_best_picai.pth")}
+    assert len(selected) == 4
+    _invoke(
+        "experiment",
+        "--config",
+        str(root / "tiny.yaml"),
+        "--steps",
+        "stage1,stage2,select-checkpoint,predict",
+    )
+    names = ("stage*.json", "select-checkpoint*.json")
+    assert {p.name: p.read_text() for n in names for p in (work / "experiment" / "ledger").glob(n)} == ledger
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == checkpoints
+    assert {p: p.stat().st_mtime_ns for p in selected} == selected
     status = _invoke("experiment", "--config", str(root / "tiny.yaml"), "--status")
-    assert "stage2:both:fold1" in status and "predict:base:fold0" in status
+    assert "stage2:both:fold1" in status and "select-checkpoint:both:fold1" in status
+    assert "predict-final:base:fold0" in status
 
 
 @pytest.mark.slow
@@ -147,7 +170,25 @@ def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path
     assert "pseudo_dice_PDAC" in pd.read_csv(record / "stage2" / "both" / "fold_0" / "curves.csv").columns
     assert "stage2:both:fold1" in (record / "ledger" / "status.txt").read_text()
     assert json.loads((record / "RECORD.json").read_text())["files"]["cv_predictions"] == 32
-    args = ["--predictions", str(record / "cv_predictions"), "--labels", str(record / "labels")]
+    tables = json.loads((record / "RECORD.json").read_text())["tables"]
+    assert tables["evaluation_final"] == {
+        "predictions": "cv_predictions_final",
+        "checkpoint": "checkpoint_final.pth",
+        "primary": True,
+    }
+    assert tables["evaluation"] == {
+        "predictions": "cv_predictions",
+        "checkpoint": "checkpoint_best_picai.pth",
+        "primary": False,
+    }
+    args = [
+        "--checkpoint",
+        "picai",
+        "--predictions",
+        str(record / "cv_predictions"),
+        "--labels",
+        str(record / "labels"),
+    ]
     args += ["--out", str(tmp_path / "again"), "--n-bootstrap", "50", "--work-dir", str(tmp_path / "none")]
     _invoke("evaluate", "--config", str(root / "tiny.yaml"), *args)
     columns = ["variant", "fold", "AUROC", "AP", "AUROC_low", "AUROC_high"]
@@ -155,32 +196,58 @@ def test_the_record_reproduces_the_table_without_the_work_folder(study, tmp_path
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "metrics.csv")[columns], original)
 
 
+def _as_recorded(score: object) -> dict[str, object]:
+    """A PicaiScore or a picai_selection.json entry as the JSON records it (NaN = None, floats to 12 digits)."""
+    values = score if isinstance(score, dict) else vars(score)
+    keys = ("auroc", "ap", "score", "num_cases", "num_positive")
+    return {k: None if values[k] is None or values[k] != values[k] else round(values[k], 12) for k in keys}
+
+
 @pytest.mark.slow
-def test_final_checkpoint_predictions_are_their_own_table(study, tmp_path: Path) -> None:
+def test_selection_scores_what_the_predict_step_outputs(study, tmp_path: Path) -> None:
+    """Issue 21 item 5, tested equal: each candidate's score in picai_selection.json is the score of what the
+    ``predict`` step writes for the same checkpoint file and cases (ROI, pancreas restriction, mirroring), and the
+    selected table is the selected snapshot's predictions."""
+    from pdacrad_train.checkpoint_candidates import score_predictions
+
     root, _ = study
     work = root / "work"
-    args = ["experiment", "--config", str(root / "tiny.yaml"), "--checkpoint", "final", "--variants", "base"]
     fold0 = next((work / "nnUNet_results").glob("Dataset*Stage2*/nnUNetTrainerPicaiSmoke__*/fold_0"))
-    assert (fold0 / "checkpoint_best_picai.pth").is_file()  # picai mode would take it: final mode must not
+    assert {"checkpoint_best_picai.pth", "checkpoint_epoch_0001.pth", "checkpoint_final.pth"} <= {
+        p.name for p in fold0.glob("checkpoint_*.pth")
+    }
+    log = json.loads((fold0 / "picai_selection.json").read_text())
+    entries = {h["checkpoint"]: h for h in log["history"]}
+    assert list(entries) == ["checkpoint_epoch_0001.pth", "checkpoint_final.pth"]
+    best = log["best_checkpoint"] or "checkpoint_final.pth"
+    assert (fold0 / "checkpoint_best_picai.pth").read_bytes() == (fold0 / best).read_bytes()
+    final, picai = (work / name / "base" / "fold_0" for name in ("cv_predictions_final", "cv_predictions"))
+    cases = sorted(p.name for p in final.iterdir())
+    selected = {c: (picai / c / "likelihood.json").read_text() for c in cases}
+    shutil.rmtree(final)
+    shutil.rmtree(picai)
     (fold0 / "checkpoint_final.pth").rename(tmp_path / "aside.pth")
-    try:
-        failed = CliRunner().invoke(app, [*args, "--steps", "predict", "--folds", "0"])
+    args = ["experiment", "--config", str(root / "tiny.yaml"), "--variants", "base", "--folds", "0"]
+    try:  # no fallback to another checkpoint
+        failed = CliRunner().invoke(app, [*args, "--steps", "predict"])
         assert failed.exit_code != 0 and "checkpoint_final.pth" in failed.output + repr(failed.exception)
     finally:
         (tmp_path / "aside.pth").rename(fold0 / "checkpoint_final.pth")
-    _invoke(*args, "--steps", "predict,evaluate")
-    final = work / "cv_predictions_final" / "base"
-    picai = work / "cv_predictions" / "base"
-    assert sorted(p.name for p in final.glob("fold_*/*")) == sorted(p.name for p in picai.glob("fold_*/*"))
+    _invoke(*args, "--steps", "predict")  # final (the default), from the checkpoint file
+    _invoke(*args, "--steps", "predict", "--checkpoint", "picai")  # checkpoint_best_picai.pth
+    labels = root / "cohort" / "labelsTr"
+    for folder, checkpoint in ((final, "checkpoint_final.pth"), (picai, best)):
+        assert _as_recorded(score_predictions(folder, cases, labels)) == _as_recorded(entries[checkpoint])
+    for case in cases:
+        assert float((picai / case / "likelihood.json").read_text()) == pytest.approx(
+            float(selected[case]), abs=1e-6
+        )
     status = _invoke("experiment", "--config", str(root / "tiny.yaml"), "--status")
-    assert "predict-final:base:fold1" in status and "evaluate-final" in status
+    assert (
+        "predict-final:base:fold0" in status and "predict:base:fold0" in status and "evaluate-final" in status
+    )
     notes = json.loads((work / "evaluation_final" / "evaluation.json").read_text())["notes"]
     assert any("final one" in n for n in notes)
-    assert pd.read_csv(work / "evaluation_final" / "metrics.csv")["variant"].unique().tolist() == ["base"]
-    record = tmp_path / "record"
-    _invoke("record", "--config", str(root / "tiny.yaml"), "--out", str(record))
-    files = json.loads((record / "RECORD.json").read_text())["files"]
-    assert files["cv_predictions_final"] == 16 and (record / "evaluation_final" / "metrics.csv").is_file()
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ order by :mod:`pdacrad_train.experiment` (``pdacrad-train experiment --steps ...
     steps/stage1.py       Stage 1 of every fold
     steps/oof.py          out-of-fold Stage-1 masks
     steps/radiomics/      global_features.py, select.py, maps.py: Stage 2's radiomics inputs
-    steps/stage2.py       every variant × fold of Stage 2
+    steps/stage2.py       every variant × fold of Stage 2 (snapshots every picai_every epochs)
+    steps/select_checkpoint.py   PI-CAI checkpoint selection of every variant × fold, through the prediction pipeline
     steps/predict.py      cross-validated predictions through the container's code
     steps/evaluate.py     the ablation table and report
     steps/export.py       trained models → resources/ (after the study)
@@ -27,7 +28,9 @@ holds every path of a run, and use the library.
 :mod:`~pdacrad_train.radiomics_config` (the radiomics side file), :mod:`~pdacrad_train.masks` (where a case's
 pancreas comes from), :mod:`~pdacrad_train.feature_selection` (the scikit-learn pipeline),
 :mod:`~pdacrad_train.map_cache` (the per-feature map cache), :mod:`~pdacrad_train.feature_cache` (the
-global-features cache), :mod:`~pdacrad_train.parallel` (the Dask cluster).
+global-features cache), :mod:`~pdacrad_train.parallel` (the Dask cluster), :mod:`~pdacrad_train.cv_prediction`
+(one fold model predicting its validation cases through the container's code, from one checkpoint file),
+:mod:`~pdacrad_train.checkpoint_candidates` (a fold's snapshots and the PI-CAI score of a folder of predictions).
 The library imports no step.
 
 **Command line** (:mod:`pdacrad_train.cli`), the only package that imports typer: every ``pdacrad-train``

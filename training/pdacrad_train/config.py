@@ -115,7 +115,7 @@ class RunConfig:
 
 StudyCheckpoint = Literal["picai", "final"]
 """The checkpoint of each Stage-2 fold model that makes the CV predictions (:class:`ExperimentConfig`)."""
-#: Every :data:`StudyCheckpoint`, the paper's first.
+#: Every :data:`StudyCheckpoint` (folder names: ``picai`` unsuffixed, ``final`` with ``_final``).
 CHECKPOINTS: tuple[StudyCheckpoint, ...] = ("picai", "final")
 
 
@@ -130,10 +130,12 @@ class ExperimentConfig:
     under per-fold selection (each fold its own map channels). ``allow_gt_masks``: let the radiomics steps fall back
     to the ground-truth pancreas when out-of-fold Stage-1 masks are missing (never silently). ``n_bootstrap``:
     replicates of the evaluation's CIs and paired tests. ``checkpoint``: which checkpoint of each fold model makes
-    the CV predictions: ``picai`` (the paper's: the PI-CAI-selected ``checkpoint_best_picai.pth``, chosen on the
-    same validation fold that is then scored, so optimistic and, on small folds, noisy) or ``final`` (the end of
-    the fixed schedule, ``checkpoint_final.pth``: no selection on the scored cases). Each has its own predictions
-    and evaluation folders (``cv_predictions``/``evaluation``, ``cv_predictions_final``/``evaluation_final``).
+    the study's table: ``final`` (the default: the end of the fixed schedule, ``checkpoint_final.pth``; nothing
+    selected on the scored cases) or ``picai`` (the paper's protocol: ``checkpoint_best_picai.pth``, chosen by the
+    ``select-checkpoint`` step on the same validation fold that is then scored, so optimistic and, on small folds,
+    noisy). Each has its own predictions and evaluation folders (``cv_predictions_final``/``evaluation_final``,
+    ``cv_predictions``/``evaluation``); ``experiment`` writes the other table beside it when its predictions are
+    complete (``select-checkpoint`` leaves both).
     """
 
     variants: tuple[str, ...] = ("base", "maps", "global", "both")
@@ -143,7 +145,7 @@ class ExperimentConfig:
     maps_dataset_id: int = 910
     allow_gt_masks: bool = False
     n_bootstrap: int = 1000
-    checkpoint: StudyCheckpoint = "picai"
+    checkpoint: StudyCheckpoint = "final"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,16 @@ Steps (``--steps``, default all, in this order):
                only; or pooled, the paper's, with its leak stated), ``maps`` (the map datasets of the +maps/+both
                variants) — skipped when only ``base`` runs
 ``stage2``     every variant × fold: the fold's ``radiomics.json`` (and global vectors) into the fold folder, then
-               nnU-Net training with PI-CAI checkpoint selection and final validation
-``predict``    cross-validated predictions through the container's Stage-2 code
+               nnU-Net training (snapshots every ``picai_every`` epochs) and final validation
+``select-checkpoint``  every variant × fold: each snapshot and the final checkpoint through the prediction pipeline
+               on the fold's validation cases, PI-CAI score, the best copied to ``checkpoint_best_picai.pth``
+               (the paper's protocol); leaves both checkpoints' CV predictions behind
+``predict``    cross-validated predictions through the container's Stage-2 code (``experiment.checkpoint``; a no-op
+               after ``select-checkpoint``)
 ``evaluate``   the ablation table (AUROC, AP, PI-CAI score, 95% bootstrap CIs, paired tests against ``base``),
-               ROC/PR/FROC plots and report.html in ``<work_dir>/evaluation``
+               ROC/PR/FROC plots and report.html: the ``experiment.checkpoint`` table (default ``final``,
+               ``<work_dir>/evaluation_final``) and beside it the other checkpoint's (``<work_dir>/evaluation``, the
+               PI-CAI-selected) when its predictions are complete
 
 Each step is a module of :mod:`pdacrad_train.steps` named after it; this module only runs them in order.
 
@@ -32,7 +38,8 @@ from pathlib import Path
 
 from pdacrad.errors import InvalidInputError
 from pdacrad.model.radiomics_spec import VARIANTS
-from pdacrad_train.config import TrainConfig
+from pdacrad_train.config import CHECKPOINTS, TrainConfig, with_checkpoint
+from pdacrad_train.cv_prediction import is_complete
 from pdacrad_train.ledger import checkpoint_unit
 from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.steps.evaluate import run_evaluate
@@ -40,13 +47,16 @@ from pdacrad_train.steps.oof import collect_oof_masks
 from pdacrad_train.steps.predict import run_predict
 from pdacrad_train.steps.prepare import run_prepare
 from pdacrad_train.steps.radiomics import run_radiomics
+from pdacrad_train.steps.select_checkpoint import run_select_checkpoint
 from pdacrad_train.steps.stage1 import run_stage1
 from pdacrad_train.steps.stage2 import run_stage2
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-STEPS: tuple[str, ...] = ("prepare", "stage1", "oof", "radiomics", "stage2", "predict", "evaluate")
+STEPS: tuple[str, ...] = (
+    "prepare", "stage1", "oof", "radiomics", "stage2", "select-checkpoint", "predict", "evaluate",
+)  # fmt: skip
 
 
 def run_experiment(
@@ -58,7 +68,7 @@ def run_experiment(
     steps: Sequence[str] = STEPS,
 ) -> Path | None:
     """Run ``steps`` of the study for ``variants`` × ``folds`` (defaults: the config's). Returns the HTML report
-    when ``evaluate`` ran, else ``None``.
+    of ``experiment.checkpoint`` when ``evaluate`` ran, else ``None``.
 
     Raises:
         InvalidInputError: an unknown step, variant or fold, or a step whose inputs are missing.
@@ -90,13 +100,34 @@ def run_experiment(
         run_radiomics(config, ws, rcfg, ledger, variants)
     if "stage2" in steps:
         run_stage2(config, ws, ledger, variants, folds, mode)
+    if "select-checkpoint" in steps:
+        run_select_checkpoint(config, ws, ledger, variants, folds, mode)
     if "predict" in steps:
         run_predict(config, ws, ledger, variants, folds, mode)
     if "evaluate" not in steps:
         return None
-    _, files = ledger.run(
-        checkpoint_unit("evaluate", config.experiment.checkpoint),
-        lambda: run_evaluate(config, ws, n_bootstrap=config.experiment.n_bootstrap),
-        lambda: False,
-    ) or (None, None)
-    return files.html if files is not None else None
+    report = None
+    for checkpoint in study_checkpoints(config, ws, variants, folds):
+        cfg = with_checkpoint(config, checkpoint)
+        _, files = ledger.run(
+            checkpoint_unit("evaluate", checkpoint),
+            lambda cfg=cfg: run_evaluate(cfg, ws, n_bootstrap=cfg.experiment.n_bootstrap),
+            lambda: False,
+        ) or (None, None)
+        if checkpoint == config.experiment.checkpoint and files is not None:
+            report = files.html
+    return report
+
+
+def study_checkpoints(
+    config: TrainConfig, ws: Workspace, variants: Sequence[str], folds: Sequence[int]
+) -> tuple[str, ...]:
+    """The tables ``evaluate`` writes: ``experiment.checkpoint``'s, then each other checkpoint whose CV
+    predictions are complete for ``variants`` × ``folds`` (the PI-CAI-selected ones beside the final ones)."""
+    others = [
+        c
+        for c in CHECKPOINTS
+        if c != config.experiment.checkpoint
+        and all(is_complete(config, ws, k, ws.fold_predictions(c, v, k)) for v in variants for k in folds)
+    ]
+    return (config.experiment.checkpoint, *others)

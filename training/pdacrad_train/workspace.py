@@ -11,6 +11,8 @@ Steps ask the :class:`Workspace` where their inputs and outputs are; no step com
         radiomics/                   global_features/ (cache), global_features.csv, map_cache/,
                                      pooled/ | fold_<k>/ (selections), selection_summary.json
         cv_predictions[_final]/      cross-validated predictions per checkpoint
+        checkpoint_selection/        select-checkpoint's predictions of each snapshot (the final one's are in
+                                     cv_predictions_final/, the selected one's copied to cv_predictions/)
         evaluation[_final]/          the evaluation per checkpoint
         calibration[_final]/         the likelihood calibration per checkpoint (<variant>/calibration.json)
         experiment/ledger/           the run ledger
@@ -99,6 +101,11 @@ class Workspace:
         """``<work_dir>/cv_predictions[_final]/<variant>/fold_<k>``: one fold model's predictions of its validation
         cases."""
         return self.predictions_dir(checkpoint) / variant / f"fold_{fold}"
+
+    def snapshot_predictions(self, variant: str, fold: int, checkpoint: str) -> Path:
+        """``<work_dir>/checkpoint_selection/<variant>/fold_<k>/<checkpoint stem>``: ``select-checkpoint``'s
+        predictions of fold ``fold``'s validation cases by the snapshot ``checkpoint`` (a file name)."""
+        return self.root / "checkpoint_selection" / variant / f"fold_{fold}" / Path(checkpoint).stem
 
     def evaluation_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
         """Evaluation output folder: ``<work_dir>/evaluation`` (``evaluation_final`` for the final checkpoints)."""

@@ -242,8 +242,13 @@ class Stage2Pipeline:
         """Stage 2 and post-processing of one CT (HU, any 3-D geometry) given its raw Stage-1 mask (same grid,
         any components). No (plausible) pancreas → all-zero map and the no-pancreas likelihood.
         ``global_features`` as in :meth:`prepare`."""
+        return self.predict_prepared(ct, self.prepare(ct, stage1_mask, global_features))
+
+    def predict_prepared(self, ct: sitk.Image, case: Stage2Case) -> PipelineResult:
+        """Stage 2 and post-processing of ``ct`` from inputs :meth:`prepare` made for it — by this pipeline or by
+        another loaded with the same ``radiomics.json`` (the training tree's checkpoint selection prepares a
+        case once and runs every candidate checkpoint on it)."""
         cfg = self.config
-        case = self.prepare(ct, stage1_mask, global_features)
         seconds = dict(case.seconds)
         if case.roi is None or case.inputs is None:
             return PipelineResult(

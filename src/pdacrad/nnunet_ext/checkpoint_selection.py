@@ -1,9 +1,16 @@
-"""Checkpoint selection by the PI-CAI ranking score on a fold's validation cases.
+"""Checkpoint selection by the PI-CAI ranking score on a fold's validation cases: the names of the files, the score,
+and its history.
 
-Score = 0.5 · (AUROC + AP), computed by ``picai_eval.evaluate`` (its ``Metrics.score``): AUROC is case-level
-(case confidence = max of the detection map), AP is lesion-level (a candidate counts as a hit at IoU > 0.1 with
-a ground-truth lesion). Detection maps are lesion candidates from ``report_guided_annotation``'s
-``extract_lesion_candidates`` with its defaults, as the PANORAMA baseline and our inference do.
+Selection is offline: the Stage-2 trainers (:mod:`pdacrad.nnunet_ext.variants.picai`) only save a snapshot
+``checkpoint_epoch_<NNNN>.pth`` every ``picai_every`` epochs (``NNNN`` = epochs trained); nnU-Net's
+``checkpoint_final.pth`` is the last candidate. The training tree's ``select-checkpoint`` step
+(``pdacrad_train.steps.select_checkpoint``) runs every candidate through the prediction pipeline on the fold's
+validation cases, scores it, writes the history to ``picai_selection.json`` and copies the best candidate to
+``checkpoint_best_picai.pth``.
+
+Score = 0.5 · (AUROC + AP) by ``picai_eval.evaluate`` (its ``Metrics``): AUROC is case-level (the case likelihood,
+which our pipeline makes the maximum of the detection map), AP is lesion-level (a candidate counts as a hit at
+IoU > 0.1 with a ground-truth lesion).
 
 Which checkpoint inference uses: :func:`pdacrad.model.checks.checkpoint_names` —
 ``checkpoint_best_picai.pth`` when every fold of the model folder has one, else nnU-Net's ``checkpoint_final.pth``.
@@ -11,22 +18,31 @@ Which checkpoint inference uses: :func:`pdacrad.model.checks.checkpoint_names` �
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
-import warnings
-from collections.abc import Callable, Sequence
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-#: Written by the trainer variant when the validation PI-CAI score improves.
+#: Written by the ``select-checkpoint`` step: a copy of the candidate with the best validation PI-CAI score.
 BEST_PICAI_CHECKPOINT = "checkpoint_best_picai.pth"
 FINAL_CHECKPOINT = "checkpoint_final.pth"
-#: Score history and best epoch, beside the checkpoints in the fold folder (survives resuming).
+#: Score history and best epoch, beside the checkpoints in the fold folder.
 SELECTION_LOG = "picai_selection.json"
+#: Shell pattern of the trainers' snapshots.
+SNAPSHOT_GLOB = "checkpoint_epoch_*.pth"
+_SNAPSHOT = re.compile(r"^checkpoint_epoch_(\d+)\.pth$")
+
+
+def snapshot_name(epochs_trained: int) -> str:
+    """File name of the snapshot taken after ``epochs_trained`` epochs: ``checkpoint_epoch_0100.pth``."""
+    return f"checkpoint_epoch_{epochs_trained:04d}.pth"
+
+
+def snapshot_epochs(name: str) -> int | None:
+    """Epochs trained of a snapshot file name (:func:`snapshot_name`'s inverse); ``None`` for another name."""
+    match = _SNAPSHOT.match(name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,7 @@ class PicaiScore:
 
     Attributes:
         auroc: case-level area under the ROC curve (NaN when the cases are all positive or all negative).
-        ap: lesion-level average precision.
+        ap: lesion-level average precision (NaN where picai_eval cannot define it).
         score: 0.5 · (auroc + ap); NaN when undefined, so it never counts as an improvement.
         num_cases: cases evaluated.
         num_positive: cases with at least one ground-truth lesion voxel.
@@ -47,57 +63,18 @@ class PicaiScore:
     num_cases: int
     num_positive: int
 
-
-def detection_map(probability: np.ndarray) -> np.ndarray:
-    """Lesion candidates of a tumour probability map (z, y, x; values in [0, 1]): each candidate filled with its
-    confidence, 0 elsewhere (``report_guided_annotation.extract_lesion_candidates`` defaults), float32."""
-    prob = np.asarray(probability, dtype=np.float32)
-    if not np.any(prob > 0):
-        return np.zeros(prob.shape, np.float32)
-    # the package prints a citation banner on first import
-    with contextlib.redirect_stdout(io.StringIO()):
-        from report_guided_annotation import extract_lesion_candidates
-    return np.asarray(extract_lesion_candidates(prob.astype(np.float64))[0], dtype=np.float32)
-
-
-def picai_score(
-    detection_maps: Sequence[np.ndarray], labels: Sequence[np.ndarray], case_ids: Sequence[str] | None = None
-) -> PicaiScore:
-    """PI-CAI score of per-case detection maps against binary lesion labels (same shapes, pairwise).
-
-    Raises:
-        ValueError: the sequences differ in length or a map and its label differ in shape.
-    """
-    if len(detection_maps) != len(labels) or (case_ids is not None and len(case_ids) != len(labels)):
-        raise ValueError(
-            f"got {len(detection_maps)} detection maps, {len(labels)} labels"
-            + ("" if case_ids is None else f", {len(case_ids)} case ids")
-        )
-    for i, (det, lab) in enumerate(zip(detection_maps, labels, strict=True)):
-        if np.shape(det) != np.shape(lab):
-            raise ValueError(
-                f"case {i if case_ids is None else case_ids[i]}: map {np.shape(det)} ≠ label {np.shape(lab)}"
-            )
-    from picai_eval import evaluate
-
-    with warnings.catch_warnings():
-        # sklearn warns on a single-class validation set; the NaN AUROC says it
-        warnings.simplefilter("ignore", UserWarning)
-        metrics = evaluate(
-            y_det=[np.asarray(d, np.float32) for d in detection_maps],
-            y_true=[(np.asarray(lab) > 0).astype(np.int32) for lab in labels],
-            subject_list=list(case_ids) if case_ids is not None else None,
-            num_parallel_calls=1,
-        )
-        auroc, ap = _defined_or_nan(lambda: metrics.auroc), _defined_or_nan(lambda: metrics.AP)
-    positive = sum(int(np.any(np.asarray(lab) > 0)) for lab in labels)
-    score = 0.5 * (auroc + ap) if math.isfinite(auroc) and math.isfinite(ap) else math.nan
-    return PicaiScore(auroc=auroc, ap=ap, score=score, num_cases=len(labels), num_positive=positive)
+    @classmethod
+    def of(cls, auroc: float, ap: float, num_cases: int, num_positive: int) -> PicaiScore:
+        """The score of ``auroc`` and ``ap`` (NaN when either is)."""
+        score = 0.5 * (auroc + ap) if math.isfinite(auroc) and math.isfinite(ap) else math.nan
+        return cls(auroc=auroc, ap=ap, score=score, num_cases=num_cases, num_positive=num_positive)
 
 
 @dataclass(frozen=True)
 class SelectionState:
-    """Best score so far and the history (epoch → score dict) of one fold's PI-CAI selection."""
+    """Best score so far and the history (epoch → score dict, with the candidate's ``checkpoint`` file name and
+    ``sha256`` where the ``select-checkpoint`` step recorded them) of one fold's PI-CAI selection. ``epoch`` is
+    0-based: the last epoch the candidate trained (``checkpoint_epoch_0100.pth`` → 99)."""
 
     best_score: float | None
     best_epoch: int | None
@@ -107,14 +84,20 @@ class SelectionState:
         """Whether ``score`` beats the best so far (NaN never does)."""
         return math.isfinite(score) and (self.best_score is None or score > self.best_score)
 
-    def record(self, epoch: int, result: PicaiScore) -> SelectionState:
-        """A new state with ``result`` of ``epoch`` appended (and made best if it improves)."""
+    def record(self, epoch: int, result: PicaiScore, **candidate: str) -> SelectionState:
+        """A new state with ``result`` of ``epoch`` appended (and made best if it improves); ``candidate``
+        (``checkpoint=``, ``sha256=``) is stored with it."""
         better = self.improved_by(result.score)
         return SelectionState(
             best_score=result.score if better else self.best_score,
             best_epoch=epoch if better else self.best_epoch,
-            history=(*self.history, (epoch, _json_safe(asdict(result)))),
+            history=(*self.history, (epoch, {**candidate, **_json_safe(asdict(result))})),
         )
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        """The file name of the best candidate (``None`` without a defined score or a recorded name)."""
+        return next((h.get("checkpoint") for e, h in self.history if e == self.best_epoch), None)
 
 
 def load_selection_state(fold_folder: str | Path) -> SelectionState:
@@ -133,29 +116,24 @@ def load_selection_state(fold_folder: str | Path) -> SelectionState:
     )
 
 
-def save_selection_state(fold_folder: str | Path, state: SelectionState) -> Path:
-    """Write ``state`` to ``fold_folder/picai_selection.json`` (NaN written as null)."""
+def save_selection_state(fold_folder: str | Path, state: SelectionState, note: str | None = None) -> Path:
+    """Write ``state`` (and ``note``, e.g. why the best checkpoint is a fallback) to
+    ``fold_folder/picai_selection.json`` (NaN written as null)."""
     path = Path(fold_folder) / SELECTION_LOG
-    payload = {
+    payload: dict[str, object] = {
         "metric": "0.5 * (AUROC + AP), picai_eval",
         "checkpoint": BEST_PICAI_CHECKPOINT,
         "best_score": state.best_score,
         "best_epoch": state.best_epoch,
+        "best_checkpoint": state.best_checkpoint,
         "history": [{"epoch": e, **h} for e, h in state.history],
     }
+    if note:
+        payload["note"] = note
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
     return path
-
-
-def _defined_or_nan(metric: Callable[[], float]) -> float:
-    """``metric()``, or NaN where sklearn cannot define it (picai_eval raises on a validation set without any
-    lesion and without any candidate, e.g. an untrained network on negative cases)."""
-    try:
-        return float(metric())
-    except (ValueError, ZeroDivisionError, IndexError):
-        return math.nan
 
 
 def _json_safe(values: dict) -> dict:

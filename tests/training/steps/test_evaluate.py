@@ -19,11 +19,12 @@ CONFIG = Path(__file__).resolve().parents[3] / "training" / "configs" / "synthet
 
 
 def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
-    # the demo work dir's default places: <work_dir>/cv_predictions and the synthetic cohort's labelsTr
+    # the demo work dir's default places: <work_dir>/cv_predictions_final (the final checkpoints, the default
+    # table) and the synthetic cohort's labelsTr
     cv = write_cv_predictions(
         tmp_path, n=20, separations={"base": 0.1, "maps": 0.3, "global": 0.2, "both": 0.4}
     )
-    cv.root.rename(tmp_path / "cv_predictions")
+    cv.root.rename(tmp_path / "cv_predictions_final")
     (tmp_path / "cohort").mkdir()
     cv.labels_dir.rename(tmp_path / "cohort" / "labelsTr")
     kinds = {c.case: ("texture" if i % 4 == 0 else "hypo") for i, c in enumerate(cv.variants["base"])}
@@ -36,7 +37,7 @@ def test_evaluate_writes_the_report_of_every_variant(tmp_path: Path) -> None:
     args = ["evaluate", "--config", str(CONFIG), "--work-dir", str(tmp_path), "--n-bootstrap", "100"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    out = tmp_path / "evaluation"
+    out = tmp_path / "evaluation_final"
     assert {p.name for p in out.iterdir()} >= {"metrics.csv", "comparisons.csv", "report.html", "roc.png"}
     table = pd.read_csv(out / "metrics.csv", dtype={"fold": str})
     pooled = table[table["fold"] == "pooled"].set_index("variant")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pdacrad_train.cv_prediction import cached_global_features
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
-from pdacrad_train.steps.predict import cached_global_features
 from pdacrad_train.steps.radiomics.global_features import run_global_features
 from pdacrad_train.workspace import Workspace
 
@@ -73,7 +73,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Radiomic
 
 
 def _pipeline_inputs(ws: Workspace, case: str) -> tuple[sitk.Image, sitk.Image]:
-    """The CT and pancreas as ``predict_fold`` gives them to the pipeline."""
+    """The CT and pancreas as ``predict_validation_cases`` gives them to the pipeline."""
     ct = load_ct(ws.cohort / "imagesTr" / f"{case}_0000.nii.gz")
     return ct, radiomics_pancreas(sitk.ReadImage(str(ws.oof_mask(case))))
 

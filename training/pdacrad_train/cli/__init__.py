@@ -5,7 +5,7 @@ The only package of the training tree that imports typer. Its modules define the
 (with :func:`pdacrad.cli.plumbing.new_app`; errors become exit codes through
 :func:`pdacrad.cli.plumbing.exit_on_error`, see :func:`pdacrad_train.cli.common.step`) and registers them:
 
-- :mod:`.study`: ``convert``, ``splits``, ``fit``, ``experiment``, ``export``
+- :mod:`.study`: ``convert``, ``splits``, ``fit``, ``experiment``, ``select-checkpoint``, ``export``
 - :mod:`.radiomics`: ``global-features``, ``select``, ``maps``
 - :mod:`.results`: ``evaluate``, ``calibrate``, ``record``
 - :mod:`.analyze`: ``analyze <step>`` (radiomics statistics on tables)
@@ -40,6 +40,7 @@ app.command("convert")(study.convert_command)
 app.command("splits")(study.splits_command)
 app.command("fit")(study.fit_command)
 app.command("experiment")(study.experiment_command)
+app.command("select-checkpoint")(study.select_checkpoint_command)
 app.command("export")(study.export_command)
 app.command("global-features")(radiomics.global_features_command)
 app.command("select")(radiomics.select_command)

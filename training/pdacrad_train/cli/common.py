@@ -24,9 +24,10 @@ WORK_DIR = typer.Option(None, "--work-dir", help="Work folder (replaces the conf
 CHECKPOINT = typer.Option(
     None,
     "--checkpoint",
-    help="picai (the PI-CAI-selected checkpoint, the paper's; selected on the scored fold) or final (end of the "
-    "schedule; nothing selected on the scored cases). Own folders: cv_predictions[_final], evaluation[_final]. "
-    "Default: the config's experiment.checkpoint.",
+    help="final (end of the schedule; nothing selected on the scored cases) or picai (the PI-CAI-selected "
+    "checkpoint, the paper's protocol; selected on the scored fold by select-checkpoint). Own folders: "
+    "cv_predictions_final / evaluation_final and cv_predictions / evaluation. Default: the config's "
+    "experiment.checkpoint (final unless it says picai).",
 )
 #: ``--masks``: the radiomics steps' Stage-1 masks (default: the out-of-fold ones).
 MASKS = typer.Option(

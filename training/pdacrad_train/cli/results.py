@@ -16,14 +16,14 @@ def evaluate_command(
     predictions: Path | None = typer.Option(
         None,
         "--predictions",
-        help="CV predictions root (default <work_dir>/cv_predictions, or cv_predictions_final with --checkpoint "
-        "final).",
+        help="CV predictions root (default <work_dir>/cv_predictions_final for the final checkpoints, "
+        "<work_dir>/cv_predictions with --checkpoint picai).",
     ),
     labels: Path | None = typer.Option(
         None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Output folder (default <work_dir>/evaluation, or evaluation_final)."
+        None, "--out", help="Output folder (default <work_dir>/evaluation_final, or evaluation with picai)."
     ),
     n_bootstrap: int | None = typer.Option(
         None,
@@ -54,7 +54,8 @@ def evaluate_command(
     base, maps, global, both (any present). Reports stratified-bootstrap 95% CIs, paired tests of each
     variant against base (DeLong and paired bootstrap), ROC/PR/FROC plots, calibration (Brier score,
     reliability diagram), AUROC per subgroup of a case table (lesion kind, size, confounders), pictures of
-    the cases where the variants disagree, and one self-contained report.html in <work_dir>/evaluation.
+    the cases where the variants disagree, and one self-contained report.html in <work_dir>/evaluation_final
+    (final checkpoints, the default) or <work_dir>/evaluation (--checkpoint picai).
     """
     from pdacrad_train.steps.evaluate import run_evaluate
 

@@ -1,4 +1,5 @@
-"""``pdacrad-train`` commands of the study itself: ``convert``, ``splits``, ``fit``, ``experiment``, ``export``."""
+"""``pdacrad-train`` commands of the study itself: ``convert``, ``splits``, ``fit``, ``experiment``,
+``select-checkpoint``, ``export``."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def experiment_command(
     steps: str | None = typer.Option(
         None,
         "--steps",
-        help="Comma-separated steps: prepare,stage1,oof,radiomics,stage2,predict,evaluate (default: all, in order).",
+        help="Comma-separated steps: prepare,stage1,oof,radiomics,stage2,select-checkpoint,predict,evaluate "
+        "(default: all, in order).",
     ),
     radiomics_config: Path | None = typer.Option(
         None, "--radiomics-config", help="Radiomics settings YAML (default: <config stem>.radiomics.yaml)."
@@ -112,11 +114,11 @@ def experiment_command(
     break_lock: bool = BREAK_LOCK,
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
-    and per-fold feature selection → maps → every variant × fold of Stage 2 (PI-CAI checkpoint selection) →
-    cross-validated predictions through the container's code → the ablation table (AUROC, AP, PI-CAI score with
-    95% CIs, paired tests against base) and report.html in <work_dir>/evaluation. With --checkpoint final the
-    predict and evaluate steps use each fold's final checkpoint instead (cv_predictions_final,
-    evaluation_final); run both to see what checkpoint selection on the scored fold adds.
+    and per-fold feature selection → maps → every variant × fold of Stage 2 (with snapshots) → PI-CAI checkpoint
+    selection through the prediction pipeline → cross-validated predictions through the container's code → the
+    ablation table (AUROC, AP, PI-CAI score with 95% CIs, paired tests against base) and report.html. The table is
+    the final checkpoints' (<work_dir>/evaluation_final) unless experiment.checkpoint or --checkpoint says picai;
+    the PI-CAI-selected checkpoints' table (the paper's protocol, <work_dir>/evaluation) is written beside it.
 
     Resumable: finished units are in the run ledger (<work_dir>/experiment/ledger) and skipped. Many machines:
     share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node): planning
@@ -156,6 +158,47 @@ def experiment_command(
         )
         if report is not None:
             typer.echo(f"→ {report}")
+
+
+def select_checkpoint_command(
+    config: Path = CONFIG,
+    work_dir: Path | None = WORK_DIR,
+    variants: str | None = typer.Option(
+        None, "--variants", help="Comma-separated Stage-2 variants (default: the config's)."
+    ),
+    folds: str | None = typer.Option(None, "--folds", help="Comma-separated folds, e.g. 0,1 (default: all)."),
+    radiomics_config: Path | None = typer.Option(
+        None, "--radiomics-config", help="Radiomics settings YAML (default: <config stem>.radiomics.yaml)."
+    ),
+) -> None:
+    """PI-CAI checkpoint selection of trained Stage-2 fold models, offline (`experiment --steps select-checkpoint`).
+
+    Every snapshot (checkpoint_epoch_NNNN.pth) and checkpoint_final.pth of each fold predicts the fold's validation
+    cases through the prediction pipeline (ROI, pancreas restriction, mirroring: what `predict` and the container
+    do) and is scored 0.5·(AUROC + AP) by picai_eval; the best is copied to checkpoint_best_picai.pth, the history
+    goes to picai_selection.json. Leaves the final checkpoint's predictions in cv_predictions_final and the
+    selected one's in cv_predictions. Resumable; runs on any machine that shares the work folder (run.device).
+    """
+    from pdacrad_train.experiment import run_experiment
+    from pdacrad_train.radiomics_config import load_radiomics_config
+
+    with step(config, work_dir) as (cfg, ws):
+        try:
+            fold_list = None if folds is None else [int(f) for f in _split(folds)]
+        except ValueError:
+            raise InvalidInputError(f"--folds: expected comma-separated integers, got {folds!r}.") from None
+        run_experiment(
+            cfg,
+            ws,
+            load_radiomics_config(cfg, radiomics_config),
+            _split(variants) if variants is not None else None,
+            fold_list,
+            ("select-checkpoint",),
+        )
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def export_command(

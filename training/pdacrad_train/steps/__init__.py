@@ -5,6 +5,8 @@
 - :mod:`.oof`: the out-of-fold Stage-1 masks, ``<work_dir>/stage1_oof/``
 - :mod:`.radiomics`: ``global-features``, ``select``, ``maps``: Stage 2's radiomics inputs
 - :mod:`.stage2`: every variant × fold of Stage 2
+- :mod:`.select_checkpoint`: PI-CAI checkpoint selection of every variant × fold, offline, through the prediction
+  pipeline (both checkpoints' CV predictions as a by-product)
 - :mod:`.predict`: cross-validated predictions through the container's Stage-2 code
 - :mod:`.evaluate`: the ablation table and report
 

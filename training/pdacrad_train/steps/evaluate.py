@@ -1,11 +1,12 @@
 """``evaluate``: PI-CAI / PANORAMA metrics of the cross-validation predictions of each ablation variant.
 
-Input: ``<work_dir>/cv_predictions/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
+Input: ``<work_dir>/cv_predictions_final/<variant>/fold_<k>/<case>/{detection_map.mha, likelihood.json}`` (the layout
 of :mod:`pdacrad.io.predictions`; each fold folder is what ``pdacrad predict-cohort`` writes for that fold's
 validation cases with that fold's model), variants ``base``, ``maps``, ``global``, ``both``; labels from the
 cohort's ``labelsTr``; the case table ``cases.csv`` (lesion kind, size, confounder flags; what ``pdacrad synth``
-writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation/``
-(``cv_predictions_final``/``evaluation_final`` for the final checkpoints, ``experiment.checkpoint: final``):
+writes) and the CTs ``imagesTr`` from the cohort when it has them. Output in ``<work_dir>/evaluation_final/`` for
+the final checkpoints (``experiment.checkpoint: final``, the default), ``cv_predictions``/``evaluation`` for the
+PI-CAI-selected ones (``picai``):
 ``metrics.csv``, ``comparisons.csv``, ``calibration.csv``, ``subgroups.csv``, ``evaluation.json``, the PNGs
 (ROC, PR, FROC, reliability, likelihoods, subgroups, ``cases/``) and ``report.html``. Cheap to rerun: it always
 recomputes from the predictions.
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 CHECKPOINT_NOTE: dict[StudyCheckpoint, str] = {
-    "picai": "Checkpoint: each fold model's PI-CAI-selected one (the paper's), chosen on the same validation fold "
-    "that is scored here, so the table is optimistic.",
+    "picai": "Checkpoint: each fold model's PI-CAI-selected one (the paper's protocol): of its snapshots and final "
+    "checkpoint, the one whose predictions of this very validation fold (through this pipeline) scored best, so the "
+    "table is optimistic.",
     "final": "Checkpoint: each fold model's final one (end of the fixed schedule); nothing was selected on the "
     "scored cases.",
 }

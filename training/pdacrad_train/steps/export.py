@@ -75,7 +75,7 @@ def export_stage(
     if missing:
         raise InvalidInputError(
             f"Cannot export {stage.dataset_folder_name}: missing {', '.join(missing)}; train it first "
-            f"(a PI-CAI checkpoint exists only where a validation score was defined)."
+            f"(checkpoint_best_picai.pth is written by `pdacrad-train select-checkpoint` after training)."
         )
     target.mkdir(parents=True)
     for name in ("dataset.json", "plans.json"):

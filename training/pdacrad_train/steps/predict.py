@@ -1,53 +1,28 @@
 """``predict``: cross-validated predictions, each Stage-2 fold model predicting the cases it was validated on,
-through the code the container runs.
+through the code the container runs (:mod:`pdacrad_train.cv_prediction`: ROI, pancreas restriction, radiomics
+inputs, mirroring, post-processing, as ``process.py`` after its Stage 1). Outputs in :mod:`pdacrad.io.predictions`'s
+layout::
 
-For variant ``v`` and fold ``k``: the fold's model folder (``pdacrad_train.variants.stage2_for``) restricted to
-``fold_k``, the fold's ``radiomics.json`` (written into ``fold_k/`` before training: which inputs, which features,
-which preprocessing), and for each validation case of fold k its CT and its **out-of-fold Stage-1 mask** go through
-:class:`pdacrad.inference.Stage2Pipeline` — ROI, radiomics inputs, Stage 2, post-processing, paste-back — exactly as
-``process.py`` after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout::
+    <work_dir>/cv_predictions_final/<variant>/fold_<k>/<case>/detection_map.mha, likelihood.json
 
-    <work_dir>/cv_predictions/<variant>/fold_<k>/<case>/detection_map.mha, likelihood.json
+with each fold's final checkpoint (``experiment.checkpoint: final``, the default), or under ``cv_predictions/`` with
+its PI-CAI-selected ``checkpoint_best_picai.pth`` (``picai``, written by ``select-checkpoint``).
 
-with each fold's PI-CAI-selected checkpoint, or under ``cv_predictions_final/`` with its final checkpoint
-(``experiment.checkpoint``).
-
-Each case is written atomically (likelihood last), and a finished case is skipped, so a killed run resumes.
-
-The global vector of a case reuses the ``global-features`` step's cache (:func:`cached_global_features`) when
-that cache was computed from the same inputs — the fold's ``radiomics.json`` params, the same out-of-fold mask
-file (sha256), the same CT file and pancreas rule — which is the usual case, since ``select`` writes the params it
-read; otherwise it is computed, with the params pruned to the fold's selected features. Either way the values are
-those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
+Nothing is predicted twice: ``select-checkpoint`` runs before this step and already writes the final checkpoint's
+predictions into ``cv_predictions_final/`` and the selected checkpoint's into ``cv_predictions/`` (same code, same
+file), so here every finished case is skipped and the model is not even loaded. A killed run resumes per case.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import SimpleITK as sitk
-from tqdm import tqdm
-
-from pdacrad.errors import InvalidInputError
-from pdacrad.io import load_ct
-from pdacrad.io.atomic import atomic_write_image, atomic_write_json
-from pdacrad.io.predictions import DETECTION_MAP_NAME, LIKELIHOOD_NAME, is_finished_case
-from pdacrad.model.manifest import RADIOMICS_NAME
-from pdacrad.model.radiomics_spec import RadiomicsSpec
-from pdacrad.nnunet_ext.checkpoint_selection import FINAL_CHECKPOINT
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.feature_cache import cache_key, case_job, read_cached
+from pdacrad_train.cv_prediction import CHECKPOINT_FILES, is_complete, predict_validation_cases
 from pdacrad_train.ledger import Ledger, checkpoint_unit
-from pdacrad_train.masks import MaskSource
-from pdacrad_train.splits import read_splits
-from pdacrad_train.variants import SelectionMode, stage2_for
+from pdacrad_train.variants import SelectionMode
 from pdacrad_train.workspace import Workspace
-
-logger = logging.getLogger(__name__)
 
 
 def fold_predictions(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> Path:
@@ -55,81 +30,18 @@ def fold_predictions(config: TrainConfig, ws: Workspace, variant: str, fold: int
     return ws.fold_predictions(config.experiment.checkpoint, variant, fold)
 
 
-def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
-    """Fold ``fold``'s validation cases (Stage 2's splits, which equal Stage 1's)."""
-    return list(read_splits(ws, config.stage2)[fold]["val"])
-
-
 def is_predicted(config: TrainConfig, ws: Workspace, variant: str, fold: int) -> bool:
     """Whether every validation case of the fold has both outputs."""
-    out = fold_predictions(config, ws, variant, fold)
-    return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
-
-
-def cached_global_features(
-    ws: Workspace, spec: RadiomicsSpec, case: str, masks: MaskSource | None = None
-) -> dict[str, Any] | None:
-    """The ``global-features`` cache of ``case`` (``{name: value or None}``, ``None`` = non-finite) when it was
-    computed from what :func:`predict_fold` feeds the pipeline — ``spec.params``, the case's out-of-fold mask
-    (``masks``: the ``stage1_oof`` source, whose digests it memoises), its CT in ``imagesTr`` and
-    ``spec.preprocessing``'s pancreas rule — i.e. when its :func:`~pdacrad_train.feature_cache.cache_key`
-    matches; ``None`` otherwise (no cache, other params or masks, an empty pancreas)."""
-    masks = masks or MaskSource("stage1_oof", ws.stage1_oof)
-    if not (ws.cohort_image(case).is_file() and masks.path(case).is_file()):
-        return None
-    key = cache_key(spec.params, case_job(ws, case, masks), spec.preprocessing)
-    record = read_cached(ws.global_features_cache, case, key)
-    return None if record is None or record.get("empty") else dict(record["features"])
+    return is_complete(config, ws, fold, fold_predictions(config, ws, variant, fold))
 
 
 def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode) -> Path:
-    """Predict fold ``fold``'s validation cases with that fold's ``variant`` model; returns the output folder."""
-    import torch
-
-    from pdacrad.inference import InferenceConfig, Stage2Pipeline
-    from pdacrad.inference.device import resolve_device
-
-    stage = stage2_for(config, variant, fold, mode)
-    model = ws.model_folder(stage)
-    spec = ws.fold_folder(stage, fold) / RADIOMICS_NAME
-    if not spec.is_file():
-        raise InvalidInputError(
-            f"{spec} missing: train Stage 2 first (`pdacrad-train experiment --steps stage2`)."
-        )
-    if config.run.torch_threads is not None:
-        torch.set_num_threads(config.run.torch_threads)
-    inference = InferenceConfig(resources_dir=model, device=config.run.device, show_progress=False)
-    if config.experiment.checkpoint == "final":
-        # no fallback: a fold without checkpoint_final.pth is an error
-        inference = dataclasses.replace(
-            inference, checkpoint_names=(FINAL_CHECKPOINT,), prefer_picai_checkpoint=False
-        )
-    pipeline = Stage2Pipeline.load(
-        model, spec, inference, resolve_device(config.run.device), folds=(f"fold_{fold}",)
-    )
+    """Predict fold ``fold``'s validation cases with that fold's ``variant`` model, from the checkpoint of
+    ``experiment.checkpoint`` and no other (a missing one is an error, never a fallback); returns the output
+    folder."""
     out = fold_predictions(config, ws, variant, fold)
-    cases = [c for c in validation_cases(config, ws, fold) if not is_finished_case(out / c)]
-    masks, reused = MaskSource("stage1_oof", ws.stage1_oof), 0
-    for case in tqdm(cases, desc=f"predict {variant} fold {fold}", unit="case"):
-        mask_path = ws.oof_mask(case)
-        if not mask_path.is_file():
-            raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
-        ct = load_ct(ws.cohort_image(case))  # as process.py reads its input
-        features = None
-        if pipeline.spec.inputs.global_vector:
-            features = cached_global_features(ws, pipeline.spec, case, masks)
-            reused += features is not None
-        result = pipeline.predict(ct, sitk.ReadImage(str(mask_path)), features)
-        atomic_write_image(result.detection_map, out / case / DETECTION_MAP_NAME)
-        atomic_write_json(float(result.likelihood), out / case / LIKELIHOOD_NAME)
-    logger.info(
-        "%s fold %d: %d case(s) predicted (%d global vector(s) from the global-features cache) → %s",
-        variant,
-        fold,
-        len(cases),
-        reused,
-        out,
-    )
+    checkpoint = CHECKPOINT_FILES[config.experiment.checkpoint]
+    predict_validation_cases(config, ws, variant, fold, mode, {checkpoint: out})
     return out
 
 
@@ -142,7 +54,7 @@ def run_predict(
     mode: SelectionMode,
 ) -> None:
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
-    final checkpoints)."""
+    final checkpoints, ``predict:…`` for the selected ones)."""
     step = checkpoint_unit("predict", config.experiment.checkpoint)
     for variant in variants:
         for k in folds:

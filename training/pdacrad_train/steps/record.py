@@ -4,22 +4,26 @@ outlive the machine) into a small folder to commit or publish beside the paper.
 Written into ``<out>/``::
 
     cv_predictions/<variant>/fold_<k>/<case>/   every finished cross-validation prediction (evaluate's input)
+                                                of the PI-CAI-selected checkpoints, if predicted
     cv_predictions_final/...                    the same with the final checkpoints, if predicted
     labels/<case>.nii.gz                        the cohort's label maps (evaluate's reference)
     cases.csv                                   the cohort's case table, if it has one (subgroups)
     stage1_oof/                                 out-of-fold Stage-1 masks + provenance (the radiomics' input)
     radiomics/<fold_k | pooled>/*.json          each feature selection: radiomics.json, its report, vectors
-    stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice
+    stage2/<variant>/fold_<k>/picai_selection.json   each Stage-2 model's PI-CAI checkpoint choice (every
+                                                candidate's score, file name and sha256)
     stage1/fold_<k>/curves.{csv,png}, stage2/<variant>/fold_<k>/curves.{csv,png}
                                                 every trained fold's per-class training curves (pdacrad_train.curves)
     ledger/*.json, ledger/status.txt            the run ledger: every finished unit and its wall time
     evaluation/, evaluation_final/              evaluate's outputs, if it was run
     calibration/, calibration_final/            calibrate's outputs (maps, Brier, reliability), if it was run
-    RECORD.json                                 config, commit, date, machine
+    RECORD.json                                 config, commit, date, machine, which checkpoint made which table
 
-The table is then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
---predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out <out>/evaluation``
-(``cv_predictions_final`` and ``--checkpoint final`` for the final checkpoints' table).
+The tables are then reproduced without the work folder or any model by ``pdacrad-train evaluate --config C
+--checkpoint picai --predictions <out>/cv_predictions --labels <out>/labels --cases <out>/cases.csv --out
+<out>/evaluation`` (``--checkpoint final``, ``cv_predictions_final`` and ``evaluation_final`` for the final
+checkpoints' table); ``RECORD.json``'s ``tables`` says which checkpoint made which table and which is the study's
+primary one (``experiment.checkpoint``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
 from pdacrad_train.config import CHECKPOINTS, TrainConfig
 from pdacrad_train.curves import CHECKPOINTS as CHECKPOINTS_WITH_LOG
 from pdacrad_train.curves import training_curves, write_curves
+from pdacrad_train.cv_prediction import CHECKPOINT_FILES
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -87,7 +92,7 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
     for checkpoint in CHECKPOINTS:
         root = ws.predictions_dir(checkpoint)
         finished = [d for d in sorted(root.glob("*/*/*")) if d.is_dir() and is_finished_case(d)]
-        if finished or checkpoint == "picai":
+        if finished or checkpoint == config.experiment.checkpoint:
             counts[root.name] = sum(_copy_tree(d, out / d.relative_to(ws.root)) for d in finished)
     counts["labels"] = _copy_tree(ws.cohort / "labelsTr", out / "labels")
     if (ws.cohort / "cases.csv").is_file():
@@ -134,6 +139,15 @@ def run_record(config: TrainConfig, ws: Workspace, out: Path) -> dict[str, int]:
                 "python": platform.python_version(),
             },
             "files": counts,
+            "tables": {
+                ws.evaluation_dir(c).name: {
+                    "predictions": ws.predictions_dir(c).name,
+                    "checkpoint": CHECKPOINT_FILES[c],
+                    "primary": c == config.experiment.checkpoint,
+                }
+                for c in CHECKPOINTS
+                if ws.predictions_dir(c).name in counts
+            },
         },
         out / "RECORD.json",
     )

@@ -4,7 +4,8 @@ Per variant and fold: the fold's ``radiomics.json`` (which inputs, which feature
 map variants the ``map_scaler`` the map dataset's channels were normalised with; for ``base`` only the ROI
 margins) and, for the global-vector variants, the selection's ``global_vectors.json`` go into
 the Stage-2 fold folder; the variant's dataset (:mod:`pdacrad_train.variants`) is planned and preprocessed once per
-run with Stage 2's folds (a map dataset's plans normalise its already scaled map channels with ``NoNormalization``); then nnU-Net's ``run_training`` trains the fold with PI-CAI checkpoint selection and its
+run with Stage 2's folds (a map dataset's plans normalise its already scaled map channels with ``NoNormalization``);
+then nnU-Net's ``run_training`` trains the fold (snapshots for ``select-checkpoint``) and its
 final validation (:mod:`pdacrad_train.nnunet_run`). Each variant × fold is a unit of the run ledger.
 """
 

@@ -1,9 +1,9 @@
 """nnU-Net trainer variant for the radiomics-enhanced Stage 2 (:class:`nnUNetTrainerRadiomics`).
 
-Built on :class:`~pdacrad.nnunet_ext.variants.picai.nnUNetTrainerPicai` (PI-CAI checkpoint selection, schedule
-constants); targets nnunetv2 2.8.1 (see :mod:`pdacrad.nnunet_ext.variants.schedules`). What differs from nnU-Net — nothing
-else does (augmentation, loss with deep supervision — nnU-Net's Dice + CE, or CE alone as the fold's options say —,
-optimiser, AMP, DDP, checkpoint format are nnU-Net's):
+Built on :class:`~pdacrad.nnunet_ext.variants.picai.nnUNetTrainerPicai` (snapshots for PI-CAI checkpoint
+selection, schedule constants); targets nnunetv2 2.8.1 (see :mod:`pdacrad.nnunet_ext.variants.schedules`). What
+differs from nnU-Net — nothing else does (augmentation, loss with deep supervision — nnU-Net's Dice + CE, or CE
+alone as the fold's options say —, optimiser, AMP, DDP, checkpoint format are nnU-Net's):
 
 * **network**: :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet` (plans' U-Net + bottleneck cross-attention
   to the global vector). The parametric maps are ordinary input channels of the nnU-Net dataset.
@@ -14,8 +14,8 @@ optimiser, AMP, DDP, checkpoint format are nnU-Net's):
   from the data loader (:mod:`~pdacrad.nnunet_ext.conditioning.data_loading`), and ``train_step`` / ``validation_step`` are
   nnU-Net's own, run inside ``network.conditioned_per_sample(g)`` (so DDP, compile and a future nnU-Net's step
   run unchanged); nnU-Net's final validation gets each case's vector
-  from the dataset that loads the case (:mod:`~pdacrad.nnunet_ext.conditioning.case_vectors`); the PI-CAI selection predicts
-  each case inside ``network.conditioned_on(its vector)``.
+  from the dataset that loads the case (:mod:`~pdacrad.nnunet_ext.conditioning.case_vectors`); PI-CAI selection runs
+  offline through the inference pipeline, which passes each case's vector itself.
 * **settings per fold**: the feature names and attention settings go to ``fold_<k>/pdacrad_radiomics.json`` at the
   start of training and into the plans' ``"pdacrad_radiomics"`` block (plans.json of the model folder, the last
   trained fold's); :mod:`pdacrad.nnunet_ext.networks.builder` says why and how inference reads them.
@@ -159,7 +159,9 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
 
     def network_module(self) -> RadiomicsUNet:
         """The :class:`RadiomicsUNet` itself, unwrapped from DDP and torch.compile."""
-        return cast(RadiomicsUNet, super().network_module())
+        network: Any = self.network
+        module = network.module if self.is_ddp else network
+        return cast(RadiomicsUNet, getattr(module, "_orig_mod", module))
 
     def train_step(self, batch: dict) -> dict:
         """nnU-Net's own training step, each sample conditioned on its row of ``batch['global_vector']``."""
@@ -213,12 +215,6 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
         nnU-Net ever loads ahead of its predictions)."""
         with self._conditioner.conditioning(self.network_module()):
             super().perform_actual_validation(save_probabilities)
-
-    def predict_validation_case(self, predictor: Any, key: str, data: torch.Tensor) -> torch.Tensor:
-        """The PI-CAI selection's prediction of one case, conditioned on that case's vector."""
-        vector = self._require_global_vectors().vector(key)
-        with self.network_module().conditioned_on(torch.from_numpy(vector)):
-            return super().predict_validation_case(predictor, key, data)
 
 
 class nnUNetTrainerRadiomicsDemo(Stage2DemoSchedule, nnUNetTrainerRadiomics):
