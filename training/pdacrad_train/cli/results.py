@@ -9,6 +9,11 @@ import typer
 from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
 from pdacrad_train.config import with_checkpoint
 
+#: ``--labels``: the reference label maps of ``evaluate`` and ``calibrate``.
+LABELS = typer.Option(
+    None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
+)
+
 
 def evaluate_command(
     config: Path = CONFIG,
@@ -19,9 +24,7 @@ def evaluate_command(
         help="CV predictions root (default <work_dir>/cv_predictions_final for the final checkpoints, "
         "<work_dir>/cv_predictions with --checkpoint picai).",
     ),
-    labels: Path | None = typer.Option(
-        None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
-    ),
+    labels: Path | None = LABELS,
     out: Path | None = typer.Option(
         None, "--out", help="Output folder (default <work_dir>/evaluation_final, or evaluation with picai)."
     ),
@@ -95,9 +98,7 @@ def calibrate_command(
         help="CV predictions root (default <work_dir>/cv_predictions, or cv_predictions_final with --checkpoint "
         "final).",
     ),
-    labels: Path | None = typer.Option(
-        None, "--labels", help="Label maps <case>.nii.gz, label 1 = PDAC (default: the cohort's labelsTr)."
-    ),
+    labels: Path | None = LABELS,
     out: Path | None = typer.Option(
         None, "--out", help="Output folder (default <work_dir>/calibration, or calibration_final)."
     ),
