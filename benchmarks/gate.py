@@ -196,7 +196,8 @@ def main() -> int:
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
         "config": str(CONFIG.relative_to(ROOT)),
-        "train_wall_s": round(trained_s),
+        "wall_s_this_run": round(trained_s),  # 0 when a finished training is only re-scored
+        "ledger": ws.ledger.as_table(),  # every unit's wall time when it ran (training included)
         "sampling": sampling(config, ws, args.sampling_batches),
         "last_epoch": last_epoch(fold, out),
     }
