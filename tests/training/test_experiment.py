@@ -311,7 +311,7 @@ def test_map_datasets_follow_stage2_folds_when_splits_are_rerun(tmp_path: Path, 
     ws = workspace(config)
     planned: list[int] = []
 
-    def prepare(stage, run, ws, setup) -> None:  # the guarded unit without nnU-Net
+    def prepare(stage, run, ws, setup, after_planning=None) -> None:  # the guarded unit without nnU-Net
         setup()
         planned.append(stage.dataset_id)
 
