@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from pdacrad.labels import TUMOUR_LABEL as LESION
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "training" / "configs" / "gate.yaml"
 #: The held-aside phantoms' seed, declared before the first gate run (training: 2121; other benchmarks: 2026).
@@ -43,7 +45,6 @@ HELD_SEED = 4242
 HELD_N = 24
 DIAMETER_MM = (10.0, 35.0)
 AUROC_GOAL, NEGATIVE_MEDIAN_GOAL = 0.9, 0.3
-LESION = 1  # pdacrad.labels.TUMOUR_LABEL
 
 
 def train(loss: str) -> tuple[Any, Any]:
@@ -64,7 +65,8 @@ def train(loss: str) -> tuple[Any, Any]:
 
 def sampling(config: Any, ws: Any, n_batches: int) -> dict[str, Any]:
     """Lesion voxels per positive training case on the Stage-2 grid, and the share of the trainer's training
-    patches (its own loader and augmentation, ``n_batches`` batches) with any lesion voxel."""
+    patches (its own loader and augmentation, ``n_batches`` batches; an unseeded sample, as in training) with any
+    lesion voxel."""
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
     from pdacrad_train.variants import stage2_for
