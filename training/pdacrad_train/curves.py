@@ -18,7 +18,7 @@ import pandas as pd
 from pdacrad.errors import InvalidInputError
 
 #: Checkpoints that hold the whole log so far, in order of preference.
-CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_latest.pth")
+LOG_CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_latest.pth")
 CSV_NAME, PNG_NAME = "curves.csv", "curves.png"
 SMOOTHING_EPOCHS = 20
 
@@ -29,6 +29,11 @@ def class_names(fold_folder: Path) -> list[str]:
     return [name for name, value in sorted(labels.items(), key=lambda item: int(item[1])) if int(value) > 0]
 
 
+def log_checkpoint(fold_folder: Path) -> Path | None:
+    """The fold's checkpoint that holds its training log (:data:`LOG_CHECKPOINTS`), or None before the first one."""
+    return next((fold_folder / name for name in LOG_CHECKPOINTS if (fold_folder / name).is_file()), None)
+
+
 def training_curves(fold_folder: Path) -> pd.DataFrame:
     """One row per finished epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``pseudo_dice_<class>``.
 
@@ -37,10 +42,10 @@ def training_curves(fold_folder: Path) -> pd.DataFrame:
     """
     import torch
 
-    checkpoint = next((fold_folder / name for name in CHECKPOINTS if (fold_folder / name).is_file()), None)
+    checkpoint = log_checkpoint(fold_folder)
     if checkpoint is None:
         raise InvalidInputError(
-            f"{fold_folder}: no {' or '.join(CHECKPOINTS)} to read the training log from."
+            f"{fold_folder}: no {' or '.join(LOG_CHECKPOINTS)} to read the training log from."
         )
     log = torch.load(checkpoint, map_location="cpu", weights_only=False)["logging"]
     epochs = min(len(log[key]) for key in ("train_losses", "val_losses", "lrs", "dice_per_class_or_region"))

@@ -40,8 +40,7 @@ from pdacrad.io import atomic_write, atomic_write_json
 from pdacrad.io.predictions import is_finished_case
 from pdacrad.nnunet_ext.checkpoint_selection import SELECTION_LOG
 from pdacrad_train.config import CHECKPOINTS, TrainConfig
-from pdacrad_train.curves import CHECKPOINTS as CHECKPOINTS_WITH_LOG
-from pdacrad_train.curves import training_curves, write_curves
+from pdacrad_train.curves import log_checkpoint, training_curves, write_curves
 from pdacrad_train.cv_prediction import CHECKPOINT_FILES
 from pdacrad_train.workspace import Workspace
 
@@ -72,7 +71,7 @@ def _copy_tree(source: Path, target: Path, pattern: str = "*") -> int:
 def _record_curves(fold_folder: Path, target: Path) -> int:
     """The fold's training curves (:mod:`pdacrad_train.curves`) into ``target``, when it has a checkpoint; returns
     the number of files written."""
-    if not any((fold_folder / name).is_file() for name in CHECKPOINTS_WITH_LOG):
+    if log_checkpoint(fold_folder) is None:
         return 0
     title = f"{fold_folder.parent.name} {fold_folder.name}"
     return len(write_curves(training_curves(fold_folder), target, title))
