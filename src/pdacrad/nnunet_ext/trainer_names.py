@@ -24,12 +24,18 @@ PLAIN_TRAINERS = frozenset(
         "nnUNetTrainerSmoke",
         "nnUNetTrainerPicai",
         "nnUNetTrainerPicaiDemo",
+        "nnUNetTrainerPicaiLong",
         "nnUNetTrainerPicaiSmoke",
     }
 )
 #: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet`.
 RADIOMICS_TRAINERS = frozenset(
-    {"nnUNetTrainerRadiomics", "nnUNetTrainerRadiomicsDemo", "nnUNetTrainerRadiomicsSmoke"}
+    {
+        "nnUNetTrainerRadiomics",
+        "nnUNetTrainerRadiomicsDemo",
+        "nnUNetTrainerRadiomicsLong",
+        "nnUNetTrainerRadiomicsSmoke",
+    }
 )
 
 

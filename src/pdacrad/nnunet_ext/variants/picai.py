@@ -78,6 +78,16 @@ class Stage2DemoSchedule:
     picai_every = 100
 
 
+class Stage2LongSchedule(Stage2DemoSchedule):
+    """:class:`Stage2DemoSchedule` with twice the epochs (1,200 × 10 iterations; nnU-Net's poly learning rate decays
+    over all of them), a snapshot every 200 epochs. Why: in the learning gate's first run (``benchmarks/gate.py``,
+    ``benchmarks/RESULTS.md``) the lesion class was the last one learned (pseudo-Dice left 0 at epoch ≈ 200) and was
+    still rising when the demo schedule's 600 epochs ended."""
+
+    EPOCHS = 1200
+    picai_every = 200
+
+
 class Stage2SmokeSchedule:
     """A CI-sized schedule of the Stage-2 variants (mixed in before the trainer class): 2 epochs × 2 iterations,
     1 validation iteration, a snapshot after epoch 1 (so selection has two candidates: it and the final checkpoint),
@@ -93,6 +103,10 @@ class Stage2SmokeSchedule:
 
 class nnUNetTrainerPicaiDemo(Stage2DemoSchedule, nnUNetTrainerPicai):
     """:class:`nnUNetTrainerPicai` on the Stage-2 CPU demo schedule (:class:`Stage2DemoSchedule`)."""
+
+
+class nnUNetTrainerPicaiLong(Stage2LongSchedule, nnUNetTrainerPicai):
+    """:class:`nnUNetTrainerPicai` on the long Stage-2 CPU schedule (:class:`Stage2LongSchedule`)."""
 
 
 class nnUNetTrainerPicaiSmoke(Stage2SmokeSchedule, nnUNetTrainerPicai):

@@ -47,7 +47,12 @@ from pdacrad.nnunet_ext.networks.builder import (
     write_fold_settings,
 )
 from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
-from pdacrad.nnunet_ext.variants.picai import Stage2DemoSchedule, Stage2SmokeSchedule, nnUNetTrainerPicai
+from pdacrad.nnunet_ext.variants.picai import (
+    Stage2DemoSchedule,
+    Stage2LongSchedule,
+    Stage2SmokeSchedule,
+    nnUNetTrainerPicai,
+)
 
 __all__ = [
     "PLANS_KEY",
@@ -220,6 +225,11 @@ class nnUNetTrainerRadiomics(nnUNetTrainerPicai):
 class nnUNetTrainerRadiomicsDemo(Stage2DemoSchedule, nnUNetTrainerRadiomics):
     """:class:`nnUNetTrainerRadiomics` on the Stage-2 CPU demo schedule
     (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2DemoSchedule`)."""
+
+
+class nnUNetTrainerRadiomicsLong(Stage2LongSchedule, nnUNetTrainerRadiomics):
+    """:class:`nnUNetTrainerRadiomics` on the long Stage-2 CPU schedule
+    (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2LongSchedule`)."""
 
 
 class nnUNetTrainerRadiomicsSmoke(Stage2SmokeSchedule, nnUNetTrainerRadiomics):
