@@ -4,6 +4,7 @@ what the CT plainly shows? Run it before any multi-variant study.
     .venv/bin/python benchmarks/gate.py --loss dice_ce     # the paper's Dice + CE
     .venv/bin/python benchmarks/gate.py --loss ce          # the PANORAMA baseline's CE
     .venv/bin/python benchmarks/gate.py --schedule long    # Stage 2 on 1,200 epochs instead of 600
+    .venv/bin/python benchmarks/gate.py --patch demo       # Stage 2 on the demo's 20×48×48 patch, not 16×32×32
 
 What it does, with ``training/configs/gate.yaml`` (40 phantoms with attenuation-only lesions of 10–35 mm):
 
@@ -52,26 +53,36 @@ AUROC_GOAL, NEGATIVE_MEDIAN_GOAL = 0.9, 0.3
 SCHEDULES = {"demo": "nnUNetTrainerPicaiDemo", "long": "nnUNetTrainerPicaiLong"}
 
 
-def run_name(loss: str, schedule: str) -> str:
-    """The run's name (its work folder and results folder): ``<loss>``, ``<loss>-<schedule>`` off the demo schedule."""
-    return loss if schedule == "demo" else f"{loss}-{schedule}"
+#: Stage-2 patch (z, y, x voxels at 3 × 1.5 × 1.5 mm) per ``--patch``: the study's 48 mm cube (gate.yaml), or the
+#: demo weights' 60 × 72 × 72 mm (synthetic-demo*.yaml), whose Stage 2 learned lesions on mixed cohorts.
+PATCHES = {"study": (16, 32, 32), "demo": (20, 48, 48)}
 
 
-def train(loss: str, schedule: str) -> tuple[Any, Any]:
-    """Train (or resume) Stage 1 and Stage 2 ``base`` fold 0 with ``loss`` and the Stage-2 ``schedule``
-    (:data:`SCHEDULES`); returns (config, workspace)."""
+def run_name(loss: str, schedule: str, patch: str) -> str:
+    """The run's name (its work folder and results folder): ``<loss>``, then ``-<schedule>`` and ``-patch-<patch>``
+    where they are not the first run's (demo schedule, study patch)."""
+    return (
+        loss
+        + ("" if schedule == "demo" else f"-{schedule}")
+        + ("" if patch == "study" else f"-patch-{patch}")
+    )
+
+
+def train(loss: str, schedule: str, patch: str) -> tuple[Any, Any]:
+    """Train (or resume) Stage 1 and Stage 2 ``base`` fold 0 with ``loss``, the Stage-2 ``schedule``
+    (:data:`SCHEDULES`) and ``patch`` (:data:`PATCHES`); returns (config, workspace)."""
     from pdacrad_train.config import load_config
     from pdacrad_train.experiment import run_experiment
     from pdacrad_train.nnunet_run import set_process_environment
     from pdacrad_train.radiomics_config import load_radiomics_config
     from pdacrad_train.workspace import workspace
 
-    config = load_config(CONFIG, ROOT / "work_dirs" / "gate" / run_name(loss, schedule))
+    config = load_config(CONFIG, ROOT / "work_dirs" / "gate" / run_name(loss, schedule, patch))
     set_process_environment(config.run)
     trainer = SCHEDULES[schedule]
     config = dataclasses.replace(
         config,
-        stage2=dataclasses.replace(config.stage2, loss=loss, trainer=trainer),
+        stage2=dataclasses.replace(config.stage2, loss=loss, trainer=trainer, patch_size_zyx=PATCHES[patch]),
         experiment=dataclasses.replace(config.experiment, plain_trainer=trainer),
     )
     ws = workspace(config)
@@ -198,10 +209,11 @@ def main() -> int:
     parser.add_argument(
         "--schedule", choices=tuple(SCHEDULES), default="demo", help="Stage-2 trainer schedule"
     )
+    parser.add_argument("--patch", choices=tuple(PATCHES), default="study", help="Stage-2 patch size")
     parser.add_argument("--sampling-batches", type=int, default=100)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    name = run_name(args.loss, args.schedule)
+    name = run_name(args.loss, args.schedule, args.patch)
     out = ROOT / "benchmarks" / "results" / "gate" / name
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -209,12 +221,13 @@ def main() -> int:
     from pdacrad_train.steps.export import export
     from pdacrad_train.variants import stage2_for
 
-    config, ws = train(args.loss, args.schedule)
+    config, ws = train(args.loss, args.schedule, args.patch)
     trained_s = time.time() - t0
     fold = ws.fold_folder(stage2_for(config, "base", 0, "per-fold"), 0)
     result: dict[str, Any] = {
         "loss": args.loss,
         "schedule": {"name": args.schedule, "stage2_trainer": SCHEDULES[args.schedule]},
+        "stage2_patch_zyx": list(PATCHES[args.patch]),
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
