@@ -15,7 +15,7 @@ What it does, with ``training/configs/gate.yaml`` (40 phantoms with attenuation-
    patches (the trainer's own loader, augmentation included) that hold lesion voxels;
 3. the per-class pseudo-Dice, train and validation loss over epochs (nnU-Net's log in the final checkpoint) →
    ``curves.csv`` and ``curves.png``;
-4. ``export`` of the fold's model, then the held-aside test through the container's pipeline on :data:`HELD_SEED`
+4. ``export`` of the fold's model, then the held-aside test through the container's pipeline on ``held_aside.HELD_SEED``
    (declared before the first run, never trained on): 24 phantoms, half with an attenuation-only lesion of 10–35 mm;
    Stage 1's pancreas Dice is recorded too, so that a Stage-1 miss is not read as a Stage-2 one.
 
@@ -37,15 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from held_aside import score  # benchmarks/held_aside.py, beside this script
 
 from pdacrad.labels import TUMOUR_LABEL as LESION
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "training" / "configs" / "gate.yaml"
-#: The held-aside phantoms' seed, declared before the first gate run (training: 2121; other benchmarks: 2026).
-HELD_SEED = 4242
-HELD_N = 24
-DIAMETER_MM = (10.0, 35.0)
 AUROC_GOAL, NEGATIVE_MEDIAN_GOAL = 0.9, 0.3
 
 
@@ -150,57 +147,6 @@ def last_epoch(fold_folder: Path, out: Path) -> dict[str, float]:
     return {k: float(v) for k, v in table.iloc[-1].items() if k != "epoch"}
 
 
-def held_aside(resources: Path, out: Path) -> dict[str, Any]:
-    """Score the exported model on :data:`HELD_N` held-aside phantoms (seed :data:`HELD_SEED`)."""
-    import pandas as pd
-    import SimpleITK as sitk
-    from picai_eval import evaluate
-    from tqdm import tqdm
-
-    from pdacrad.inference import InferenceConfig, Pipeline
-    from pdacrad.labels import PANCREAS_LABELS
-    from pdacrad.synth.cohort import case_seed, generate_case
-    from pdacrad.synth.plan import plan_cohort
-
-    pipeline = Pipeline(InferenceConfig(resources_dir=resources, device="cpu", show_progress=False))
-    rows, detections, truths = [], [], []
-    for k, (positive, kind) in enumerate(tqdm(plan_cohort(HELD_N, HELD_SEED, 0.5, 0.0), unit="case")):
-        ct, labels, record = generate_case(
-            f"gate{k:03d}", case_seed(HELD_SEED, k), positive, kind, lesion_diameter_mm=DIAMETER_MM
-        )
-        result = pipeline.predict(ct)
-        truth = sitk.GetArrayFromImage(labels)
-        pancreas = np.isin(truth, PANCREAS_LABELS)
-        predicted = sitk.GetArrayFromImage(result.pancreas_mask) > 0
-        dice = 2 * (pancreas & predicted).sum() / max(pancreas.sum() + predicted.sum(), 1)
-        detections.append(sitk.GetArrayFromImage(result.detection_map))
-        truths.append((truth == LESION).astype(np.int32))
-        rows.append(
-            {
-                "case": record.case,
-                "label": record.label,
-                "lesion_kind": record.lesion_kind,
-                "lesion_volume_voxels": record.lesion_volume_voxels,
-                "likelihood": result.likelihood,
-                "stage1_dice": float(dice),
-            }
-        )
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "cases.csv", index=False, float_format="%.6f")
-    metrics = evaluate(y_det=detections, y_true=truths, num_parallel_calls=1)
-    negatives = table.loc[table.label == 0, "likelihood"]
-    return {
-        "n": HELD_N,
-        "seed": HELD_SEED,
-        "auroc": float(metrics.auroc),
-        "ap": float(metrics.AP),
-        "negative_median_likelihood": float(negatives.median()),
-        "positive_median_likelihood": float(table.loc[table.label == 1, "likelihood"].median()),
-        "stage1_dice_mean": float(table.stage1_dice.mean()),
-        "stage1_dice_min": float(table.stage1_dice.min()),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,7 +185,7 @@ def main() -> int:
     }
     resources = ws.root / f"export-{name}"
     export(config, ws, resources)
-    result["held_aside"] = held_aside(resources, out)
+    result["held_aside"] = score(resources, out)
     held = result["held_aside"]
     result["pass"] = bool(
         held["auroc"] >= AUROC_GOAL and held["negative_median_likelihood"] <= NEGATIVE_MEDIAN_GOAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pdacrad.postprocessing.tumour import pancreas_region, restrict_to_region
+from pdacrad.postprocessing.tumour import anchored_region, pancreas_region, restrict_to_region
 
 
 def test_region_is_labels_145_dilated_by_two_voxels_each_side():
@@ -54,3 +54,27 @@ def test_separable_dilation_equals_the_cube_dilation():
     labels = rng.choice([0, 1, 2, 4, 5, 6], size=(17, 23, 19), p=[0.97, 0.006, 0.006, 0.006, 0.006, 0.006])
     expected = ndimage.binary_dilation(np.isin(labels, (1, 4, 5)), structure=np.ones((5, 5, 5), bool))
     np.testing.assert_array_equal(pancreas_region(labels), expected)
+
+
+def test_anchored_region_drops_islands_apart_from_the_stage1_pancreas() -> None:
+    labels = np.zeros((12, 12, 12), dtype=np.uint8)
+    labels[2:5, 2:5, 2:5] = 4  # pancreas
+    labels[4:6, 4:6, 4:6] = 1  # a tumour attached to it, partly outside the Stage-1 mask
+    labels[9:11, 9:11, 9:11] = 1  # an island Stage 2 calls PDAC, far from the pancreas
+    anchor = np.zeros_like(labels, dtype=bool)
+    anchor[3, 3, 3] = True
+    region = pancreas_region(labels, cube_voxels=1)
+    kept = anchored_region(region, anchor)
+    assert kept[5, 5, 5] and kept[2, 2, 2]  # the tumour and the pancreas stay, whole
+    assert not kept[9:11, 9:11, 9:11].any()  # the island goes
+    assert kept.sum() == region.sum() - 8
+
+
+def test_anchored_region_keeps_everything_when_the_stages_disagree_entirely() -> None:
+    region = np.zeros((8, 8, 8), dtype=bool)
+    region[1:3, 1:3, 1:3] = True
+    anchor = np.zeros_like(region)
+    anchor[6, 6, 6] = True
+    np.testing.assert_array_equal(anchored_region(region, anchor), region)
+    with pytest.raises(ValueError, match="shape"):
+        anchored_region(region, anchor[:-1])

@@ -4,10 +4,11 @@ the input CT's geometry."""
 
 from pdacrad.postprocessing.candidates import LesionCandidates, extract_candidates
 from pdacrad.postprocessing.paste import paste_into_reference, zeros_like_reference
-from pdacrad.postprocessing.tumour import pancreas_region, restrict_to_region
+from pdacrad.postprocessing.tumour import anchored_region, pancreas_region, restrict_to_region
 
 __all__ = [
     "LesionCandidates",
+    "anchored_region",
     "extract_candidates",
     "pancreas_region",
     "paste_into_reference",

@@ -1,4 +1,6 @@
-"""Tumour probability restricted to the (dilated) pancreas predicted by Stage 2."""
+"""Tumour probability restricted to the (dilated) pancreas predicted by Stage 2 (:func:`pancreas_region`, the
+PANORAMA baseline's rule), optionally only where that region touches the pancreas Stage 1 found
+(:func:`anchored_region`)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,29 @@ def pancreas_region(
         shape[axis] = cube_voxels
         region = ndimage.binary_dilation(region, structure=np.ones(shape, dtype=bool))
     return region
+
+
+def anchored_region(region: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """The connected components of ``region`` (26-connectivity) that overlap ``anchor``.
+
+    Why: Stage 2's own labels {PDAC, pancreas, duct} form the baseline's region, so a blob far from the pancreas
+    that Stage 2 labels PDAC (an organ with a lesion's attenuation) keeps itself as a candidate. A PDAC lies in the
+    pancreas: with ``anchor`` = the pancreas Stage 1 found (the one the ROI was cut around), such islands are
+    dropped, while a tumour connected to the pancreas region — however much of it Stage 2 labels PDAC — stays.
+    When no component overlaps ``anchor`` (the stages disagree entirely) ``region`` is returned unchanged, so
+    that the rule never removes the only evidence there is.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    if region.shape != anchor.shape:
+        raise ValueError(f"region shape {region.shape} != anchor shape {anchor.shape}")
+    region = region.astype(bool)
+    components, _ = ndimage.label(region, structure=np.ones((3,) * region.ndim, dtype=bool))
+    touching = np.unique(components[anchor.astype(bool) & region])
+    if touching.size == 0:
+        return region
+    return np.isin(components, touching)
 
 
 def restrict_to_region(probability: np.ndarray, region: np.ndarray) -> np.ndarray:
