@@ -114,7 +114,7 @@ def test_calibration_json_round_trips_byte_for_byte(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", "not a readable JSON"),
+        ("{not json", "not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ('{"format_version": 2, "method": "platt-logit", "slope": 1, "intercept": 0}', "format_version 2"),
         ('{"format_version": 1, "method": "platt-logit", "slope": 1}', "lacks required key"),

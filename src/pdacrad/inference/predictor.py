@@ -13,7 +13,6 @@ import contextlib
 import functools
 import io
 import itertools
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import torch
 
 from pdacrad.errors import ResourceError
 from pdacrad.inference.resample import labels_on_input_grid
+from pdacrad.io.json_files import read_json_object
 from pdacrad.model.checks import fold_folders
 from pdacrad.nnunet_ext import build_network
 
@@ -62,13 +62,6 @@ class StagePrediction:
 
     labels: np.ndarray
     probabilities: np.ndarray | None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResourceError(f"cannot read {path}: {exc}") from exc
 
 
 def _checkpoints(
@@ -141,8 +134,8 @@ class StageModel:
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
         folder = Path(folder)
-        dataset_json = _read_json(folder / "dataset.json")
-        plans_manager = PlansManager(_read_json(folder / "plans.json"))
+        dataset_json = read_json_object(folder / "dataset.json")
+        plans_manager = PlansManager(read_json_object(folder / "plans.json"))
         paths = _checkpoints(folder, checkpoint_names, folds)
         checkpoints = [_load_checkpoint(p) for p in paths]
         first = checkpoints[0]

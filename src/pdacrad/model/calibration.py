@@ -38,6 +38,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from pdacrad.errors import ResourceError
+from pdacrad.io.json_files import read_json_object
 from pdacrad.model.manifest import CALIBRATION_NAME
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,7 @@ class LikelihoodCalibration:
                 invalid map (slope ≤ 0, non-finite values, unknown method); the message names the file.
         """
         path = Path(path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ResourceError(f"{path} is not a readable JSON file ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ResourceError(f"{path} must hold a JSON object, found {type(raw).__name__}")
+        raw = read_json_object(path)
         if raw.get("format_version") != CALIBRATION_FORMAT_VERSION:
             raise ResourceError(
                 f"{path}: format_version {raw.get('format_version')!r} is not {CALIBRATION_FORMAT_VERSION}; "

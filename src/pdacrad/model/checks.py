@@ -17,12 +17,12 @@ Checked once, at load, each failure a :class:`~pdacrad.errors.ResourceError` nam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pdacrad.errors import ResourceError
+from pdacrad.io.json_files import read_json_object
 from pdacrad.model.manifest import RADIOMICS_NAME
 from pdacrad.model.map_scaler import NO_NORMALIZATION
 from pdacrad.model.radiomics_spec import RadiomicsSpec
@@ -68,13 +68,6 @@ def checkpoint_names(
     return tuple(dict.fromkeys(([BEST_PICAI_CHECKPOINT] if picai else []) + list(configured)))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResourceError(f"cannot read {path}: {exc}") from exc
-
-
 def check_stage2_model(model: StageModel, spec: RadiomicsSpec, where: str | None) -> None:
     """Check a loaded Stage-2 model against ``spec`` (read from ``where``; ``None``: no radiomics.json, ``spec`` is
     the plain CT model's); see the module docstring.
@@ -93,7 +86,7 @@ def check_stage2_model(model: StageModel, spec: RadiomicsSpec, where: str | None
 
 def _check(model: StageModel, spec: RadiomicsSpec, where: str) -> None:
     info = model.info
-    dataset = _read_json(info.folder / "dataset.json")
+    dataset = read_json_object(info.folder / "dataset.json")
     fed = 1 + (len(spec.map_features) if spec.inputs.maps else 0)
     if info.num_input_channels != fed:
         raise ResourceError(
@@ -102,7 +95,7 @@ def _check(model: StageModel, spec: RadiomicsSpec, where: str) -> None:
             f"inputs.maps={spec.inputs.maps}, {len(spec.map_features)} map_features) feeds it {fed} "
             "(CT + its map_features when inputs.maps)"
         )
-    plans = _read_json(info.folder / "plans.json")
+    plans = read_json_object(info.folder / "plans.json")
     configuration = dict((plans.get("configurations") or {}).get(info.configuration) or {})
     try:
         check_against_model(spec, dataset, configuration, [info.folder / f for f in info.folds])
@@ -207,7 +200,7 @@ def check_fold_global_features(spec: RadiomicsSpec, fold_dirs: Sequence[Path]) -
         path = Path(fold) / GLOBAL_VECTORS_NAME
         if not path.is_file():
             continue
-        names = list(_read_json(path).get("feature_names") or [])
+        names = list(read_json_object(path).get("feature_names") or [])
         if names != list(spec.global_features):
             raise ResourceError(
                 f"{path} feature_names {names} do not match {RADIOMICS_NAME} global_features "

@@ -23,6 +23,7 @@ from typing import Any
 
 from pdacrad.errors import ResourceError
 from pdacrad.io.gc import MANIFEST_NAME
+from pdacrad.io.json_files import read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +87,7 @@ def load_manifest(resources_dir: Path) -> ResourceManifest:
         raise ResourceError(
             f"{path} is missing; the resources folder must be produced by `pdacrad-train export`"
         )
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResourceError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ResourceError(f"{path} must hold a JSON object, found {type(raw).__name__}")
+    raw = read_json_object(path)
     missing = [k for k in ("format_version", "demo", "files") if k not in raw]
     if missing:
         raise ResourceError(f"{path} lacks required key(s) {missing}")

@@ -29,7 +29,6 @@ written before it existed), the maps go in raw and the model's plans z-score the
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ import numpy as np
 
 from pdacrad.errors import InvalidInputError, ResourceError
 from pdacrad.io.atomic import atomic_write_json
+from pdacrad.io.json_files import read_json_object
 from pdacrad.model.map_scaler import MapScaler
 from pdacrad.preprocessing.roi import DEFAULT_MARGINS_MM
 
@@ -310,11 +310,7 @@ class RadiomicsSpec:
         path = Path(path)
         if not path.is_file():
             raise ResourceError(f"radiomics spec not found: {path}.")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ResourceError(f"{path}: not valid JSON ({error}).") from None
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(read_json_object(path), where=str(path))
 
     def save(self, path: str | Path) -> None:
         """Write ``radiomics.json`` atomically (temporary file + rename)."""

@@ -24,6 +24,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pdacrad.io.json_files import read_json_object
+
 #: Written by the ``select-checkpoint`` step: a copy of the candidate with the best validation PI-CAI score.
 BEST_PICAI_CHECKPOINT = "checkpoint_best_picai.pth"
 FINAL_CHECKPOINT = "checkpoint_final.pth"
@@ -105,7 +107,7 @@ def load_selection_state(fold_folder: str | Path) -> SelectionState:
     path = Path(fold_folder) / SELECTION_LOG
     if not path.is_file():
         return SelectionState(None, None, ())
-    payload = json.loads(path.read_text())
+    payload = read_json_object(path)
     return SelectionState(
         payload.get("best_score"),
         payload.get("best_epoch"),

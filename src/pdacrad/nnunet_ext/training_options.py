@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pdacrad.errors import ResourceError
+from pdacrad.io.json_files import read_json_object
 
 TRAINING_OPTIONS_FILENAME = "pdacrad_training.json"
 TRAINING_OPTIONS_VERSION = 1
@@ -60,11 +61,8 @@ def read_training_options(fold_folder: str | Path) -> TrainingOptions | None:
     path = Path(fold_folder) / TRAINING_OPTIONS_FILENAME
     if not path.is_file():
         return None
-    try:
-        payload: Any = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ResourceError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(payload, dict) or payload.pop("format_version", None) != TRAINING_OPTIONS_VERSION:
+    payload = read_json_object(path)
+    if payload.pop("format_version", None) != TRAINING_OPTIONS_VERSION:
         raise ResourceError(f"{path}: expected format_version {TRAINING_OPTIONS_VERSION}")
     unknown = set(payload) - {"loss"}
     if unknown:

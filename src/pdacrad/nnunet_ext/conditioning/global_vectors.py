@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from pdacrad.errors import InvalidInputError
+from pdacrad.io.json_files import read_json_object
 
 #: File name inside the nnU-Net preprocessed dataset folder.
 GLOBAL_VECTORS_FILENAME = "global_vectors.json"
@@ -114,15 +115,12 @@ def load_global_vectors(path: str | Path) -> GlobalVectors:
     path = Path(path)
     if path.is_dir():
         path = path / GLOBAL_VECTORS_FILENAME
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.is_file():
         raise InvalidInputError(
             f"{path}: no global vector file; the training tree writes it (z-scored global features per case)."
-        ) from None
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        )
+    payload = read_json_object(path, InvalidInputError)
+    if payload.get("format_version") != FORMAT_VERSION:
         raise InvalidInputError(f"{path}: expected a global vector file with format_version {FORMAT_VERSION}")
     try:
         names = tuple(str(n) for n in payload["feature_names"])

@@ -33,6 +33,7 @@ from typing import Any
 from torch import nn
 
 from pdacrad.errors import ResourceError
+from pdacrad.io.json_files import read_json_object
 from pdacrad.nnunet_ext.trainer_names import PLAIN_TRAINERS, RADIOMICS_TRAINERS, nnunet_trainer
 
 #: Key of the configuration in plans.json that holds the radiomics settings of the network.
@@ -109,11 +110,8 @@ def read_fold_settings(fold_folder: str | Path) -> RadiomicsNetworkSettings | No
     path = Path(fold_folder) / FOLD_SETTINGS_FILENAME
     if not path.is_file():
         return None
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ResourceError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(payload, dict) or payload.get("format_version") != FOLD_SETTINGS_VERSION:
+    payload = read_json_object(path)
+    if payload.get("format_version") != FOLD_SETTINGS_VERSION:
         raise ResourceError(f"{path}: expected format_version {FOLD_SETTINGS_VERSION}")
     return RadiomicsNetworkSettings.from_mapping(payload, str(path))
 
