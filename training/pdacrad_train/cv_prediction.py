@@ -16,13 +16,20 @@ that cache was computed from the same inputs — the fold's ``radiomics.json`` p
 file (sha256), the same CT file and pancreas rule — which is the usual case, since ``select`` writes the params it
 read; otherwise it is computed, with the params pruned to the fold's selected features. Either way the values are
 those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
+
+The maps of a map variant are computed before the loop, one task per case on the Dask cluster of the radiomics
+steps (:class:`~pdacrad_train.parallel.MapCompute`: the config's workers / scheduler / device), into
+``<work_dir>/radiomics/prediction_map_cache`` (:mod:`pdacrad_train.map_cache`, on the ROI the pipeline cuts
+around the out-of-fold pancreas), and handed to the pipeline: the ``maps`` and ``both`` variants of a fold and
+every checkpoint share them (same features and settings, same key), and a rerun computes nothing. The values are
+those the pipeline computes itself (the same functions on the same ROI; tested).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,9 @@ from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, FINAL_CHECKPOINT
 from pdacrad_train.config import StudyCheckpoint, TrainConfig
 from pdacrad_train.feature_cache import cache_key, case_job, read_cached
+from pdacrad_train.map_cache import MapCaseJob, ensure_maps, map_features, map_path
 from pdacrad_train.masks import MaskSource
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.splits import read_splits
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
@@ -75,6 +84,34 @@ def cached_global_features(
     return None if record is None or record.get("empty") else dict(record["features"])
 
 
+def prediction_maps(
+    ws: Workspace,
+    spec: RadiomicsSpec,
+    margins_mm: tuple[float, float, float],
+    cases: Sequence[str],
+    compute: MapCompute,
+    client: Any | None = None,
+) -> dict[str, list[Path]]:
+    """The raw maps of ``spec.map_features`` that the prediction pipeline would compute for each of ``cases``
+    (its CT, its out-of-fold mask, the ROI cut with ``margins_mm`` (x, y, z) around that mask's pancreas), made
+    where missing or stale in ``ws.prediction_map_cache`` on ``client`` (else a new cluster of ``compute``), with
+    ``compute``'s device and precision. Returns case → its map files, in ``spec.map_features`` order."""
+    if client is None:
+        with compute.client() as own:
+            return prediction_maps(ws, spec, margins_mm, cases, compute, own)
+    masks = MaskSource("stage1_oof", ws.stage1_oof)
+    missing = [masks.path(c) for c in cases if not masks.path(c).is_file()]
+    if missing:
+        raise InvalidInputError(f"{missing[0]} missing: run `pdacrad-train experiment --steps oof` first.")
+    jobs = [
+        MapCaseJob(c, ws.cohort_image(c), masks.path(c), None, masks.digest(c), margins_mm) for c in cases
+    ]
+    features = map_features(spec, compute.dtype)
+    cache = ws.prediction_map_cache
+    ensure_maps(jobs, features, spec.preprocessing, cache, client, compute)
+    return {c: [map_path(cache, f, c) for f in features] for c in cases}
+
+
 def predict_validation_cases(
     config: TrainConfig,
     ws: Workspace,
@@ -82,12 +119,14 @@ def predict_validation_cases(
     fold: int,
     mode: SelectionMode,
     targets: Mapping[str, Path],
+    compute: MapCompute,
 ) -> int:
     """Predict fold ``fold``'s validation cases with the fold's ``variant`` model loaded from each checkpoint file
     ``fold_<k>/<name>`` of ``targets`` (name → output folder; exactly that file, no fallback), each case's inputs
-    (ROI, radiomics maps and vector) made once and run through every checkpoint that has not predicted it yet.
-    Returns the case predictions written (0, and nothing loaded, when every case is already there). Every
-    checkpoint's model is held at once (~125 MB of weights each for nnU-Net's default 3d_fullres U-Net).
+    (ROI, radiomics maps and vector) made once and run through every checkpoint that has not predicted it yet;
+    the maps on ``compute``'s cluster first (:func:`prediction_maps`). Returns the case predictions written (0,
+    and nothing loaded, when every case is already there). Every checkpoint's model is held at once (~125 MB of
+    weights each for nnU-Net's default 3d_fullres U-Net).
 
     Raises:
         InvalidInputError: the fold's ``radiomics.json``, a checkpoint or an out-of-fold mask is missing.
@@ -125,10 +164,16 @@ def predict_validation_cases(
             dataclasses.replace(base, checkpoint_names=(name,), prefer_picai_checkpoint=False),
             device,
             folds=(f"fold_{fold}",),
+            map_device=compute.device,
         )
         for name in needed
     }
     first = pipelines[needed[0]]  # every pipeline has the fold's radiomics.json: the same inputs
+    maps = (
+        prediction_maps(ws, first.spec, first.margins_mm, list(todo), compute)
+        if first.spec.inputs.maps
+        else {}
+    )
     masks, reused, written = MaskSource("stage1_oof", ws.stage1_oof), 0, 0
     for case, names in tqdm(todo.items(), desc=f"predict {variant} fold {fold}", unit="case"):
         mask_path = ws.oof_mask(case)
@@ -139,7 +184,10 @@ def predict_validation_cases(
         if first.spec.inputs.global_vector:
             features = cached_global_features(ws, first.spec, case, masks)
             reused += features is not None
-        prepared = first.prepare(ct, sitk.ReadImage(str(mask_path)), features)
+        arrays = (
+            [sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in maps[case]] if case in maps else None
+        )
+        prepared = first.prepare(ct, sitk.ReadImage(str(mask_path)), features, arrays)
         for name in names:
             result = pipelines[name].predict_prepared(ct, prepared)
             atomic_write_image(result.detection_map, targets[name] / case / DETECTION_MAP_NAME)
