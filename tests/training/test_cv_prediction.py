@@ -126,6 +126,21 @@ def test_maps_on_the_cluster_give_the_pipelines_predictions_and_are_reused(
         assert np.array_equal(_outputs(tmp_path / "b")[case][0], detection)
 
 
+def test_a_new_out_of_fold_mask_recomputes_that_cases_maps_only(fold, map_calls) -> None:
+    _, ws, spec = fold
+    margins = spec.preprocessing.roi_margins_mm_xyz
+    prediction_maps(ws, spec, margins, list(CASES), IN_PROCESS)
+    map_calls.clear()
+    path = ws.oof_mask(CASES[1])
+    original = path.read_bytes()
+    try:
+        sitk.WriteImage(sitk.BinaryErode(sitk.ReadImage(str(path)), [1, 1, 0]), str(path))
+        prediction_maps(ws, spec, margins, list(CASES), IN_PROCESS)
+        assert len(map_calls) == 1, "one case, all its features in one call"
+    finally:
+        path.write_bytes(original)
+
+
 def test_prepared_inputs_are_the_same_with_cached_maps(fold) -> None:
     """The map channels the network gets are bit-identical with the cluster's maps and with the pipeline's own."""
     import torch

@@ -9,9 +9,12 @@ precision. Two selections (e.g. two folds) that chose the same feature with the 
 its maps. The **stamp** adds what decides it for one case: the sha256 of the case's mask file (so new
 out-of-fold Stage-1 masks recompute) and the identity of its ROI CT (path, size, mtime).
 
-Maps are computed by the functions inference uses (:mod:`pdacrad.inference.radiomics_inputs`):
+CV prediction keeps a second cache of the same layout, ``<work_dir>/radiomics/prediction_map_cache``, for maps on
+the ROI inference cuts around a case's out-of-fold pancreas (:attr:`MapCaseJob.roi_margins_mm`; the stamp adds
+the margins). Maps are computed by the functions inference uses (:mod:`pdacrad.inference.radiomics_inputs`):
 ``compute_map_channels(ct_roi, map_mask(on_grid(radiomics_pancreas(mask), ct_roi), dilation), ...)``, in
-parallel over cases on a Dask client, all missing features of a case in one call per settings group.
+parallel over cases on a Dask client with the config's device and precision
+(:class:`~pdacrad_train.parallel.MapCompute`), all missing features of a case in one call per settings group.
 """
 
 from __future__ import annotations
@@ -118,9 +121,8 @@ class MapCaseJob:
             stat.st_size,
             stat.st_mtime_ns,
         ]
-        if (
-            self.roi_margins_mm is not None
-        ):  # appended only here: the training crops' stamps stay as they were
+        # appended only with margins, so the training crops' stamps (and their cached maps) stay valid
+        if self.roi_margins_mm is not None:
             parts.append(list(self.roi_margins_mm))
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
