@@ -1,6 +1,7 @@
 """CV prediction computes a map variant's maps on the Dask cluster into ``prediction_map_cache`` with the configured
-device and precision, and the predictions equal those of the pipeline computing the maps itself; a rerun, another
-checkpoint set or the other map variant of the fold reuse the cached maps (nothing computed)."""
+device and precision, and the global features the ``global-features`` cache lacks there too; the predictions equal
+those of the pipeline computing both itself; a rerun, another checkpoint set or the other map variant of the fold
+reuse the cached maps (nothing computed), and a new out-of-fold mask recomputes that case only."""
 
 from __future__ import annotations
 
@@ -82,6 +83,20 @@ def map_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return calls
 
 
+@pytest.fixture
+def feature_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pancreas voxels of every global-feature computation."""
+    calls: list[int] = []
+    real = radiomics_inputs.compute_global_features
+
+    def spy(ct: Any, pancreas: Any, spec: Any) -> Any:
+        calls.append(int(sitk.GetArrayViewFromImage(pancreas).sum()))
+        return real(ct, pancreas, spec)
+
+    monkeypatch.setattr(radiomics_inputs, "compute_global_features", spy)
+    return calls
+
+
 def _outputs(folder: Path) -> dict[str, tuple[np.ndarray, float]]:
     return {
         case: (
@@ -92,8 +107,8 @@ def _outputs(folder: Path) -> dict[str, tuple[np.ndarray, float]]:
     }
 
 
-def test_maps_on_the_cluster_give_the_pipelines_predictions_and_are_reused(
-    fold, map_calls, tmp_path, monkeypatch
+def test_inputs_on_the_cluster_give_the_pipelines_predictions_and_maps_are_reused(
+    fold, map_calls, feature_calls, tmp_path, monkeypatch
 ) -> None:
     config, ws, spec = fold
     assert (
@@ -101,6 +116,7 @@ def test_maps_on_the_cluster_give_the_pipelines_predictions_and_are_reused(
         == 2
     )
     assert map_calls and set(map_calls) == {("cpu", MAP_DTYPE)}
+    assert len(feature_calls) == len(CASES), "no global-features cache here: computed on the cluster"
     cached = sorted(ws.prediction_map_cache.glob("*/*.nii.gz"))
     assert len(cached) == len(CASES) * len(spec.map_features)
     with_cluster = _outputs(tmp_path / "a")
@@ -116,10 +132,11 @@ def test_maps_on_the_cluster_give_the_pipelines_predictions_and_are_reused(
     assert sorted(p for paths in shared.values() for p in paths) == cached
     assert map_calls == []
 
-    # without the cluster and cache the pipeline computes the maps itself: the same predictions
-    monkeypatch.setattr(cv_prediction, "prediction_maps", lambda *args, **kwargs: {})
+    # without the cluster and cache the pipeline computes maps and features itself: the same predictions
+    monkeypatch.setattr(cv_prediction, "prediction_inputs", lambda *args, **kwargs: ({}, {}, 0))
+    feature_calls.clear()
     predict_validation_cases(config, ws, "both", 0, "per-fold", {CHECKPOINT: tmp_path / "c"}, IN_PROCESS)
-    assert len(map_calls) == len(CASES), "one call per case, in the pipeline"
+    assert len(map_calls) == len(feature_calls) == len(CASES), "one call per case, in the pipeline"
     for case, (detection, likelihood) in _outputs(tmp_path / "c").items():
         assert likelihood == with_cluster[case][1]
         np.testing.assert_array_equal(detection, with_cluster[case][0])
