@@ -28,7 +28,11 @@ from pdacrad.synth.cohort import generate_case
 pytest.importorskip("pdacrad_train", reason="the training tree (training/) is not on the path")
 from pdacrad_train.feature_cache import CaseJob
 from pdacrad_train.map_cache import MapCaseJob, compute_case, map_features, map_path
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.steps.radiomics.global_features import extract_case
+
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
 
 CASE = "parity_000"
 
@@ -70,7 +74,7 @@ def _training_side(
     vector = spec.zscore({k: np.nan if v is None else v for k, v in features.items()})
     maps_cache, wanted = folder / "map_cache", map_features(spec, MAP_DTYPE)
     compute_case(
-        MapCaseJob(CASE, roi_path, mask_path, None, "sha"), wanted, spec.preprocessing, maps_cache, "cpu"
+        MapCaseJob(CASE, roi_path, mask_path, None, "sha"), wanted, spec.preprocessing, maps_cache, IN_PROCESS
     )
     maps = []
     for feature in wanted:
@@ -195,7 +199,7 @@ def _both_sides(spec, ct, gt, stage1, folder, package):
     sitk.WriteImage(train_roi.crop(ct), str(roi_path))
     sitk.WriteImage(stage1, str(mask_path))
     job, wanted = MapCaseJob(CASE, roi_path, mask_path, None, "s1"), map_features(spec, MAP_DTYPE)
-    compute_case(job, wanted, spec.preprocessing, folder / "map_cache", "cpu")
+    compute_case(job, wanted, spec.preprocessing, folder / "map_cache", IN_PROCESS)
     channels = [folder / f"{CASE}_gt_roi_{k:04d}.nii.gz" for k in range(1, len(wanted) + 1)]
     write_case_channels(job, wanted, spec, folder / "map_cache", channels)
     stack = np.stack([sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in (roi_path, *channels)])

@@ -14,15 +14,23 @@ resumes.
 The global vector of a case reuses the ``global-features`` step's cache (:func:`cached_global_features`) when
 that cache was computed from the same inputs — the fold's ``radiomics.json`` params, the same out-of-fold mask
 file (sha256), the same CT file and pancreas rule — which is the usual case, since ``select`` writes the params it
-read; otherwise it is computed, with the params pruned to the fold's selected features. Either way the values are
+read; otherwise it is computed with the params pruned to the fold's selected features. Either way the values are
 those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
+
+What is computed — those global features, and the maps of a map variant — is computed before the loop, one task
+per case on the Dask cluster of the radiomics steps (:func:`prediction_inputs`; :class:`MapCompute`: the config's
+workers / scheduler / device): the features by the pipeline's own function, the maps into
+``<work_dir>/radiomics/prediction_map_cache`` (:mod:`pdacrad_train.map_cache`, on the ROI the pipeline cuts around
+the out-of-fold pancreas), then handed to the pipeline. The ``maps`` and ``both`` variants of a fold and every
+checkpoint share the cached maps (same features and settings, same key), and a rerun computes none. The values
+are those the pipeline computes itself (the same functions on the same ROI; tested).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +46,9 @@ from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, FINAL_CHECKPOINT
 from pdacrad_train.config import StudyCheckpoint, TrainConfig
 from pdacrad_train.feature_cache import cache_key, case_job, read_cached
+from pdacrad_train.map_cache import MapCaseJob, ensure_maps, map_features, map_path
 from pdacrad_train.masks import MaskSource
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.splits import read_splits
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
@@ -75,6 +85,95 @@ def cached_global_features(
     return None if record is None or record.get("empty") else dict(record["features"])
 
 
+def prediction_maps(
+    ws: Workspace,
+    spec: RadiomicsSpec,
+    margins_mm: tuple[float, float, float],
+    cases: Sequence[str],
+    compute: MapCompute,
+    client: Any | None = None,
+) -> dict[str, list[Path]]:
+    """The raw maps of ``spec.map_features`` that the prediction pipeline would compute for each of ``cases``
+    (its CT, its out-of-fold mask, the ROI cut with ``margins_mm`` (x, y, z) around that mask's pancreas), made
+    where missing or stale in ``ws.prediction_map_cache`` on ``client`` (else a new cluster of ``compute``), with
+    ``compute``'s device and precision. Returns case → its map files, in ``spec.map_features`` order."""
+    if client is None:
+        with compute.client() as own:
+            return prediction_maps(ws, spec, margins_mm, cases, compute, own)
+    _check_masks(ws, cases)
+    masks = MaskSource("stage1_oof", ws.stage1_oof)
+    jobs = [
+        MapCaseJob(c, ws.cohort_image(c), masks.path(c), None, masks.digest(c), margins_mm) for c in cases
+    ]
+    features = map_features(spec, compute.dtype)
+    cache = ws.prediction_map_cache
+    ensure_maps(jobs, features, spec.preprocessing, cache, client, compute)
+    return {c: [map_path(cache, f, c) for f in features] for c in cases}
+
+
+def case_global_features(ct_path: Path, mask_path: Path, spec: RadiomicsSpec) -> dict[str, float] | None:
+    """``spec.global_features`` of one case as :meth:`~pdacrad.inference.Stage2Pipeline.prepare` computes them
+    (runs on a Dask worker): the CT read as inference reads it, the radiomics pancreas of the out-of-fold mask,
+    :func:`~pdacrad.inference.radiomics_inputs.compute_global_features` (params pruned to the features).
+    ``None`` for an empty pancreas or one PyRadiomics refuses: the pipeline then decides as it always does."""
+    from pdacrad.inference.radiomics_inputs import compute_global_features, radiomics_pancreas
+
+    pancreas = radiomics_pancreas(sitk.ReadImage(str(mask_path)), spec.preprocessing)
+    if not sitk.GetArrayViewFromImage(pancreas).any():
+        return None
+    try:
+        return compute_global_features(load_ct(ct_path), pancreas, spec)
+    except InvalidInputError:
+        return None
+
+
+def computed_global_features(
+    ws: Workspace, spec: RadiomicsSpec, cases: Sequence[str], client: Any
+) -> dict[str, dict[str, float]]:
+    """:func:`case_global_features` of ``cases``, one task per case on ``client``; the cases it computes none
+    for are left out."""
+    futures = {
+        case: client.submit(case_global_features, ws.cohort_image(case), ws.oof_mask(case), spec, pure=False)
+        for case in cases
+    }
+    results = dict(zip(futures, client.gather(list(futures.values())), strict=True))
+    return {case: features for case, features in results.items() if features is not None}
+
+
+def _check_masks(ws: Workspace, cases: Sequence[str]) -> None:
+    """Raises InvalidInputError naming the first of ``cases`` without an out-of-fold mask."""
+    missing = [ws.oof_mask(c) for c in cases if not ws.oof_mask(c).is_file()]
+    if missing:
+        raise InvalidInputError(f"{missing[0]} missing: run `pdacrad-train experiment --steps oof` first.")
+
+
+def prediction_inputs(
+    ws: Workspace,
+    spec: RadiomicsSpec,
+    margins_mm: tuple[float, float, float],
+    cases: Sequence[str],
+    compute: MapCompute,
+) -> tuple[dict[str, list[Path]], dict[str, dict[str, Any]], int]:
+    """What the pipeline would compute for ``cases`` beyond the CT, made first on one cluster of ``compute``
+    (opened only when something is computed): the map files of a map variant (:func:`prediction_maps`) and the
+    global features of a global variant — from the ``global-features`` cache where its key matches
+    (:func:`cached_global_features`), else :func:`computed_global_features`. Returns (case → map files, case →
+    global features, how many came from the cache)."""
+    masks = MaskSource("stage1_oof", ws.stage1_oof)
+    cached = (
+        {c: cached_global_features(ws, spec, c, masks) for c in cases} if spec.inputs.global_vector else {}
+    )
+    features = {case: f for case, f in cached.items() if f is not None}
+    missing = [case for case, f in cached.items() if f is None]
+    maps: dict[str, list[Path]] = {}
+    if spec.inputs.maps or missing:
+        with compute.client() as client:
+            if spec.inputs.maps:
+                maps = prediction_maps(ws, spec, margins_mm, cases, compute, client)
+            features.update(computed_global_features(ws, spec, missing, client))
+    return maps, features, len(cached) - len(missing)
+
+
 def predict_validation_cases(
     config: TrainConfig,
     ws: Workspace,
@@ -82,12 +181,14 @@ def predict_validation_cases(
     fold: int,
     mode: SelectionMode,
     targets: Mapping[str, Path],
+    compute: MapCompute,
 ) -> int:
     """Predict fold ``fold``'s validation cases with the fold's ``variant`` model loaded from each checkpoint file
     ``fold_<k>/<name>`` of ``targets`` (name → output folder; exactly that file, no fallback), each case's inputs
-    (ROI, radiomics maps and vector) made once and run through every checkpoint that has not predicted it yet.
-    Returns the case predictions written (0, and nothing loaded, when every case is already there). Every
-    checkpoint's model is held at once (~125 MB of weights each for nnU-Net's default 3d_fullres U-Net).
+    (ROI, radiomics maps and vector) made once and run through every checkpoint that has not predicted it yet;
+    the maps on ``compute``'s cluster first (:func:`prediction_maps`). Returns the case predictions written (0,
+    and nothing loaded, when every case is already there). Every checkpoint's model is held at once (~125 MB of
+    weights each for nnU-Net's default 3d_fullres U-Net).
 
     Raises:
         InvalidInputError: the fold's ``radiomics.json``, a checkpoint or an out-of-fold mask is missing.
@@ -125,21 +226,20 @@ def predict_validation_cases(
             dataclasses.replace(base, checkpoint_names=(name,), prefer_picai_checkpoint=False),
             device,
             folds=(f"fold_{fold}",),
+            map_device=compute.device,
         )
         for name in needed
     }
     first = pipelines[needed[0]]  # every pipeline has the fold's radiomics.json: the same inputs
-    masks, reused, written = MaskSource("stage1_oof", ws.stage1_oof), 0, 0
+    _check_masks(ws, list(todo))
+    maps, vectors, reused = prediction_inputs(ws, first.spec, first.margins_mm, list(todo), compute)
+    written = 0
     for case, names in tqdm(todo.items(), desc=f"predict {variant} fold {fold}", unit="case"):
-        mask_path = ws.oof_mask(case)
-        if not mask_path.is_file():
-            raise InvalidInputError(f"{mask_path} missing: run `pdacrad-train experiment --steps oof` first.")
         ct = load_ct(ws.cohort_image(case))  # as process.py reads its input
-        features = None
-        if first.spec.inputs.global_vector:
-            features = cached_global_features(ws, first.spec, case, masks)
-            reused += features is not None
-        prepared = first.prepare(ct, sitk.ReadImage(str(mask_path)), features)
+        arrays = (
+            [sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in maps[case]] if case in maps else None
+        )
+        prepared = first.prepare(ct, sitk.ReadImage(str(ws.oof_mask(case))), vectors.get(case), arrays)
         for name in names:
             result = pipelines[name].predict_prepared(ct, prepared)
             atomic_write_image(result.detection_map, targets[name] / case / DETECTION_MAP_NAME)

@@ -41,6 +41,7 @@ from pdacrad.model.radiomics_spec import VARIANTS
 from pdacrad_train.config import CHECKPOINTS, TrainConfig, with_checkpoint
 from pdacrad_train.cv_prediction import is_complete
 from pdacrad_train.ledger import checkpoint_unit
+from pdacrad_train.parallel import MapCompute, map_compute
 from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.steps.evaluate import run_evaluate
 from pdacrad_train.steps.oof import collect_oof_masks
@@ -66,9 +67,12 @@ def run_experiment(
     variants: Sequence[str] | None = None,
     folds: Sequence[int] | None = None,
     steps: Sequence[str] = STEPS,
+    compute: MapCompute | None = None,
 ) -> Path | None:
-    """Run ``steps`` of the study for ``variants`` × ``folds`` (defaults: the config's). Returns the HTML report
-    of ``experiment.checkpoint`` when ``evaluate`` ran, else ``None``.
+    """Run ``steps`` of the study for ``variants`` × ``folds`` (defaults: the config's). The steps that compute
+    maps or features (``radiomics``, ``select-checkpoint``, ``predict``) do it with ``compute`` (default:
+    :func:`~pdacrad_train.parallel.map_compute` of ``config`` and ``rcfg``). Returns the HTML report of
+    ``experiment.checkpoint`` when ``evaluate`` ran, else ``None``.
 
     Raises:
         InvalidInputError: an unknown step, variant or fold, or a step whose inputs are missing.
@@ -90,6 +94,8 @@ def run_experiment(
         config.name, ",".join(steps), ",".join(variants), ",".join(map(str, folds)), mode,
     )  # fmt: skip
     ws.export_environment()
+    if compute is None and {"radiomics", "select-checkpoint", "predict"} & set(steps):
+        compute = map_compute(config, rcfg)  # resolved once; steps without maps never need the device
     if "prepare" in steps:
         run_prepare(config, ws, ledger)
     if "stage1" in steps:
@@ -97,13 +103,13 @@ def run_experiment(
     if "oof" in steps:
         ledger.run("stage1:oof", lambda: collect_oof_masks(config, ws), lambda: False)
     if "radiomics" in steps:
-        run_radiomics(config, ws, rcfg, ledger, variants)
+        run_radiomics(config, ws, rcfg, ledger, variants, _given(compute))
     if "stage2" in steps:
         run_stage2(config, ws, ledger, variants, folds, mode)
     if "select-checkpoint" in steps:
-        run_select_checkpoint(config, ws, ledger, variants, folds, mode)
+        run_select_checkpoint(config, ws, ledger, variants, folds, mode, _given(compute))
     if "predict" in steps:
-        run_predict(config, ws, ledger, variants, folds, mode)
+        run_predict(config, ws, ledger, variants, folds, mode, _given(compute))
     if "evaluate" not in steps:
         return None
     report = None
@@ -117,6 +123,12 @@ def run_experiment(
         if checkpoint == config.experiment.checkpoint and files is not None:
             report = files.html
     return report
+
+
+def _given(compute: MapCompute | None) -> MapCompute:
+    """``compute``, set by :func:`run_experiment` before any step that needs it."""
+    assert compute is not None, "map settings resolved before the steps that compute maps"
+    return compute
 
 
 def study_checkpoints(

@@ -9,9 +9,12 @@ precision. Two selections (e.g. two folds) that chose the same feature with the 
 its maps. The **stamp** adds what decides it for one case: the sha256 of the case's mask file (so new
 out-of-fold Stage-1 masks recompute) and the identity of its ROI CT (path, size, mtime).
 
-Maps are computed by the functions inference uses (:mod:`pdacrad.inference.radiomics_inputs`):
+CV prediction keeps a second cache of the same layout, ``<work_dir>/radiomics/prediction_map_cache``, for maps on
+the ROI inference cuts around a case's out-of-fold pancreas (:attr:`MapCaseJob.roi_margins_mm`; the stamp adds
+the margins). Maps are computed by the functions inference uses (:mod:`pdacrad.inference.radiomics_inputs`):
 ``compute_map_channels(ct_roi, map_mask(on_grid(radiomics_pancreas(mask), ct_roi), dilation), ...)``, in
-parallel over cases on a Dask client, all missing features of a case in one call per settings group.
+parallel over cases on a Dask client with the config's device and precision
+(:class:`~pdacrad_train.parallel.MapCompute`), all missing features of a case in one call per settings group.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
+from pdacrad_train.parallel import MapCompute
 
 logger = logging.getLogger(__name__)
 
@@ -96,21 +100,31 @@ def map_features(spec: RadiomicsSpec, dtype: str) -> list[MapFeature]:
 @dataclass(frozen=True)
 class MapCaseJob:
     """One case: its Stage-2 ROI CT, its Stage-1 mask on the full grid (``labels``: which values are pancreas,
-    ``None``: any non-zero) and that mask's sha256."""
+    ``None``: any non-zero) and that mask's sha256. With ``roi_margins_mm`` (x, y, z), ``ct_roi`` is the whole
+    input CT instead and the ROI is cut as inference cuts it: around the radiomics pancreas of the mask with
+    these margins (CV prediction: the ROI of the out-of-fold mask, not the training crop of the ground truth)."""
 
     case: str
     ct_roi: Path
     mask: Path
     labels: tuple[int, ...] | None
     mask_sha256: str
+    roi_margins_mm: tuple[float, float, float] | None = None
 
     def stamp_key(self, feature: MapFeature) -> str:
         """What the cached map of ``feature`` for this case was made from."""
         stat = self.ct_roi.stat()
-        text = json.dumps(
-            [feature.key, self.mask_sha256, str(self.ct_roi.resolve()), stat.st_size, stat.st_mtime_ns]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        parts: list[Any] = [
+            feature.key,
+            self.mask_sha256,
+            str(self.ct_roi.resolve()),
+            stat.st_size,
+            stat.st_mtime_ns,
+        ]
+        # appended only with margins, so the training crops' stamps (and their cached maps) stay valid
+        if self.roi_margins_mm is not None:
+            parts.append(list(self.roi_margins_mm))
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def map_path(cache: Path, feature: MapFeature, case: str) -> Path:
@@ -145,26 +159,41 @@ def _groups(features: Sequence[MapFeature]) -> list[list[MapFeature]]:
 
 def case_map_mask(job: MapCaseJob, preprocessing: Preprocessing) -> tuple[Any, Any]:
     """``(ROI CT, map mask)`` of one case as SimpleITK images: the mask inference would compute the maps in —
-    ``map_mask(on_grid(radiomics pancreas of the case's Stage-1 mask, ROI CT), dilation)``, uint8 0/1 on the ROI."""
+    ``map_mask(on_grid(radiomics pancreas of the case's Stage-1 mask, ROI CT), dilation)``, uint8 0/1 on the ROI.
+    With ``job.roi_margins_mm`` the CT is read as inference reads its input and the ROI cut as
+    :meth:`pdacrad.inference.Stage2Pipeline.prepare` cuts it (an empty pancreas: the whole CT, an empty mask)."""
     import SimpleITK as sitk
 
     from pdacrad.inference.radiomics_inputs import map_mask, on_grid
     from pdacrad_train.masks import read_pancreas
 
-    ct = sitk.ReadImage(str(job.ct_roi))
     pancreas = read_pancreas(job.mask, job.labels, preprocessing)
+    if job.roi_margins_mm is None:
+        ct = sitk.ReadImage(str(job.ct_roi))
+    else:
+        from pdacrad.io import load_ct
+        from pdacrad.preprocessing import roi_from_mask
+
+        ct = load_ct(job.ct_roi)
+        if sitk.GetArrayViewFromImage(pancreas).any():
+            ct = roi_from_mask(pancreas, job.roi_margins_mm).crop(ct)
     return ct, map_mask(on_grid(pancreas, ct), preprocessing.map_mask_dilation_mm)
 
 
 def compute_case(
-    job: MapCaseJob, features: Sequence[MapFeature], preprocessing: Preprocessing, cache: Path, device: str
+    job: MapCaseJob,
+    features: Sequence[MapFeature],
+    preprocessing: Preprocessing,
+    cache: Path,
+    compute: MapCompute,
 ) -> dict[str, Any]:
-    """Compute ``features``' maps of one case into the cache (runs on a Dask worker): each map written
-    atomically, then its stamp. Returns ``case``, ``mask_voxels`` (map-mask voxels) and ``seconds``."""
+    """Compute ``features``' maps of one case into the cache (runs on a Dask worker) on ``compute.device`` in
+    ``compute.dtype``: each map written atomically, then its stamp. Returns ``case``, ``mask_voxels`` (map-mask
+    voxels) and ``seconds``."""
     import numpy as np
     import SimpleITK as sitk
 
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE, compute_map_channels
+    from pdacrad.inference.radiomics_inputs import compute_map_channels
     from pdacrad.io.atomic import atomic_write_image, atomic_write_json
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
@@ -180,7 +209,8 @@ def compute_case(
             map_params=group[0].params(group[1:]),
             preprocessing=preprocessing,
         )
-        for feature, array in zip(group, compute_map_channels(ct, mask, spec, device), strict=True):
+        maps = compute_map_channels(ct, mask, spec, compute.device, compute.dtype)
+        for feature, array in zip(group, maps, strict=True):
             image = sitk.GetImageFromArray(np.asarray(array, dtype=np.float32))
             image.CopyInformation(ct)
             folder = cache / feature.key
@@ -188,7 +218,7 @@ def compute_case(
                 about = {
                     "name": feature.name,
                     "params": feature.params(),
-                    "dtype": MAP_DTYPE,
+                    "dtype": compute.dtype,
                     **preprocessing.to_dict(),
                 }
                 atomic_write_json(about, folder / "feature.json")
@@ -206,9 +236,10 @@ def ensure_maps(
     preprocessing: Preprocessing,
     cache: Path,
     client: Any,
-    device: str = "cpu",
+    compute: MapCompute,
 ) -> dict[str, Any]:
-    """Compute every (feature, case) map that is missing or stale in the cache, one Dask task per case.
+    """Compute every (feature, case) map that is missing or stale in the cache, one Dask task per case on
+    ``client``, with ``compute``'s device and precision (``features`` must be keyed with ``compute.dtype``).
 
     Returns ``{"computed": maps computed, "cached": maps reused, "cases": cases computed, "seconds_per_case"}``.
     A failing case raises after the others finish, so their maps are kept.
@@ -232,7 +263,7 @@ def ensure_maps(
     if todo:
         by_case = {job.case: job for job in jobs}
         futures = {
-            client.submit(compute_case, by_case[c], missing, preprocessing, cache, device, pure=False): c
+            client.submit(compute_case, by_case[c], missing, preprocessing, cache, compute, pure=False): c
             for c, missing in todo.items()
         }
         failures = []

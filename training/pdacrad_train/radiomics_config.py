@@ -102,10 +102,14 @@ class MapParamsConfig:
 @dataclass(frozen=True)
 class RadiomicsConfig:
     """The radiomics steps' settings. ``params``: PyRadiomics params file of the global features (``None``:
-    the paper's ``paper_global.yaml``); ``n_workers``: Dask local-cluster workers (``None``: one per core)."""
+    the paper's ``paper_global.yaml``); ``n_workers``: Dask local-cluster workers (``None``: one per core); ``scheduler``: address of a running Dask scheduler to use instead (``None``: a local
+    cluster); ``device``: where maps are computed (``None``: the config's ``run.device``). Every step that
+    computes maps or features reads these three through :func:`pdacrad_train.parallel.map_compute`."""
 
     params: str | None = None
     n_workers: int | None = None
+    scheduler: str | None = None
+    device: Literal["auto", "cpu", "cuda"] | None = None
     selection: SelectionConfig = SelectionConfig()
     maps: MapParamsConfig = MapParamsConfig()
     source: str = ""
@@ -150,6 +154,10 @@ def load_radiomics_config(config: TrainConfig, path: str | Path | None = None) -
     if s.n_features < 1 or s.rfe_step < 1 or s.cv_folds < 2 or not 0 < s.fdr_alpha <= 1 or s.bootstrap < 0:
         raise InvalidInputError(
             f"{path}: selection needs n_features ≥ 1, rfe_step ≥ 1, cv_folds ≥ 2, 0 < fdr_alpha ≤ 1, bootstrap ≥ 0."
+        )
+    if rcfg.n_workers is not None and rcfg.n_workers < 1:
+        raise InvalidInputError(
+            f"{path}: n_workers must be ≥ 1 (or null: one per core), got {rcfg.n_workers}."
         )
     if not rcfg.maps.mask_dilation_mm >= 0:
         raise InvalidInputError(

@@ -9,6 +9,7 @@ Steps ask the :class:`Workspace` where their inputs and outputs are; no step com
         cases.csv                    convert's case table
         stage1_oof/<case>.nii.gz     out-of-fold Stage-1 masks (+ provenance.json)
         radiomics/                   global_features/ (cache), global_features.csv, map_cache/,
+                                     prediction_map_cache/ (maps on the ROIs of CV prediction),
                                      pooled/ | fold_<k>/ (selections), selection_summary.json
         cv_predictions[_final]/      cross-validated predictions per checkpoint
         checkpoint_selection/        select-checkpoint's predictions of each snapshot (the final one's are in
@@ -91,6 +92,12 @@ class Workspace:
         """The per-feature cache of parametric maps, ``<work_dir>/radiomics/map_cache``
         (:mod:`pdacrad_train.map_cache`)."""
         return self.radiomics / "map_cache"
+
+    @property
+    def prediction_map_cache(self) -> Path:
+        """The same cache for CV prediction's maps — on the ROI inference cuts around a case's out-of-fold
+        pancreas, not the training crop — ``<work_dir>/radiomics/prediction_map_cache``."""
+        return self.radiomics / "prediction_map_cache"
 
     def predictions_dir(self, checkpoint: StudyCheckpoint = "picai") -> Path:
         """Cross-validation predictions root: ``<work_dir>/cv_predictions`` (``cv_predictions_final`` for the final

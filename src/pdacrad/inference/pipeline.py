@@ -143,9 +143,11 @@ class Stage2Pipeline:
         config: InferenceConfig,
         device: torch.device,
         folds: Sequence[str] | None = None,
+        map_device: str | None = None,
     ) -> Stage2Pipeline:
         """Load a Stage-2 model folder (every fold, or only ``folds`` such as ``("fold_2",)``) and check it
-        against ``radiomics_json`` (``None``: a plain CT model with default preprocessing).
+        against ``radiomics_json`` (``None``: a plain CT model with default preprocessing). Maps are computed on
+        ``map_device`` (``None``: the network's ``device``).
 
         Raises:
             ResourceError: unreadable files, or a model whose inputs differ from what ``radiomics.json`` feeds
@@ -168,7 +170,7 @@ class Stage2Pipeline:
         where = str(radiomics_json) if radiomics_json is not None else None
         check_stage2_model(model, spec, where)
         logger.info("Stage 2 variant %s (%s)", spec.variant, where or f"no {RADIOMICS_NAME}: CT only")
-        return cls(model, spec, config, str(device))
+        return cls(model, spec, config, map_device or str(device))
 
     @property
     def margins_mm(self) -> tuple[float, float, float]:
@@ -180,11 +182,13 @@ class Stage2Pipeline:
         ct: sitk.Image,
         stage1_mask: sitk.Image,
         global_features: Mapping[str, float] | None = None,
+        maps: Sequence[np.ndarray] | None = None,
     ) -> Stage2Case:
         """Radiomics pancreas of ``stage1_mask`` (raw Stage-1 output on ``ct``'s grid, any non-zero = pancreas),
         its volume check, the ROI with the model's margins and the Stage-2 inputs the model takes.
         ``global_features``: the case's global features already computed with the spec's params on that pancreas
-        (the training tree's cache), used instead of computing them."""
+        (the training tree's cache), used instead of computing them; ``maps``: likewise its raw maps on that ROI
+        (:meth:`RadiomicsStage2.inputs`)."""
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         pancreas = radiomics_pancreas(stage1_mask, self.spec.preprocessing)
@@ -209,14 +213,14 @@ class Stage2Pipeline:
         inputs = Stage2Inputs(ct=ct_roi)
         if self.radiomics is not None:
             t0 = time.perf_counter()
-            vector, maps = self.radiomics.inputs(ct, pancreas, ct_roi, global_features)
-            inputs = Stage2Inputs(ct=ct_roi, extra_channels=tuple(maps), global_vector=vector)
+            vector, channels = self.radiomics.inputs(ct, pancreas, ct_roi, global_features, maps)
+            inputs = Stage2Inputs(ct=ct_roi, extra_channels=tuple(channels), global_vector=vector)
             seconds["radiomics"] = time.perf_counter() - t0
             logger.info(
                 "radiomics: %.1f s (%s global features, %d map channel(s))",
                 seconds["radiomics"],
                 "no" if vector is None else len(vector),
-                len(maps),
+                len(channels),
             )
         return Stage2Case(pancreas, ml, roi, inputs, (), MappingProxyType(seconds))
 

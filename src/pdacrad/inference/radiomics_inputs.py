@@ -82,10 +82,12 @@ def compute_map_channels(
     mask: sitk.Image,
     spec: RadiomicsSpec,
     device: str = "auto",
+    dtype: str = MAP_DTYPE,
 ) -> list[np.ndarray]:
     """The parametric maps of ``spec.map_features`` on ``ct_roi`` inside ``mask`` (already the :func:`map_mask`),
-    as float32 numpy arrays (z, y, x) on ``ct_roi``'s grid, in ``spec.map_features`` order. An empty mask gives
-    maps of ``initValue`` and computes nothing."""
+    computed on ``device`` in ``dtype`` (the models' :data:`MAP_DTYPE` unless a caller asks otherwise) and
+    returned as float32 numpy arrays (z, y, x) on ``ct_roi``'s grid, in ``spec.map_features`` order. An empty
+    mask gives maps of ``initValue`` and computes nothing."""
     init = float(dict(spec.map_params.get("voxelSetting") or {}).get("initValue", 0.0))
     shape = sitk.GetArrayViewFromImage(ct_roi).shape
     if not spec.map_features:
@@ -99,7 +101,7 @@ def compute_map_channels(
     mask = sitk.Cast(mask != 0, sitk.sitkUInt8) * label
     with _quiet_pyradiomics():  # its image operations (filters, resampling) log per call
         maps = compute_maps(
-            ct_roi, mask, dict(spec.map_params), list(spec.map_features), device, MAP_DTYPE, label=label
+            ct_roi, mask, dict(spec.map_params), list(spec.map_features), device, dtype, label=label
         )
     return [sitk.GetArrayFromImage(maps[name]).astype(np.float32, copy=False) for name in spec.map_features]
 
@@ -185,11 +187,18 @@ class RadiomicsStage2:
         pancreas: sitk.Image,
         ct_roi: sitk.Image,
         global_features: Mapping[str, float] | None = None,
+        maps: Sequence[np.ndarray] | None = None,
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         """``(global vector (F,) or None, map channels)`` of one case, each only if the model takes it. ``ct`` and
         ``pancreas`` (:func:`radiomics_pancreas`, uint8) on the full image grid; ``ct_roi`` the Stage-2 crop of
-        ``ct``; ``global_features`` as in :func:`compute_global_vector` (``None``: computed). The map channels are
-        normalised by :func:`normalise_map_channels` (raw without ``map_scaler``)."""
+        ``ct``; ``global_features`` as in :func:`compute_global_vector` (``None``: computed). ``maps``: the raw
+        maps :func:`compute_map_channels` gives for this ROI and pancreas (the training tree computes them on its
+        cluster), used instead of computing them. The map channels are normalised by
+        :func:`normalise_map_channels` (raw without ``map_scaler``).
+
+        Raises:
+            ValueError: ``maps`` are not one (z, y, x) array of ``ct_roi``'s shape per map feature.
+        """
         vector = (
             compute_global_vector(ct, pancreas, self.spec, global_features)
             if self.spec.inputs.global_vector
@@ -198,7 +207,14 @@ class RadiomicsStage2:
         if not self.spec.inputs.maps:
             return vector, []
         mask = map_mask(on_grid(pancreas, ct_roi), self.spec.preprocessing.map_mask_dilation_mm)
-        maps = compute_map_channels(ct_roi, mask, self.spec, self.device)
+        if maps is None:
+            maps = compute_map_channels(ct_roi, mask, self.spec, self.device)
+        shape = sitk.GetArrayViewFromImage(ct_roi).shape
+        if len(maps) != len(self.spec.map_features) or any(np.shape(m) != shape for m in maps):
+            raise ValueError(
+                f"{len(maps)} map(s) of shape(s) {sorted({np.shape(m) for m in maps})} given for "
+                f"{len(self.spec.map_features)} map feature(s) on a ROI of shape {shape} (z, y, x)"
+            )
         return vector, normalise_map_channels(maps, mask, self.spec)
 
 

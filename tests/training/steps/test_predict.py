@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from pdacrad_train.cv_prediction import cached_global_features
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
 from pdacrad_train.steps.radiomics.global_features import run_global_features
 from pdacrad_train.workspace import Workspace
@@ -45,6 +46,10 @@ SELECTED = (
 )
 
 
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, RadiomicsSpec, list[str]]:
     """A 2-case cohort with out-of-fold masks (its pancreas labels), the global-features step run on it, and the
@@ -63,7 +68,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Radiomic
         mask.CopyInformation(labels)
         sitk.WriteImage(mask, str(ws.oof_mask(case)))
     rcfg = RadiomicsConfig(params=str(root / "params.yaml"), n_workers=1)
-    run_global_features(ws, rcfg, processes=False)
+    run_global_features(ws, rcfg, IN_PROCESS)
     n = len(SELECTED)
     spec = RadiomicsSpec(
         load_params(rcfg.params_path), SELECTED, tuple(range(n)), tuple(1.0 + i for i in range(n))

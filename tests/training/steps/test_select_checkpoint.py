@@ -18,6 +18,7 @@ import SimpleITK as sitk
 import torch
 from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictions
 from pdacrad_train.config import load_config
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.steps import select_checkpoint
 from pdacrad_train.variants import stage2_for
 from pdacrad_train.workspace import workspace
@@ -31,6 +32,9 @@ from pdacrad.nnunet_ext.checkpoint_selection import (
     load_selection_state,
     snapshot_name,
 )
+
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
 
 CONFIGS = Path(__file__).resolve().parents[3] / "training" / "configs"
 SHAPE = (8, 12, 12)
@@ -77,7 +81,7 @@ def fold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         )
     calls: list[str] = []
 
-    def fake_predict(config, ws, variant, fold, mode, targets) -> int:  # type: ignore[no-untyped-def]
+    def fake_predict(config, ws, variant, fold, mode, targets, compute) -> int:  # type: ignore[no-untyped-def]
         for checkpoint, out in targets.items():
             calls.append(checkpoint)
             for case, value in zip(VAL, QUALITY[checkpoint], strict=True):
@@ -102,7 +106,7 @@ def test_candidates_are_snapshots_by_epoch_then_the_final_one(fold) -> None:
 
 def test_the_best_snapshot_is_copied_and_both_tables_predictions_are_left(fold) -> None:
     config, ws, folder, calls = fold
-    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [snapshot_name(1), snapshot_name(2), FINAL_CHECKPOINT]
     assert [h["checkpoint"] for _, h in state.history] == calls
     assert (state.best_checkpoint, state.best_epoch) == (snapshot_name(2), 1)
@@ -125,14 +129,14 @@ def test_the_best_snapshot_is_copied_and_both_tables_predictions_are_left(fold) 
 
 def test_a_rerun_predicts_only_what_changed(fold) -> None:
     config, ws, folder, calls = fold
-    first = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    first = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     calls.clear()
-    again = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    again = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [] and again.history == first.history
     torch.save(
         {"current_epoch": 1, "network_weights": {"w": torch.zeros(2)}}, folder / snapshot_name(1)
     )  # retrained
-    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [snapshot_name(1)]
     assert load_selection_state(folder).best_checkpoint == snapshot_name(2)
 
@@ -143,7 +147,7 @@ def test_without_a_defined_score_the_final_checkpoint_stands_in(fold, monkeypatc
         sitk.WriteImage(
             sitk.GetImageFromArray(np.zeros(SHAPE, np.uint8)), str(ws.cohort / "labelsTr" / f"{case}.nii.gz")
         )
-    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert state.best_checkpoint is None and [h["score"] for _, h in state.history] == [None] * 3
     assert math.isnan(select_checkpoint._recorded_score(state.history[0][1]).auroc)
     assert (folder / BEST_PICAI_CHECKPOINT).read_bytes() == (folder / FINAL_CHECKPOINT).read_bytes()
@@ -159,7 +163,7 @@ def test_a_selection_made_during_training_by_an_older_pdacrad_is_kept(fold, capl
     }
     (folder / "picai_selection.json").write_text(json.dumps(legacy))
     (folder / BEST_PICAI_CHECKPOINT).write_bytes(b"the old in-training choice")
-    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    state = select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [] and state.best_epoch == 599
     assert (folder / BEST_PICAI_CHECKPOINT).read_bytes() == b"the old in-training choice"
     assert json.loads((folder / "picai_selection.json").read_text()) == legacy

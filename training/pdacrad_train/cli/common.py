@@ -47,7 +47,8 @@ ALLOW_GT_MASKS = typer.Option(
 SCHEDULER = typer.Option(
     None,
     "--scheduler",
-    help="Address of a running Dask scheduler (default: a LocalCluster, one worker per core).",
+    help="Address of a running Dask scheduler (default: the radiomics config's scheduler, else a LocalCluster of "
+    "its n_workers, one per core when unset).",
 )
 
 

@@ -33,13 +33,15 @@ def global_features_command(
     CT, so a rerun computes only what is missing or stale. Writes <work_dir>/radiomics/global_features.csv
     (case × feature; an empty pancreas gives a row of NaN).
     """
+    from pdacrad_train.parallel import map_compute
     from pdacrad_train.radiomics_config import load_radiomics_config
     from pdacrad_train.steps.radiomics.global_features import run_global_features
 
     with step(config, work_dir) as (cfg, ws):
         allow = allow_gt_masks or cfg.experiment.allow_gt_masks
         rcfg = load_radiomics_config(cfg, radiomics_config)
-        table = run_global_features(ws, rcfg, masks, scheduler, allow_gt_masks=allow)
+        compute = map_compute(cfg, rcfg, scheduler)
+        table = run_global_features(ws, rcfg, compute, masks, allow_gt_masks=allow)
         typer.echo(f"→ {table}")
 
 
@@ -85,14 +87,19 @@ def select_command(
 _MAPS_RADIOMICS = typer.Option(
     None,
     "--radiomics-config",
-    help="Radiomics settings YAML, for selection.mode and n_workers (default: <config stem>.radiomics.yaml).",
+    help="Radiomics settings YAML, for selection.mode, n_workers, scheduler and device (default: <config "
+    "stem>.radiomics.yaml).",
 )
 _MAPS_MODE = typer.Option(
     None,
     "--mode",
     help="Which selections: per-fold (one dataset per fold) or pooled (default: selection.mode).",
 )
-_MAPS_DEVICE = typer.Option("cpu", "--device", help="Where maps are computed: auto, cpu or cuda.")
+_MAPS_DEVICE = typer.Option(
+    None,
+    "--device",
+    help="Where maps are computed: auto, cpu or cuda (default: the radiomics config's device, else run.device).",
+)
 
 
 def maps_command(
@@ -103,7 +110,7 @@ def maps_command(
     masks: Path | None = MASKS,
     allow_gt_masks: bool = ALLOW_GT_MASKS,
     scheduler: str | None = SCHEDULER,
-    device: str = _MAPS_DEVICE,
+    device: str | None = _MAPS_DEVICE,
 ) -> None:
     """Parametric maps of the selected map features → nnU-Net raw datasets of the map variants (maps, both).
 
@@ -116,14 +123,14 @@ def maps_command(
     shared between folds; a rerun computes only what is missing or stale. Needs convert, global-features and
     select first.
     """
+    from pdacrad_train.parallel import map_compute
     from pdacrad_train.radiomics_config import load_radiomics_config
     from pdacrad_train.steps.radiomics.maps import run_maps
 
     with step(config, work_dir) as (cfg, ws):
         rcfg = load_radiomics_config(cfg, radiomics_config)
         allow = allow_gt_masks or cfg.experiment.allow_gt_masks
-        datasets = run_maps(
-            cfg, ws, mode or rcfg.selection.mode, masks, allow, scheduler, rcfg.n_workers, device
-        )
+        compute = map_compute(cfg, rcfg, scheduler, device)
+        datasets = run_maps(cfg, ws, compute, mode or rcfg.selection.mode, masks, allow)
         for fold, path in datasets.items():
             typer.echo(f"{'pooled' if fold is None else f'fold {fold}'} → {path}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.cv_prediction import CHECKPOINT_FILES, is_complete, predict_validation_cases
 from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import SelectionMode
 from pdacrad_train.workspace import Workspace
 
@@ -35,13 +36,15 @@ def is_predicted(config: TrainConfig, ws: Workspace, variant: str, fold: int) ->
     return is_complete(config, ws, fold, fold_predictions(config, ws, variant, fold))
 
 
-def predict_fold(config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode) -> Path:
+def predict_fold(
+    config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode, compute: MapCompute
+) -> Path:
     """Predict fold ``fold``'s validation cases with that fold's ``variant`` model, from the checkpoint of
-    ``experiment.checkpoint`` and no other (a missing one is an error, never a fallback); returns the output
-    folder."""
+    ``experiment.checkpoint`` and no other (a missing one is an error, never a fallback), maps on ``compute``'s
+    cluster; returns the output folder."""
     out = fold_predictions(config, ws, variant, fold)
     checkpoint = CHECKPOINT_FILES[config.experiment.checkpoint]
-    predict_validation_cases(config, ws, variant, fold, mode, {checkpoint: out})
+    predict_validation_cases(config, ws, variant, fold, mode, {checkpoint: out}, compute)
     return out
 
 
@@ -52,14 +55,15 @@ def run_predict(
     variants: Sequence[str],
     folds: Sequence[int],
     mode: SelectionMode,
+    compute: MapCompute,
 ) -> None:
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
-    final checkpoints, ``predict:…`` for the selected ones)."""
+    final checkpoints, ``predict:…`` for the selected ones), maps on ``compute``'s cluster."""
     step = checkpoint_unit("predict", config.experiment.checkpoint)
     for variant in variants:
         for k in folds:
             ledger.run(
                 f"{step}:{variant}:fold{k}",
-                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
+                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode, compute),
                 complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
             )

@@ -45,6 +45,7 @@ from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictio
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.cv_prediction import is_complete, predict_validation_cases, validation_cases
 from pdacrad_train.ledger import Ledger
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -73,7 +74,7 @@ def _recorded_score(entry: dict) -> PicaiScore:
 
 
 def select_fold(
-    config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode
+    config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode, compute: MapCompute
 ) -> SelectionState:
     """Predict the fold's validation cases with every candidate not yet scored on its current file (each case's
     inputs made once for all of them), score every candidate, write ``picai_selection.json``, then copy the best to
@@ -102,7 +103,7 @@ def select_fold(
         elif entry is not None and entry["sha256"] == digests[name] and is_complete(config, ws, fold, out):
             reusable.add(name)
     predict_validation_cases(
-        config, ws, variant, fold, mode, {n: out for n, out in outs.items() if n not in reusable}
+        config, ws, variant, fold, mode, {n: out for n, out in outs.items() if n not in reusable}, compute
     )
     cases, labels = validation_cases(config, ws, fold), ws.cohort / "labelsTr"
     state = SelectionState(None, None, ())
@@ -181,12 +182,14 @@ def run_select_checkpoint(
     variants: Sequence[str],
     folds: Sequence[int],
     mode: SelectionMode,
+    compute: MapCompute,
 ) -> None:
-    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit."""
+    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit, maps on
+    ``compute``'s cluster."""
     for variant in variants:
         for k in folds:
             ledger.run(
                 f"{UNIT}:{variant}:fold{k}",
-                lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode),
+                lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode, compute),
                 complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
             )

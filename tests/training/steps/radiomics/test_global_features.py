@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 from pdacrad_train.masks import resolve_mask_source
-from pdacrad_train.parallel import dask_client
+from pdacrad_train.parallel import MapCompute, dask_client
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
 from pdacrad_train.steps.radiomics.global_features import (
     case_jobs,
@@ -45,6 +45,10 @@ FEATURES = {
     "original_glcm_Idmn",
     "original_glcm_JointEntropy",
 }
+
+
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +92,9 @@ def test_resumable_on_a_local_cluster_with_nan_row_for_an_empty_mask(
 ) -> None:
     ws, rcfg = _workspace(tmp_path, cohort)
     with pytest.raises(InvalidInputError, match=r"stage1_oof is empty.*--allow-gt-masks"):
-        run_global_features(ws, rcfg, processes=False)  # never silently the ground truth
+        run_global_features(ws, rcfg, IN_PROCESS)  # never silently the ground truth
     with caplog.at_level(logging.WARNING, logger="pdacrad_train"):
-        table_path = run_global_features(ws, rcfg, processes=False, allow_gt_masks=True)
+        table_path = run_global_features(ws, rcfg, IN_PROCESS, allow_gt_masks=True)
     assert "GROUND TRUTH" in caplog.text and "--allow-gt-masks" in caplog.text
     assert f"{EMPTY}: the pancreas of" in caplog.text and "empty" in caplog.text
     cache = table_path.parent / "global_features"

@@ -18,6 +18,7 @@ import yaml
 from pdacrad_train.config import load_config
 from pdacrad_train.map_cache import map_features, map_path
 from pdacrad_train.map_scaling import dataset_spec
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.steps.prepare import convert
 from pdacrad_train.steps.radiomics.maps import MAPS_MANIFEST, channel_path, materialise_map_dataset, run_maps
 from pdacrad_train.variants import maps_dataset
@@ -38,6 +39,9 @@ from pdacrad.model.radiomics_spec import Preprocessing, RadiomicsSpec
 CONFIGS = Path(__file__).resolve().parents[4] / "training" / "configs"
 MAPS = ("original_firstorder_Mean", "original_firstorder_Variance")
 CASES = ("case_000", "case_001", "case_002")
+
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
 
 
 def _spec(map_features: tuple[str, ...], dilation_mm: float = 5.0) -> RadiomicsSpec:
@@ -127,9 +131,9 @@ def test_map_dataset_links_stage2_and_adds_cached_maps_in_order(converted, caplo
     config, ws = converted
     target = maps_dataset(config, "pooled", None)
     with pytest.raises(InvalidInputError, match="--allow-gt-masks"):
-        materialise_map_dataset(config, ws, _spec(MAPS), target, processes=False)
+        materialise_map_dataset(config, ws, _spec(MAPS), target, IN_PROCESS)
     with caplog.at_level(logging.WARNING, logger="pdacrad_train"):
-        raw = materialise_map_dataset(config, ws, _spec(MAPS), target, allow_gt_masks=True, processes=False)
+        raw = materialise_map_dataset(config, ws, _spec(MAPS), target, IN_PROCESS, allow_gt_masks=True)
     assert "GROUND TRUTH" in caplog.text and raw == ws.raw_dataset(target) != ws.raw_dataset(config.stage2)
 
     source = ws.raw_dataset(config.stage2)
@@ -167,28 +171,26 @@ def test_map_dataset_links_stage2_and_adds_cached_maps_in_order(converted, caplo
     before = _mtimes(files)
     cache = ws.map_cache
     cached = sorted(cache.glob("*/*.nii.gz"))
-    materialise_map_dataset(config, ws, _spec(MAPS), target, allow_gt_masks=True, processes=False)
+    materialise_map_dataset(config, ws, _spec(MAPS), target, IN_PROCESS, allow_gt_masks=True)
     assert _mtimes(files) == before
     fold0 = maps_dataset(config, "per-fold", 0)
-    other = materialise_map_dataset(
-        config, ws, _spec(MAPS[::-1]), fold0, allow_gt_masks=True, processes=False
-    )
+    other = materialise_map_dataset(config, ws, _spec(MAPS[::-1]), fold0, IN_PROCESS, allow_gt_masks=True)
     assert sorted(cache.glob("*/*.nii.gz")) == cached and _mtimes(cached) == _mtimes(sorted(cached))
     np.testing.assert_array_equal(  # same feature, same fit cases: the same channel in either order
         _read(channel_path(other / "imagesTr", "case_002", 1)), _read(channel_path(images, "case_002", 2))
     )
     # Fitted on one case only, the scaler and so the channels differ.
     single = materialise_map_dataset(
-        config, ws, _spec(MAPS), fold0, allow_gt_masks=True, processes=False, fit_cases=["case_001"]
+        config, ws, _spec(MAPS), fold0, IN_PROCESS, allow_gt_masks=True, fit_cases=["case_001"]
     )
     _assert_scaler(dataset_spec(single).map_scaler, _scaler(ws, config, ["case_001"], gt, _spec(MAPS)))
     assert dataset_spec(single).map_scaler != made.map_scaler
     with pytest.raises(InvalidInputError, match=r"not among the training cases, e\.g\. case_999"):
         materialise_map_dataset(
-            config, ws, _spec(MAPS), fold0, allow_gt_masks=True, processes=False, fit_cases=["case_999"]
+            config, ws, _spec(MAPS), fold0, IN_PROCESS, allow_gt_masks=True, fit_cases=["case_999"]
         )
     # A shorter list drops the extra channel; a different dilation is another cache entry.
-    materialise_map_dataset(config, ws, _spec(MAPS[:1], 2.0), fold0, allow_gt_masks=True, processes=False)
+    materialise_map_dataset(config, ws, _spec(MAPS[:1], 2.0), fold0, IN_PROCESS, allow_gt_masks=True)
     assert not channel_path(other / "imagesTr", "case_000", 2).exists()
     assert len(list(cache.glob("*/*.nii.gz"))) == len(cached) + len(CASES)
     assert json.loads((other / "dataset.json").read_text())["channel_names"] == {"0": "CT", "1": MAPS[0]}
@@ -213,10 +215,10 @@ def test_oof_masks_not_labels_decide_the_maps_and_new_masks_recompute(converted)
         oofs[case] = oof
     (ws.stage1_oof / "case_001.nii.gz").rename(ws.root / "aside.nii.gz")
     with pytest.raises(InvalidInputError, match=r"lacks 1 of 3 case\(s\): case_001"):
-        materialise_map_dataset(config, ws, spec, target, allow_gt_masks=True, processes=False)
+        materialise_map_dataset(config, ws, spec, target, IN_PROCESS, allow_gt_masks=True)
     (ws.root / "aside.nii.gz").rename(ws.stage1_oof / "case_001.nii.gz")
 
-    raw = materialise_map_dataset(config, ws, spec, target, allow_gt_masks=True, processes=False)
+    raw = materialise_map_dataset(config, ws, spec, target, IN_PROCESS, allow_gt_masks=True)
     assert "out-of-fold" in json.loads((raw / MAPS_MANIFEST).read_text())["mask_source"]
     made = dataset_spec(raw)
     assert made is not None
@@ -233,7 +235,7 @@ def test_oof_masks_not_labels_decide_the_maps_and_new_masks_recompute(converted)
     cached = [map_path(ws.map_cache, map_features(spec, MAP_DTYPE)[0], c) for c in CASES]
     before = _mtimes(cached)
     sitk.WriteImage(_gt_pancreas(ws, "case_001"), str(ws.stage1_oof / "case_001.nii.gz"))
-    materialise_map_dataset(config, ws, spec, target, processes=False)
+    materialise_map_dataset(config, ws, spec, target, IN_PROCESS)
     changed = [f.name for f, old, new in zip(cached, before, _mtimes(cached), strict=True) if old != new]
     assert changed == ["case_001.nii.gz"]
     oofs["case_001"] = _gt_pancreas(ws, "case_001")
@@ -254,19 +256,19 @@ def test_maps_step_builds_one_dataset_per_fold_sharing_the_cache(converted, capl
         config, experiment=dataclasses.replace(config.experiment, allow_gt_masks=True)
     )
     with pytest.raises(InvalidInputError, match=r"fold_0.*selection\.mode per-fold"):
-        run_maps(config, ws, "per-fold", processes=False)
+        run_maps(config, ws, IN_PROCESS, "per-fold")
     _spec(MAPS).save(ws.selection_dir(0) / "radiomics.json")
     _spec(MAPS[1:]).save(ws.selection_dir(1) / "radiomics.json")
     _spec(MAPS[:1]).save(ws.selection_dir(2) / "radiomics.json")  # fold 2 is not in experiment.folds
     with pytest.raises(InvalidInputError, match="splits"):
-        run_maps(config, ws, "per-fold", processes=False)
+        run_maps(config, ws, IN_PROCESS, "per-fold")
     splits = [
         {"train": ["case_000", "case_001"], "val": ["case_002"]},
         {"train": ["case_002"], "val": ["case_000", "case_001"]},
     ]
     ws.splits_file(config.stage2).parent.mkdir(parents=True, exist_ok=True)
     ws.splits_file(config.stage2).write_text(json.dumps(splits))
-    datasets = run_maps(config, ws, "per-fold", processes=False)
+    datasets = run_maps(config, ws, IN_PROCESS, "per-fold")
     assert datasets == {k: ws.raw_dataset(maps_dataset(config, "per-fold", k)) for k in (0, 1)}
     assert json.loads((datasets[1] / "dataset.json").read_text())["channel_names"] == {
         "0": "CT",
@@ -290,7 +292,7 @@ def test_stage2_itself_can_take_the_maps_in_place(converted):
     raw = ws.raw_dataset(config.stage2)
     ct_before = _mtimes([channel_path(raw / "imagesTr", c, 0) for c in CASES])
     for _ in range(2):
-        materialise_map_dataset(config, ws, _spec(MAPS), config.stage2, allow_gt_masks=True, processes=False)
+        materialise_map_dataset(config, ws, _spec(MAPS), config.stage2, IN_PROCESS, allow_gt_masks=True)
     assert _mtimes([channel_path(raw / "imagesTr", c, 0) for c in CASES]) == ct_before
     dataset = json.loads((raw / "dataset.json").read_text())
     assert dataset["channel_names"] == {"0": "CT", "1": MAPS[0], "2": MAPS[1]}

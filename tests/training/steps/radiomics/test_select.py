@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pdacrad_train.cli import app
 from pdacrad_train.config import load_config
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.radiomics_config import (
     RadiomicsConfig,
     SelectionConfig,
@@ -26,6 +27,9 @@ from typer.testing import CliRunner
 
 from pdacrad.synth import generate_cohort
 from tests.training.conftest import informative_table
+
+#: The map settings of these tests: CPU, float64, one in-process worker thread.
+IN_PROCESS = MapCompute("cpu", "float64", n_workers=1, processes=False)
 
 CONFIGS = Path(__file__).resolve().parents[4] / "training" / "configs"
 TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
@@ -77,7 +81,7 @@ def test_texture_only_lesions_select_texture_features(
     ws = workspace(config)
     rcfg = load_radiomics_config(config)
     assert rcfg.params_path == root / "texture.yaml" and rcfg.selection.bootstrap == 500
-    run_global_features(ws, rcfg, processes=False, allow_gt_masks=True)
+    run_global_features(ws, rcfg, IN_PROCESS, allow_gt_masks=True)
     assert pd.read_csv(ws.global_features_table).shape == (40, 1 + 14 + 3 * 75)
 
     result = CliRunner().invoke(app, ["select", "--config", str(config_path), "--mode", "pooled"])

@@ -28,7 +28,7 @@ from pdacrad.model.radiomics_spec import Preprocessing
 from pdacrad_train.cases import training_cases
 from pdacrad_train.feature_cache import CaseJob, cache_key, case_job, is_cached
 from pdacrad_train.masks import MaskSource, resolve_mask_source
-from pdacrad_train.parallel import dask_client
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.radiomics_config import RadiomicsConfig, load_params
 from pdacrad_train.workspace import Workspace
 
@@ -146,12 +146,13 @@ def case_jobs(ws: Workspace, cases: Sequence[str], source: MaskSource) -> list[C
 def run_global_features(
     ws: Workspace,
     rcfg: RadiomicsConfig,
+    compute: MapCompute,
     masks: Path | None = None,
-    scheduler: str | None = None,
-    processes: bool = True,
     allow_gt_masks: bool = False,
+    client: Any | None = None,
 ) -> Path:
-    """The ``global-features`` step: cache every training case, then write the features table. Returns its path.
+    """The ``global-features`` step: cache every training case on ``client`` (else a new cluster of
+    ``compute``), then write the features table. Returns its path.
 
     Raises:
         InvalidInputError: no usable mask source (see :func:`pdacrad_train.masks.resolve_mask_source`).
@@ -164,7 +165,10 @@ def run_global_features(
     jobs = case_jobs(ws, cases, source)
     params = load_params(rcfg.params_path)
     cache_dir = ws.global_features_cache
-    with dask_client(scheduler, rcfg.n_workers, processes) as client:
+    if client is None:
+        with compute.client() as own:
+            counts = compute_global_features(jobs, params, cache_dir, own)
+    else:
         counts = compute_global_features(jobs, params, cache_dir, client)
     table = features_table(cases, cache_dir)
     target = ws.global_features_table

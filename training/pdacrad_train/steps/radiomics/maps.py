@@ -44,7 +44,7 @@ from pdacrad_train.files import place
 from pdacrad_train.map_cache import MapCaseJob, MapFeature, ensure_maps, map_features
 from pdacrad_train.map_scaling import MAPS_MANIFEST, fit_scaler, write_case_channels
 from pdacrad_train.masks import MaskSource, resolve_mask_source
-from pdacrad_train.parallel import dask_client
+from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import selection_training_cases
 from pdacrad_train.workspace import Workspace
 
@@ -153,26 +153,22 @@ def materialise_map_dataset(
     ws: Workspace,
     spec: RadiomicsSpec,
     target: StageConfig,
+    compute: MapCompute,
     masks: Path | None = None,
     allow_gt_masks: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    device: str = "cpu",
-    processes: bool = True,
     client: Any | None = None,
     fit_cases: Sequence[str] | None = None,
 ) -> Path:
     """Build ``ws.raw_dataset(target)`` = Stage 2's CT crops and labels + the maps of ``spec.map_features``,
     normalised by a scaler fitted on ``fit_cases`` (``None``: every case) — see the module docstring. Maps missing
-    from the cache are computed on ``client`` (else a new Dask cluster from ``scheduler`` / ``n_workers`` /
-    ``processes``). ``allow_gt_masks`` or ``config.experiment.allow_gt_masks`` permits the ground-truth fallback.
+    from the cache are computed with ``compute``'s device and precision on ``client`` (else on a new cluster of
+    ``compute``). ``allow_gt_masks`` or ``config.experiment.allow_gt_masks`` permits the ground-truth fallback.
     Returns the raw dataset folder.
 
     Raises:
         InvalidInputError: ``spec`` has no map features, masks or ROI CTs are missing, or a case of
             ``fit_cases`` is not a training case.
     """
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
     from pdacrad.io.atomic import atomic_write_json
 
     start = time.perf_counter()
@@ -181,24 +177,16 @@ def materialise_map_dataset(
             f"the selection for {target.dataset_folder_name} lists no map_features: no maps."
         )
     if client is None:
-        with dask_client(scheduler, n_workers, processes) as own:
+        with compute.client() as own:
             return materialise_map_dataset(
-                config,
-                ws,
-                spec,
-                target,
-                masks,
-                allow_gt_masks,
-                device=device,
-                client=own,
-                fit_cases=fit_cases,
+                config, ws, spec, target, compute, masks, allow_gt_masks, client=own, fit_cases=fit_cases
             )
     cases = list(training_cases(ws)["case"])
     source = resolve_mask_source(ws, cases, masks, allow_gt_masks or config.experiment.allow_gt_masks)
     jobs = case_jobs(config, ws, cases, source)
-    features = map_features(spec, MAP_DTYPE)
+    features = map_features(spec, compute.dtype)
     cache = ws.map_cache
-    counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, device)
+    counts = ensure_maps(jobs, features, spec.preprocessing, cache, client, compute)
     fit = list(cases) if fit_cases is None else list(fit_cases)
     unknown = sorted(set(fit) - set(cases))
     if unknown:
@@ -252,22 +240,22 @@ def materialise_map_dataset(
 def run_maps(
     config: TrainConfig,
     ws: Workspace,
+    compute: MapCompute,
     mode: str = "per-fold",
     masks: Path | None = None,
     allow_gt_masks: bool = False,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    device: str = "cpu",
-    processes: bool = True,
+    client: Any | None = None,
 ) -> dict[int | None, Path]:
     """The ``maps`` step: the map dataset of every selection of ``mode`` (pooled: one; per-fold: one per fold
     of ``config.folds``, its scaler fitted on the fold's training cases), maps of all of them computed in one
-    parallel pass first. Returns fold → dataset."""
-    from pdacrad.inference.radiomics_inputs import MAP_DTYPE
+    parallel pass first, on ``client`` (else a new cluster of ``compute``). Returns fold → dataset."""
     from pdacrad_train.variants import load_selection, maps_dataset
 
     if mode not in ("per-fold", "pooled"):
         raise InvalidInputError(f"selection mode {mode!r}: use per-fold or pooled.")
+    if client is None:
+        with compute.client() as own:
+            return run_maps(config, ws, compute, mode, masks, allow_gt_masks, own)
     folds: list[int | None] = [None] if mode == "pooled" else list(config.folds)
     specs = {fold: load_selection(ws, fold) for fold in folds}
     empty = [fold for fold, spec in specs.items() if not spec.map_features]
@@ -275,28 +263,27 @@ def run_maps(
         logger.warning("selection(s) %s chose shape features only: no map dataset for them", empty)
     specs = {fold: spec for fold, spec in specs.items() if spec.map_features}
     allow = allow_gt_masks or config.experiment.allow_gt_masks
+    by_preprocessing: dict[str, list[RadiomicsSpec]] = {}
+    for spec in specs.values():
+        by_preprocessing.setdefault(json.dumps(spec.preprocessing.to_dict()), []).append(spec)
+    cases = list(training_cases(ws)["case"])
+    if specs:
+        jobs = case_jobs(config, ws, cases, resolve_mask_source(ws, cases, masks, allow))
+        for group in by_preprocessing.values():  # one pass over every fold's features: full parallelism
+            union = [f for spec in group for f in map_features(spec, compute.dtype)]
+            ensure_maps(jobs, union, group[0].preprocessing, ws.map_cache, client, compute)
     out: dict[int | None, Path] = {}
-    with dask_client(scheduler, n_workers, processes) as client:
-        by_preprocessing: dict[str, list[RadiomicsSpec]] = {}
-        for spec in specs.values():
-            by_preprocessing.setdefault(json.dumps(spec.preprocessing.to_dict()), []).append(spec)
-        cases = list(training_cases(ws)["case"])
-        if specs:
-            jobs = case_jobs(config, ws, cases, resolve_mask_source(ws, cases, masks, allow))
-            for group in by_preprocessing.values():  # one pass over every fold's features: full parallelism
-                union = [f for spec in group for f in map_features(spec, MAP_DTYPE)]
-                ensure_maps(jobs, union, group[0].preprocessing, ws.map_cache, client, device)
-        for fold, spec in specs.items():
-            target = maps_dataset(config, "pooled" if fold is None else "per-fold", fold)
-            out[fold] = materialise_map_dataset(
-                config,
-                ws,
-                spec,
-                target,
-                masks,
-                allow,
-                device=device,
-                client=client,
-                fit_cases=selection_training_cases(config, ws, fold),
-            )
+    for fold, spec in specs.items():
+        target = maps_dataset(config, "pooled" if fold is None else "per-fold", fold)
+        out[fold] = materialise_map_dataset(
+            config,
+            ws,
+            spec,
+            target,
+            compute,
+            masks,
+            allow,
+            client=client,
+            fit_cases=selection_training_cases(config, ws, fold),
+        )
     return out
