@@ -9,7 +9,9 @@ For variant ``v``, fold ``k`` and checkpoint files of the fold: the fold's model
 radiomics inputs, Stage 2 with the configured mirroring, post-processing, paste-back — exactly as ``process.py``
 after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout (``<out>/<case>/detection_map.mha``,
 ``likelihood.json``), each case written atomically (likelihood last); a finished case is skipped, so a killed run
-resumes.
+resumes. ``<out>/pdacrad_inputs.json`` records the digests of what the folder was predicted from
+(:func:`prediction_inputs`: checkpoint, ``radiomics.json``, plans, out-of-fold masks, cases); a folder whose
+inputs changed (a retrained fold, a new Stage-1 mask) is predicted again from scratch.
 
 The global vector of a case reuses the ``global-features`` step's cache (:func:`cached_global_features`) when
 that cache was computed from the same inputs — the fold's ``radiomics.json`` params, the same out-of-fold mask
@@ -21,7 +23,9 @@ those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, FINAL_CHECKPOINT
 from pdacrad_train.config import StudyCheckpoint, TrainConfig
 from pdacrad_train.feature_cache import cache_key, case_job, read_cached
+from pdacrad_train.input_digests import MISSING, changed_inputs, file_digest, json_digest, oof_masks_digest
 from pdacrad_train.masks import MaskSource
 from pdacrad_train.splits import read_splits
 from pdacrad_train.variants import SelectionMode, stage2_for
@@ -47,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: The checkpoint file of each fold model behind each table's predictions (``experiment.checkpoint``).
 CHECKPOINT_FILES: dict[StudyCheckpoint, str] = {"picai": BEST_PICAI_CHECKPOINT, "final": FINAL_CHECKPOINT}
+#: What a prediction folder was predicted from (:func:`prediction_inputs`), beside its case folders.
+PREDICTION_INPUTS = "pdacrad_inputs.json"
 
 
 def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
@@ -57,6 +64,44 @@ def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]
 def is_complete(config: TrainConfig, ws: Workspace, fold: int, out: Path) -> bool:
     """Whether every validation case of ``fold`` has both outputs in ``out``."""
     return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
+
+
+def prediction_inputs(
+    config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode, checkpoint: str
+) -> dict[str, str]:
+    """The digests of what the fold's predictions with the checkpoint file ``checkpoint`` are made from
+    (:mod:`pdacrad_train.input_digests`): the checkpoint's bytes (a copy, e.g. ``checkpoint_best_picai.pth``,
+    digests as its original), the fold's ``radiomics.json``, the model folder's plans and ``dataset.json``, the
+    out-of-fold masks of the fold's validation cases, and those cases."""
+    stage = stage2_for(config, variant, fold, mode)
+    folder, model = ws.fold_folder(stage, fold), ws.model_folder(stage)
+    # without splits yet, the unit's own work says what is missing
+    cases = validation_cases(config, ws, fold) if ws.splits_file(config.stage2).is_file() else None
+    return {
+        "checkpoint": file_digest(folder / checkpoint),
+        RADIOMICS_NAME: file_digest(folder / RADIOMICS_NAME),
+        "plans": file_digest(model / "plans.json"),
+        "dataset.json": file_digest(model / "dataset.json"),
+        "oof_masks": MISSING if cases is None else oof_masks_digest(ws.stage1_oof, cases),
+        "cases": MISSING if cases is None else json_digest(sorted(cases)),
+    }
+
+
+def discard_stale_predictions(out: Path, inputs: Mapping[str, str]) -> None:
+    """Make ``out`` a prediction folder of ``inputs``: its record (:data:`PREDICTION_INPUTS`) written, its cases
+    deleted first when the record names other inputs (one log line per changed input). A folder from before the
+    record existed keeps its cases (inputs unknown; logged) and takes ``inputs`` as its record."""
+    record = out / PREDICTION_INPUTS
+    if record.is_file():
+        changes = changed_inputs(json.loads(record.read_text()), inputs)
+        if not changes:
+            return
+        for change in changes:
+            logger.warning("%s: predicting again — %s", out, change)
+        shutil.rmtree(out)
+    elif out.is_dir() and any(out.iterdir()):
+        logger.info("%s: predicted before pdacrad recorded the inputs of predictions; kept", out)
+    atomic_write_json(dict(inputs), record)
 
 
 def cached_global_features(
@@ -97,6 +142,8 @@ def predict_validation_cases(
     from pdacrad.inference import InferenceConfig, Stage2Pipeline
     from pdacrad.inference.device import resolve_device
 
+    for name, out in targets.items():
+        discard_stale_predictions(out, prediction_inputs(config, ws, variant, fold, mode, name))
     todo = {c: [name for name, out in targets.items() if not is_finished_case(out / c)] for c in
             validation_cases(config, ws, fold)}  # fmt: skip
     todo = {case: names for case, names in todo.items() if names}

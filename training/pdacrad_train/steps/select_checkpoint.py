@@ -17,13 +17,15 @@ picai_eval as ``evaluate`` scores them: 0.5·(AUROC + AP). Then:
 A fold selected during training by an older pdacrad (``picai_selection.json`` without checkpoint names) is kept as
 it is, with a warning saying how to reselect: overwriting it would lose that checkpoint (such folds kept no
 snapshots). Resumable: a killed unit resumes per case and candidate; a candidate already scored with the same sha256 is not
-predicted again; one whose file changed (retrained) is predicted again from scratch. Cost: one case's inputs plus
+predicted again; one whose file changed (retrained) or whose other inputs changed (each prediction folder records
+them: :func:`~pdacrad_train.cv_prediction.prediction_inputs`) is predicted again from scratch. Cost: one case's inputs plus
 one Stage-2 prediction (with mirroring) per candidate, i.e. (snapshots + 1) × the ``predict`` step's network time. Runs wherever the work folder is shared (it
 needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.device``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -43,7 +45,13 @@ from pdacrad.nnunet_ext.checkpoint_selection import (
 )
 from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictions
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.cv_prediction import is_complete, predict_validation_cases, validation_cases
+from pdacrad_train.cv_prediction import (
+    discard_stale_predictions,
+    is_complete,
+    predict_validation_cases,
+    prediction_inputs,
+    validation_cases,
+)
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
@@ -93,6 +101,8 @@ def select_fold(
     candidates = fold_candidates(folder)
     digests = {c.name: sha256_file(folder / c.name) for c in candidates}
     outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
+    for name, out in outs.items():  # predictions from other inputs (a new Stage-1 mask, ...) are deleted
+        discard_stale_predictions(out, prediction_inputs(config, ws, variant, fold, mode, name))
     reusable = set()
     for name, out in outs.items():
         entry = scored.get(name)
@@ -182,11 +192,14 @@ def run_select_checkpoint(
     folds: Sequence[int],
     mode: SelectionMode,
 ) -> None:
-    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit."""
+    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit whose inputs are
+    those of the final checkpoint's predictions (:func:`~pdacrad_train.cv_prediction.prediction_inputs`: a
+    retrained fold, new out-of-fold masks or another ``radiomics.json`` select again)."""
     for variant in variants:
         for k in folds:
             ledger.run(
                 f"{UNIT}:{variant}:fold{k}",
-                lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode),
-                complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
+                functools.partial(select_fold, config, ws, variant, k, mode),
+                complete=functools.partial(is_selected, config, ws, variant, k, mode),
+                inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, FINAL_CHECKPOINT),
             )
