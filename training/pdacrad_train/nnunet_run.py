@@ -129,27 +129,26 @@ def _plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
 
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
-    plans_file = folder / f"{stage.plans_name}.json"
-    if not (ws.raw_dataset(stage) / "dataset.json").is_file():
+    plans_file, raw_json = folder / f"{stage.plans_name}.json", ws.raw_dataset(stage) / "dataset.json"
+    plans = json.loads(plans_file.read_text()) if plans_file.is_file() else None
+    planned = None if plans is None else plans_channels(plans)
+    channels = len(json.loads(raw_json.read_text())["channel_names"]) if raw_json.is_file() else None
+    # e.g. a map dataset whose selection now has another number of map features
+    stale_channels = None not in (planned, channels) and planned != channels
+    # our overrides keep only 3d_fullres: nnU-Net's plans with other configurations are a planning killed
+    # between nnU-Net's write and ours, which is redone rather than trusted
+    if plans is not None and not stale_channels and list(plans["configurations"]) == [CONFIGURATION]:
+        logger.info("Plans exist, skipping planning: %s", plans_file)
+        return plans_file
+    if channels is None:
         raise InvalidInputError(
             f"{ws.raw_dataset(stage)}: no dataset.json; run `pdacrad-train convert` first."
         )
-    channels = len(json.loads((ws.raw_dataset(stage) / "dataset.json").read_text())["channel_names"])
-    stale_channels = plans_file.is_file() and plans_channels(json.loads(plans_file.read_text())) != channels
-    # our overrides keep only 3d_fullres: nnU-Net's plans with other configurations are a planning killed
-    # between nnU-Net's write and ours, which is redone rather than trusted
-    if (
-        plans_file.is_file()
-        and not stale_channels
-        and list(json.loads(plans_file.read_text())["configurations"]) == [CONFIGURATION]
-    ):
-        logger.info("Plans exist, skipping planning: %s", plans_file)
-        return plans_file
-    if stale_channels:  # e.g. a map dataset whose selection now has another number of map features
+    if stale_channels:
         logger.warning(
             "%s: the plans and fingerprint are for %d input channel(s), the raw dataset has %d: planning again "
             "(its folds' trainings then redo: the plans are one of their inputs)",
-            folder, plans_channels(json.loads(plans_file.read_text())), channels,
+            folder, planned, channels,
         )  # fmt: skip
         (folder / "dataset_fingerprint.json").unlink(missing_ok=True)
     if not (folder / "dataset_fingerprint.json").is_file():
@@ -174,9 +173,11 @@ def _plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
     return plans_file
 
 
-def plans_channels(plans: dict[str, Any]) -> int:
-    """The number of input channels nnU-Net ``plans`` were made for (their per-channel intensity properties)."""
-    return len(plans["foreground_intensity_properties_per_channel"])
+def plans_channels(plans: dict[str, Any]) -> int | None:
+    """The number of input channels nnU-Net ``plans`` were made for (their per-channel intensity properties;
+    ``None`` when they do not say)."""
+    properties = plans.get("foreground_intensity_properties_per_channel")
+    return None if properties is None else len(properties)
 
 
 def raw_dataset_digest(raw: Path) -> str:
