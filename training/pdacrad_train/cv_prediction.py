@@ -67,18 +67,27 @@ def is_complete(config: TrainConfig, ws: Workspace, fold: int, out: Path) -> boo
 
 
 def prediction_inputs(
-    config: TrainConfig, ws: Workspace, variant: str, fold: int, mode: SelectionMode, checkpoint: str
+    config: TrainConfig,
+    ws: Workspace,
+    variant: str,
+    fold: int,
+    mode: SelectionMode,
+    checkpoint: str,
+    checkpoint_sha256: str | None = None,
 ) -> dict[str, str]:
     """The digests of what the fold's predictions with the checkpoint file ``checkpoint`` are made from
     (:mod:`pdacrad_train.input_digests`): the checkpoint's bytes (a copy, e.g. ``checkpoint_best_picai.pth``,
-    digests as its original), the fold's ``radiomics.json``, the model folder's plans and ``dataset.json``, the
-    out-of-fold masks of the fold's validation cases, and those cases."""
+    digests as its original; ``checkpoint_sha256``: its sha256 hex when the caller has it), the fold's
+    ``radiomics.json``, the model folder's plans and ``dataset.json``, the out-of-fold masks of the fold's
+    validation cases, and those cases."""
     stage = stage2_for(config, variant, fold, mode)
     folder, model = ws.fold_folder(stage, fold), ws.model_folder(stage)
     # without splits yet, the unit's own work says what is missing
     cases = validation_cases(config, ws, fold) if ws.splits_file(config.stage2).is_file() else None
     return {
-        "checkpoint": file_digest(folder / checkpoint),
+        "checkpoint": f"sha256:{checkpoint_sha256}"
+        if checkpoint_sha256
+        else file_digest(folder / checkpoint),
         RADIOMICS_NAME: file_digest(folder / RADIOMICS_NAME),
         "plans": file_digest(model / "plans.json"),
         "dataset.json": file_digest(model / "dataset.json"),

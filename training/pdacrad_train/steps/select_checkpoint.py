@@ -102,7 +102,9 @@ def select_fold(
     digests = {c.name: sha256_file(folder / c.name) for c in candidates}
     outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
     for name, out in outs.items():  # predictions from other inputs (a new Stage-1 mask, ...) are deleted
-        discard_stale_predictions(out, prediction_inputs(config, ws, variant, fold, mode, name))
+        discard_stale_predictions(
+            out, prediction_inputs(config, ws, variant, fold, mode, name, digests[name])
+        )
     reusable = set()
     for name, out in outs.items():
         entry = scored.get(name)
