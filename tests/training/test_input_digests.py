@@ -46,4 +46,5 @@ def test_changed_inputs_name_each_change_with_both_digests() -> None:
     was = {"plans": "sha256:" + "1" * 64, "checkpoint": "sha256:" + "2" * 64}
     now = {"checkpoint": "sha256:" + "3" * 64, "plans": was["plans"], "oof_masks": MISSING}
     assert changed_inputs(was, now) == ["checkpoint changed (was sha256 22222222…, now sha256 33333333…)"]
-    assert changed_inputs(was, {"plans": MISSING}) == ["plans changed (was sha256 11111111…, now missing)"]
+    assert changed_inputs(was, {"plans": MISSING}) == []  # deleted to save disk: what was made from it stays
+    assert changed_inputs({"plans": MISSING}, was) == ["plans changed (was missing, now sha256 11111111…)"]

@@ -83,10 +83,12 @@ def short(digest: str) -> str:
 
 def changed_inputs(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
     """One phrase per input named in both whose digest differs, e.g. ``radiomics.json changed (was sha256
-    ab12cd34…, now sha256 9f3c0e11…)``, in ``current``'s order. Inputs named in only one of them are not changes: a unit
-    recorded before a newer pdacrad tracked an input adopts that input's current digest."""
+    ab12cd34…, now sha256 9f3c0e11…)``, in ``current``'s order. Not changes: an input named in only one of them (a
+    unit recorded before a newer pdacrad tracked an input adopts that input's current digest), and an input that is
+    missing now (deleted to save disk, or set aside for a moment: what was made from it stays; a unit that must run
+    says itself what it lacks)."""
     return [
         f"{name} changed (was {short(recorded[name])}, now {short(digest)})"
         for name, digest in current.items()
-        if name in recorded and recorded[name] != digest
+        if name in recorded and recorded[name] != digest and digest != MISSING
     ]

@@ -9,7 +9,7 @@ out-of-fold masks, the selection, the scaler, the map dataset, the plans, the ch
 entry records them. When a done unit's recorded digests differ from the current ones, the ledger logs one line per
 changed input (``stage2:both:fold1: redo — radiomics.json changed (was sha256 ab12cd34…, now sha256 9f3c0e11…)``),
 calls the unit's ``reset`` (a training moves its old fold folder aside, since nnU-Net would otherwise resume from
-its ``checkpoint_latest.pth``) and runs it again. Invalidation downstream follows by itself: each unit digests
+its ``checkpoint_latest.pth``) and runs it again; an input missing now is not a change. Invalidation downstream follows by itself: each unit digests
 what its upstream units wrote, so a retrained Stage-1 fold changes the masks' provenance, which changes the
 Stage-2 folds' inputs, whose new checkpoints change the predictions' inputs. A started unit also records its inputs
 (``started/<unit>.json``), so that a unit killed and then rerun with other inputs starts afresh instead of
