@@ -109,8 +109,7 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
         )
         assert (both / "picai_selection.json").is_file() and (both / "validation" / "summary.json").is_file()
         for variant in ("base", "both"):
-            folder = work / "cv_predictions" / variant / f"fold_{fold}"
-            predicted = sorted(p.name for p in folder.iterdir() if p.is_dir())
+            predicted = sorted(p.name for p in (work / "cv_predictions" / variant / f"fold_{fold}").iterdir())
             assert set(predicted) == {c for c, p in provenance.items() if p["fold"] == fold}
     metrics = pd.read_csv(work / "evaluation_final" / "metrics.csv")  # the default table: final checkpoints
     pooled = metrics[metrics["fold"] == "pooled"].set_index("variant")

@@ -9,7 +9,7 @@ For variant ``v``, fold ``k`` and checkpoint files of the fold: the fold's model
 radiomics inputs, Stage 2 with the configured mirroring, post-processing, paste-back — exactly as ``process.py``
 after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout (``<out>/<case>/detection_map.mha``,
 ``likelihood.json``), each case written atomically (likelihood last); a finished case is skipped, so a killed run
-resumes. ``<out>/pdacrad_inputs.json`` records the digests of what the folder was predicted from
+resumes. ``<out>/../.pdacrad_inputs/<out name>.json`` records the digests of what the folder was predicted from
 (:func:`prediction_inputs`: checkpoint, ``radiomics.json``, plans, out-of-fold masks, cases); a folder whose
 inputs changed (a retrained fold, a new Stage-1 mask) is predicted again from scratch.
 
@@ -52,8 +52,9 @@ logger = logging.getLogger(__name__)
 
 #: The checkpoint file of each fold model behind each table's predictions (``experiment.checkpoint``).
 CHECKPOINT_FILES: dict[StudyCheckpoint, str] = {"picai": BEST_PICAI_CHECKPOINT, "final": FINAL_CHECKPOINT}
-#: What a prediction folder was predicted from (:func:`prediction_inputs`), beside its case folders.
-PREDICTION_INPUTS = "pdacrad_inputs.json"
+#: Where the records of what prediction folders were predicted from live (:func:`prediction_record`): a hidden
+#: folder beside them, so that a prediction folder holds its case folders and nothing else.
+PREDICTION_INPUTS = ".pdacrad_inputs"
 
 
 def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
@@ -96,18 +97,25 @@ def prediction_inputs(
     }
 
 
+def prediction_record(out: Path) -> Path:
+    """The record of what the prediction folder ``out`` was predicted from:
+    ``<out's parent>/.pdacrad_inputs/<out's name>.json`` (e.g. ``cv_predictions_final/both/.pdacrad_inputs/
+    fold_1.json``)."""
+    return out.parent / PREDICTION_INPUTS / f"{out.name}.json"
+
+
 def discard_stale_predictions(out: Path, inputs: Mapping[str, str]) -> None:
-    """Make ``out`` a prediction folder of ``inputs``: its record (:data:`PREDICTION_INPUTS`) written, its cases
+    """Make ``out`` a prediction folder of ``inputs``: its record (:func:`prediction_record`) written, its cases
     deleted first when the record names other inputs (one log line per changed input). A folder from before the
     record existed keeps its cases (inputs unknown; logged) and takes ``inputs`` as its record."""
-    record = out / PREDICTION_INPUTS
+    record = prediction_record(out)
     if record.is_file():
         changes = changed_inputs(json.loads(record.read_text()), inputs)
         if not changes:
             return
         for change in changes:
             logger.warning("%s: predicting again — %s", out, change)
-        shutil.rmtree(out)
+        shutil.rmtree(out, ignore_errors=True)
     elif out.is_dir() and any(out.iterdir()):
         logger.info("%s: predicted before pdacrad recorded the inputs of predictions; kept", out)
     atomic_write_json(dict(inputs), record)

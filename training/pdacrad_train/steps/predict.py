@@ -11,8 +11,8 @@ its PI-CAI-selected ``checkpoint_best_picai.pth`` (``picai``, written by ``selec
 Nothing is predicted twice: ``select-checkpoint`` runs before this step and already writes the final checkpoint's
 predictions into ``cv_predictions_final/`` and the selected checkpoint's into ``cv_predictions/`` (same code, same
 file), so here every finished case is skipped and the model is not even loaded. A killed run resumes per case; a
-folder predicted from other inputs (``pdacrad_inputs.json``: checkpoint, ``radiomics.json``, out-of-fold masks) is
-predicted again.
+folder predicted from other inputs (its record in ``.pdacrad_inputs/`` beside it: checkpoint, ``radiomics.json``,
+out-of-fold masks) is predicted again.
 """
 
 from __future__ import annotations

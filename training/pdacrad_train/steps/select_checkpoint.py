@@ -26,6 +26,7 @@ needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from pdacrad.io.atomic import atomic_write_json
 from pdacrad.model.manifest import sha256_file
 from pdacrad.nnunet_ext.checkpoint_selection import (
     BEST_PICAI_CHECKPOINT,
@@ -50,6 +52,7 @@ from pdacrad_train.cv_prediction import (
     is_complete,
     predict_validation_cases,
     prediction_inputs,
+    prediction_record,
     validation_cases,
 )
 from pdacrad_train.ledger import Ledger
@@ -136,7 +139,10 @@ def select_fold(
         logger.warning("%s fold %d: %s", variant, fold, note)
     save_selection_state(folder, state, note)
     _copy_if_changed(folder / chosen, folder / BEST_PICAI_CHECKPOINT)
-    _link_tree(outs[chosen], ws.fold_predictions("picai", variant, fold))
+    selected = ws.fold_predictions("picai", variant, fold)
+    _link_tree(outs[chosen], selected)
+    # checkpoint_best_picai.pth is a copy of the chosen file: the same inputs
+    atomic_write_json(json.loads(prediction_record(outs[chosen]).read_text()), prediction_record(selected))
     return state
 
 
