@@ -292,11 +292,15 @@ def _rerun_logged(root: Path, *args: str) -> tuple[set[str], str]:
     before = {p.name: p.read_text() for p in ledger.glob("*.json")}
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    logging.getLogger("pdacrad_train").addHandler(handler)
+    # the modules' own loggers: the CLI replaces the handlers of the package's logger
+    loggers = [logging.getLogger(f"pdacrad_train.{name}") for name in ("ledger", "nnunet_run")]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         _invoke("experiment", "--config", str(root / "tiny.yaml"), "--variants", "base", *args)
     finally:
-        logging.getLogger("pdacrad_train").removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
     after = {p.name: p.read_text() for p in ledger.glob("*.json")}
     redone = {json.loads(after[n])["unit"] for n in after if before.get(n) != after[n]}
     return redone, stream.getvalue()
@@ -311,7 +315,7 @@ def test_a_changed_input_redoes_exactly_the_units_downstream(study) -> None:
     stage1_fold1 = next((work / "nnUNet_results").glob("Dataset*Stage1*/*/fold_1"))
     mask_path = sorted((stage1_fold1 / "validation").glob("*.nii.gz"))[0]
     mask = sitk.ReadImage(str(mask_path))
-    mask[0, 0, 0] = 1  # a stray voxel: another prediction of this case, as a retrained fold would give
+    mask[0, 0, 0] = 1 - mask[0, 0, 0]  # another prediction of this case, as a retrained fold would give
     sitk.WriteImage(mask, str(mask_path))
     final = work / "cv_predictions_final" / "base"
     times = {p: p.stat().st_mtime_ns for p in final.rglob("likelihood.json")}
@@ -321,9 +325,9 @@ def test_a_changed_input_redoes_exactly_the_units_downstream(study) -> None:
     assert "select-checkpoint:base:fold1: redo — oof_masks changed (was sha256 " in log
     assert {p.parent.parent.name for p, t in times.items() if p.stat().st_mtime_ns != t} == {"fold_1"}
 
-    base = next((work / "nnUNet_results").glob("Dataset*Stage2*/nnUNetTrainerPicaiSmoke__*"))
+    base = next((work / "nnUNet_results").glob("Dataset*_PdacradStage2Demo/nnUNetTrainerPicaiSmoke__*"))
     old = (base / "fold_0" / "checkpoint_final.pth").read_bytes()
-    plans_path = next((work / "nnUNet_preprocessed").glob("Dataset*Stage2*")) / "nnUNetPlans.json"
+    plans_path = next((work / "nnUNet_preprocessed").glob("Dataset*_PdacradStage2Demo")) / "nnUNetPlans.json"
     plans = json.loads(plans_path.read_text())
     plans["configurations"]["3d_fullres"]["batch_size"] = 1
     plans_path.write_text(json.dumps(plans, indent=2))
