@@ -258,6 +258,10 @@ def set_aside_fold(ws: Workspace, stage: StageConfig, fold: int) -> str | None:
         return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     target = ws.model_folder(stage) / "stale" / f"{folder.name}-{stamp}"
+    for n in range(1, 1000):  # two set asides within one second
+        if not target.exists():
+            break
+        target = target.with_name(f"{folder.name}-{stamp}-{n}")
     target.parent.mkdir(parents=True, exist_ok=True)
     folder.rename(target)
     return (

@@ -102,3 +102,6 @@ def test_a_fold_to_train_afresh_is_moved_where_nnunet_does_not_look(ws_config) -
     assert not folder.exists() and (moved / "checkpoint_latest.pth").read_bytes() == b"old weights"
     assert str(moved) in note and "checkpoint_latest.pth" in note
     assert [p.name for p in ws.model_folder(stage).glob("fold_*")] == []  # nnU-Net's fold discovery
+    folder.mkdir()
+    set_aside_fold(ws, stage, 1)  # again, within the same second: kept apart
+    assert len(list((ws.model_folder(stage) / "stale").iterdir())) == 2
