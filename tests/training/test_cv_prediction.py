@@ -1,7 +1,10 @@
 """CV prediction computes a map variant's maps on the Dask cluster into ``prediction_map_cache`` with the configured
 device and precision, and the global features the ``global-features`` cache lacks there too; the predictions equal
 those of the pipeline computing both itself; a rerun, another checkpoint set or the other map variant of the fold
-reuse the cached maps (nothing computed), and a new out-of-fold mask recomputes that case only."""
+reuse the cached maps (nothing computed), and a new out-of-fold mask recomputes that case only.
+
+A folder of CV predictions has a record of what it was predicted from (beside it: the folder holds its cases
+only); predictions from other inputs are deleted."""
 
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ import pytest
 import SimpleITK as sitk
 from pdacrad_train import cv_prediction
 from pdacrad_train.config import load_config
-from pdacrad_train.cv_prediction import predict_validation_cases, prediction_maps
+from pdacrad_train.cv_prediction import (
+    discard_stale_predictions,
+    predict_validation_cases,
+    prediction_maps,
+    prediction_record,
+)
 from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import stage2_for
 from pdacrad_train.workspace import workspace
@@ -133,7 +141,7 @@ def test_inputs_on_the_cluster_give_the_pipelines_predictions_and_maps_are_reuse
     assert map_calls == []
 
     # without the cluster and cache the pipeline computes maps and features itself: the same predictions
-    monkeypatch.setattr(cv_prediction, "prediction_inputs", lambda *args, **kwargs: ({}, {}, 0))
+    monkeypatch.setattr(cv_prediction, "precomputed_inputs", lambda *args, **kwargs: ({}, {}, 0))
     feature_calls.clear()
     predict_validation_cases(config, ws, "both", 0, "per-fold", {CHECKPOINT: tmp_path / "c"}, IN_PROCESS)
     assert len(map_calls) == len(feature_calls) == len(CASES), "one call per case, in the pipeline"
@@ -187,3 +195,28 @@ def test_prepared_inputs_are_the_same_with_cached_maps(fold) -> None:
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="map"):
         pipeline.prepare(ct, mask, None, arrays[:1])
+
+
+def _case(out: Path, case: str) -> None:
+    (out / case).mkdir(parents=True)
+    (out / case / "likelihood.json").write_text("0.5")
+
+
+def test_predictions_from_other_inputs_are_deleted_and_the_new_inputs_recorded(tmp_path: Path) -> None:
+    out, inputs = tmp_path / "fold_1", {"checkpoint": "sha256:" + "a" * 64, "oof_masks": "sha256:" + "b" * 64}
+    discard_stale_predictions(out, inputs)
+    assert json.loads(prediction_record(out).read_text()) == inputs
+    _case(out, "case_001")
+    discard_stale_predictions(out, dict(inputs))  # same inputs: the case stays
+    assert (out / "case_001" / "likelihood.json").is_file()
+    changed = {**inputs, "oof_masks": "sha256:" + "c" * 64}  # a new Stage-1 mask of a validation case
+    discard_stale_predictions(out, changed)
+    assert not (out / "case_001").exists() and json.loads(prediction_record(out).read_text()) == changed
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []  # the layout: cases only
+
+
+def test_predictions_from_before_the_record_are_kept(tmp_path: Path) -> None:
+    out = tmp_path / "fold_0"
+    _case(out, "case_000")
+    discard_stale_predictions(out, {"checkpoint": "sha256:" + "a" * 64})
+    assert (out / "case_000" / "likelihood.json").is_file() and prediction_record(out).is_file()

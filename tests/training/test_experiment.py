@@ -6,7 +6,9 @@ container's pipeline."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -282,6 +284,62 @@ def test_the_exported_variant_runs_in_process_py(study, tmp_path: Path) -> None:
     likelihood = json.loads((tmp_path / "out" / "pdac-likelihood.json").read_text())
     assert 0.0 <= likelihood <= 1.0
     assert np.isclose(sitk.GetArrayFromImage(detection).max(), likelihood, atol=1e-6) or likelihood == 0.0
+
+
+def _rerun_logged(root: Path, *args: str) -> tuple[set[str], str]:
+    """Run ``experiment`` with ``args``; returns the ledger units whose entry it rewrote and its log."""
+    ledger = root / "work" / "experiment" / "ledger"
+    before = {p.name: p.read_text() for p in ledger.glob("*.json")}
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    # the modules' own loggers: the CLI replaces the handlers of the package's logger
+    loggers = [logging.getLogger(f"pdacrad_train.{name}") for name in ("ledger", "nnunet_run")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        _invoke("experiment", "--config", str(root / "tiny.yaml"), "--variants", "base", *args)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    after = {p.name: p.read_text() for p in ledger.glob("*.json")}
+    redone = {json.loads(after[n])["unit"] for n in after if before.get(n) != after[n]}
+    return redone, stream.getvalue()
+
+
+@pytest.mark.slow
+def test_a_changed_input_redoes_exactly_the_units_downstream(study) -> None:
+    """Issue 20 item 4: Stage-1 fold 1 retrained (one validation mask changed) → only fold 1's base selection and
+    predictions redo; Stage-2 plans changed → the fold trains afresh (old folder set aside), then its predictions."""
+    root, _ = study
+    work = root / "work"
+    stage1_fold1 = next((work / "nnUNet_results").glob("Dataset*Stage1*/*/fold_1"))
+    mask_path = sorted((stage1_fold1 / "validation").glob("*.nii.gz"))[0]
+    mask = sitk.ReadImage(str(mask_path))
+    mask[0, 0, 0] = 1 - mask[0, 0, 0]  # another prediction of this case, as a retrained fold would give
+    sitk.WriteImage(mask, str(mask_path))
+    final = work / "cv_predictions_final" / "base"
+    times = {p: p.stat().st_mtime_ns for p in final.rglob("likelihood.json")}
+    steps = "stage1,oof,radiomics,stage2,select-checkpoint,predict"
+    redone, log = _rerun_logged(root, "--steps", steps)
+    assert redone == {"stage1:oof", "select-checkpoint:base:fold1", "predict-final:base:fold1"}, log
+    assert "select-checkpoint:base:fold1: redo — oof_masks changed (was sha256 " in log
+    assert {p.parent.parent.name for p, t in times.items() if p.stat().st_mtime_ns != t} == {"fold_1"}
+
+    base = next((work / "nnUNet_results").glob("Dataset*_PdacradStage2Demo/nnUNetTrainerPicaiSmoke__*"))
+    old = (base / "fold_0" / "checkpoint_final.pth").read_bytes()
+    plans_path = next((work / "nnUNet_preprocessed").glob("Dataset*_PdacradStage2Demo")) / "nnUNetPlans.json"
+    plans = json.loads(plans_path.read_text())
+    plans["configurations"]["3d_fullres"]["batch_size"] = 1
+    plans_path.write_text(json.dumps(plans, indent=2))
+    redone, log = _rerun_logged(root, "--folds", "0", "--steps", "stage2,select-checkpoint,predict")
+    assert redone == {"stage2:base:fold0", "select-checkpoint:base:fold0", "predict-final:base:fold0"}, log
+    assert (
+        "stage2:base:fold0: redo — plans changed" in log
+        and "select-checkpoint:base:fold0: redo — checkpoint changed" in log
+    )
+    (aside,) = (base / "stale").iterdir()  # trained afresh, not resumed from the old checkpoint_latest.pth
+    assert (aside / "checkpoint_final.pth").read_bytes() == old and "continuing" not in log
+    assert (base / "fold_0" / "radiomics.json").is_file() and (base / "fold_0" / "validation").is_dir()
 
 
 def test_unknown_variant_or_step_exits_2_with_one_line(tmp_path: Path) -> None:

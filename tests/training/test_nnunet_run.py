@@ -1,5 +1,5 @@
 """Plans overrides: the topology nnU-Net would compute for the new patch, cut to the requested depth; a DDP run
-that nnU-Net would refuse is refused first, with the fix."""
+that nnU-Net would refuse is refused first, with the fix; plans for another channel count are made again."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pdacrad_train.config import RunConfig, StageConfig
-from pdacrad_train.nnunet_run import apply_plans_overrides, train_fold
+from pdacrad_train.nnunet_run import _plan_stage, apply_plans_overrides, plans_channels, train_fold
 from pdacrad_train.workspace import Workspace
 
 from pdacrad.errors import InvalidInputError
@@ -170,3 +170,45 @@ def test_the_configs_loss_is_recorded_in_the_fold_and_a_trained_fold_refuses_ano
     (old / "pdacrad_training.json").unlink()
     with pytest.raises(InvalidInputError, match="trained with loss 'dice_ce'"):
         record_training_options(old, ce)
+
+
+def test_plans_for_another_channel_count_are_made_again(tmp_path: Path, monkeypatch) -> None:
+    """Issue 20 item 4: a map dataset whose selection now has another number of maps is planned afresh (new
+    fingerprint too), not preprocessed with plans for the old channels; plans for the same channels are kept."""
+    from nnunetv2.experiment_planning import plan_and_preprocess_api as api
+
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # export_environment sets them
+        monkeypatch.setenv(name, str(tmp_path / name))
+    ws = Workspace(tmp_path, tmp_path / "cohort", *(tmp_path / n for n in ("raw", "pre", "res")))
+    stage = StageConfig(dataset_id=1, dataset_name="x")
+    raw, folder = ws.raw_dataset(stage), ws.preprocessed_dataset(stage)
+    raw.mkdir(parents=True)
+    folder.mkdir(parents=True)
+    (raw / "dataset.json").write_text(json.dumps({"channel_names": {"0": "CT", "1": "original_glcm_Idm"}}))
+
+    def plans_for(n_channels: int) -> str:
+        plans = {
+            **_plans(),
+            "foreground_intensity_properties_per_channel": {str(c): {} for c in range(n_channels)},
+        }
+        return json.dumps(apply_plans_overrides(plans, stage))
+
+    (folder / "nnUNetPlans.json").write_text(plans_for(1))  # planned when the selection had one map less
+    (folder / "dataset_fingerprint.json").write_text("{}")
+    calls: list[str] = []
+
+    def fingerprint(dataset_id, **kwargs) -> None:
+        calls.append("fingerprint")
+        (folder / "dataset_fingerprint.json").write_text("{}")
+
+    def plan(dataset_id, **kwargs) -> None:
+        calls.append("plan")
+        (folder / "nnUNetPlans.json").write_text(plans_for(2))
+
+    monkeypatch.setattr(api, "extract_fingerprint_dataset", fingerprint)
+    monkeypatch.setattr(api, "plan_experiment_dataset", plan)
+    _plan_stage(stage, RunConfig(), ws)
+    assert calls == ["fingerprint", "plan"]
+    assert plans_channels(json.loads((folder / "nnUNetPlans.json").read_text())) == 2
+    _plan_stage(stage, RunConfig(), ws)
+    assert calls == ["fingerprint", "plan"]  # same channels: kept

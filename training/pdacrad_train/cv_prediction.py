@@ -9,7 +9,9 @@ For variant ``v``, fold ``k`` and checkpoint files of the fold: the fold's model
 radiomics inputs, Stage 2 with the configured mirroring, post-processing, paste-back — exactly as ``process.py``
 after its Stage 1. Outputs in :mod:`pdacrad.io.predictions`'s layout (``<out>/<case>/detection_map.mha``,
 ``likelihood.json``), each case written atomically (likelihood last); a finished case is skipped, so a killed run
-resumes.
+resumes. ``<out>/../.pdacrad_inputs/<out name>.json`` records the digests of what the folder was predicted from
+(:func:`prediction_inputs`: checkpoint, ``radiomics.json``, plans, out-of-fold masks, cases); a folder whose
+inputs changed (a retrained fold, a new Stage-1 mask) is predicted again from scratch.
 
 The global vector of a case reuses the ``global-features`` step's cache (:func:`cached_global_features`) when
 that cache was computed from the same inputs — the fold's ``radiomics.json`` params, the same out-of-fold mask
@@ -18,7 +20,7 @@ read; otherwise it is computed with the params pruned to the fold's selected fea
 those :func:`pdacrad.inference.radiomics_inputs.compute_global_features` gives.
 
 What is computed — those global features, and the maps of a map variant — is computed before the loop, one task
-per case on the Dask cluster of the radiomics steps (:func:`prediction_inputs`; :class:`MapCompute`: the config's
+per case on the Dask cluster of the radiomics steps (:func:`precomputed_inputs`; :class:`MapCompute`: the config's
 workers / scheduler / device): the features by the pipeline's own function, the maps into
 ``<work_dir>/radiomics/prediction_map_cache`` (:mod:`pdacrad_train.map_cache`, on the ROI the pipeline cuts around
 the out-of-fold pancreas), then handed to the pipeline. The ``maps`` and ``both`` variants of a fold and every
@@ -29,7 +31,9 @@ are those the pipeline computes itself (the same functions on the same ROI; test
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,7 @@ from pdacrad.model.radiomics_spec import RadiomicsSpec
 from pdacrad.nnunet_ext.checkpoint_selection import BEST_PICAI_CHECKPOINT, FINAL_CHECKPOINT
 from pdacrad_train.config import StudyCheckpoint, TrainConfig
 from pdacrad_train.feature_cache import cache_key, case_job, read_cached
+from pdacrad_train.input_digests import MISSING, changed_inputs, file_digest, json_digest, oof_masks_digest
 from pdacrad_train.map_cache import MapCaseJob, ensure_maps, map_features, map_path
 from pdacrad_train.masks import MaskSource
 from pdacrad_train.parallel import MapCompute
@@ -57,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 #: The checkpoint file of each fold model behind each table's predictions (``experiment.checkpoint``).
 CHECKPOINT_FILES: dict[StudyCheckpoint, str] = {"picai": BEST_PICAI_CHECKPOINT, "final": FINAL_CHECKPOINT}
+#: Where the records of what prediction folders were predicted from live (:func:`prediction_record`): a hidden
+#: folder beside them, so that a prediction folder holds its case folders and nothing else.
+PREDICTION_INPUTS = ".pdacrad_inputs"
 
 
 def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]:
@@ -67,6 +75,60 @@ def validation_cases(config: TrainConfig, ws: Workspace, fold: int) -> list[str]
 def is_complete(config: TrainConfig, ws: Workspace, fold: int, out: Path) -> bool:
     """Whether every validation case of ``fold`` has both outputs in ``out``."""
     return all(is_finished_case(out / case) for case in validation_cases(config, ws, fold))
+
+
+def prediction_inputs(
+    config: TrainConfig,
+    ws: Workspace,
+    variant: str,
+    fold: int,
+    mode: SelectionMode,
+    checkpoint: str,
+    checkpoint_sha256: str | None = None,
+) -> dict[str, str]:
+    """The digests of what the fold's predictions with the checkpoint file ``checkpoint`` are made from
+    (:mod:`pdacrad_train.input_digests`): the checkpoint's bytes (a copy, e.g. ``checkpoint_best_picai.pth``,
+    digests as its original; ``checkpoint_sha256``: its sha256 hex when the caller has it), the fold's
+    ``radiomics.json``, the model folder's plans and ``dataset.json``, the out-of-fold masks of the fold's
+    validation cases, and those cases."""
+    stage = stage2_for(config, variant, fold, mode)
+    folder, model = ws.fold_folder(stage, fold), ws.model_folder(stage)
+    # without splits yet, the unit's own work says what is missing
+    cases = validation_cases(config, ws, fold) if ws.splits_file(config.stage2).is_file() else None
+    return {
+        "checkpoint": f"sha256:{checkpoint_sha256}"
+        if checkpoint_sha256
+        else file_digest(folder / checkpoint),
+        RADIOMICS_NAME: file_digest(folder / RADIOMICS_NAME),
+        "plans": file_digest(model / "plans.json"),
+        "dataset.json": file_digest(model / "dataset.json"),
+        "oof_masks": MISSING if cases is None else oof_masks_digest(ws.stage1_oof, cases),
+        "cases": MISSING if cases is None else json_digest(sorted(cases)),
+    }
+
+
+def prediction_record(out: Path) -> Path:
+    """The record of what the prediction folder ``out`` was predicted from:
+    ``<out's parent>/.pdacrad_inputs/<out's name>.json`` (e.g. ``cv_predictions_final/both/.pdacrad_inputs/
+    fold_1.json``)."""
+    return out.parent / PREDICTION_INPUTS / f"{out.name}.json"
+
+
+def discard_stale_predictions(out: Path, inputs: Mapping[str, str]) -> None:
+    """Make ``out`` a prediction folder of ``inputs``: its record (:func:`prediction_record`) written, its cases
+    deleted first when the record names other inputs (one log line per changed input). A folder from before the
+    record existed keeps its cases (inputs unknown; logged) and takes ``inputs`` as its record."""
+    record = prediction_record(out)
+    if record.is_file():
+        changes = changed_inputs(json.loads(record.read_text()), inputs)
+        if not changes:
+            return
+        for change in changes:
+            logger.warning("%s: predicting again — %s", out, change)
+        shutil.rmtree(out, ignore_errors=True)
+    elif out.is_dir() and any(out.iterdir()):
+        logger.info("%s: predicted before pdacrad recorded the inputs of predictions; kept", out)
+    atomic_write_json(dict(inputs), record)
 
 
 def cached_global_features(
@@ -147,7 +209,7 @@ def _check_masks(ws: Workspace, cases: Sequence[str]) -> None:
         raise InvalidInputError(f"{missing[0]} missing: run `pdacrad-train experiment --steps oof` first.")
 
 
-def prediction_inputs(
+def precomputed_inputs(
     ws: Workspace,
     spec: RadiomicsSpec,
     margins_mm: tuple[float, float, float],
@@ -198,6 +260,8 @@ def predict_validation_cases(
     from pdacrad.inference import InferenceConfig, Stage2Pipeline
     from pdacrad.inference.device import resolve_device
 
+    for name, out in targets.items():
+        discard_stale_predictions(out, prediction_inputs(config, ws, variant, fold, mode, name))
     todo = {c: [name for name, out in targets.items() if not is_finished_case(out / c)] for c in
             validation_cases(config, ws, fold)}  # fmt: skip
     todo = {case: names for case, names in todo.items() if names}
@@ -232,7 +296,7 @@ def predict_validation_cases(
     }
     first = pipelines[needed[0]]  # every pipeline has the fold's radiomics.json: the same inputs
     _check_masks(ws, list(todo))
-    maps, vectors, reused = prediction_inputs(ws, first.spec, first.margins_mm, list(todo), compute)
+    maps, vectors, reused = precomputed_inputs(ws, first.spec, first.margins_mm, list(todo), compute)
     written = 0
     for case, names in tqdm(todo.items(), desc=f"predict {variant} fold {fold}", unit="case"):
         ct = load_ct(ws.cohort_image(case))  # as process.py reads its input

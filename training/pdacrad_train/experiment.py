@@ -22,9 +22,10 @@ Steps (``--steps``, default all, in this order):
 
 Each step is a module of :mod:`pdacrad_train.steps` named after it; this module only runs them in order.
 
-Every unit (step × variant × fold) is recorded in the run ledger (:mod:`pdacrad_train.ledger`) with its wall time;
-a rerun skips finished units whose outputs are still there, and a killed training resumes from nnU-Net's latest
-checkpoint. Many machines: share the work folder and give each job its folds, e.g. ``--steps stage1 --folds 3``,
+Every unit (step × variant × fold) is recorded in the run ledger (:mod:`pdacrad_train.ledger`) with its wall time
+and the digests of its inputs; a rerun skips finished units whose outputs are still there and whose inputs are
+unchanged, redoes exactly the units downstream of a changed input (saying which input changed), and a killed
+training resumes from nnU-Net's latest checkpoint. Many machines: share the work folder and give each job its folds, e.g. ``--steps stage1 --folds 3``,
 then one job runs the rest (a step that needs all folds says which are missing). Planning + preprocessing of each
 nnU-Net dataset is one guarded unit (:mod:`pdacrad_train.dataset_guard`): the first job does it under a lock in
 the dataset's preprocessed folder, the others wait and then skip it, so fold jobs only train.

@@ -2,7 +2,8 @@
 ``fit`` command, and the experiment's ``stage1`` and ``stage2`` steps).
 
 1. fingerprint + plan with nnU-Net's ``ExperimentPlanner`` (``target_spacing_zyx`` → its
-   ``overwrite_target_spacing`` for 3d_fullres);
+   ``overwrite_target_spacing`` for 3d_fullres), redone when the raw dataset's channel count is no longer the
+   plans' (a map dataset of a selection with another number of map features);
 2. plans overrides from the config (patch size, stages, features, batch size), the topology recomputed with
    nnU-Net's own ``get_pool_and_conv_props`` so strides and kernels stay consistent; only 3d_fullres is kept;
 3. nnU-Net preprocessing of 3d_fullres, redone when the raw dataset changed (its files' names, sizes and
@@ -41,7 +42,8 @@ from typing import Any
 from pdacrad.errors import InvalidInputError
 from pdacrad.io.atomic import atomic_write_json
 from pdacrad_train.config import RunConfig, StageConfig, ddp_batch_problem
-from pdacrad_train.dataset_guard import DatasetGuard, preprocessing_record
+from pdacrad_train.dataset_guard import MARKER_NAME, DatasetGuard, preprocessing_record
+from pdacrad_train.input_digests import MISSING, file_digest, json_digest
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -127,16 +129,28 @@ def _plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
 
     ws.export_environment()
     folder = ws.preprocessed_dataset(stage)
-    plans_file = folder / f"{stage.plans_name}.json"
+    plans_file, raw_json = folder / f"{stage.plans_name}.json", ws.raw_dataset(stage) / "dataset.json"
+    plans = json.loads(plans_file.read_text()) if plans_file.is_file() else None
+    planned = None if plans is None else plans_channels(plans)
+    channels = len(json.loads(raw_json.read_text())["channel_names"]) if raw_json.is_file() else None
+    # e.g. a map dataset whose selection now has another number of map features
+    stale_channels = None not in (planned, channels) and planned != channels
     # our overrides keep only 3d_fullres: nnU-Net's plans with other configurations are a planning killed
     # between nnU-Net's write and ours, which is redone rather than trusted
-    if plans_file.is_file() and list(json.loads(plans_file.read_text())["configurations"]) == [CONFIGURATION]:
+    if plans is not None and not stale_channels and list(plans["configurations"]) == [CONFIGURATION]:
         logger.info("Plans exist, skipping planning: %s", plans_file)
         return plans_file
-    if not (ws.raw_dataset(stage) / "dataset.json").is_file():
+    if channels is None:
         raise InvalidInputError(
             f"{ws.raw_dataset(stage)}: no dataset.json; run `pdacrad-train convert` first."
         )
+    if stale_channels:
+        logger.warning(
+            "%s: the plans and fingerprint are for %d input channel(s), the raw dataset has %d: planning again "
+            "(its folds' trainings then redo: the plans are one of their inputs)",
+            folder, planned, channels,
+        )  # fmt: skip
+        (folder / "dataset_fingerprint.json").unlink(missing_ok=True)
     if not (folder / "dataset_fingerprint.json").is_file():
         extract_fingerprint_dataset(
             stage.dataset_id, num_processes=run.num_processes, clean=True, verbose=False
@@ -157,6 +171,13 @@ def _plan_stage(stage: StageConfig, run: RunConfig, ws: Workspace) -> Path:
         conf["batch_size"],
     )
     return plans_file
+
+
+def plans_channels(plans: dict[str, Any]) -> int | None:
+    """The number of input channels nnU-Net ``plans`` were made for (their per-channel intensity properties;
+    ``None`` when they do not say)."""
+    properties = plans.get("foreground_intensity_properties_per_channel")
+    return None if properties is None else len(properties)
 
 
 def raw_dataset_digest(raw: Path) -> str:
@@ -208,6 +229,45 @@ def _device(run: RunConfig) -> Any:
 def is_validated(folder: Path) -> bool:
     """Whether a fold folder holds a final checkpoint and nnU-Net's final validation (``validation/summary.json``)."""
     return (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
+
+
+def training_inputs(stage: StageConfig, ws: Workspace, fold: int) -> dict[str, str]:
+    """The digests of what a fold's training reads from nnU-Net's preprocessed folder
+    (:mod:`pdacrad_train.input_digests`): the plans (network, patch, batch, channels), the preprocessing done
+    marker (the plans entries preprocessing read and the raw files it read, :mod:`pdacrad_train.dataset_guard`)
+    and the fold's training and validation cases."""
+    folder = ws.preprocessed_dataset(stage)
+    splits = ws.splits_file(stage)
+    fold_cases = json.loads(splits.read_text())[fold] if splits.is_file() else None
+    return {
+        "plans": file_digest(folder / f"{stage.plans_name}.json"),
+        "preprocessed data": file_digest(folder / MARKER_NAME),
+        "splits": json_digest(fold_cases) if fold_cases is not None else MISSING,
+    }
+
+
+def set_aside_fold(ws: Workspace, stage: StageConfig, fold: int) -> str | None:
+    """Move a fold folder out of nnU-Net's way before it is trained afresh (nnU-Net would resume from its
+    ``checkpoint_latest.pth``, or skip a finished fold): to ``<model folder>/stale/fold_<k>-<UTC time>``, which
+    nnU-Net's fold discovery (``fold_*``) does not see. Returns the log line saying where, or ``None`` when
+    there was no folder."""
+    import datetime as dt
+
+    folder = ws.fold_folder(stage, fold)
+    if not folder.is_dir():
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    target = ws.model_folder(stage) / "stale" / f"{folder.name}-{stamp}"
+    for n in range(1, 1000):  # two set asides within one second
+        if not target.exists():
+            break
+        target = target.with_name(f"{folder.name}-{stamp}-{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder.rename(target)
+    return (
+        f"moved the old {folder} to {target} so that the fold trains from scratch (nnU-Net would resume from its "
+        "checkpoint_latest.pth); delete it once it is no longer needed"
+    )
 
 
 def train_fold(stage: StageConfig, run: RunConfig, ws: Workspace, fold: int | str | None = None) -> Path:

@@ -1,7 +1,7 @@
 """select-checkpoint's book-keeping, with the prediction pipeline replaced by fixed per-checkpoint outputs: the
 candidates (snapshots by epoch, then the final checkpoint; a stale snapshot ignored), the score (the one
 ``evaluate`` gives the same predictions), the best copied to checkpoint_best_picai.pth, both tables' predictions
-left behind, and resume (nothing predicted twice; a changed checkpoint file predicted again).
+left behind, and resume (nothing predicted twice; a changed checkpoint file or Stage-1 mask predicted again).
 
 The same selection through the real pipeline, compared with the ``predict`` step's outputs, is in
 tests/training/test_experiment.py."""
@@ -139,6 +139,25 @@ def test_a_rerun_predicts_only_what_changed(fold) -> None:
     select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [snapshot_name(1)]
     assert load_selection_state(folder).best_checkpoint == snapshot_name(2)
+
+
+def test_a_new_stage1_mask_of_a_validation_case_predicts_every_candidate_again(fold) -> None:
+    """Issue 20 item 4: the prediction folders record their inputs; a retrained Stage-1 fold that changed one
+    validation case's mask invalidates every candidate's predictions, a training case's mask none."""
+    config, ws, _, calls = fold
+    provenance = {c: {"fold": 1, "source": f"/a/{c}.nii.gz", "sha256": "0" * 64} for c in [*VAL, "t0"]}
+    ws.stage1_oof.mkdir(parents=True)
+    (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    calls.clear()
+    provenance["t0"]["sha256"] = "1" * 64  # not one of the fold's validation cases
+    (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    assert calls == []
+    provenance["c2"]["sha256"] = "2" * 64
+    (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    assert calls == [snapshot_name(1), snapshot_name(2), FINAL_CHECKPOINT]
 
 
 def test_without_a_defined_score_the_final_checkpoint_stands_in(fold, monkeypatch) -> None:

@@ -10,16 +10,24 @@ its PI-CAI-selected ``checkpoint_best_picai.pth`` (``picai``, written by ``selec
 
 Nothing is predicted twice: ``select-checkpoint`` runs before this step and already writes the final checkpoint's
 predictions into ``cv_predictions_final/`` and the selected checkpoint's into ``cv_predictions/`` (same code, same
-file), so here every finished case is skipped and the model is not even loaded. A killed run resumes per case.
+file), so here every finished case is skipped and the model is not even loaded. A killed run resumes per case; a
+folder predicted from other inputs (its record in ``.pdacrad_inputs/`` beside it: checkpoint, ``radiomics.json``,
+out-of-fold masks) is predicted again.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.cv_prediction import CHECKPOINT_FILES, is_complete, predict_validation_cases
+from pdacrad_train.cv_prediction import (
+    CHECKPOINT_FILES,
+    is_complete,
+    predict_validation_cases,
+    prediction_inputs,
+)
 from pdacrad_train.ledger import Ledger, checkpoint_unit
 from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import SelectionMode
@@ -58,12 +66,15 @@ def run_predict(
     compute: MapCompute,
 ) -> None:
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
-    final checkpoints, ``predict:…`` for the selected ones), maps on ``compute``'s cluster."""
+    final checkpoints, ``predict:…`` for the selected ones), maps on ``compute``'s cluster, redone when the inputs
+    of its predictions changed (:func:`~pdacrad_train.cv_prediction.prediction_inputs`)."""
     step = checkpoint_unit("predict", config.experiment.checkpoint)
+    checkpoint = CHECKPOINT_FILES[config.experiment.checkpoint]
     for variant in variants:
         for k in folds:
             ledger.run(
                 f"{step}:{variant}:fold{k}",
-                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode, compute),
-                complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
+                functools.partial(predict_fold, config, ws, variant, k, mode, compute),
+                complete=functools.partial(is_predicted, config, ws, variant, k),
+                inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, checkpoint),
             )

@@ -17,13 +17,16 @@ picai_eval as ``evaluate`` scores them: 0.5·(AUROC + AP). Then:
 A fold selected during training by an older pdacrad (``picai_selection.json`` without checkpoint names) is kept as
 it is, with a warning saying how to reselect: overwriting it would lose that checkpoint (such folds kept no
 snapshots). Resumable: a killed unit resumes per case and candidate; a candidate already scored with the same sha256 is not
-predicted again; one whose file changed (retrained) is predicted again from scratch. Cost: one case's inputs plus
+predicted again; one whose file changed (retrained) or whose other inputs changed (each prediction folder records
+them: :func:`~pdacrad_train.cv_prediction.prediction_inputs`) is predicted again from scratch. Cost: one case's inputs plus
 one Stage-2 prediction (with mirroring) per candidate, i.e. (snapshots + 1) × the ``predict`` step's network time. Runs wherever the work folder is shared (it
 needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.device``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import math
 import os
@@ -31,6 +34,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from pdacrad.io.atomic import atomic_write_json
 from pdacrad.model.manifest import sha256_file
 from pdacrad.nnunet_ext.checkpoint_selection import (
     BEST_PICAI_CHECKPOINT,
@@ -43,7 +47,14 @@ from pdacrad.nnunet_ext.checkpoint_selection import (
 )
 from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictions
 from pdacrad_train.config import TrainConfig
-from pdacrad_train.cv_prediction import is_complete, predict_validation_cases, validation_cases
+from pdacrad_train.cv_prediction import (
+    discard_stale_predictions,
+    is_complete,
+    predict_validation_cases,
+    prediction_inputs,
+    prediction_record,
+    validation_cases,
+)
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.parallel import MapCompute
 from pdacrad_train.variants import SelectionMode, stage2_for
@@ -94,6 +105,10 @@ def select_fold(
     candidates = fold_candidates(folder)
     digests = {c.name: sha256_file(folder / c.name) for c in candidates}
     outs = {c.name: candidate_predictions(ws, variant, fold, c.name) for c in candidates}
+    for name, out in outs.items():  # predictions from other inputs (a new Stage-1 mask, ...) are deleted
+        discard_stale_predictions(
+            out, prediction_inputs(config, ws, variant, fold, mode, name, digests[name])
+        )
     reusable = set()
     for name, out in outs.items():
         entry = scored.get(name)
@@ -125,7 +140,10 @@ def select_fold(
         logger.warning("%s fold %d: %s", variant, fold, note)
     save_selection_state(folder, state, note)
     _copy_if_changed(folder / chosen, folder / BEST_PICAI_CHECKPOINT)
-    _link_tree(outs[chosen], ws.fold_predictions("picai", variant, fold))
+    selected = ws.fold_predictions("picai", variant, fold)
+    _link_tree(outs[chosen], selected)
+    # checkpoint_best_picai.pth is a copy of the chosen file: the same inputs
+    atomic_write_json(json.loads(prediction_record(outs[chosen]).read_text()), prediction_record(selected))
     return state
 
 
@@ -184,12 +202,15 @@ def run_select_checkpoint(
     mode: SelectionMode,
     compute: MapCompute,
 ) -> None:
-    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit, maps on
-    ``compute``'s cluster."""
+    """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit whose inputs are
+    those of the final checkpoint's predictions (:func:`~pdacrad_train.cv_prediction.prediction_inputs`: a
+    retrained fold, new out-of-fold masks or another ``radiomics.json`` select again); maps on ``compute``'s
+    cluster."""
     for variant in variants:
         for k in folds:
             ledger.run(
                 f"{UNIT}:{variant}:fold{k}",
-                lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode, compute),
-                complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
+                functools.partial(select_fold, config, ws, variant, k, mode, compute),
+                complete=functools.partial(is_selected, config, ws, variant, k, mode),
+                inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, FINAL_CHECKPOINT),
             )

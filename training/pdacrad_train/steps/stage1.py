@@ -3,17 +3,20 @@
 The final validation of fold k writes ``fold_k/validation/<case>.nii.gz`` for fold k's validation cases, from which
 the ``oof`` step (:mod:`pdacrad_train.steps.oof`) takes the out-of-fold masks. Planning, preprocessing and training
 are :mod:`pdacrad_train.nnunet_run`'s (planning + preprocessing one guarded unit per dataset, so that fold jobs on
-several machines sharing the work folder only train); each fold is a unit of the run ledger, done when its final checkpoint and
-validation exist.
+several machines sharing the work folder only train); each fold is a unit of the run ledger, done when its final
+checkpoint and validation exist and its inputs (plans, preprocessed data, the fold's cases:
+:func:`~pdacrad_train.nnunet_run.training_inputs`) are those it was trained from — otherwise its old folder is
+moved aside and it trains afresh.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
-from pdacrad_train.nnunet_run import is_validated, prepare_stage, train_fold
+from pdacrad_train.nnunet_run import is_validated, prepare_stage, set_aside_fold, train_fold, training_inputs
 from pdacrad_train.workspace import Workspace
 
 
@@ -22,9 +25,10 @@ def run_stage1(config: TrainConfig, ws: Workspace, ledger: Ledger, folds: Sequen
     then train and validate each of ``folds`` (ledger units ``stage1:fold<k>``)."""
     prepare_stage(config.stage1, config.run, ws)
     for k in folds:
-        folder = ws.fold_folder(config.stage1, k)
         ledger.run(
             f"stage1:fold{k}",
-            lambda k=k: train_fold(config.stage1, config.run, ws, k),
-            complete=lambda folder=folder: is_validated(folder),
+            functools.partial(train_fold, config.stage1, config.run, ws, k),
+            complete=functools.partial(is_validated, ws.fold_folder(config.stage1, k)),
+            inputs=functools.partial(training_inputs, config.stage1, ws, k),
+            reset=functools.partial(set_aside_fold, ws, config.stage1, k),
         )
