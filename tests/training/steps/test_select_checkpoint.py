@@ -148,15 +148,15 @@ def test_a_new_stage1_mask_of_a_validation_case_predicts_every_candidate_again(f
     provenance = {c: {"fold": 1, "source": f"/a/{c}.nii.gz", "sha256": "0" * 64} for c in [*VAL, "t0"]}
     ws.stage1_oof.mkdir(parents=True)
     (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
-    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     calls.clear()
     provenance["t0"]["sha256"] = "1" * 64  # not one of the fold's validation cases
     (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
-    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == []
     provenance["c2"]["sha256"] = "2" * 64
     (ws.stage1_oof / "provenance.json").write_text(json.dumps(provenance))
-    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold")
+    select_checkpoint.select_fold(config, ws, "base", 0, "per-fold", IN_PROCESS)
     assert calls == [snapshot_name(1), snapshot_name(2), FINAL_CHECKPOINT]
 
 
