@@ -20,7 +20,8 @@ from pathlib import Path
 
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.cv_prediction import CHECKPOINT_FILES, is_complete, predict_validation_cases
-from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.ledger import Ledger
+from pdacrad_train.units import predict_units
 from pdacrad_train.variants import SelectionMode
 from pdacrad_train.workspace import Workspace
 
@@ -55,11 +56,11 @@ def run_predict(
 ) -> None:
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
     final checkpoints, ``predict:…`` for the selected ones)."""
-    step = checkpoint_unit("predict", config.experiment.checkpoint)
-    for variant in variants:
-        for k in folds:
-            ledger.run(
-                f"{step}:{variant}:fold{k}",
-                lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
-                complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
-            )
+    for unit in predict_units(config, variants, folds, mode):
+        variant, k = unit.variant, unit.fold
+        assert variant is not None and k is not None
+        ledger.run(
+            unit.name,
+            lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
+            complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
+        )

@@ -45,12 +45,11 @@ from pdacrad_train.checkpoint_candidates import fold_candidates, score_predictio
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.cv_prediction import is_complete, predict_validation_cases, validation_cases
 from pdacrad_train.ledger import Ledger
+from pdacrad_train.units import select_checkpoint_units
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-UNIT = "select-checkpoint"
 
 
 def candidate_predictions(ws: Workspace, variant: str, fold: int, checkpoint: str) -> Path:
@@ -183,10 +182,11 @@ def run_select_checkpoint(
     mode: SelectionMode,
 ) -> None:
     """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit."""
-    for variant in variants:
-        for k in folds:
-            ledger.run(
-                f"{UNIT}:{variant}:fold{k}",
-                lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode),
-                complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
-            )
+    for unit in select_checkpoint_units(config, variants, folds, mode):
+        variant, k = unit.variant, unit.fold
+        assert variant is not None and k is not None
+        ledger.run(
+            unit.name,
+            lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode),
+            complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
+        )

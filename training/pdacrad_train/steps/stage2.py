@@ -27,6 +27,7 @@ from pdacrad_train.config import StageConfig, TrainConfig
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.map_scaling import MAPS_MANIFEST, dataset_spec
 from pdacrad_train.nnunet_run import CONFIGURATION, is_validated, prepare_stage, train_fold
+from pdacrad_train.units import stage2_units
 from pdacrad_train.variants import SelectionMode, load_selection, maps_dataset, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -152,13 +153,16 @@ def run_stage2(
 ) -> None:
     """Train every variant × fold (ledger units ``stage2:<variant>:fold<k>``), each fold's inputs written first."""
     prepared: set[int] = set()
-    for variant in variants:
-        for k in folds:
-            stage, spec = prepare_fold_inputs(config, ws, variant, k, mode)
-            _prepared_dataset(config, ws, stage, prepared, spec)
-            folder = ws.fold_folder(stage, k)
-            ledger.run(
-                f"stage2:{variant}:fold{k}",
-                functools.partial(train_fold, stage, config.run, ws, k),
-                complete=functools.partial(is_validated, folder),
-            )
+    for unit in stage2_units(config, variants, folds, mode):
+        if not unit.ledger:  # a dataset's preparation: _prepared_dataset, once the fold's inputs are written
+            continue
+        assert unit.variant is not None and unit.fold is not None
+        k = unit.fold
+        stage, spec = prepare_fold_inputs(config, ws, unit.variant, k, mode)
+        _prepared_dataset(config, ws, stage, prepared, spec)
+        folder = ws.fold_folder(stage, k)
+        ledger.run(
+            unit.name,
+            functools.partial(train_fold, stage, config.run, ws, k),
+            complete=functools.partial(is_validated, folder),
+        )
