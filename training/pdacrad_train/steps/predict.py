@@ -15,6 +15,7 @@ file), so here every finished case is skipped and the model is not even loaded. 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,10 +58,9 @@ def run_predict(
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
     final checkpoints, ``predict:…`` for the selected ones)."""
     for unit in predict_units(config, variants, folds, mode):
-        variant, k = unit.variant, unit.fold
-        assert variant is not None and k is not None
+        assert unit.variant is not None and unit.fold is not None
         ledger.run(
             unit.name,
-            lambda variant=variant, k=k: predict_fold(config, ws, variant, k, mode),
-            complete=lambda variant=variant, k=k: is_predicted(config, ws, variant, k),
+            functools.partial(predict_fold, config, ws, unit.variant, unit.fold, mode),
+            complete=functools.partial(is_predicted, config, ws, unit.variant, unit.fold),
         )

@@ -24,6 +24,7 @@ needs the model folders, the cohort and ``stage1_oof/``), on the config's ``run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -183,10 +184,9 @@ def run_select_checkpoint(
 ) -> None:
     """The experiment's ``select-checkpoint`` step: every variant × fold, each a ledger unit."""
     for unit in select_checkpoint_units(config, variants, folds, mode):
-        variant, k = unit.variant, unit.fold
-        assert variant is not None and k is not None
+        assert unit.variant is not None and unit.fold is not None
         ledger.run(
             unit.name,
-            lambda variant=variant, k=k: select_fold(config, ws, variant, k, mode),
-            complete=lambda variant=variant, k=k: is_selected(config, ws, variant, k, mode),
+            functools.partial(select_fold, config, ws, unit.variant, unit.fold, mode),
+            complete=functools.partial(is_selected, config, ws, unit.variant, unit.fold, mode),
         )

@@ -9,6 +9,7 @@ validation exist.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from pdacrad_train.config import TrainConfig
@@ -25,10 +26,9 @@ def run_stage1(config: TrainConfig, ws: Workspace, ledger: Ledger, folds: Sequen
     for unit in stage1_units(config, folds):
         if not unit.ledger:  # the dataset's preparation: prepare_stage above
             continue
-        k = unit.fold
-        folder = ws.fold_folder(config.stage1, k)
+        assert unit.fold is not None
         ledger.run(
             unit.name,
-            lambda k=k: train_fold(config.stage1, config.run, ws, k),
-            complete=lambda folder=folder: is_validated(folder),
+            functools.partial(train_fold, config.stage1, config.run, ws, unit.fold),
+            complete=functools.partial(is_validated, ws.fold_folder(config.stage1, unit.fold)),
         )

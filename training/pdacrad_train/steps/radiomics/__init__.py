@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -49,17 +50,16 @@ def run_radiomics(
     ledger.run(select.name, lambda: run_select(config, ws, rcfg), lambda: False)
     for unit in maps:  # one map dataset per selection: unit.fold's, or the pooled one (None)
         assert unit.stage is not None
-        fold, target = unit.fold, unit.stage
-        spec = load_selection(ws, fold)
         ledger.run(
             unit.name,
-            lambda spec=spec, target=target, fold=fold: materialise_map_dataset(
+            functools.partial(
+                materialise_map_dataset,
                 config,
                 ws,
-                spec,
-                target,
+                load_selection(ws, unit.fold),
+                unit.stage,
                 allow_gt_masks=allow_gt,
-                fit_cases=selection_training_cases(config, ws, fold),
+                fit_cases=selection_training_cases(config, ws, unit.fold),
             ),
             lambda: False,
         )
