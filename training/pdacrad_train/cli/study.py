@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
+from pdacrad.cli.plumbing import exit_on_error
 from pdacrad.errors import InvalidInputError
 from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
-from pdacrad_train.config import stage_of, with_checkpoint
+from pdacrad_train.config import TrainConfig, load_config, stage_of, with_checkpoint
 from pdacrad_train.workspace import Workspace
 
 BREAK_LOCK = typer.Option(
@@ -112,6 +113,29 @@ def experiment_command(
     ),
     checkpoint: str | None = CHECKPOINT,
     break_lock: bool = BREAK_LOCK,
+    plan: bool = typer.Option(
+        False,
+        "--plan",
+        help="Print what the run would cost and exit: every unit (the same list the steps run) with its estimated "
+        "GPU-hours, CPU-hours, wall hours, disk and peak RAM for --cases cases, then the totals and every figure "
+        "used with its source (measured on our CPU, published GPU epoch times, or stated assumptions). Needs no "
+        "data and no work folder; honours --steps, --variants, --folds and --checkpoint.",
+    ),
+    cases: int | None = typer.Option(
+        None,
+        "--cases",
+        help="With --plan: cohort size (default: the config's: synth n, the cohort folder's cases, else the "
+        "baseline fold files' cases; PANORAMA 2238).",
+    ),
+    gpu: str | None = typer.Option(
+        None,
+        "--gpu",
+        help="With --plan: the GPU whose published epoch time prices GPU work (default A100-40GB).",
+    ),
+    basis: Path | None = typer.Option(
+        None, "--basis", help="With --plan: cost basis JSON (default training/configs/costs/basis.json)."
+    ),
+    output_format: str = typer.Option("text", "--format", help="With --plan: text, json or csv."),
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (with snapshots) → PI-CAI checkpoint
@@ -130,6 +154,14 @@ def experiment_command(
     def _list(value: str | None) -> list[str] | None:
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
+    if plan:
+        with exit_on_error():
+            cfg = with_checkpoint(load_config(config, work_dir), checkpoint)
+            fold_list = _folds(folds)
+            text = _plan_text(cfg, radiomics_config, cases, gpu, basis, output_format, _list(variants), fold_list,
+                              _list(steps))  # fmt: skip
+        typer.echo(text)
+        return
     with step(config, work_dir) as (cfg, ws):
         cfg = with_checkpoint(cfg, checkpoint)
         if allow_gt_masks:
@@ -144,10 +176,7 @@ def experiment_command(
             return
         from pdacrad_train.experiment import STEPS, run_experiment
 
-        try:
-            fold_list = None if folds is None else [int(f) for f in _list(folds) or []]
-        except ValueError:
-            raise InvalidInputError(f"--folds: expected comma-separated integers, got {folds!r}.") from None
+        fold_list = _folds(folds)
         report = run_experiment(
             cfg,
             ws,
@@ -199,6 +228,53 @@ def select_checkpoint_command(
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _folds(value: str | None) -> list[int] | None:
+    try:
+        return None if value is None else [int(f) for f in _split(value)]
+    except ValueError:
+        raise InvalidInputError(f"--folds: expected comma-separated integers, got {value!r}.") from None
+
+
+def _plan_text(
+    cfg: TrainConfig,
+    radiomics_config: Path | None,
+    cases: int | None,
+    gpu: str | None,
+    basis: Path | None,
+    output_format: str,
+    variants: list[str] | None,
+    folds: list[int] | None,
+    steps: list[str] | None,
+) -> str:
+    """``experiment --plan``: the cost plan as text, JSON or CSV."""
+    import json
+
+    from pdacrad_train.cost_basis import load_basis
+    from pdacrad_train.cost_plan import plan_experiment
+    from pdacrad_train.cost_report import default_cases, format_table, plan_csv, plan_json
+    from pdacrad_train.radiomics_config import load_radiomics_config
+    from pdacrad_train.units import STEPS
+
+    if output_format not in ("text", "json", "csv"):
+        raise InvalidInputError(f"--format: text, json or csv, got {output_format!r}.")
+    unknown = [s for s in steps or () if s not in STEPS]
+    if unknown:
+        raise InvalidInputError(f"--steps: unknown {', '.join(unknown)}; steps {', '.join(STEPS)}.")
+    priced = plan_experiment(
+        cfg,
+        load_radiomics_config(cfg, radiomics_config),
+        load_basis(basis),
+        default_cases(cfg) if cases is None else cases,
+        gpu,
+        variants,
+        folds,
+        steps or STEPS,
+    )
+    if output_format == "json":
+        return json.dumps(plan_json(priced), indent=1, ensure_ascii=False)
+    return plan_csv(priced) if output_format == "csv" else format_table(priced)
 
 
 def export_command(
