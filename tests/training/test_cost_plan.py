@@ -108,6 +108,18 @@ def test_panorama_plan_prices_every_unit_of_the_config(panorama) -> None:
     total = plan.totals()
     assert total["gpu_h"] == pytest.approx(sum(r.gpu_h for r in plan.rows))
     assert total["peak_ram_gb"] == max(r.peak_ram_gb for r in plan.rows)
+    steps = plan.by_step()
+    assert list(steps) == [
+        "prepare",
+        "stage1",
+        "oof",
+        "radiomics",
+        "stage2",
+        "select-checkpoint",
+        "predict",
+        "evaluate",
+    ]
+    assert sum(s["cpu_h"] for s in steps.values()) == pytest.approx(total["cpu_h"])
 
 
 def test_costs_grow_linearly_with_the_cohort_and_training_does_not(panorama) -> None:

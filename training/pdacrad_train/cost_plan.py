@@ -85,6 +85,18 @@ class CostPlan:
             "held_core_h": sum(r.wall_h for r in self.rows if r.device == "gpu") * self.augmentation_workers,
         }
 
+    def by_step(self) -> dict[str, dict[str, float]]:
+        """GPU-h, CPU-h, wall-h and disk GB summed per step (in run order), peak RAM the largest."""
+        steps: dict[str, dict[str, float]] = {}
+        for r in self.rows:
+            s = steps.setdefault(
+                r.step, dict.fromkeys(("gpu_h", "cpu_h", "wall_h", "disk_gb", "peak_ram_gb"), 0.0)
+            )
+            for column in ("gpu_h", "cpu_h", "wall_h", "disk_gb"):
+                s[column] += getattr(r, column)
+            s["peak_ram_gb"] = max(s["peak_ram_gb"], r.peak_ram_gb)
+        return steps
+
     def used_figures(self) -> list[str]:
         """Every basis figure some row used, in basis order."""
         used = {f for r in self.rows for f in r.figures}

@@ -61,6 +61,12 @@ def format_table(plan: CostPlan) -> str:
         lines.append(
             f"{name:<52} {r.gpu_h:>9.1f} {r.cpu_h:>9.1f} {r.wall_h:>9.1f} {r.disk_gb:>9.1f} {r.peak_ram_gb:>7.1f}"
         )
+    lines.append("by step:")
+    for step, s in plan.by_step().items():
+        lines.append(
+            f"  {step:<50} {s['gpu_h']:>9.1f} {s['cpu_h']:>9.1f} {s['wall_h']:>9.1f} {s['disk_gb']:>9.1f} "
+            f"{s['peak_ram_gb']:>7.1f}"
+        )
     lines += [
         f"{'TOTAL':<52} {total['gpu_h']:>9.1f} {total['cpu_h']:>9.1f} {total['wall_h']:>9.1f} "
         f"{total['disk_gb']:>9.1f} {total['peak_ram_gb']:>7.1f}",
@@ -100,6 +106,7 @@ def plan_json(plan: CostPlan) -> dict[str, Any]:
         "gpu": plan.gpu,
         "basis": str(plan.basis.path),
         "rows": [asdict(r) for r in plan.rows],
+        "by_step": plan.by_step(),
         "totals": plan.totals(),
         "notes": list(plan.notes),
         "figures": {k: asdict(plan.basis.figures[k]) for k in plan.used_figures()},
