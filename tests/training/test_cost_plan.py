@@ -214,3 +214,46 @@ def test_default_cohort_size_without_data_is_the_baseline_folds(panorama, tmp_pa
     )
     with pytest.raises(InvalidInputError, match="--cases"):
         default_cases(no_folds)
+
+
+def test_a_measured_run_replaces_the_cpu_rates_it_measured_and_never_gpu_time(tmp_path: Path) -> None:
+    """A finished run's unit costs (the rehearsal's experiment/costs/) refit convert's and global features' CPU
+    rates per CT voxel of its cohort; GPU time stays the published figure; its training CPU-s is only reported."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    cohort = tmp_path / "cohort" / "imagesTr"
+    cohort.mkdir(parents=True)
+    for case in ("p1_00001", "p2_00001"):  # 2 cases of 10 × 20 × 30 = 6,000 voxels
+        sitk.WriteImage(
+            sitk.GetImageFromArray(np.zeros((10, 20, 30), np.int16)), str(cohort / f"{case}_0000.nii.gz")
+        )
+    data = yaml.safe_load((ROOT / "training" / "configs" / "synthetic-demo.yaml").read_text())
+    data.update(
+        work_dir=str(tmp_path / "work"), cohort={"source": "folder", "path": str(tmp_path / "cohort")}
+    )
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(data))
+    costs = tmp_path / "work" / "experiment" / "costs"
+    costs.mkdir(parents=True)
+    for unit, cpu_s in (
+        ("prepare:convert", 24.0),
+        ("radiomics:global-features", 120.0),
+        ("stage1:fold0", 800.0),
+    ):
+        record = {"unit": unit, "ok": True, "wall_s": cpu_s, "cpu_s": cpu_s, "peak_rss_bytes": 2**30,
+                  "disk_written_bytes": 0, "disk_source": "proc_io", "started": "", "finished": ""}  # fmt: skip
+        (costs / f"{unit.replace(':', '_')}.json").write_text(json.dumps(record))
+    runner = CliRunner()
+    args = ["experiment", "--config", str(PANORAMA), "--plan", "--cases", "100", "--format", "json"]
+    plain = json.loads(runner.invoke(app, args).output)
+    result = runner.invoke(app, [*args, "--measured-run", str(tmp_path / "run.yaml")])
+    assert result.exit_code == 0, result.output
+    refit = json.loads(result.output)
+    convert = refit["figures"]["cpu.convert_s_per_ct_voxel"]
+    assert convert["kind"] == "measured-cpu" and convert["value"] == pytest.approx(24.0 / (2 * 6000))
+    assert "prepare_convert.json" in convert["source"]
+    rows = {r["unit"]: r for r in refit["rows"]}
+    ct = refit["figures"]["case.ct_voxels"]["value"]
+    assert rows["prepare:convert"]["cpu_h"] == pytest.approx(100 * ct * 24.0 / 12000 / 3600)
+    assert refit["totals"]["gpu_h"] == plain["totals"]["gpu_h"]  # training is never refitted from a CPU
+    assert any("stage1:fold0" in n and "GPU time stays the published figure" in n for n in refit["notes"])

@@ -11,7 +11,7 @@ import typer
 from pdacrad.cli.plumbing import exit_on_error
 from pdacrad.errors import InvalidInputError
 from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
-from pdacrad_train.config import TrainConfig, load_config, stage_of, with_checkpoint
+from pdacrad_train.config import load_config, stage_of, with_checkpoint
 from pdacrad_train.workspace import Workspace
 
 BREAK_LOCK = typer.Option(
@@ -136,6 +136,13 @@ def experiment_command(
         None, "--basis", help="With --plan: cost basis JSON (default training/configs/costs/basis.json)."
     ),
     output_format: str = typer.Option("text", "--format", help="With --plan: text, json or csv."),
+    measured_run: Path | None = typer.Option(
+        None,
+        "--measured-run",
+        help="With --plan: the config of a finished run (e.g. the real-size rehearsal) whose measured unit costs "
+        "(<work_dir>/experiment/costs/) replace the basis's CPU rates for the same steps, scaled per case or CT "
+        "voxel of its cohort; its training CPU-s per iteration is printed beside, never used as GPU time.",
+    ),
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (with snapshots) → PI-CAI checkpoint
@@ -158,8 +165,13 @@ def experiment_command(
         with exit_on_error():
             cfg = with_checkpoint(load_config(config, work_dir), checkpoint)
             fold_list = _folds(folds)
-            text = _plan_text(cfg, radiomics_config, cases, gpu, basis, output_format, _list(variants), fold_list,
-                              _list(steps))  # fmt: skip
+            from pdacrad_train.cost_report import PlanRequest, render_plan
+
+            request = PlanRequest(
+                radiomics_config, cases, gpu, basis, output_format, _list(variants), fold_list, _list(steps),
+                measured_run,
+            )  # fmt: skip
+            text = render_plan(cfg, request)
         typer.echo(text)
         return
     with step(config, work_dir) as (cfg, ws):
@@ -235,46 +247,6 @@ def _folds(value: str | None) -> list[int] | None:
         return None if value is None else [int(f) for f in _split(value)]
     except ValueError:
         raise InvalidInputError(f"--folds: expected comma-separated integers, got {value!r}.") from None
-
-
-def _plan_text(
-    cfg: TrainConfig,
-    radiomics_config: Path | None,
-    cases: int | None,
-    gpu: str | None,
-    basis: Path | None,
-    output_format: str,
-    variants: list[str] | None,
-    folds: list[int] | None,
-    steps: list[str] | None,
-) -> str:
-    """``experiment --plan``: the cost plan as text, JSON or CSV."""
-    import json
-
-    from pdacrad_train.cost_basis import load_basis
-    from pdacrad_train.cost_plan import plan_experiment
-    from pdacrad_train.cost_report import default_cases, format_table, plan_csv, plan_json
-    from pdacrad_train.radiomics_config import load_radiomics_config
-    from pdacrad_train.units import STEPS
-
-    if output_format not in ("text", "json", "csv"):
-        raise InvalidInputError(f"--format: text, json or csv, got {output_format!r}.")
-    unknown = [s for s in steps or () if s not in STEPS]
-    if unknown:
-        raise InvalidInputError(f"--steps: unknown {', '.join(unknown)}; steps {', '.join(STEPS)}.")
-    priced = plan_experiment(
-        cfg,
-        load_radiomics_config(cfg, radiomics_config),
-        load_basis(basis),
-        default_cases(cfg) if cases is None else cases,
-        gpu,
-        variants,
-        folds,
-        steps or STEPS,
-    )
-    if output_format == "json":
-        return json.dumps(plan_json(priced), indent=1, ensure_ascii=False)
-    return plan_csv(priced) if output_format == "csv" else format_table(priced)
 
 
 def export_command(
