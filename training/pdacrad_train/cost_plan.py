@@ -8,7 +8,8 @@ from the basis, ``case.*``; patch and batch are the config's where it sets them,
 
 ``convert``, ``oof``         N × CT voxels × a measured rate per CT voxel
 ``preprocess``               N × input voxels × channels × the measured resampling rate, over ``run.num_processes``;
-                             disk N × output voxels × (4 B × channels + 1 B) (nnU-Net's float32 data, uncompressed)
+                             disk N × output voxels × (4 B + 1 B) (CT as uncompressed float32, segmentation) + per
+                             map channel its in-mask voxels × 4 B (constant outside the mask: compressed away)
 ``train`` (GPU)              epochs × (iterations + validation iterations × forward share) × s per iteration, where
                              s per iteration = a published epoch time / 250 × (batch × patch voxels) / the published
                              run's batch voxels (linear in voxels: an extrapolation), + nnU-Net's final validation
@@ -17,6 +18,8 @@ from the basis, ``case.*``; patch and batch are the config's where it sets them,
 ``maps``                     N × map-mask voxels × selected features × the measured rate per voxel and feature
 ``select-checkpoint``        V × candidates (snapshots + final) × the same sliding window on the GPU, plus the
                              CPU's preprocessing (resampling) of every input channel and post-processing per case
+                             and candidate (each candidate's predictor preprocesses again), plus each case's maps
+                             once (computed by inference's code, not read from the training cache)
 ``predict``                  the same with one candidate
 ``evaluate``, ``select``     N (× variants) × a measured rate
 
@@ -232,7 +235,11 @@ class _Pricer:
         channels, voxels = self._channels(unit), self._input_voxels(unit.stage)
         out = math.prod(self._plan(unit.stage)[2])
         cpu = self.cases * voxels * channels * self.n("cpu.resample_s_per_voxel")
-        disk = self.cases * out * (self.n("disk.preprocessed_bytes_per_voxel_channel") * channels + 1)
+        per_channel = self.n("disk.preprocessed_bytes_per_voxel_channel")
+        disk = self.cases * out * (per_channel + 1)  # the CT channel and the segmentation
+        if channels > 1:  # map channels: constant outside the map mask, which blosc2 compresses away
+            in_mask = self.n("case.map_mask_voxels") * self.n("disk.map_channel_voxels_per_mask_voxel")
+            disk += self.cases * (channels - 1) * in_mask * per_channel
         processes = max(1, self.config.run.num_processes)
         ram = processes * voxels * channels * 4 * self.n("ram.preprocess_ct_copies")
         return 0.0, cpu, cpu / processes, disk, ram
@@ -285,8 +292,11 @@ class _Pricer:
             "cpu.postprocess_s_per_case"
         )
         cpu = candidates * self.val_cases * per_case
-        if ModelInputs.of_variant(unit.variant).global_vector:  # the case's vector, once per case
-            cpu += self.val_cases * self.n("case.ct_voxels") * self.n("cpu.global_vector_s_per_ct_voxel")
+        # a case's radiomics inputs are made once for every candidate (cv_prediction): its maps by inference's own
+        # code; its global vector comes from the global-features cache (same params and OOF mask), so costs nothing
+        if ModelInputs.of_variant(unit.variant).maps:
+            per_feature = self.n("case.map_mask_voxels") * self.n("cpu.maps_s_per_mask_voxel_feature")
+            cpu += self.val_cases * self.rcfg.selection.n_features * per_feature
         disk = candidates * self.val_cases * voxels * self.n("disk.label_gz_bytes_per_voxel")
         return gpu, cpu, max(gpu, cpu), disk, self.n("cpu.predict_peak_rss_bytes")
 
