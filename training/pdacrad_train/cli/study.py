@@ -130,7 +130,8 @@ def experiment_command(
     gpu: str | None = typer.Option(
         None,
         "--gpu",
-        help="With --plan: the GPU whose published epoch time prices GPU work (default A100-40GB).",
+        help="With --plan: the GPU whose published nnU-Net epoch time prices GPU work: A100-40GB (default), "
+        "V100-32GB-SXM3, V100-32GB-PCIe, RTX-2080ti (those of the basis file).",
     ),
     basis: Path | None = typer.Option(
         None, "--basis", help="With --plan: cost basis JSON (default training/configs/costs/basis.json)."
@@ -155,6 +156,9 @@ def experiment_command(
     share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node): planning
     and preprocessing of a dataset run once, under a lock in its nnUNet_preprocessed folder that the other jobs
     wait for; a dead job's lock on another machine is removed with --break-lock.
+
+    Before anything runs: `--plan [--cases N]` prints every unit with its estimated GPU-hours, CPU-hours, disk and
+    peak RAM and the source of every figure (training/README.md, "What a run will cost").
     """
     from pdacrad_train.radiomics_config import load_radiomics_config
 
