@@ -23,7 +23,7 @@ from the basis, ``case.*``; patch and batch are the config's where it sets them,
 ``predict``                  the same with one candidate
 ``evaluate``, ``select``     N (× variants) × a measured rate
 
-GPU units also hold ``run.augmentation_workers`` CPU cores for nnU-Net's data augmentation while they run; the
+Trainings also hold ``run.augmentation_workers`` CPU cores for nnU-Net's data augmentation while they run; the
 plan states those core-hours apart instead of adding them to CPU-h.
 """
 
@@ -48,11 +48,13 @@ _H = 3600.0
 
 @dataclass(frozen=True)
 class UnitCost:
-    """The estimate of one unit: GPU-hours, CPU-hours (CPU work only), wall hours on the config's machine, disk
+    """The estimate of one unit (``kind``: :data:`~pdacrad_train.units.UnitKind`; ``device``: ``gpu`` when it uses
+    one): GPU-hours, CPU-hours (CPU work only), wall hours on the config's machine, disk
     written (GB, 10⁹ bytes), peak RAM (GB), and the basis figures it used."""
 
     unit: str
     step: str
+    kind: str
     device: str
     gpu_h: float
     cpu_h: float
@@ -77,7 +79,7 @@ class CostPlan:
 
     def totals(self) -> dict[str, float]:
         """Sums of GPU-h, CPU-h, wall-h (one unit after another) and disk GB; the largest peak RAM; and the CPU
-        core-hours GPU units hold for augmentation (``held_core_h``)."""
+        core-hours trainings hold for nnU-Net's data augmentation (``held_core_h``)."""
         gpu_h = sum(r.gpu_h for r in self.rows)
         return {
             "gpu_h": gpu_h,
@@ -85,7 +87,7 @@ class CostPlan:
             "wall_h": sum(r.wall_h for r in self.rows),
             "disk_gb": sum(r.disk_gb for r in self.rows),
             "peak_ram_gb": max((r.peak_ram_gb for r in self.rows), default=0.0),
-            "held_core_h": sum(r.wall_h for r in self.rows if r.device == "gpu") * self.augmentation_workers,
+            "held_core_h": sum(r.wall_h for r in self.rows if r.kind == "train") * self.augmentation_workers,
         }
 
     def by_step(self) -> dict[str, dict[str, float]]:
@@ -162,7 +164,7 @@ class _Pricer:
         self.used = []
         device = "gpu" if gpu_s > 0 else "cpu"
         return UnitCost(
-            unit.name, unit.step, device, gpu_s / _H, cpu_s / _H, wall_s / _H, disk_b / _GB, ram_b / _GB, figures,
+            unit.name, unit.step, unit.kind, device, gpu_s / _H, cpu_s / _H, wall_s / _H, disk_b / _GB, ram_b / _GB, figures,
             unit.ledger,
         )  # fmt: skip
 

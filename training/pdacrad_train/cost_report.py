@@ -162,7 +162,7 @@ def format_table(plan: CostPlan) -> str:
         "unit's peak; the total is the largest; 0.0 where nothing priced it (not measured). (Parenthesised units are "
         "the guarded dataset preparations, not ledger units.) basis: the kinds of figure a row used — M measured on "
         "our CPU, G published GPU throughput, P published, R reported, D derived, A assumption.",
-        f"GPU units also hold run.augmentation_workers = {plan.augmentation_workers} CPU cores each for nnU-Net's "
+        f"Trainings also hold run.augmentation_workers = {plan.augmentation_workers} CPU cores each for nnU-Net's "
         f"data augmentation: {total['held_core_h']:,.0f} core-hours held, not in CPU-h.",
         "Training time does not grow with the cohort (fixed epochs × iterations); validation, selection, "
         "prediction and every CPU step grow linearly with it.",
