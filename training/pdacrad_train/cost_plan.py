@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pdacrad.model.radiomics_spec import ModelInputs
 from pdacrad_train.config import StageConfig, TrainConfig
@@ -342,13 +341,13 @@ def plan_experiment(
     pricer = _Pricer(config, rcfg, basis, gpu, cases)
     rows = tuple(pricer.price(u, variants) for u in units)
     return CostPlan(
-        config.name, cases, gpu, rows, basis, config.run.augmentation_workers, _notes(config, rcfg)
+        config.name, cases, gpu, rows, basis, config.run.augmentation_workers, _notes(rcfg, units)
     )
 
 
-def _notes(config: TrainConfig, rcfg: RadiomicsConfig) -> tuple[str, ...]:
-    notes: list[Any] = []
-    if rcfg.selection.mode == "per-fold":
+def _notes(rcfg: RadiomicsConfig, units: Sequence[Unit]) -> tuple[str, ...]:
+    notes: list[str] = []
+    if rcfg.selection.mode == "per-fold" and any(u.kind == "maps" for u in units):
         notes.append(
             "maps: per-fold selection builds one map dataset per fold; priced as if no fold shared a feature with "
             "another (the map cache computes a shared feature once), so an upper bound."
