@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pdacrad.errors import InvalidInputError
+from pdacrad.errors import InvalidInputError, ResourceError
 from pdacrad_train.config import TrainConfig, load_config
 from pdacrad_train.cost_basis import CostBasis, load_basis
 from pdacrad_train.cost_fit import fit_from_run, with_run_figures
@@ -88,16 +88,22 @@ def _refit(basis: CostBasis, run_config: Path) -> tuple[CostBasis, list[str]]:
     rcfg = load_radiomics_config(config)
     trains = [u for u in experiment_units(config, rcfg.selection.mode, config.experiment.variants, config.folds)
               if u.kind == "train" and u.stage is not None]  # fmt: skip
-    iterations = {}
+    iterations, unknown = {}, set()
     for unit in trains:
         assert unit.stage is not None
-        epochs, per_epoch, _, _ = trainer_schedule(unit.stage.trainer)
+        try:
+            epochs, per_epoch, _, _ = trainer_schedule(unit.stage.trainer)
+        except ResourceError:  # a trainer of another branch (the rehearsal's cut schedule): no reference
+            unknown.add(unit.stage.trainer)
+            continue
         iterations[unit.name] = epochs * per_epoch
     run = fit_from_run(config, workspace(config), iterations)
     notes = [
         f"Refitted from the measured run {config.name!r} ({run.cases} cases, mean CT {run.mean_ct_voxels:,.0f} "
         f"voxels): {', '.join(run.figures) or 'nothing (none of its units was a refittable CPU step)'}."
     ]
+    if unknown:
+        notes.append(f"No CPU-s per iteration for trainings of {', '.join(sorted(unknown))}: not found here.")
     if run.cpu_reference:
         per_unit = ", ".join(f"{u} {s:.2f}" for u, s in run.cpu_reference.items())
         notes.append(
