@@ -125,6 +125,19 @@ def test_every_step_leaves_what_the_next_reads(study) -> None:
 
 
 @pytest.mark.slow
+def test_the_cost_plan_lists_the_units_the_run_recorded(study) -> None:
+    """``experiment --plan`` on the same config prices exactly the ledger units the real run finished."""
+    root, _ = study
+    plan = json.loads(
+        _invoke("experiment", "--config", str(root / "tiny.yaml"), "--plan", "--format", "json")
+    )
+    planned = sorted(r["unit"] for r in plan["rows"] if r["ledger"])
+    ledger = root / "work" / "experiment" / "ledger"
+    ran = sorted(json.loads(p.read_text())["unit"] for p in ledger.glob("*.json"))
+    assert plan["cases"] == len(CASES) and planned == ran
+
+
+@pytest.mark.slow
 def test_a_rerun_recomputes_nothing_that_finished(study) -> None:
     root, _ = study
     work = root / "work"

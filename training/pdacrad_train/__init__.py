@@ -23,6 +23,9 @@ holds every path of a run, and use the library.
 **Library**, flat modules named for what they are: :mod:`~pdacrad_train.config` (the YAML recipe),
 :mod:`~pdacrad_train.workspace` (every path), :mod:`~pdacrad_train.ledger` (the run ledger),
 :mod:`~pdacrad_train.input_digests` (what a unit was made from, cheaply: a changed input redoes it),
+:mod:`~pdacrad_train.units` (which units a run executes: the list the steps iterate),
+:mod:`~pdacrad_train.cost_basis`, :mod:`~pdacrad_train.cost_plan` and :mod:`~pdacrad_train.cost_report` (what those
+units will cost, ``experiment --plan``, from ``configs/costs/basis.json``),
 :mod:`~pdacrad_train.splits` (folds), :mod:`~pdacrad_train.cases` (the case table),
 :mod:`~pdacrad_train.variants` (the four Stage-2 variants and their selections),
 :mod:`~pdacrad_train.nnunet_run` (plan, preprocess, train one fold through nnU-Net),

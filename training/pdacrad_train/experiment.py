@@ -52,13 +52,10 @@ from pdacrad_train.steps.radiomics import run_radiomics
 from pdacrad_train.steps.select_checkpoint import run_select_checkpoint
 from pdacrad_train.steps.stage1 import run_stage1
 from pdacrad_train.steps.stage2 import run_stage2
+from pdacrad_train.units import STEPS, oof_units
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-STEPS: tuple[str, ...] = (
-    "prepare", "stage1", "oof", "radiomics", "stage2", "select-checkpoint", "predict", "evaluate",
-)  # fmt: skip
 
 
 def run_experiment(
@@ -102,7 +99,8 @@ def run_experiment(
     if "stage1" in steps:
         run_stage1(config, ws, ledger, folds)
     if "oof" in steps:
-        ledger.run("stage1:oof", lambda: collect_oof_masks(config, ws), lambda: False)
+        (oof,) = oof_units()
+        ledger.run(oof.name, lambda: collect_oof_masks(config, ws), lambda: False)
     if "radiomics" in steps:
         run_radiomics(config, ws, rcfg, ledger, variants, _given(compute))
     if "stage2" in steps:

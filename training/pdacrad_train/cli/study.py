@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
+from pdacrad.cli.plumbing import exit_on_error
 from pdacrad.errors import InvalidInputError
 from pdacrad_train.cli.common import CHECKPOINT, CONFIG, WORK_DIR, step
-from pdacrad_train.config import stage_of, with_checkpoint
+from pdacrad_train.config import load_config, stage_of, with_checkpoint
 from pdacrad_train.workspace import Workspace
 
 BREAK_LOCK = typer.Option(
@@ -112,6 +113,37 @@ def experiment_command(
     ),
     checkpoint: str | None = CHECKPOINT,
     break_lock: bool = BREAK_LOCK,
+    plan: bool = typer.Option(
+        False,
+        "--plan",
+        help="Print what the run would cost and exit: every unit (the same list the steps run) with its estimated "
+        "GPU-hours, CPU-hours, wall hours, disk and peak RAM for --cases cases, then the totals and every figure "
+        "used with its source (measured on our CPU, published GPU epoch times, or stated assumptions). Needs no "
+        "data and no work folder; honours --steps, --variants, --folds and --checkpoint.",
+    ),
+    cases: int | None = typer.Option(
+        None,
+        "--cases",
+        help="With --plan: cohort size (default: the config's: synth n, the cohort folder's cases, else the "
+        "baseline fold files' cases; PANORAMA 2238).",
+    ),
+    gpu: str | None = typer.Option(
+        None,
+        "--gpu",
+        help="With --plan: the GPU whose published nnU-Net epoch time prices GPU work: A100-40GB (default), "
+        "V100-32GB-SXM3, V100-32GB-PCIe, RTX-2080ti (those of the basis file).",
+    ),
+    basis: Path | None = typer.Option(
+        None, "--basis", help="With --plan: cost basis JSON (default training/configs/costs/basis.json)."
+    ),
+    output_format: str = typer.Option("text", "--format", help="With --plan: text, json or csv."),
+    measured_run: Path | None = typer.Option(
+        None,
+        "--measured-run",
+        help="With --plan: the config of a finished run (e.g. the real-size rehearsal) whose measured unit costs "
+        "(<work_dir>/experiment/costs/) replace the basis's CPU rates for the same steps, scaled per case or CT "
+        "voxel of its cohort; its training CPU-s per iteration is printed beside, never used as GPU time.",
+    ),
 ) -> None:
     """The cross-validated ablation study end to end: every fold of Stage 1 → out-of-fold masks → global features
     and per-fold feature selection → maps → every variant × fold of Stage 2 (with snapshots) → PI-CAI checkpoint
@@ -124,12 +156,28 @@ def experiment_command(
     share the work folder and split by --folds/--steps (e.g. `--steps stage1 --folds 3` per GPU node): planning
     and preprocessing of a dataset run once, under a lock in its nnUNet_preprocessed folder that the other jobs
     wait for; a dead job's lock on another machine is removed with --break-lock.
+
+    Before anything runs: `--plan [--cases N]` prints every unit with its estimated GPU-hours, CPU-hours, disk and
+    peak RAM and the source of every figure (training/README.md, "What a run will cost").
     """
     from pdacrad_train.radiomics_config import load_radiomics_config
 
     def _list(value: str | None) -> list[str] | None:
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
+    if plan:
+        with exit_on_error():
+            cfg = with_checkpoint(load_config(config, work_dir), checkpoint)
+            fold_list = _folds(folds)
+            from pdacrad_train.cost_report import PlanRequest, render_plan
+
+            request = PlanRequest(
+                radiomics_config, cases, gpu, basis, output_format, _list(variants), fold_list, _list(steps),
+                measured_run,
+            )  # fmt: skip
+            text = render_plan(cfg, request)
+        typer.echo(text)
+        return
     with step(config, work_dir) as (cfg, ws):
         cfg = with_checkpoint(cfg, checkpoint)
         if allow_gt_masks:
@@ -144,10 +192,7 @@ def experiment_command(
             return
         from pdacrad_train.experiment import STEPS, run_experiment
 
-        try:
-            fold_list = None if folds is None else [int(f) for f in _list(folds) or []]
-        except ValueError:
-            raise InvalidInputError(f"--folds: expected comma-separated integers, got {folds!r}.") from None
+        fold_list = _folds(folds)
         report = run_experiment(
             cfg,
             ws,
@@ -199,6 +244,13 @@ def select_checkpoint_command(
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _folds(value: str | None) -> list[int] | None:
+    try:
+        return None if value is None else [int(f) for f in _split(value)]
+    except ValueError:
+        raise InvalidInputError(f"--folds: expected comma-separated integers, got {value!r}.") from None
 
 
 def export_command(

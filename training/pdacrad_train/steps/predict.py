@@ -28,8 +28,9 @@ from pdacrad_train.cv_prediction import (
     predict_validation_cases,
     prediction_inputs,
 )
-from pdacrad_train.ledger import Ledger, checkpoint_unit
+from pdacrad_train.ledger import Ledger
 from pdacrad_train.parallel import MapCompute
+from pdacrad_train.units import predict_units
 from pdacrad_train.variants import SelectionMode
 from pdacrad_train.workspace import Workspace
 
@@ -68,13 +69,14 @@ def run_predict(
     """The experiment's ``predict`` step: every variant × fold, each a ledger unit (``predict-final:…`` for the
     final checkpoints, ``predict:…`` for the selected ones), maps on ``compute``'s cluster, redone when the inputs
     of its predictions changed (:func:`~pdacrad_train.cv_prediction.prediction_inputs`)."""
-    step = checkpoint_unit("predict", config.experiment.checkpoint)
     checkpoint = CHECKPOINT_FILES[config.experiment.checkpoint]
-    for variant in variants:
-        for k in folds:
-            ledger.run(
-                f"{step}:{variant}:fold{k}",
-                functools.partial(predict_fold, config, ws, variant, k, mode, compute),
-                complete=functools.partial(is_predicted, config, ws, variant, k),
-                inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, checkpoint),
-            )
+    for unit in predict_units(config, variants, folds, mode):
+        assert unit.variant is not None and unit.fold is not None
+        ledger.run(
+            unit.name,
+            functools.partial(predict_fold, config, ws, unit.variant, unit.fold, mode, compute),
+            complete=functools.partial(is_predicted, config, ws, unit.variant, unit.fold),
+            inputs=functools.partial(
+                prediction_inputs, config, ws, unit.variant, unit.fold, mode, checkpoint
+            ),
+        )

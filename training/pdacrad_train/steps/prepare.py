@@ -35,6 +35,7 @@ from pdacrad_train.config import TrainConfig
 from pdacrad_train.files import place
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.splits import folds_from_config, nnunet_splits, splits_report
+from pdacrad_train.units import prepare_units
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -217,9 +218,10 @@ def write_splits(config: TrainConfig, ws: Workspace) -> dict[str, Path]:
 
 def run_prepare(config: TrainConfig, ws: Workspace, ledger: Ledger) -> None:
     """The experiment's ``prepare`` step: ``convert`` and ``splits``, each a ledger unit."""
-    ledger.run("prepare:convert", lambda: convert(config, ws), complete=ws.cases_table.is_file)
+    convert_unit, splits_unit = prepare_units()
+    ledger.run(convert_unit.name, lambda: convert(config, ws), complete=ws.cases_table.is_file)
     ledger.run(
-        "prepare:splits",
+        splits_unit.name,
         lambda: write_splits(config, ws),
         complete=ws.splits_file(config.stage2).is_file,
     )

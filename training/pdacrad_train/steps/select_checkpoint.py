@@ -57,12 +57,11 @@ from pdacrad_train.cv_prediction import (
 )
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.parallel import MapCompute
+from pdacrad_train.units import select_checkpoint_units
 from pdacrad_train.variants import SelectionMode, stage2_for
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-UNIT = "select-checkpoint"
 
 
 def candidate_predictions(ws: Workspace, variant: str, fold: int, checkpoint: str) -> Path:
@@ -206,11 +205,12 @@ def run_select_checkpoint(
     those of the final checkpoint's predictions (:func:`~pdacrad_train.cv_prediction.prediction_inputs`: a
     retrained fold, new out-of-fold masks or another ``radiomics.json`` select again); maps on ``compute``'s
     cluster."""
-    for variant in variants:
-        for k in folds:
-            ledger.run(
-                f"{UNIT}:{variant}:fold{k}",
-                functools.partial(select_fold, config, ws, variant, k, mode, compute),
-                complete=functools.partial(is_selected, config, ws, variant, k, mode),
-                inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, FINAL_CHECKPOINT),
-            )
+    for unit in select_checkpoint_units(config, variants, folds, mode):
+        assert unit.variant is not None and unit.fold is not None
+        variant, k = unit.variant, unit.fold
+        ledger.run(
+            unit.name,
+            functools.partial(select_fold, config, ws, variant, k, mode, compute),
+            complete=functools.partial(is_selected, config, ws, variant, k, mode),
+            inputs=functools.partial(prediction_inputs, config, ws, variant, k, mode, FINAL_CHECKPOINT),
+        )

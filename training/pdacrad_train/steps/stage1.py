@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.nnunet_run import is_validated, prepare_stage, set_aside_fold, train_fold, training_inputs
+from pdacrad_train.units import stage1_units
 from pdacrad_train.workspace import Workspace
 
 
@@ -24,9 +25,13 @@ def run_stage1(config: TrainConfig, ws: Workspace, ledger: Ledger, folds: Sequen
     """Plan and preprocess Stage 1's dataset (one guarded unit: concurrent fold jobs wait for it, then skip it),
     then train and validate each of ``folds`` (ledger units ``stage1:fold<k>``)."""
     prepare_stage(config.stage1, config.run, ws)
-    for k in folds:
+    for unit in stage1_units(config, folds):
+        if not unit.ledger:  # the dataset's preparation: prepare_stage above
+            continue
+        assert unit.fold is not None
+        k = unit.fold
         ledger.run(
-            f"stage1:fold{k}",
+            unit.name,
             functools.partial(train_fold, config.stage1, config.run, ws, k),
             complete=functools.partial(is_validated, ws.fold_folder(config.stage1, k)),
             inputs=functools.partial(training_inputs, config.stage1, ws, k),

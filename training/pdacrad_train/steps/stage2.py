@@ -40,6 +40,7 @@ from pdacrad_train.nnunet_run import (
     train_fold,
     training_inputs,
 )
+from pdacrad_train.units import stage2_units
 from pdacrad_train.variants import SelectionMode, load_selection, maps_dataset, stage2_for
 from pdacrad_train.workspace import Workspace
 
@@ -214,15 +215,18 @@ def run_stage2(
     """Train every variant × fold (ledger units ``stage2:<variant>:fold<k>``, inputs :func:`fold_inputs`; a fold
     whose inputs changed is moved aside and trained afresh), each fold's input files written first."""
     prepared: set[int] = set()
-    for variant in variants:
-        for k in folds:
-            stage = stage2_for(config, variant, k, mode)
-            spec = variant_spec(config, ws, variant, k, mode)
-            _prepared_dataset(config, ws, stage, prepared, spec)
-            ledger.run(
-                f"stage2:{variant}:fold{k}",
-                functools.partial(_train, config, ws, variant, k, mode, spec),
-                complete=functools.partial(is_validated, ws.fold_folder(stage, k)),
-                inputs=functools.partial(fold_inputs, config, ws, variant, k, mode, spec),
-                reset=functools.partial(set_aside_fold, ws, stage, k),
-            )
+    for unit in stage2_units(config, variants, folds, mode):
+        if not unit.ledger:  # a dataset's preparation: _prepared_dataset below
+            continue
+        assert unit.variant is not None and unit.fold is not None
+        variant, k = unit.variant, unit.fold
+        stage = stage2_for(config, variant, k, mode)
+        spec = variant_spec(config, ws, variant, k, mode)
+        _prepared_dataset(config, ws, stage, prepared, spec)
+        ledger.run(
+            unit.name,
+            functools.partial(_train, config, ws, variant, k, mode, spec),
+            complete=functools.partial(is_validated, ws.fold_folder(stage, k)),
+            inputs=functools.partial(fold_inputs, config, ws, variant, k, mode, spec),
+            reset=functools.partial(set_aside_fold, ws, stage, k),
+        )

@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
-from pdacrad.model.radiomics_spec import ModelInputs
 from pdacrad_train.config import TrainConfig
 from pdacrad_train.ledger import Ledger
 from pdacrad_train.parallel import MapCompute
@@ -23,7 +23,8 @@ from pdacrad_train.radiomics_config import RadiomicsConfig
 from pdacrad_train.steps.radiomics.global_features import run_global_features
 from pdacrad_train.steps.radiomics.maps import materialise_map_dataset
 from pdacrad_train.steps.radiomics.select import run_select
-from pdacrad_train.variants import load_selection, maps_dataset, selection_training_cases
+from pdacrad_train.units import radiomics_units
+from pdacrad_train.variants import load_selection, selection_training_cases
 from pdacrad_train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -41,37 +42,34 @@ def run_radiomics(
     ``radiomics:global-features``, ``radiomics:select``, ``radiomics:maps:<dataset>``; all rerun every time, their
     own caches skipping what is unchanged), on one Dask cluster of ``compute`` (its device and precision for the
     maps)."""
-    needs = [ModelInputs.of_variant(v) for v in variants]
-    if not any(i.maps or i.global_vector for i in needs):
+    units = radiomics_units(config, rcfg.selection.mode, variants)
+    if not units:
         logger.info("radiomics: only the base variant runs, nothing to compute")
         return
     allow_gt = config.experiment.allow_gt_masks
+    global_features, select, *maps = units
     with compute.client() as client:
         # both are cheap to rerun: their own caches skip what is unchanged
         ledger.run(
-            "radiomics:global-features",
+            global_features.name,
             lambda: run_global_features(ws, rcfg, compute, allow_gt_masks=allow_gt, client=client),
             lambda: False,
         )
-        ledger.run("radiomics:select", lambda: run_select(config, ws, rcfg), lambda: False)
-        if not any(i.maps for i in needs):
-            return
-        mode = rcfg.selection.mode
-        selections = [None] if mode == "pooled" else list(config.folds)
-        for fold in selections:
-            target = maps_dataset(config, mode, fold)
-            spec = load_selection(ws, fold)
+        ledger.run(select.name, lambda: run_select(config, ws, rcfg), lambda: False)
+        for unit in maps:  # one map dataset per selection: unit.fold's, or the pooled one (None)
+            assert unit.stage is not None
             ledger.run(
-                f"radiomics:maps:{target.dataset_folder_name}",
-                lambda spec=spec, target=target, fold=fold: materialise_map_dataset(
+                unit.name,
+                functools.partial(
+                    materialise_map_dataset,
                     config,
                     ws,
-                    spec,
-                    target,
+                    load_selection(ws, unit.fold),
+                    unit.stage,
                     compute,
                     allow_gt_masks=allow_gt,
                     client=client,
-                    fit_cases=selection_training_cases(config, ws, fold),
+                    fit_cases=selection_training_cases(config, ws, unit.fold),
                 ),
                 lambda: False,
             )
