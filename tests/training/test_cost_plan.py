@@ -20,7 +20,6 @@ from pdacrad_train.cost_report import default_cases
 from pdacrad_train.radiomics_config import load_radiomics_config
 from pdacrad_train.steps import predict, prepare, radiomics, select_checkpoint, stage1, stage2
 from pdacrad_train.units import experiment_units
-from pdacrad_train.variants import stage2_for
 from pdacrad_train.workspace import workspace
 from typer.testing import CliRunner
 
@@ -66,15 +65,15 @@ def test_the_plan_lists_what_the_runner_hands_to_the_ledger(tmp_path: Path, monk
         (experiment, ("collect_oof_masks", "run_evaluate")),
         (radiomics, ("run_global_features", "run_select", "load_selection", "materialise_map_dataset",
                      "selection_training_cases")),
-        (stage2, ("_prepared_dataset", "train_fold")),
+        (stage2, ("_prepared_dataset", "_train", "variant_spec")),
         (select_checkpoint, ("select_fold",)),
         (predict, ("predict_fold",)),
     ):  # fmt: skip
         for name in names:
             monkeypatch.setattr(module, name, nothing)
-    monkeypatch.setattr(
-        stage2, "prepare_fold_inputs", lambda c, ws, v, k, mode: (stage2_for(c, v, k, mode), None)
-    )
+    for module, name in ((stage2, "fold_inputs"), (select_checkpoint, "prediction_inputs"),
+                         (predict, "prediction_inputs")):  # fmt: skip
+        monkeypatch.setattr(module, name, lambda *a, **k: {})  # the units' input digests: nothing to read
     # select-checkpoint leaves both checkpoints' predictions, so both tables are evaluated
     monkeypatch.setattr(experiment, "is_complete", lambda *a: True)
     ws = workspace(config)
