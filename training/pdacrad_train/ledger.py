@@ -1,5 +1,6 @@
 """The run ledger of ``pdacrad-train experiment``: which unit of work (step × variant × fold) finished, when, and
-how long it took.
+how long it took; what each unit cost (CPU, peak memory, disk) in ``<work_dir>/experiment/costs/<unit>.json``
+(:mod:`pdacrad_train.unit_costs`, written also when the unit fails).
 
 One small JSON file per finished unit in ``<work_dir>/experiment/ledger/<unit>.json`` — so several machines
 sharing the work folder (folds as independent jobs) never write the same file. A unit counts as done only when its
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pdacrad.io.atomic import atomic_write_json
+from pdacrad_train.unit_costs import UnitMeter
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +62,8 @@ class Ledger:
             logger.info("%s: done (%.0f s, %s), skipping", unit, done.seconds, done.finished)
             return None
         start = time.perf_counter()
-        result = work()
+        with UnitMeter(unit, self.folder.parent / "costs"):  # wall, CPU, peak RSS, disk: costs/<unit>.json
+            result = work()
         seconds = time.perf_counter() - start
         finished = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         atomic_write_json(
