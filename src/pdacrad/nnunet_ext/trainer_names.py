@@ -25,11 +25,18 @@ PLAIN_TRAINERS = frozenset(
         "nnUNetTrainerPicai",
         "nnUNetTrainerPicaiDemo",
         "nnUNetTrainerPicaiSmoke",
+        "nnUNetTrainerRehearsal",
+        "nnUNetTrainerPicaiRehearsal",
     }
 )
 #: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet`.
 RADIOMICS_TRAINERS = frozenset(
-    {"nnUNetTrainerRadiomics", "nnUNetTrainerRadiomicsDemo", "nnUNetTrainerRadiomicsSmoke"}
+    {
+        "nnUNetTrainerRadiomics",
+        "nnUNetTrainerRadiomicsDemo",
+        "nnUNetTrainerRadiomicsSmoke",
+        "nnUNetTrainerRadiomicsRehearsal",
+    }
 )
 
 

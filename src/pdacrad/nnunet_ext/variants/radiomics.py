@@ -48,6 +48,7 @@ from pdacrad.nnunet_ext.networks.builder import (
 )
 from pdacrad.nnunet_ext.networks.radiomics_net import RadiomicsUNet
 from pdacrad.nnunet_ext.variants.picai import Stage2DemoSchedule, Stage2SmokeSchedule, nnUNetTrainerPicai
+from pdacrad.nnunet_ext.variants.schedules import RehearsalSchedule
 
 __all__ = [
     "PLANS_KEY",
@@ -225,3 +226,8 @@ class nnUNetTrainerRadiomicsDemo(Stage2DemoSchedule, nnUNetTrainerRadiomics):
 class nnUNetTrainerRadiomicsSmoke(Stage2SmokeSchedule, nnUNetTrainerRadiomics):
     """:class:`nnUNetTrainerRadiomics` on the CI smoke schedule
     (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2SmokeSchedule`)."""
+
+
+class nnUNetTrainerRadiomicsRehearsal(RehearsalSchedule, nnUNetTrainerRadiomics):
+    """:class:`nnUNetTrainerRadiomics` on the full-size rehearsal's cut schedule
+    (:class:`~pdacrad.nnunet_ext.variants.schedules.RehearsalSchedule`)."""
