@@ -39,8 +39,6 @@ import yaml
 from pdacrad_train.experiment import STEPS
 from pdacrad_train.unit_costs import UnitMeter, read_costs
 
-from pdacrad.synth import generate_cohort
-
 logger = logging.getLogger("rehearsal")
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
@@ -55,13 +53,12 @@ SCHEDULE_KEYS = {
 }  # fmt: skip
 SITE_KEYS = {"work_dir", "cohort.path", "export.dir", "export.demo", "export.trained_on", "n_workers"}
 SITE_PREFIXES = ("run.",)
-COHORT = {
-    "size_xyz": (512, 512, 120),
-    "slices": (80, 200),
-    "inplane_spacing_mm": (0.6, 0.9),
-    "slice_spacing_mm": (1.0, 3.0),
-    "second_study_fraction": 0.3,
-}
+#: ``pdacrad synth`` options of the cohort: 512×512 in-plane, 80–200 slices, PANORAMA-like spacing (the public
+#: baseline's median is 0.75 × 0.75 × 1.5 mm) and patients with two studies.
+COHORT_OPTIONS = (
+    "--size", "512,512,120", "--slices", "80,200", "--inplane-spacing", "0.6,0.9", "--slice-spacing", "1.0,3.0",
+    "--second-study-fraction", "0.3",
+)  # fmt: skip
 
 
 def flat_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
@@ -116,12 +113,17 @@ def write_configs(work: Path) -> Path:
 
 
 def make_cohort(work: Path, n: int, seed: int) -> None:
-    """The real-size synthetic cohort in ``<work>/cohort`` (kept when complete)."""
+    """The real-size synthetic cohort in ``<work>/cohort`` (kept when complete), by ``pdacrad synth`` in its own
+    process (so that the steps after it are measured without its memory in this one)."""
     table = work / "cohort" / "cases.csv"
     if table.is_file() and len(pd.read_csv(table)) == n:
         logger.info("cohort: %s complete, kept", table)
         return
-    generate_cohort(work / "cohort", n, seed=seed, progress=True, **COHORT)  # type: ignore[arg-type]
+    _subprocess(
+        [sys.executable, "-c", "from pdacrad.cli import main; main()", "synth", "--out", str(work / "cohort"),
+         "--n", str(n), "--seed", str(seed), *COHORT_OPTIONS],
+        work / "logs" / "cohort.log",
+    )  # fmt: skip
 
 
 def run_process(work: Path) -> None:
