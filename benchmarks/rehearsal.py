@@ -4,6 +4,7 @@ PANORAMA-layout cohort, every step measured.
     PYTHONPATH=src:training .venv/bin/python benchmarks/rehearsal.py [--work work_dirs/rehearsal] [--n 10]
         [--steps cohort,prepare,stage1,oof,radiomics,stage2,select-checkpoint,predict,evaluate,export,process]
         [--table-only]
+    ... --steps probe-maps,probe-stage2   # per-case / per-iteration probes (benchmarks/rehearsal_probes.py)
 
 1. ``cohort``: ``pdacrad synth`` at 512×512×(80–200) voxels (x, y, z), in-plane 0.6–0.9 mm, slices 1.0–3.0 mm,
    ids ``<patient>_<study>`` with 30% of patients holding a second study, into ``<work>/cohort``.
@@ -36,7 +37,9 @@ from typing import Any
 import pandas as pd
 import SimpleITK as sitk
 import yaml
+from pdacrad_train.config import load_config
 from pdacrad_train.experiment import STEPS
+from pdacrad_train.radiomics_config import load_radiomics_config
 from pdacrad_train.unit_costs import UnitMeter, read_costs
 
 logger = logging.getLogger("rehearsal")
@@ -45,6 +48,9 @@ CONFIGS = ROOT / "training" / "configs"
 OVERLAYS = ROOT / "benchmarks" / "rehearsal"
 RESULTS = ROOT / "benchmarks" / "results" / "rehearsal"
 ALL_STEPS = ("cohort", *STEPS, "export", "process")
+#: Steps run only when named: per-case probes of units too costly for the whole cohort here
+#: (``benchmarks/rehearsal_probes.py``).
+PROBES = ("probe-maps", "probe-stage2")
 #: Keys the overlay may set: the schedule (trainers with a cut schedule, bootstrap replicates) and where / how to
 #: run here. Anything else in an overlay is an error: the rehearsal must run the recipe's plans and methods.
 SCHEDULE_KEYS = {
@@ -158,6 +164,16 @@ def run_step(step: str, work: Path, config: Path, n: int, seed: int) -> None:
         make_cohort(work, n, seed)
     elif step == "process":
         run_process(work)
+    elif step == "probe-maps":
+        from rehearsal_probes import probe_maps  # beside this script
+
+        case = pd.read_csv(work / "cohort" / "cases.csv")["case"].iloc[0]
+        maps = load_radiomics_config(load_config(config)).maps
+        probe_maps(work / "cohort", case, work / "costs", maps)
+    elif step == "probe-stage2":
+        from rehearsal_probes import probe_stage2
+
+        probe_stage2(work / "costs")
     elif step == "export":
         _subprocess([*train, "export", "--config", str(config)], work / "logs" / "export.log")
     else:
@@ -204,12 +220,12 @@ def main() -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     steps = [s for s in args.steps.split(",") if s]
-    unknown = [s for s in steps if s not in ALL_STEPS]
+    unknown = [s for s in steps if s not in ALL_STEPS + PROBES]
     if unknown:
         parser.error(f"unknown steps {unknown}")
     if not args.table_only:
         config = write_configs(work)
-        for step in (s for s in ALL_STEPS if s in steps):
+        for step in (s for s in ALL_STEPS + PROBES if s in steps):
             logger.info("step %s", step)
             try:
                 with UnitMeter(f"step:{step}", work / "costs"):

@@ -1,0 +1,87 @@
+"""Per-case probes of the rehearsal (``benchmarks/rehearsal.py --steps probe-maps``): units too costly to run for
+the whole cohort on a CPU, measured once on one real-size case so that a cost plan can scale them.
+
+``probe_maps``: one voxel-wise map per feature family at ``panorama.radiomics.yaml``'s map settings (kernel radius
+5 on 1 × 1 × 2.5 mm, the HU window, bin width 20, masked kernel) inside the map mask the pipeline uses (the
+case's ground-truth pancreas, labels 1/4/5, largest component dilated by ``mask_dilation_mm``), float64 on the CPU —
+each map its own :class:`~pdacrad_train.unit_costs.UnitMeter` unit ``probe:maps:<feature>``.
+
+``probe_stage2``: the Stage-2 network of the PANORAMA baseline's plans (PlainConvUNet, 6 stages, 32–320 features,
+7 classes, deep supervision; PANORAMA_FACTS.md) on its patch 48 × 128 × 288 (z, y, x) and batch 2 — one training
+step (forward, cross-entropy on every deep-supervision output, backward, SGD step as nnU-Net's: lr 1e-2,
+momentum 0.99, Nesterov) and one inference forward pass of one patch, each a unit ``probe:stage2:<what>``, with
+``channels`` input channels (1: CT only; 11: CT + 10 maps). The network and patch are the plans'; the loop is
+not nnU-Net's (no augmentation, no data loading): a lower bound of an iteration's cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import SimpleITK as sitk
+import torch
+from pdacrad_train.radiomics_config import MapParamsConfig
+from pdacrad_train.unit_costs import UnitMeter
+
+from pdacrad.inference.radiomics_inputs import map_mask
+from pdacrad.labels import PANCREAS_LABELS
+from pdacrad.radiomics import compute_maps
+
+logger = logging.getLogger(__name__)
+
+#: One feature of each texture family and first order (PyRadiomics names).
+PROBE_FEATURES = (
+    "original_firstorder_Mean",
+    "original_glcm_Correlation",
+    "original_glrlm_RunEntropy",
+    "original_glszm_ZoneEntropy",
+    "original_gldm_DependenceEntropy",
+    "original_ngtdm_Contrast",
+)
+
+
+def probe_maps(cohort: Path, case: str, costs: Path, settings: MapParamsConfig) -> None:
+    """Each of :data:`PROBE_FEATURES` as a map of ``case`` of ``cohort``; costs to ``costs/probe_maps_*.json``."""
+    image = sitk.ReadImage(str(cohort / "imagesTr" / f"{case}_0000.nii.gz"))
+    labels = sitk.ReadImage(str(cohort / "labelsTr" / f"{case}.nii.gz"))
+    pancreas = sitk.Cast(
+        sum((labels == v for v in PANCREAS_LABELS[1:]), labels == PANCREAS_LABELS[0]), sitk.sitkUInt8
+    )
+    mask = map_mask(pancreas, settings.mask_dilation_mm)
+    voxels = int(sitk.GetArrayViewFromImage(mask).sum())
+    logger.info("probe-maps: %s, %s voxels, map mask %d voxels", case, image.GetSize(), voxels)
+    families = sorted({f.split("_")[1] for f in PROBE_FEATURES})
+    params = settings.params({"Original": {}}, families)
+    for feature in PROBE_FEATURES:
+        with UnitMeter(f"probe:maps:{feature}", costs):
+            compute_maps(image, mask, params, [feature], device="cpu", dtype="float64")
+
+
+def probe_stage2(costs: Path, channels: int = 1, batch: int = 2) -> None:
+    """One training step and one patch's forward pass of the baseline Stage-2 network on CPU (see the module
+    docstring); costs to ``costs/probe_stage2_*.json``."""
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    strides = [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]]
+    kernels = [[1, 3, 3]] + [[3, 3, 3]] * 5
+    net = PlainConvUNet(
+        channels, 6, [32, 64, 128, 256, 320, 320], torch.nn.Conv3d, kernels, strides, 2, 7, 2,
+        conv_bias=True, norm_op=torch.nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
+        nonlin=torch.nn.LeakyReLU, nonlin_kwargs={"inplace": True}, deep_supervision=True,
+    )  # fmt: skip
+    logger.info("probe-stage2: %.1f M parameters", sum(p.numel() for p in net.parameters()) / 1e6)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+    x = torch.randn(batch, channels, 48, 128, 288)
+    with UnitMeter(f"probe:stage2:train_step_c{channels}_b{batch}", costs):
+        outputs = net(x)
+        loss = sum(
+            torch.nn.functional.cross_entropy(o, torch.zeros(o.shape[0], *o.shape[2:], dtype=torch.long))
+            for o in outputs
+        )
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[union-attr]
+        optimizer.step()
+    net.eval()
+    with UnitMeter(f"probe:stage2:forward_c{channels}_b1", costs), torch.no_grad():
+        net(x[:1])
