@@ -187,7 +187,8 @@ def write_table(work: Path) -> list[dict[str, Any]]:
     the ledger units that ran inside it."""
     steps = read_costs(work / "costs")
     units = read_costs(work / "rehearsal" / "experiment" / "costs") if (work / "rehearsal").is_dir() else []
-    rows = [{"level": "step", **r} for r in steps] + [{"level": "unit", **r} for r in units]
+    rows = [{"level": "probe" if r["unit"].startswith("probe:") else "step", **r} for r in steps]
+    rows += [{"level": "unit", **r} for r in units]
     rows.sort(key=lambda r: (r["started"], r["level"] != "step"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "costs.json").write_text(json.dumps(rows, indent=1) + "\n")

@@ -18,6 +18,8 @@ How each number is taken (Linux; each says where it is not available):
                       which Linux tracks exactly once reset through ``/proc/self/clear_refs`` (``VmHWM``). A child
                       that lives shorter than one interval can be missed: the sampled sum is a lower bound.
                       ``getrusage``'s ``ru_maxrss`` is not used: it is the peak over the process's whole lifetime.
+                      Meters nested in one process share that reset: the outer one then keeps its sampled peak
+                      and its own peak only since the inner one began.
 ``disk_written_bytes``  ``write_bytes`` of ``/proc/self/io`` over the block — bytes this process and its reaped
                       children caused to be written to storage (the kernel adds a child's I/O counters to its
                       parent's when it is reaped) — plus those of descendants still alive at the end. Files written
