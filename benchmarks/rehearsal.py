@@ -4,7 +4,7 @@ PANORAMA-layout cohort, every step measured.
     PYTHONPATH=src:training .venv/bin/python benchmarks/rehearsal.py [--work work_dirs/rehearsal] [--n 10]
         [--steps cohort,prepare,stage1,oof,radiomics,stage2,select-checkpoint,predict,evaluate,export,process]
         [--table-only]
-    ... --steps probe-maps,probe-stage2   # per-case / per-iteration probes (benchmarks/rehearsal_probes.py)
+    ... --steps probe-maps,probe-global,probe-stage2  # per-case / per-iteration probes (benchmarks/rehearsal_probes.py)
 
 1. ``cohort``: ``pdacrad synth`` at 512×512×(80–200) voxels (x, y, z), in-plane 0.6–0.9 mm, slices 1.0–3.0 mm,
    ids ``<patient>_<study>`` with 30% of patients holding a second study, into ``<work>/cohort``.
@@ -50,7 +50,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "rehearsal"
 ALL_STEPS = ("cohort", *STEPS, "export", "process")
 #: Steps run only when named: per-case probes of units too costly for the whole cohort here
 #: (``benchmarks/rehearsal_probes.py``).
-PROBES = ("probe-maps", "probe-stage2")
+PROBES = ("probe-maps", "probe-global", "probe-stage2")
 #: Keys the overlay may set: the schedule (trainers with a cut schedule, bootstrap replicates) and where / how to
 #: run here. Anything else in an overlay is an error: the rehearsal must run the recipe's plans and methods.
 SCHEDULE_KEYS = {
@@ -170,6 +170,12 @@ def run_step(step: str, work: Path, config: Path, n: int, seed: int) -> None:
         case = pd.read_csv(work / "cohort" / "cases.csv")["case"].iloc[0]
         maps = load_radiomics_config(load_config(config)).maps
         probe_maps(work / "cohort", case, work / "costs", maps)
+    elif step == "probe-global":
+        from rehearsal_probes import probe_global
+
+        probe_global(
+            work / "cohort", pd.read_csv(work / "cohort" / "cases.csv")["case"].iloc[0], work / "costs"
+        )
     elif step == "probe-stage2":
         from rehearsal_probes import probe_stage2
 

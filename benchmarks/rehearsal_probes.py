@@ -6,6 +6,10 @@ the whole cohort on a CPU, measured once on one real-size case so that a cost pl
 case's ground-truth pancreas, labels 1/4/5, largest component dilated by ``mask_dilation_mm``), float64 on the CPU —
 each map its own :class:`~pdacrad_train.unit_costs.UnitMeter` unit ``probe:maps:<feature>``.
 
+``probe_global``: the global feature vector's extraction as the ``radiomics`` step runs it per case — the whole
+``paper_global.yaml`` (original + LoG + wavelet, every feature class) by PyRadiomics on the case's pancreas
+(labels 1/4/5, largest component) — one unit ``probe:global:paper_global``.
+
 ``probe_stage2``: the Stage-2 network of the PANORAMA baseline's plans (PlainConvUNet, 6 stages, 32–320 features,
 7 classes, deep supervision; PANORAMA_FACTS.md) on its patch 48 × 128 × 288 (z, y, x) and batch 2 — one training
 step (forward, cross-entropy on every deep-supervision output, backward, SGD step as nnU-Net's: lr 1e-2,
@@ -24,9 +28,9 @@ import torch
 from pdacrad_train.radiomics_config import MapParamsConfig
 from pdacrad_train.unit_costs import UnitMeter
 
-from pdacrad.inference.radiomics_inputs import map_mask
+from pdacrad.inference.radiomics_inputs import map_mask, radiomics_pancreas
 from pdacrad.labels import PANCREAS_LABELS
-from pdacrad.radiomics import compute_maps
+from pdacrad.radiomics import PARAMS_DIR, compute_features, compute_maps
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +45,25 @@ PROBE_FEATURES = (
 )
 
 
-def probe_maps(cohort: Path, case: str, costs: Path, settings: MapParamsConfig) -> None:
-    """Each of :data:`PROBE_FEATURES` as a map of ``case`` of ``cohort``; costs to ``costs/probe_maps_*.json``."""
+def _case(cohort: Path, case: str) -> tuple[sitk.Image, sitk.Image]:
+    """The CT of ``case`` and its ground-truth pancreas (labels 1/4/5), uint8 0/1 on the CT's grid."""
     image = sitk.ReadImage(str(cohort / "imagesTr" / f"{case}_0000.nii.gz"))
     labels = sitk.ReadImage(str(cohort / "labelsTr" / f"{case}.nii.gz"))
-    pancreas = sitk.Cast(
-        sum((labels == v for v in PANCREAS_LABELS[1:]), labels == PANCREAS_LABELS[0]), sitk.sitkUInt8
-    )
+    pancreas = sum((labels == v for v in PANCREAS_LABELS[1:]), labels == PANCREAS_LABELS[0])
+    return image, sitk.Cast(pancreas, sitk.sitkUInt8)
+
+
+def probe_global(cohort: Path, case: str, costs: Path) -> None:
+    """The whole ``paper_global.yaml`` on ``case``'s pancreas; costs to ``costs/probe_global_paper_global.json``."""
+    image, pancreas = _case(cohort, case)
+    with UnitMeter("probe:global:paper_global", costs):
+        values = compute_features(image, radiomics_pancreas(pancreas), PARAMS_DIR / "paper_global.yaml")
+    logger.info("probe-global: %d features", len(values))
+
+
+def probe_maps(cohort: Path, case: str, costs: Path, settings: MapParamsConfig) -> None:
+    """Each of :data:`PROBE_FEATURES` as a map of ``case`` of ``cohort``; costs to ``costs/probe_maps_*.json``."""
+    image, pancreas = _case(cohort, case)
     mask = map_mask(pancreas, settings.mask_dilation_mm)
     voxels = int(sitk.GetArrayViewFromImage(mask).sum())
     logger.info("probe-maps: %s, %s voxels, map mask %d voxels", case, image.GetSize(), voxels)
