@@ -4,7 +4,7 @@ PANORAMA-layout cohort, every step measured.
     PYTHONPATH=src:training .venv/bin/python benchmarks/rehearsal.py [--work work_dirs/rehearsal] [--n 10]
         [--steps cohort,prepare,stage1,oof,radiomics,stage2,select-checkpoint,predict,evaluate,export,process]
         [--table-only]
-    ... --steps probe-maps,probe-global,probe-stage2  # per-case / per-iteration probes (benchmarks/rehearsal_probes.py)
+    ... --steps probe-maps,probe-global,probe-stage1,probe-stage2  # per-case / per-iteration probes (benchmarks/rehearsal_probes.py)
 
 1. ``cohort``: ``pdacrad synth`` at 512×512×(80–200) voxels (x, y, z), in-plane 0.6–0.9 mm, slices 1.0–3.0 mm,
    ids ``<patient>_<study>`` with 30% of patients holding a second study, into ``<work>/cohort``.
@@ -50,7 +50,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "rehearsal"
 ALL_STEPS = ("cohort", *STEPS, "export", "process")
 #: Steps run only when named: per-case probes of units too costly for the whole cohort here
 #: (``benchmarks/rehearsal_probes.py``).
-PROBES = ("probe-maps", "probe-global", "probe-stage2")
+PROBES = ("probe-maps", "probe-global", "probe-stage1", "probe-stage2")
 #: Keys the overlay may set: the schedule (trainers with a cut schedule, bootstrap replicates) and where / how to
 #: run here. Anything else in an overlay is an error: the rehearsal must run the recipe's plans and methods.
 SCHEDULE_KEYS = {
@@ -176,10 +176,10 @@ def run_step(step: str, work: Path, config: Path, n: int, seed: int) -> None:
         probe_global(
             work / "cohort", pd.read_csv(work / "cohort" / "cases.csv")["case"].iloc[0], work / "costs"
         )
-    elif step == "probe-stage2":
-        from rehearsal_probes import probe_stage2
+    elif step in ("probe-stage1", "probe-stage2"):
+        from rehearsal_probes import STAGE1, STAGE2, probe_network
 
-        probe_stage2(work / "costs")
+        probe_network(work / "costs", STAGE1 if step == "probe-stage1" else STAGE2)
     elif step == "export":
         _subprocess([*train, "export", "--config", str(config)], work / "logs" / "export.log")
     else:

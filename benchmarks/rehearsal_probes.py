@@ -10,10 +10,11 @@ each map its own :class:`~pdacrad_train.unit_costs.UnitMeter` unit ``probe:maps:
 ``paper_global.yaml`` (original + LoG + wavelet, every feature class) by PyRadiomics on the case's pancreas
 (labels 1/4/5, largest component) — one unit ``probe:global:paper_global``.
 
-``probe_stage2``: the Stage-2 network of the PANORAMA baseline's plans (PlainConvUNet, 6 stages, 32–320 features,
-7 classes, deep supervision; PANORAMA_FACTS.md) on its patch 48 × 128 × 288 (z, y, x) and batch 2 — one training
+``probe_network``: a network of the PANORAMA baseline's plans (PANORAMA_FACTS.md; :data:`STAGE1`: 5 stages, 2
+classes, patch 48 × 96 × 96, batch 9; :data:`STAGE2`: 6 stages, 32–320 features, 7 classes, patch 48 × 128 × 288,
+batch 2; PlainConvUNet with deep supervision) — one training
 step (forward, cross-entropy on every deep-supervision output, backward, SGD step as nnU-Net's: lr 1e-2,
-momentum 0.99, Nesterov) and one inference forward pass of one patch, each a unit ``probe:stage2:<what>``, with
+momentum 0.99, Nesterov) and one inference forward pass of one patch, each a unit ``probe:<stage>:<what>``, with
 ``channels`` input channels (1: CT only; 11: CT + 10 maps). The network and patch are the plans'; the loop is
 not nnU-Net's (no augmentation, no data loading): a lower bound of an iteration's cost.
 """
@@ -21,6 +22,7 @@ not nnU-Net's (no augmentation, no data loading): a lower bound of an iteration'
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -74,22 +76,50 @@ def probe_maps(cohort: Path, case: str, costs: Path, settings: MapParamsConfig) 
             compute_maps(image, mask, params, [feature], device="cpu", dtype="float64")
 
 
-def probe_stage2(costs: Path, channels: int = 1, batch: int = 2) -> None:
-    """One training step and one patch's forward pass of the baseline Stage-2 network on CPU (see the module
-    docstring); costs to ``costs/probe_stage2_*.json``."""
+@dataclass(frozen=True)
+class NetworkProbe:
+    """A baseline network of PANORAMA_FACTS.md: stages' features and strides (z, y, x), output classes, patch
+    (z, y, x voxels) and batch size."""
+
+    name: str
+    features: tuple[int, ...]
+    strides: tuple[tuple[int, int, int], ...]
+    classes: int
+    patch_zyx: tuple[int, int, int]
+    batch: int
+
+
+#: Stage 1 (9 × 4.5 × 4.5 mm pancreas, batch 9) and Stage 2 (full-resolution ROI, labels 0–6, batch 2).
+STAGE1 = NetworkProbe(
+    "stage1",
+    (32, 64, 128, 256, 320),
+    ((1, 1, 1), (1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2)),
+    2,
+    (48, 96, 96),
+    9,
+)
+STAGE2 = NetworkProbe(
+    "stage2", (32, 64, 128, 256, 320, 320), ((1, 1, 1), (1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2), (1, 2, 2)),
+    7, (48, 128, 288), 2,
+)  # fmt: skip
+
+
+def probe_network(costs: Path, probe: NetworkProbe, channels: int = 1) -> None:
+    """One training step (batch ``probe.batch``) and one patch's forward pass of a baseline network on CPU (see
+    the module docstring); costs to ``costs/probe_<stage>_*.json``."""
     from dynamic_network_architectures.architectures.unet import PlainConvUNet
 
-    strides = [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]]
-    kernels = [[1, 3, 3]] + [[3, 3, 3]] * 5
+    n = len(probe.features)
     net = PlainConvUNet(
-        channels, 6, [32, 64, 128, 256, 320, 320], torch.nn.Conv3d, kernels, strides, 2, 7, 2,
+        channels, n, list(probe.features), torch.nn.Conv3d, [[1, 3, 3]] + [[3, 3, 3]] * (n - 1),
+        [list(s) for s in probe.strides], 2, probe.classes, 2,
         conv_bias=True, norm_op=torch.nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
         nonlin=torch.nn.LeakyReLU, nonlin_kwargs={"inplace": True}, deep_supervision=True,
     )  # fmt: skip
-    logger.info("probe-stage2: %.1f M parameters", sum(p.numel() for p in net.parameters()) / 1e6)
+    logger.info("probe-%s: %.1f M parameters", probe.name, sum(p.numel() for p in net.parameters()) / 1e6)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
-    x = torch.randn(batch, channels, 48, 128, 288)
-    with UnitMeter(f"probe:stage2:train_step_c{channels}_b{batch}", costs):
+    x = torch.randn(probe.batch, channels, *probe.patch_zyx)
+    with UnitMeter(f"probe:{probe.name}:train_step_c{channels}_b{probe.batch}", costs):
         outputs = net(x)
         loss = sum(
             torch.nn.functional.cross_entropy(o, torch.zeros(o.shape[0], *o.shape[2:], dtype=torch.long))
@@ -99,5 +129,5 @@ def probe_stage2(costs: Path, channels: int = 1, batch: int = 2) -> None:
         loss.backward()  # type: ignore[union-attr]
         optimizer.step()
     net.eval()
-    with UnitMeter(f"probe:stage2:forward_c{channels}_b1", costs), torch.no_grad():
+    with UnitMeter(f"probe:{probe.name}:forward_c{channels}_b1", costs), torch.no_grad():
         net(x[:1])
