@@ -18,7 +18,7 @@ def test_help_documents_the_options() -> None:
     result = runner.invoke(app, ["synth", "--help"], terminal_width=200)
     assert result.exit_code == 0
     for option in ("--out", "--n", "--seed", "--positive-fraction", "--texture-fraction", "--size",
-                   "--inplane-spacing", "--slice-spacing", "--lesion-mix", "--lesion-diameter", "--balanced-sizes", "--confounders",
+                   "--inplane-spacing", "--slice-spacing", "--slices", "--second-study-fraction", "--lesion-mix", "--lesion-diameter", "--balanced-sizes", "--confounders",
                    "dilated_duct", "dilated_cbd", "high_noise", "thick_slices", "imagesTr", "cases.csv"):  # fmt: skip
         assert option in result.output
 

@@ -1,5 +1,6 @@
 """The run ledger of ``pdacrad-train experiment``: which unit of work (step × variant × fold) finished, when, how
-long it took, and from which inputs.
+long it took, and from which inputs; what each unit cost (CPU, peak memory, disk) in
+``<work_dir>/experiment/costs/<unit>.json`` (:mod:`pdacrad_train.unit_costs`, written also when the unit fails).
 
 One small JSON file per finished unit in ``<work_dir>/experiment/ledger/<unit>.json`` — so several machines
 sharing the work folder (folds as independent jobs) never write the same file. A unit counts as done when its
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 
 from pdacrad.io.atomic import atomic_write_json
 from pdacrad_train.input_digests import changed_inputs
+from pdacrad_train.unit_costs import UnitMeter
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,7 +120,8 @@ class Ledger:
         if current is not None:
             atomic_write_json({"unit": unit, "inputs": current}, self._path(unit, STARTED))
         start = time.perf_counter()
-        result = work()
+        with UnitMeter(unit, self.folder.parent / "costs"):  # wall, CPU, peak RSS, disk: costs/<unit>.json
+            result = work()
         seconds = time.perf_counter() - start
         finished = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         atomic_write_json(LedgerEntry(unit, seconds, finished, current).to_dict(), self._path(unit))

@@ -91,6 +91,17 @@ def synth(
     slice_spacing: str = typer.Option(
         "1.5,3.0", "--slice-spacing", help="Range MIN,MAX (mm) of the slice spacing drawn per case."
     ),
+    slices: str | None = typer.Option(
+        None,
+        "--slices",
+        help="Range MIN,MAX of the slice count drawn per case (e.g. 80,200); replaces --size's Z.",
+        show_default=False,
+    ),
+    second_study_fraction: float = typer.Option(
+        0.0,
+        "--second-study-fraction",
+        help="Share of patients with a second study (ids <patient>_00002, as in PANORAMA), in [0, 1].",
+    ),
 ) -> None:
     """Write a synthetic PANORAMA-format cohort (see ``_HELP``); invalid options exit with code 2."""
     from pdacrad.synth import ConfounderRates, LesionMix, generate_cohort
@@ -98,8 +109,9 @@ def synth(
     with exit_on_error("pdacrad synth: error"):
         size_xyz = _parse_numbers(size, 3, int, "--size")
         inplane = _parse_numbers(inplane_spacing, 2, float, "--inplane-spacing")
-        slices = _parse_numbers(slice_spacing, 2, float, "--slice-spacing")
+        slices_mm = _parse_numbers(slice_spacing, 2, float, "--slice-spacing")
         diameter = _parse_numbers(lesion_diameter, 2, float, "--lesion-diameter")
+        slice_counts = None if slices is None else _parse_numbers(slices, 2, int, "--slices")
         table = generate_cohort(
             out,
             n,
@@ -112,7 +124,9 @@ def synth(
             balanced_sizes=balanced_sizes,
             size_xyz=size_xyz,
             inplane_spacing_mm=inplane,
-            slice_spacing_mm=slices,
+            slice_spacing_mm=slices_mm,
+            slices=slice_counts,
+            second_study_fraction=second_study_fraction,
             progress=True,
         )
     logger.debug("cases.csv:\n%s", table.to_string(index=False))

@@ -26,6 +26,8 @@ PLAIN_TRAINERS = frozenset(
         "nnUNetTrainerPicaiDemo",
         "nnUNetTrainerPicaiLong",
         "nnUNetTrainerPicaiSmoke",
+        "nnUNetTrainerRehearsal",
+        "nnUNetTrainerPicaiRehearsal",
     }
 )
 #: Our trainer variants whose network is a :class:`~pdacrad.nnunet_ext.networks.radiomics_net.RadiomicsUNet`.
@@ -34,6 +36,7 @@ RADIOMICS_TRAINERS = frozenset(
         "nnUNetTrainerRadiomics",
         "nnUNetTrainerRadiomicsDemo",
         "nnUNetTrainerRadiomicsLong",
+        "nnUNetTrainerRadiomicsRehearsal",
         "nnUNetTrainerRadiomicsSmoke",
     }
 )

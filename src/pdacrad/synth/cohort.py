@@ -40,13 +40,13 @@ from pdacrad.synth.lesions import (
 )
 from pdacrad.synth.noise import scan
 from pdacrad.synth.plan import LesionMix, plan_cases, plan_cohort
+from pdacrad.synth.studies import FIRST_PATIENT_ID, case_slots
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIZE_XYZ = (256, 256, 64)
 DEFAULT_INPLANE_SPACING_MM = (0.6, 0.9)
 DEFAULT_SLICE_SPACING_MM = (1.5, 3.0)
-_FIRST_PATIENT_ID = 900000  # PANORAMA ids are <6-digit patient>_<5-digit study>; 9xxxxx marks synthetic cases
 _MAX_CASES = 100000
 _MIN_SIZE = 32
 _MAX_DIAMETER_MM = 60.0
@@ -91,7 +91,7 @@ CASES_CSV_COLUMNS = tuple(f.name for f in fields(CaseRecord))
 
 def case_id(index: int) -> str:
     """PANORAMA-like id of the ``index``-th synthetic case (0-based): ``900000_00001``, ``900001_00001``, …"""
-    return f"{_FIRST_PATIENT_ID + index:06d}_00001"
+    return f"{FIRST_PATIENT_ID + index:06d}_00001"
 
 
 def generate_case(
@@ -189,6 +189,8 @@ def generate_cohort(
     size_xyz: tuple[int, int, int] = DEFAULT_SIZE_XYZ,
     inplane_spacing_mm: tuple[float, float] = DEFAULT_INPLANE_SPACING_MM,
     slice_spacing_mm: tuple[float, float] = DEFAULT_SLICE_SPACING_MM,
+    slices: tuple[int, int] | None = None,
+    second_study_fraction: float = 0.0,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Write ``n`` synthetic cases in PANORAMA / nnU-Net raw format under ``out_dir`` and return ``cases.csv``.
@@ -200,8 +202,10 @@ def generate_cohort(
     the cohort holds close to the requested shares; ``balanced_sizes`` spreads each kind's lesion diameters evenly
     over ``lesion_diameter_mm`` (log scale) instead of drawing them, so that kinds do not differ in size by
     chance. ``texture_fraction`` is the older two-kind form of the mix
-    (texture vs hypo); give one or the other (neither: texture 0.5, hypo 0.5). Each file is written under a
-    temporary name in its folder and renamed when complete.
+    (texture vs hypo); give one or the other (neither: texture 0.5, hypo 0.5). ``slices`` (MIN, MAX) draws each
+    case's slice count instead of ``size_xyz``'s z; ``second_study_fraction`` gives that share of patients a
+    second study (ids ``<patient>_00002``; :func:`pdacrad.synth.studies.case_slots`), a case of its own. Each file
+    is written under a temporary name in its folder and renamed when complete.
 
     Raises:
         InvalidInputError: n < 1 (or too large), a fraction or rate outside [0, 1], a mix that does not sum to 1,
@@ -221,14 +225,17 @@ def generate_cohort(
     labels_dir.mkdir(parents=True, exist_ok=True)
     records: list[CaseRecord] = []
     plans = plan_cases(n, seed, positive_fraction, mix, rates, balanced_sizes)
-    for k, plan in enumerate(tqdm(plans, desc="synth", unit="case", disable=not progress)):
-        cid = case_id(k)
+    slots = case_slots(n, seed, size_xyz[2], second_study_fraction, slices)
+    for k, (plan, slot) in enumerate(
+        tqdm(list(zip(plans, slots, strict=True)), desc="synth", unit="case", disable=not progress)
+    ):
+        cid = slot.case
         image, labels, record = generate_case(
             cid,
             case_seed(seed, k),
             plan.positive,
             plan.kind,
-            size_xyz=size_xyz,
+            size_xyz=(size_xyz[0], size_xyz[1], slot.size_z),
             inplane_spacing_mm=inplane_spacing_mm,
             slice_spacing_mm=slice_spacing_mm,
             lesion_diameter_mm=lesion_diameter_mm,

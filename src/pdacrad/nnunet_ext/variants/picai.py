@@ -26,7 +26,7 @@ from os.path import isfile, join
 import torch
 
 from pdacrad.nnunet_ext.checkpoint_selection import snapshot_name
-from pdacrad.nnunet_ext.variants.schedules import PdacradTrainer
+from pdacrad.nnunet_ext.variants.schedules import PdacradTrainer, RehearsalSchedule
 
 
 class nnUNetTrainerPicai(PdacradTrainer):
@@ -111,3 +111,8 @@ class nnUNetTrainerPicaiLong(Stage2LongSchedule, nnUNetTrainerPicai):
 
 class nnUNetTrainerPicaiSmoke(Stage2SmokeSchedule, nnUNetTrainerPicai):
     """:class:`nnUNetTrainerPicai` on the CI smoke schedule (:class:`Stage2SmokeSchedule`)."""
+
+
+class nnUNetTrainerPicaiRehearsal(RehearsalSchedule, nnUNetTrainerPicai):
+    """:class:`nnUNetTrainerPicai` on the full-size rehearsal's cut schedule
+    (:class:`~pdacrad.nnunet_ext.variants.schedules.RehearsalSchedule`)."""

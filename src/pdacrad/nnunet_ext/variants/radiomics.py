@@ -53,6 +53,7 @@ from pdacrad.nnunet_ext.variants.picai import (
     Stage2SmokeSchedule,
     nnUNetTrainerPicai,
 )
+from pdacrad.nnunet_ext.variants.schedules import RehearsalSchedule
 
 __all__ = [
     "PLANS_KEY",
@@ -235,3 +236,8 @@ class nnUNetTrainerRadiomicsLong(Stage2LongSchedule, nnUNetTrainerRadiomics):
 class nnUNetTrainerRadiomicsSmoke(Stage2SmokeSchedule, nnUNetTrainerRadiomics):
     """:class:`nnUNetTrainerRadiomics` on the CI smoke schedule
     (:class:`~pdacrad.nnunet_ext.variants.picai.Stage2SmokeSchedule`)."""
+
+
+class nnUNetTrainerRadiomicsRehearsal(RehearsalSchedule, nnUNetTrainerRadiomics):
+    """:class:`nnUNetTrainerRadiomics` on the full-size rehearsal's cut schedule
+    (:class:`~pdacrad.nnunet_ext.variants.schedules.RehearsalSchedule`)."""

@@ -16,7 +16,8 @@ Variants here: :class:`PdacradTrainer` (schedule from constants, our data loader
 channel only, the loss the fold folder's ``pdacrad_training.json`` names — :mod:`pdacrad.nnunet_ext.training_options`;
 a variant sets up its own state in :meth:`~PdacradTrainer.init_variant`), the Stage-1 schedules
 :class:`nnUNetTrainerDemo`,
-:class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`. PI-CAI checkpoint selection:
+:class:`nnUNetTrainerDemoLong` and :class:`nnUNetTrainerSmoke`, and the full-size rehearsal's cut schedule
+:class:`RehearsalSchedule` (:class:`nnUNetTrainerRehearsal` for Stage 1). PI-CAI checkpoint selection:
 :mod:`pdacrad.nnunet_ext.variants.picai`; the radiomics network: :mod:`pdacrad.nnunet_ext.variants.radiomics`.
 """
 
@@ -195,3 +196,22 @@ class nnUNetTrainerSmoke(PdacradTrainer):
     VAL_ITERATIONS = 1
     OVERSAMPLE_FOREGROUND = nnUNetTrainerDemo.OVERSAMPLE_FOREGROUND
     LESION_PATCH_PROBABILITY = nnUNetTrainerDemo.LESION_PATCH_PROBABILITY
+
+
+class RehearsalSchedule:
+    """A cut schedule for rehearsing a real recipe at full size (``benchmarks/rehearsal.py``; mixed in before the
+    trainer class): 2 epochs × 2 iterations, 1 validation iteration, a checkpoint and a PI-CAI snapshot every
+    epoch — and nothing else: sampling, learning rate, loss, augmentation, plans and network stay the trainer's
+    own, so every code path and array size of the real run is exercised, only fewer times."""
+
+    EPOCHS = 2
+    ITERATIONS = 2
+    VAL_ITERATIONS = 1
+    SAVE_EVERY = 1
+    picai_every = 1
+
+
+class nnUNetTrainerRehearsal(RehearsalSchedule, PdacradTrainer):
+    """Stage 1 on the rehearsal schedule (:class:`RehearsalSchedule`): :class:`PdacradTrainer` with nnU-Net's
+    defaults (its sampling, learning rate and loss; the intensity augmentation of a one-channel CT is nnU-Net's),
+    standing in for ``nnUNetTrainer`` of ``panorama.yaml``."""
