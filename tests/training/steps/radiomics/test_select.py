@@ -196,5 +196,18 @@ def test_per_fold_needs_the_stage2_splits_and_pooled_states_its_leak(tmp_path: P
     assert summary["mode"] == "pooled" and len(summary["cv_stratified"]["fold_auroc"]) == 4
 
 
+def test_a_fold_whose_training_cases_lost_their_pancreas_is_refused_by_name(tmp_path: Path) -> None:
+    """Where Stage 1 found no pancreas in a fold's training cases (all-NaN features), selection names the fold
+    and the cause instead of failing inside scikit-learn with "0 sample(s)"."""
+    from pdacrad.errors import InvalidInputError
+
+    config, ws, rcfg, splits = _per_fold_setup(tmp_path)
+    table = pd.read_csv(ws.global_features_table, index_col="case", dtype={"case": str})
+    table.loc[splits[2]["train"], :] = np.nan
+    table.to_csv(ws.global_features_table)
+    with pytest.raises(InvalidInputError, match=r"fold 2: .* only 0 of its \d+ training cases"):
+        run_select(config, ws, rcfg)
+
+
 def _small() -> dict[str, int]:
     return {"n_features": 3, "bootstrap": 0, "cv_folds": 4}

@@ -121,7 +121,16 @@ def training_tree_folds(config: TrainConfig, ws: Workspace, cases: pd.Index, y: 
     def rows(names: list[str]) -> np.ndarray:
         return np.array([position[c] for c in names if c in position], dtype=int)
 
-    return [(rows(split["train"]), rows(split["val"])) for split in splits]
+    folds = [(rows(split["train"]), rows(split["val"])) for split in splits]
+    for k, ((train, _), split) in enumerate(zip(folds, splits, strict=True)):
+        if len(np.unique(y[train])) < 2:
+            raise InvalidInputError(
+                f"fold {k}: feature selection needs training cases of both labels with a Stage-1 pancreas, but "
+                f"only {len(train)} of its {len(split['train'])} training cases have one "
+                f"(labels {sorted(set(y[train].tolist()))}); Stage 1 found no pancreas in the others (the oof "
+                "step warns which): train Stage 1 longer, or check the cohort."
+            )
+    return folds
 
 
 def global_vectors(table: pd.DataFrame, spec: RadiomicsSpec) -> dict[str, np.ndarray]:
