@@ -1,6 +1,6 @@
 """The two-stage PDAC detection pipeline: Stage 1 pancreas → :class:`Stage2Pipeline` (radiomics pancreas = largest
 component → ROI crop with the model's mm margins → radiomics inputs the model takes → Stage 2 softmax → tumour
-probability inside the dilated pancreas → lesion candidates → likelihood → detection map pasted back into the
+probability inside the dilated pancreas (the parts connected to the Stage-1 pancreas) → lesion candidates → likelihood → detection map pasted back into the
 input CT's geometry) → the model's likelihood calibration (``calibration.json``, optional; :func:`calibrate_result`).
 
 How the Stage-2 inputs are made comes from the model's ``radiomics.json`` (``inputs``: base, maps, global, both;

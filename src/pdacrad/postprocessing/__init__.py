@@ -1,4 +1,5 @@
-"""Post-processing of the Stage-2 output (PANORAMA baseline semantics): tumour probability kept inside the dilated
+"""Post-processing of the Stage-2 output (PANORAMA baseline semantics, plus the region's anchoring to the Stage-1
+pancreas, :func:`anchored_region`): tumour probability kept inside the dilated
 pancreas, lesion candidates with ``report_guided_annotation``, case likelihood, and paste-back of the ROI map into
 the input CT's geometry."""
 
