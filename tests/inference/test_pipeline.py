@@ -106,3 +106,47 @@ def test_a_stage2_model_wanting_map_channels_is_refused_at_load(tmp_path):
     write_manifest(resources, demo=True, trained_on="nothing", training_config="none")
     with pytest.raises(ResourceError, match="3 input channels"):
         Pipeline(InferenceConfig(resources_dir=resources, device="cpu"))
+
+
+def test_tumour_probability_is_kept_only_where_the_region_touches_the_stage1_pancreas(
+    pipeline, real_ct, monkeypatch
+):
+    """A blob Stage 2 labels PDAC apart from the pancreas Stage 1 found is dropped by default
+    (``InferenceConfig.anchor_region``); a tumour attached to that pancreas stays; the baseline rule keeps both."""
+    from dataclasses import replace
+
+    from pdacrad.inference import pipeline as pipeline_module
+    from pdacrad.inference.pipeline import Stage2Pipeline
+    from pdacrad.inference.stages import Stage2Output
+
+    mask = np.zeros(sitk.GetArrayViewFromImage(real_ct).shape, np.uint8)  # (z, y, x)
+    mask[13:17, 45:57, 55:67] = 1  # 576 voxels of 27 mm³: 15.6 mL
+    stage1 = sitk.GetImageFromArray(mask)
+    stage1.CopyInformation(real_ct)
+    case = pipeline.stage2.prepare(real_ct, stage1)
+    assert case.roi is not None
+    anchor = sitk.GetArrayFromImage(case.roi.crop(case.pancreas)) > 0
+    labels = np.where(anchor, 4, 0).astype(np.uint8)
+    probability = np.zeros(labels.shape, np.float32)
+    z, y, x = (int(v.max()) for v in np.nonzero(anchor))
+    labels[z - 1 : z + 1, y - 1 : y + 2, x : x + 3] = 1  # a tumour growing out of the pancreas
+    probability[z - 1 : z + 1, y - 1 : y + 2, x : x + 3] = 0.6
+    labels[:3, :3, :3], probability[:3, :3, :3] = (
+        1,
+        0.9,
+    )  # an island in the ROI's corner, far from the pancreas
+    assert not anchor[:8, :8, :8].any()
+    monkeypatch.setattr(pipeline_module, "run_stage2", lambda *a: Stage2Output(labels, probability))
+
+    def likelihood(anchored: bool) -> float:
+        stage2 = pipeline.stage2
+        config = replace(stage2.config, anchor_region=anchored)
+        return (
+            Stage2Pipeline(stage2.model, stage2.spec, config, "cpu")
+            .predict_prepared(real_ct, case)
+            .likelihood
+        )
+
+    assert InferenceConfig(resources_dir=pipeline.config.resources_dir).anchor_region  # the default
+    assert likelihood(True) == pytest.approx(0.6, abs=0.01)
+    assert likelihood(False) == pytest.approx(0.9, abs=0.01)

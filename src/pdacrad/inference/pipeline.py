@@ -277,7 +277,8 @@ class Stage2Pipeline:
         t0 = time.perf_counter()
         region = pancreas_region(stage2.labels, cfg.pancreas_region_labels, cfg.dilation_cube_voxels)
         if cfg.anchor_region:
-            region = anchored_region(region, sitk.GetArrayViewFromImage(case.roi.crop(case.pancreas)) > 0)
+            # GetArrayFromImage, not a view: the crop is a temporary image, and a view of it would outlive it
+            region = anchored_region(region, sitk.GetArrayFromImage(case.roi.crop(case.pancreas)) > 0)
         candidates = extract_candidates(restrict_to_region(stage2.tumour_probability, region))
         detection_map = paste_into_reference(ct, candidates.detection_map, case.inputs.ct)
         seconds["postprocess"] = time.perf_counter() - t0
