@@ -185,7 +185,8 @@ def main() -> int:
     }
     resources = ws.root / f"export-{name}"
     export(config, ws, resources)
-    result["held_aside"] = score(resources, out)
+    result["held_aside"], cases = score(resources)
+    cases.to_csv(out / "cases.csv", index=False, float_format="%.6f")
     held = result["held_aside"]
     result["pass"] = bool(
         held["auroc"] >= AUROC_GOAL and held["negative_median_likelihood"] <= NEGATIVE_MEDIAN_GOAL

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pdacrad.labels import TUMOUR_LABEL as LESION
 
@@ -38,12 +39,11 @@ RULES = {"baseline": False, "anchored": True}  # rule name → InferenceConfig.a
 
 
 def score(
-    resources: Path, out: Path, seed: int = HELD_SEED, n: int = HELD_N, **inference: Any
-) -> dict[str, Any]:
+    resources: Path, seed: int = HELD_SEED, n: int = HELD_N, **inference: Any
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Score the model package ``resources`` on ``n`` held-aside phantoms of ``seed``; ``inference``: more
-    :class:`~pdacrad.inference.InferenceConfig` fields (e.g. ``anchor_region``, ``calibrate``). Writes
-    ``out/cases.csv``; returns the metrics."""
-    import pandas as pd
+    :class:`~pdacrad.inference.InferenceConfig` fields (e.g. ``anchor_region``, ``calibrate``). Returns the metrics
+    and the per-case table (case, label, lesion kind and volume, likelihood, Stage-1 Dice)."""
     import SimpleITK as sitk
     from picai_eval import evaluate
     from tqdm import tqdm
@@ -78,8 +78,6 @@ def score(
             }
         )
     table = pd.DataFrame(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "cases.csv", index=False, float_format="%.6f")
     metrics = evaluate(y_det=detections, y_true=truths, num_parallel_calls=1)
     negatives = table.loc[table.label == 0, "likelihood"]
     return {
@@ -92,7 +90,7 @@ def score(
         "positive_median_likelihood": float(table.loc[table.label == 1, "likelihood"].median()),
         "stage1_dice_mean": float(table.stage1_dice.mean()),
         "stage1_dice_min": float(table.stage1_dice.min()),
-    }
+    }, table
 
 
 def main() -> int:
@@ -110,26 +108,21 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = ROOT / "benchmarks" / "results" / "gate" / args.name
-    import pandas as pd
-
     summary: list[dict[str, Any]] = []
     tables = []
     for package in args.packages:
         for rule in args.rules:
-            folder = out / f"{package.name}-{rule}"
-            metrics = score(
-                package, folder, args.seed, args.n, anchor_region=RULES[rule], calibrate=args.calibrate
+            metrics, cases = score(
+                package, args.seed, args.n, anchor_region=RULES[rule], calibrate=args.calibrate
             )
             summary.append({"package": str(package), "rule": rule, **metrics})
-            cases = pd.read_csv(folder / "cases.csv")
             tables.append(cases.assign(package=package.name, rule=rule))
-            (folder / "cases.csv").unlink()
-            folder.rmdir()
             print(
                 f"{package.name:<32} {rule:<9} AUROC {metrics['auroc']:.3f}  AP {metrics['ap']:.3f}  "
                 f"lesion-free median {metrics['negative_median_likelihood']:.3f}  "
                 f"positive median {metrics['positive_median_likelihood']:.3f}"
             )
+    out.mkdir(parents=True, exist_ok=True)
     pd.concat(tables).to_csv(out / "cases.csv", index=False, float_format="%.6f")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return 0
